@@ -1,0 +1,80 @@
+import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
+
+import {H2KError} from './errors/h2k-error.js'
+import {mapForeignError} from './errors/map-foreign-error.js'
+import type {LogLevel} from './stages/job-events.js'
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+
+/**
+ * Every hyper2kvm command extends this: it owns --json (one result or error object on stdout, nothing
+ * else), --log-level, Ctrl-C (cancels the running job cleanly, a second Ctrl-C exits at once), and the
+ * rendering of errors with their code, suggestions and exit code.
+ */
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override baseFlags = {
+    'log-level': Flags.option({
+      default: 'info' as const,
+      description: 'How much to log on stderr.',
+      helpGroup: 'GLOBAL',
+      options: ['error', 'warn', 'info', 'debug'] as const,
+    })(),
+  }
+
+  static override enableJsonFlag = true
+
+  protected flags!: BaseFlags<T>
+  protected args!: BaseArgs<T>
+  /** Aborted on SIGINT/SIGTERM; pass it to every job so children are killed and outputs cleaned. */
+  protected readonly abort = new AbortController()
+  private signalsSeen = 0
+
+  public override async init(): Promise<void> {
+    await super.init()
+    const {args, flags} = await this.parse({
+      args: this.ctor.args,
+      baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
+      enableJsonFlag: this.ctor.enableJsonFlag,
+      flags: this.ctor.flags,
+      strict: this.ctor.strict,
+    })
+    this.flags = flags as BaseFlags<T>
+    this.args = args as BaseArgs<T>
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.on(signal, () => {
+        this.signalsSeen++
+        if (this.signalsSeen > 1) process.exit(130)
+        process.stderr.write(`\n${signal} received: cancelling (press Ctrl-C again to exit at once) ...\n`)
+        this.abort.abort(new H2KError('H2K_CANCELLED', `Cancelled by ${signal}.`))
+      })
+    }
+  }
+
+  protected get logLevel(): LogLevel | 'error' {
+    return this.flags['log-level']
+  }
+
+  protected override async catch(error: Error & {exitCode?: number}): Promise<unknown> {
+    if (error instanceof Errors.ExitError) throw error
+    const h2k = toH2KError(error)
+    if (this.jsonEnabled()) {
+      this.logJson({error: h2k.toJSON(), status: 'failed'})
+    } else {
+      const lines = [`Error ${h2k.code}: ${h2k.message}`]
+      if (h2k.phase) lines.push(`  phase: ${h2k.phase}${h2k.stage ? ` (${h2k.stage})` : ''}`)
+      for (const suggestion of h2k.suggestions) lines.push(`  → ${suggestion}`)
+      if (this.logLevel === 'debug' && h2k.stack) lines.push(h2k.stack)
+      process.stderr.write(`${lines.join('\n')}\n`)
+    }
+    this.exit(h2k.exitCode)
+  }
+}
+
+/** oclif's own parse errors are usage errors; everything else goes through the one foreign-error map. */
+function toH2KError(error: Error & {exitCode?: number; oclif?: {exit?: number}}): H2KError {
+  if (error instanceof H2KError) return error
+  const isParseError = error instanceof Errors.CLIError && (error.oclif?.exit === 2 || /flag|argument|expected/i.test(error.message))
+  if (isParseError) return new H2KError('H2K_USAGE', error.message.replace(/\n\s*See more help with --help$/, ''), {cause: error})
+  return mapForeignError(error)
+}

@@ -1,0 +1,52 @@
+/**
+ * The error catalog: every stable code hyper2kvm can report, its process exit code, a one-line summary
+ * and the default suggestions. The README's error table and `--help` texts are checked against it.
+ */
+export interface CatalogEntry {
+  readonly exitCode: number
+  readonly summary: string
+  readonly suggestions: readonly string[]
+  /** Retrying the same input cannot help (bad or hostile input, usage error). */
+  readonly permanent: boolean
+}
+
+const entry = (exitCode: number, permanent: boolean, summary: string, ...suggestions: string[]): CatalogEntry => ({
+  exitCode,
+  permanent,
+  suggestions,
+  summary,
+})
+
+export const ERROR_CATALOG = {
+  H2K_USAGE: entry(2, true, 'The command line or options are invalid.', 'Run the command with --help to see the accepted flags.'),
+  H2K_INPUT_NOT_FOUND: entry(3, true, 'The input path does not exist or is not readable.', 'Check the path and its permissions.'),
+  H2K_INPUT_EMPTY: entry(3, true, 'The input file is empty (0 bytes).', 'The upload or export was probably interrupted; export the disk again.'),
+  H2K_INPUT_UNRECOGNIZED: entry(3, true, 'No loader recognises the input by its content.', 'Check that the file is a VMDK, OVA/OVF, VHD/VHDX, qcow2, raw or AMI export; `hyper2kvm plugins` lists the loaders.'),
+  H2K_INPUT_CORRUPT: entry(3, true, 'The input image is truncated or its metadata is inconsistent.', 'Export or copy the disk again and compare its size and checksum with the source.'),
+  H2K_INPUT_UNSUPPORTED: entry(3, true, 'The input is recognised but uses a variant hyper2kvm cannot convert.', 'Convert it to a supported variant on the source platform (for VMDK: vmkfstools -i disk.vmdk -d thin out.vmdk).'),
+  H2K_EXTENT_MISSING: entry(3, true, 'A file the input refers to (VMDK extent, parent disk, OVF disk) does not exist.', 'Copy every file of the VM together, keeping the names the descriptor uses.'),
+  H2K_OVF_INVALID: entry(3, true, 'The OVF descriptor is not valid OVF XML.', 'Re-export the appliance; check the .ovf opens in a text editor and is complete.'),
+  H2K_UNSAFE_PATH: entry(4, true, 'The input names a file outside its own directory (absolute path, "..", or a symlink leaving it).', 'Place every extent next to its descriptor and refer to it by a plain relative name.'),
+  H2K_UNSAFE_BACKING: entry(4, true, 'The input has a backing file that hyper2kvm will not open.', 'Flatten the image on the source side, or keep the parent in the same directory and pass --allow-backing.'),
+  H2K_UNSAFE_ARCHIVE: entry(4, true, 'The archive holds a member hyper2kvm refuses (absolute or ".." name, link, device, oversize).', 'Rebuild the OVA with a standard exporter (ovftool, VirtualBox, vCenter).'),
+  H2K_MANIFEST_MISMATCH: entry(4, true, 'A digest in the OVA/OVF manifest (.mf) does not match the file.', 'The appliance was altered or damaged in transit: download or export it again.'),
+  H2K_OUTPUT_EXISTS: entry(5, true, 'The output file already exists.', 'Pass --overwrite to replace it, or choose another --output-dir or --name.'),
+  H2K_NO_SPACE: entry(5, false, 'There is not enough free space for the output.', 'Free space in the output directory or choose another --output-dir.'),
+  H2K_OUTPUT_FAILED: entry(5, false, 'Writing the output failed.', 'Check that the output directory is writable and the disk is healthy.'),
+  H2K_TOOL_MISSING: entry(6, true, 'A required system tool is not installed.', 'Install it: apt-get install qemu-utils (see the README setup).'),
+  H2K_TOOL_FAILED: entry(7, false, 'A system tool failed.', 'Re-run with --log-level debug to see the full command and its output.'),
+  H2K_RESOURCE_LIMIT: entry(4, true, 'Inspecting the input exceeded its memory or CPU limit; the image header is probably hostile or corrupt.', 'Check where the image came from; a genuine image never needs this much to describe itself.'),
+  H2K_CONVERT_FAILED: entry(7, false, 'qemu-img convert failed.', 'Re-run with --log-level debug; check the input with qemu-img check.'),
+  H2K_VERIFY_FAILED: entry(8, false, 'The converted output failed verification (qemu-img check or compare).', 'Keep the input; re-run the conversion and report the mismatch with --log-level debug output.'),
+  H2K_PLUGIN_FAILED: entry(9, false, 'A stage plugin failed to load or register its stages.', 'Run `hyper2kvm plugins` to see which plugin failed and why; update or uninstall it.'),
+  H2K_PLUGIN_INVALID: entry(9, true, 'A stage plugin returned an invalid registration (unknown API version, duplicate or malformed stage).', 'Update the plugin to a version built for this hyper2kvm, or uninstall it.'),
+  H2K_STAGE_FAILED: entry(7, false, 'A pipeline stage failed.', 'The message names the stage; re-run with --log-level debug for details.'),
+  H2K_CANCELLED: entry(130, false, 'The job was cancelled (Ctrl-C or a stop request).', 'Run it again; nothing was left half-written.'),
+  H2K_INTERNAL: entry(1, false, 'An unexpected internal error.', 'Please report it with the --log-level debug output.'),
+} as const satisfies Record<string, CatalogEntry>
+
+export type ErrorCode = keyof typeof ERROR_CATALOG
+
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERROR_CATALOG, code)
+}

@@ -1,0 +1,102 @@
+import {ExecaError} from 'execa'
+
+import {H2KError, type Phase, isH2KError} from './h2k-error.js'
+
+/** The Debian package that provides each tool we run, for "not installed" suggestions. */
+const TOOL_PACKAGES: Readonly<Record<string, string>> = {
+  guestfish: 'libguestfs-tools',
+  prlimit: 'util-linux',
+  'qemu-img': 'qemu-utils',
+  'qemu-io': 'qemu-utils',
+  'qemu-system-x86_64': 'qemu-system-x86',
+  tar: 'tar',
+}
+
+export interface ForeignErrorContext {
+  phase?: Phase
+  stage?: string
+  /** The executable that was run, when the error comes from a subprocess. */
+  tool?: string
+  /** The path being read or written, when the error comes from the file system. */
+  path?: string
+  /** Whether the subprocess ran under resource limits (so a kill means the limit was hit). */
+  limited?: boolean
+}
+
+/** Keep the last `lines` non-empty lines of a tool's stderr: the part that says what went wrong. */
+export function stderrTail(stderr: unknown, lines = 8): string {
+  const text = typeof stderr === 'string' ? stderr : ''
+  return text
+    .split(/\r?\n/)
+    .map((line) => line.trimEnd())
+    .filter((line) => line.length > 0)
+    .slice(-lines)
+    .join('\n')
+}
+
+function mapExecaError(error: ExecaError, context: ForeignErrorContext): H2KError {
+  const tool = context.tool ?? String(error.command).split(' ')[0] ?? 'tool'
+  const base = {cause: error, phase: context.phase, stage: context.stage}
+  if (error.isCanceled || error.isGracefullyCanceled) {
+    return new H2KError('H2K_CANCELLED', `${tool} was stopped because the job was cancelled.`, base)
+  }
+  if (error.code === 'ENOENT' && error.exitCode === undefined) {
+    const pkg = TOOL_PACKAGES[tool]
+    return new H2KError('H2K_TOOL_MISSING', `${tool} is not installed or not on PATH.`, {
+      ...base,
+      suggestions: pkg ? [`Install it: apt-get install ${pkg}`] : undefined,
+      details: {tool},
+    })
+  }
+  const tail = stderrTail(error.stderr)
+  const details = {command: error.command, exitCode: error.exitCode, signal: error.signal, stderr: tail}
+  const limitSignal = error.signal === 'SIGXCPU' || error.signal === 'SIGKILL' || error.signal === 'SIGSEGV' || error.signal === 'SIGABRT'
+  if (context.limited && (limitSignal || /cannot allocate memory|failed to allocate|out of memory/i.test(tail))) {
+    return new H2KError('H2K_RESOURCE_LIMIT', `${tool} exceeded its resource limits while reading the input${tail ? `: ${tail}` : ''}.`, {...base, details})
+  }
+  const why = tail || (error.signal ? `killed by ${error.signal}` : `exit code ${error.exitCode ?? 'unknown'}`)
+  return new H2KError('H2K_TOOL_FAILED', `${tool} failed: ${why}`, {...base, details})
+}
+
+function mapNodeError(error: NodeJS.ErrnoException, context: ForeignErrorContext): H2KError | undefined {
+  const base = {cause: error, phase: context.phase, stage: context.stage}
+  const where = context.path ?? error.path ?? 'a file'
+  switch (error.code) {
+    case 'ENOENT':
+      return new H2KError('H2K_INPUT_NOT_FOUND', `${where} does not exist.`, {...base, details: {path: where}})
+    case 'EACCES':
+    case 'EPERM':
+      return new H2KError('H2K_INPUT_NOT_FOUND', `Permission denied: ${where}.`, {
+        ...base,
+        suggestions: ['Run as a user that can read the input and write the output directory.'],
+        details: {path: where},
+      })
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new H2KError('H2K_NO_SPACE', `No space left while writing ${where}.`, {...base, details: {path: where}})
+    case 'EISDIR':
+      return new H2KError('H2K_INPUT_UNRECOGNIZED', `${where} is a directory, not a disk image.`, {...base, details: {path: where}})
+    case 'ABORT_ERR':
+      return new H2KError('H2K_CANCELLED', 'The job was cancelled.', base)
+    default:
+      return undefined
+  }
+}
+
+/**
+ * The one boundary where errors from other libraries (execa, node:fs, AbortSignal, ...) become H2KErrors.
+ * An H2KError passes through unchanged, except that a missing phase/stage is filled in.
+ */
+export function mapForeignError(error: unknown, context: ForeignErrorContext = {}): H2KError {
+  if (isH2KError(error)) return context.phase ? error.locate(context.phase, context.stage) : error
+  if (error instanceof ExecaError) return mapExecaError(error, context)
+  if (error instanceof Error && error.name === 'AbortError') {
+    return new H2KError('H2K_CANCELLED', 'The job was cancelled.', {cause: error, phase: context.phase, stage: context.stage})
+  }
+  if (error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string') {
+    const mapped = mapNodeError(error as NodeJS.ErrnoException, context)
+    if (mapped) return mapped
+  }
+  const message = error instanceof Error ? error.message : String(error)
+  return new H2KError('H2K_INTERNAL', message, {cause: error, phase: context.phase, stage: context.stage})
+}

@@ -1,0 +1,69 @@
+import {execa} from 'execa'
+
+import {mapForeignError} from '../errors/map-foreign-error.js'
+import type {Phase} from '../errors/h2k-error.js'
+
+export interface ResourceLimits {
+  /** Maximum address space in bytes (prlimit --as). */
+  addressSpaceBytes: number
+  /** Maximum CPU time in seconds (prlimit --cpu). */
+  cpuSeconds: number
+}
+
+export interface ToolOptions {
+  signal?: AbortSignal
+  /** Run under prlimit with these limits: for tools that parse untrusted image headers. */
+  limits?: ResourceLimits
+  /** Called with every chunk the tool writes to stdout (progress parsing). */
+  onStdout?: (chunk: string) => void
+  env?: Record<string, string>
+  cwd?: string
+  input?: string
+  phase?: Phase
+  stage?: string
+  /** Exit codes that are answers, not failures (e.g. `qemu-img compare` exits 1 for "different"). */
+  acceptExitCodes?: readonly number[]
+}
+
+export interface ToolResult {
+  stdout: string
+  stderr: string
+  exitCode: number
+  /** The argv that ran, for logs and reports (never contains secrets: callers pass none). */
+  command: readonly string[]
+}
+
+/** The limits we put on `qemu-img info` of untrusted inputs, as virt-v2v and OpenStack do. */
+export const INSPECT_LIMITS: ResourceLimits = {addressSpaceBytes: 1024 * 1024 * 1024, cpuSeconds: 30}
+
+/**
+ * Run an external tool with an argument array (never a shell string), killing it when `signal` aborts.
+ * Failures are mapped to H2KError here, so every caller gets stable codes.
+ */
+export async function runTool(file: string, args: readonly string[], options: ToolOptions = {}): Promise<ToolResult> {
+  const argv = options.limits
+    ? ['prlimit', `--as=${options.limits.addressSpaceBytes}`, `--cpu=${options.limits.cpuSeconds}`, '--', file, ...args]
+    : [file, ...args]
+  const [command, ...rest] = argv as [string, ...string[]]
+  const child = execa(command, rest, {
+    cancelSignal: options.signal,
+    forceKillAfterDelay: 5000,
+    env: options.env,
+    cwd: options.cwd,
+    input: options.input,
+    stdin: options.input === undefined ? 'ignore' : 'pipe',
+    stripFinalNewline: false,
+    encoding: 'utf8',
+    reject: false,
+  })
+  if (options.onStdout) {
+    const onStdout = options.onStdout
+    child.stdout?.on('data', (chunk: Buffer | string) => onStdout(chunk.toString()))
+  }
+  const result = await child
+  const accepted = result.exitCode !== undefined && (result.exitCode === 0 || (options.acceptExitCodes ?? []).includes(result.exitCode))
+  if (result.failed && !(accepted && !result.isCanceled && result.signal === undefined)) {
+    throw mapForeignError(result, {limited: options.limits !== undefined, phase: options.phase, stage: options.stage, tool: file})
+  }
+  return {command: argv, exitCode: result.exitCode ?? 0, stderr: String(result.stderr), stdout: String(result.stdout)}
+}

@@ -1,0 +1,43 @@
+import {realpath, stat} from 'node:fs/promises'
+import {isAbsolute, join, relative, sep} from 'node:path'
+
+import {H2KError} from '../errors/h2k-error.js'
+
+export interface ContainedPathOptions {
+  /** What refers to the file, for messages: "extent", "parent disk", "OVF disk". */
+  what: string
+  /** The file that holds the reference, for messages. */
+  referrer: string
+}
+
+function escapes(root: string, candidate: string): boolean {
+  const rel = relative(root, candidate)
+  return rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)
+}
+
+/**
+ * Resolve a file name that an untrusted descriptor uses to refer to another file. Only plain relative
+ * names inside `baseDir` are accepted: no absolute paths, no "..", no URLs, no symlink that leaves the
+ * directory. The file must exist and be a regular file. Returns its real path.
+ */
+export async function resolveContainedFile(baseDir: string, name: string, options: ContainedPathOptions): Promise<string> {
+  const details = {name, referrer: options.referrer}
+  const unsafe = (why: string): H2KError =>
+    new H2KError('H2K_UNSAFE_PATH', `${options.referrer} names its ${options.what} "${name}", ${why}; refusing to open it.`, {details})
+  if (name.length === 0 || name.includes('\0')) throw unsafe('an empty or invalid name')
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(name)) throw unsafe('a URL')
+  if (isAbsolute(name) || /^[a-z]:[\\/]/i.test(name) || name.startsWith('\\')) throw unsafe('an absolute path')
+  if (name.split(/[\\/]/).includes('..')) throw unsafe('a path with ".."')
+  const root = await realpath(baseDir)
+  const candidate = join(root, name)
+  let real: string
+  try {
+    real = await realpath(candidate)
+  } catch {
+    throw new H2KError('H2K_EXTENT_MISSING', `${options.referrer} names its ${options.what} "${name}", which does not exist in ${root}.`, {details})
+  }
+  if (escapes(root, real)) throw unsafe(`a symlink that leaves ${root} (it points to ${real})`)
+  const info = await stat(real)
+  if (!info.isFile()) throw unsafe('something that is not a regular file')
+  return real
+}

@@ -1,0 +1,123 @@
+import {H2KError, type Phase} from '../errors/h2k-error.js'
+import {INSPECT_LIMITS, type ResourceLimits, runTool} from '../exec/run-tool.js'
+import type {BlockdevSpec, Compression, OutputFormat} from '../stages/stage-types.js'
+import {qemuFilename} from './image-spec.js'
+import {ConvertProgressParser} from './convert-progress.js'
+
+export interface ImageInfo {
+  'virtual-size': number
+  'actual-size'?: number
+  format: string
+  'backing-filename'?: string
+  'full-backing-filename'?: string
+  'backing-filename-format'?: string
+  'dirty-flag'?: boolean
+  'format-specific'?: {type: string; data: Record<string, unknown>}
+}
+
+interface ToolCall {
+  signal?: AbortSignal
+  phase?: Phase
+  stage?: string
+}
+
+/** qemu-img messages that mean "this image is damaged", not "qemu-img broke". */
+const CORRUPTION = /invalid|corrupt|truncat|beyond (the )?end|after (the )?(image )?end|end of file|could not read|input\/output error|bad (magic|header|footer)|unsupported|not in .* format|image is too|does not match|wrong|footer|L[12] table/i
+
+function inputProblem(error: H2KError, what: string): H2KError {
+  if (error.code !== 'H2K_TOOL_FAILED') return error
+  const stderr = String(error.details.stderr ?? '')
+  const code = /unsupported|not supported/i.test(stderr) ? 'H2K_INPUT_UNSUPPORTED' : CORRUPTION.test(stderr) ? 'H2K_INPUT_CORRUPT' : 'H2K_TOOL_FAILED'
+  return new H2KError(code, `${what}: ${stderr || error.message}`, {cause: error, details: error.details, phase: error.phase, stage: error.stage})
+}
+
+/** `qemu-img info` of an untrusted image, under address-space and CPU limits, format stated explicitly. */
+export async function imageInfo(spec: BlockdevSpec, call: ToolCall & {limits?: ResourceLimits} = {}): Promise<ImageInfo> {
+  try {
+    const {stdout} = await runTool('qemu-img', ['info', '--output=json', qemuFilename(spec)], {...call, limits: call.limits ?? INSPECT_LIMITS})
+    return JSON.parse(stdout) as ImageInfo
+  } catch (error) {
+    throw error instanceof H2KError ? inputProblem(error, `qemu-img cannot read the ${spec.driver} image`) : error
+  }
+}
+
+export interface CheckResult {
+  supported: boolean
+  corruptions: number
+  leaks: number
+  checkErrors: number
+  /** Bytes of image end offset, when reported. */
+  imageEndOffset?: number
+}
+
+/** `qemu-img check`: 0 clean, 2 corrupt, 3 leaks only, 63 = the format has no checker. */
+export async function checkImage(spec: BlockdevSpec, call: ToolCall & {limits?: ResourceLimits} = {}): Promise<CheckResult> {
+  let result
+  try {
+    result = await runTool('qemu-img', ['check', '--output=json', qemuFilename(spec)], {...call, acceptExitCodes: [2, 3, 63]})
+  } catch (error) {
+    throw error instanceof H2KError ? inputProblem(error, `qemu-img check cannot read the ${spec.driver} image`) : error
+  }
+  if (result.exitCode === 63) return {checkErrors: 0, corruptions: 0, leaks: 0, supported: false}
+  const parsed = JSON.parse(result.stdout || '{}') as Record<string, number>
+  return {
+    checkErrors: parsed['check-errors'] ?? 0,
+    corruptions: parsed.corruptions ?? 0,
+    imageEndOffset: parsed['image-end-offset'],
+    leaks: parsed.leaks ?? 0,
+    supported: true,
+  }
+}
+
+/** `qemu-img compare` (non-strict: unallocated reads as zeros): true when the guest-visible contents match. */
+export async function compareImages(a: BlockdevSpec, b: BlockdevSpec, call: ToolCall = {}): Promise<{identical: boolean; detail: string}> {
+  const result = await runTool('qemu-img', ['compare', qemuFilename(a), qemuFilename(b)], {...call, acceptExitCodes: [1]})
+  return {detail: (result.stdout + result.stderr).trim(), identical: result.exitCode === 0}
+}
+
+export interface ConvertRequest {
+  source: BlockdevSpec
+  destination: string
+  format: OutputFormat
+  compress: boolean
+  compression: Compression
+  /** Parallel coroutines (-m). */
+  coroutines?: number
+  onProgress?: (percent: number) => void
+}
+
+/** The qemu-img convert argument list for a request; the benchmark runs exactly these arguments bare. */
+export function convertArgs(request: ConvertRequest): string[] {
+  const args = ['convert', '-p', '-m', String(request.coroutines ?? 16), '-O', request.format]
+  if (request.compress) {
+    // Compressed clusters must be written in order, so -W (out-of-order writes) is only for plain output.
+    args.push('-c', '-o', `compression_type=${request.compression}`)
+  } else {
+    args.push('-W')
+  }
+  args.push(qemuFilename(request.source), request.destination)
+  return args
+}
+
+/** One `qemu-img convert`, progress parsed from `-p`. */
+export async function convertImage(request: ConvertRequest, call: ToolCall = {}): Promise<void> {
+  const parser = new ConvertProgressParser()
+  try {
+    await runTool('qemu-img', convertArgs(request), {
+      ...call,
+      onStdout: (chunk) => {
+        for (const percent of parser.push(chunk)) request.onProgress?.(percent)
+      },
+    })
+  } catch (error) {
+    if (error instanceof H2KError && error.code === 'H2K_TOOL_FAILED') {
+      const stderr = String(error.details.stderr ?? '')
+      if (/no space left/i.test(stderr)) throw new H2KError('H2K_NO_SPACE', `No space left on device while writing ${request.destination}.`, {cause: error, details: error.details})
+      const mapped = inputProblem(error, 'qemu-img convert could not read the input')
+      throw mapped.code === 'H2K_TOOL_FAILED'
+        ? new H2KError('H2K_CONVERT_FAILED', `qemu-img convert failed: ${stderr || error.message}`, {cause: error, details: error.details})
+        : mapped
+    }
+    throw error
+  }
+}

@@ -1,0 +1,22 @@
+import type {JobObserver, LogLevel} from '../stages/job-events.js'
+import {ListrRenderer} from './listr-renderer.js'
+import {PlainRenderer} from './plain-renderer.js'
+
+export interface Renderer extends JobObserver {
+  finish(): Promise<void>
+}
+
+/** listr2 when stderr is a terminal, plain lines otherwise; `progress: false` keeps only warnings. */
+export function chooseRenderer(options: {progress: boolean; logLevel: LogLevel | 'error'}): Renderer {
+  if (options.progress && process.stderr.isTTY) {
+    const listr = new ListrRenderer()
+    return {finish: () => listr.finish(), onEvent: (event) => listr.onEvent(event)}
+  }
+  const plain = new PlainRenderer({write: (line) => process.stderr.write(`${line}\n`)}, options.logLevel)
+  return {
+    finish: async () => {},
+    onEvent: (event) => {
+      if (options.progress || event.type === 'warning') plain.onEvent(event)
+    },
+  }
+}

@@ -1,0 +1,43 @@
+import type {FileChange, JobWarning, OutputFormat, VmMetadata} from './stage-types.js'
+import type {PhaseName, StepStatus} from './job-events.js'
+
+export interface StageRecord {
+  id: string
+  phase: PhaseName
+  status: StepStatus
+  durationMs: number
+}
+
+export interface OutputRecord {
+  path: string
+  format: OutputFormat
+  disk: string | undefined
+  virtualSize: number
+  bytesOnDisk: number
+  compression?: string
+  sha256?: string
+}
+
+/** What `convert --json` prints and what `<name>.report.json` holds. */
+export interface JobResult {
+  jobId: string
+  status: 'succeeded'
+  input: {
+    path: string
+    loader: string
+    plugin: string
+    format: string
+    subformat?: string
+    notes: string[]
+  }
+  vm?: VmMetadata
+  disks: Array<{label?: string; format: string; subformat?: string; virtualSize?: number; files: string[]}>
+  outputs: OutputRecord[]
+  stages: StageRecord[]
+  warnings: JobWarning[]
+  changes: readonly FileChange[]
+  verification: Record<string, unknown>
+  report: string
+  startedAt: string
+  durationMs: number
+}

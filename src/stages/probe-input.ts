@@ -1,0 +1,36 @@
+import {open, stat} from 'node:fs/promises'
+import {extname, resolve} from 'node:path'
+
+import {H2KError} from '../errors/h2k-error.js'
+import {mapForeignError} from '../errors/map-foreign-error.js'
+import type {ProbeInput} from './stage-types.js'
+
+const HEAD_BYTES = 64 * 1024
+
+/** Look at the user's input once: existence, kind, size and its first bytes for the loaders' probes. */
+export async function readProbeInput(path: string): Promise<ProbeInput> {
+  const absolute = resolve(path)
+  const info = await stat(absolute).catch((error: unknown) => {
+    throw mapForeignError(error, {path: absolute, phase: 'load'})
+  })
+  if (!info.isFile() && !info.isDirectory()) {
+    throw new H2KError('H2K_INPUT_UNRECOGNIZED', `${absolute} is neither a regular file nor a directory.`, {phase: 'load'})
+  }
+  if (info.isFile() && info.size === 0) {
+    throw new H2KError('H2K_INPUT_EMPTY', `${absolute} is empty (0 bytes).`, {details: {path: absolute}, phase: 'load'})
+  }
+  let head = Buffer.alloc(0)
+  if (info.isFile()) {
+    const handle = await open(absolute, 'r').catch((error: unknown) => {
+      throw mapForeignError(error, {path: absolute, phase: 'load'})
+    })
+    try {
+      const buffer = Buffer.alloc(Math.min(HEAD_BYTES, info.size))
+      const {bytesRead} = await handle.read(buffer, 0, buffer.length, 0)
+      head = buffer.subarray(0, bytesRead)
+    } finally {
+      await handle.close()
+    }
+  }
+  return {extension: extname(absolute).toLowerCase(), head, isDirectory: info.isDirectory(), path: absolute, size: info.size}
+}

@@ -1,0 +1,212 @@
+import {randomUUID} from 'node:crypto'
+import {mkdir, mkdtemp, rm} from 'node:fs/promises'
+import {join, resolve} from 'node:path'
+
+import {H2KError} from '../errors/h2k-error.js'
+import {mapForeignError} from '../errors/map-foreign-error.js'
+import {runTool} from '../exec/run-tool.js'
+import {bytesOnDisk, commitOutputs, discardParts, writeFileAtomic} from '../output/commit-outputs.js'
+import {sha256File} from '../output/file-checksum.js'
+import {ensureFreeSpace} from '../output/free-space.js'
+import {outputStem, planOutputs} from '../output/plan-outputs.js'
+import {ChangeList} from './change-list.js'
+import {describeDisks} from './describe-disks.js'
+import {type JobEvent, type JobObserver, type PhaseName, silentObserver} from './job-events.js'
+import type {JobResult, OutputRecord, StageRecord} from './job-result.js'
+import {readProbeInput} from './probe-input.js'
+import {selectLoader} from './select-loader.js'
+import type {StageRegistry} from './stage-registry.js'
+import type {JobSettings, JobWarning, LoaderContext, PipelineStage, Source, StageContext} from './stage-types.js'
+
+export interface RunJobOptions {
+  registry: StageRegistry
+  signal?: AbortSignal
+  observer?: JobObserver
+  jobId?: string
+}
+
+interface Step {
+  id: string
+  run: () => Promise<void>
+}
+
+/**
+ * The one pipeline: LOAD → INSPECT → FIX → CONVERT → VERIFY, then commit. `convert`, `batch` and the
+ * daemon all call exactly this. On any failure the `.part` outputs and the work directory are removed
+ * and the error (always an H2KError) is thrown with its phase and stage.
+ */
+export async function runJob(settings: JobSettings, options: RunJobOptions): Promise<JobResult> {
+  const job: JobSettings = {...settings, input: resolve(settings.input), outputDir: resolve(settings.outputDir)}
+  const jobId = options.jobId ?? randomUUID().slice(0, 8)
+  const observer = options.observer ?? silentObserver
+  const signal = options.signal ?? new AbortController().signal
+  const emit = (event: JobEvent): void => observer.onEvent(event)
+  const startedAt = new Date()
+  const stages: StageRecord[] = []
+  const warnings: JobWarning[] = []
+  const current: {phase: PhaseName; stage: string} = {phase: 'load', stage: 'core:probe'}
+  let workDir: string | undefined
+  let ctx: StageContext | undefined
+
+  const runPhase = async (phase: PhaseName, steps: Step[], skipped: string[] = []): Promise<void> => {
+    for (const id of skipped) stages.push({durationMs: 0, id, phase, status: 'skipped'})
+    emit({phase, stages: steps.map((s) => s.id), type: 'phase:start'})
+    const phaseStart = performance.now()
+    for (const step of steps) {
+      signal.throwIfAborted()
+      current.phase = phase
+      current.stage = step.id
+      emit({phase, stage: step.id, type: 'stage:start'})
+      const t0 = performance.now()
+      try {
+        await step.run()
+      } catch (error) {
+        const durationMs = Math.round(performance.now() - t0)
+        stages.push({durationMs, id: step.id, phase, status: 'failed'})
+        emit({durationMs, phase, stage: step.id, status: 'failed', type: 'stage:end'})
+        emit({durationMs: Math.round(performance.now() - phaseStart), phase, status: 'failed', type: 'phase:end'})
+        throw mapForeignError(error, {phase, stage: step.id})
+      }
+      const durationMs = Math.round(performance.now() - t0)
+      stages.push({durationMs, id: step.id, phase, status: 'ok'})
+      emit({durationMs, phase, stage: step.id, status: 'ok', type: 'stage:end'})
+    }
+    emit({durationMs: Math.round(performance.now() - phaseStart), phase, status: steps.length > 0 ? 'ok' : 'skipped', type: 'phase:end'})
+  }
+
+  /** Applicable stages of a kind, in registry order; `single` keeps only the first (one converter runs). */
+  const pipelineSteps = async (kind: PipelineStage['kind'], context: StageContext, single = false): Promise<{steps: Step[]; skipped: string[]}> => {
+    const steps: Step[] = []
+    const skipped: string[] = []
+    for (const entry of options.registry.ofKind(kind)) {
+      const applies = (single && steps.length > 0) || !(await (entry.stage.applies?.(context) ?? true)) ? false : true
+      if (applies) steps.push({id: entry.id, run: () => entry.stage.run(context)})
+      else skipped.push(entry.id)
+    }
+    return {skipped, steps}
+  }
+
+  emit({input: job.input, jobId, type: 'job:start'})
+  try {
+    await mkdir(job.outputDir, {recursive: true}).catch((error: unknown) => {
+      throw new H2KError('H2K_OUTPUT_FAILED', `Cannot create the output directory ${job.outputDir}: ${(error as Error).message}`, {cause: error, phase: 'setup'})
+    })
+    workDir = await mkdtemp(join(job.outputDir, `.hyper2kvm-${jobId}-`))
+    const changes = new ChangeList()
+    const log = (level: 'debug' | 'info' | 'warn') => (message: string, fields?: Record<string, unknown>) =>
+      emit({fields: {...fields, stage: current.stage}, level, message, type: 'log'})
+    const context: StageContext = {
+      changes,
+      exec: (file, args, toolOptions) => runTool(file, args, {phase: current.phase, stage: current.stage, ...toolOptions, signal}),
+      job,
+      jobId,
+      log: {debug: log('debug'), info: log('info'), warn: log('warn')},
+      outputs: [],
+      report: (progress) => emit({phase: current.phase, progress, stage: current.stage, type: 'progress'}),
+      signal,
+      verification: {},
+      warn(code, message) {
+        const warning = {code, message, stage: current.stage}
+        warnings.push(warning)
+        emit({type: 'warning', warning})
+      },
+      workDir,
+    }
+    ctx = context
+
+    // LOAD: probe, the chosen loader, then the pipeline's own look at every disk.
+    const input = await readProbeInput(job.input)
+    const choice = await selectLoader(options.registry, input, (loader, error) => context.log.warn(`probe of ${loader} failed: ${(error as Error).message}`))
+    let source: Source | undefined
+    const loaderContext: LoaderContext = Object.assign(Object.create(context) as StageContext, {claim: choice.claim, input})
+    await runPhase('load', [
+      {
+        id: choice.loader.id,
+        run: async () => {
+          source = await choice.loader.stage.run(loaderContext)
+          if (!source || !Array.isArray(source.disks) || source.disks.length === 0) {
+            throw new H2KError('H2K_INPUT_UNRECOGNIZED', `${choice.loader.id} found no disk in ${job.input}.`)
+          }
+        },
+      },
+      {id: 'core:describe', run: () => describeDisks(source!, signal)},
+    ])
+    context.source = source!
+
+    for (const kind of ['inspector', 'fixer'] as const) {
+      const {steps, skipped} = await pipelineSteps(kind, context)
+      await runPhase(kind === 'inspector' ? 'inspect' : 'fix', steps, skipped)
+    }
+
+    // CONVERT: plan names, refuse conflicts and impossible sizes before writing anything.
+    current.phase = 'convert'
+    current.stage = 'core:plan'
+    context.outputs = await planOutputs(job, context.source)
+    if (!job.skipSpaceCheck) await ensureFreeSpace(job.outputDir, context.outputs, job.format)
+    const converters = await pipelineSteps('converter', context, true)
+    if (converters.steps.length === 0) throw new H2KError('H2K_PLUGIN_FAILED', 'No converter stage is registered or applies to this job.', {phase: 'convert'})
+    await runPhase('convert', converters.steps, converters.skipped)
+
+    // VERIFY, then checksums and the all-or-nothing rename.
+    const verifiers = await pipelineSteps('verifier', context)
+    const outputs: OutputRecord[] = []
+    await runPhase('verify', [
+      ...verifiers.steps,
+      {
+        id: 'core:commit',
+        run: async () => {
+          const total = context.outputs.reduce((sum, plan) => sum + (plan.disk.virtualSize ?? 0), 0)
+          for (const plan of context.outputs) {
+            const sha256 = job.checksum
+              ? await sha256File(plan.partPath, signal, (bytes) => context.report({bytesDone: bytes, bytesTotal: total, message: 'sha256'}))
+              : undefined
+            outputs.push({
+              bytesOnDisk: await bytesOnDisk(plan.partPath),
+              compression: job.compress ? job.compression : undefined,
+              disk: plan.disk.label,
+              format: job.format,
+              path: plan.finalPath,
+              sha256,
+              virtualSize: plan.disk.virtualSize ?? 0,
+            })
+          }
+          await commitOutputs(context.outputs, job.overwrite)
+        },
+      },
+    ], verifiers.skipped)
+
+    const report = join(job.outputDir, `${outputStem(job, context.source)}.report.json`)
+    const result: JobResult = {
+      changes: changes.all,
+      disks: context.source.disks.map((d) => ({files: d.files, format: d.format, label: d.label, subformat: d.subformat, virtualSize: d.virtualSize})),
+      durationMs: Date.now() - startedAt.getTime(),
+      input: {
+        format: context.source.format,
+        loader: choice.loader.id,
+        notes: context.source.notes ?? [],
+        path: job.input,
+        plugin: choice.loader.plugin.name,
+        subformat: context.source.subformat,
+      },
+      jobId,
+      outputs,
+      report,
+      stages,
+      startedAt: startedAt.toISOString(),
+      status: 'succeeded',
+      verification: context.verification,
+      vm: context.source.vm,
+      warnings,
+    }
+    await writeFileAtomic(report, `${JSON.stringify(result, null, 2)}\n`)
+    emit({status: 'succeeded', type: 'job:end'})
+    return result
+  } catch (error) {
+    const mapped = mapForeignError(signal.aborted ? new H2KError('H2K_CANCELLED', 'The job was cancelled.', {cause: error}) : error, {phase: current.phase, stage: current.stage})
+    if (ctx) await discardParts(ctx.outputs)
+    emit({error: mapped, status: 'failed', type: 'job:end'})
+    throw mapped
+  } finally {
+    if (workDir) await rm(workDir, {force: true, recursive: true})
+  }
+}

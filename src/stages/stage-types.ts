@@ -1,0 +1,209 @@
+import type {H2KError} from '../errors/h2k-error.js'
+import type {ToolOptions, ToolResult} from '../exec/run-tool.js'
+
+export const STAGE_KINDS = ['loader', 'inspector', 'fixer', 'converter', 'verifier'] as const
+export type StageKind = (typeof STAGE_KINDS)[number]
+
+/** The plugin API version this host understands; a registration must state it. */
+export const PLUGIN_API_VERSION = 1
+
+export type OutputFormat = 'qcow2' | 'raw' | 'vdi'
+export type Compression = 'zstd' | 'zlib'
+
+/**
+ * A qemu block-layer options object (the body of a `json:` filename). The top node always names its
+ * `driver` (the format), so qemu never probes one.
+ */
+export interface BlockdevSpec {
+  driver: string
+  [option: string]: unknown
+}
+
+export interface SourceDisk {
+  /** How qemu opens this disk: explicit format, explicit protocol, explicit (or null) backing. */
+  spec: BlockdevSpec
+  /** Human name of the format (vmdk, vhdx, vhd, qcow2, raw). */
+  format: string
+  /** Variant of the format (monolithicSparse, streamOptimized, dynamic, fixed, differencing, ...). */
+  subformat?: string
+  /** Where this disk came from, e.g. the OVF disk id or the file name. */
+  label?: string
+  /** Host files this disk reads; they are never opened for writing. */
+  files: string[]
+  /** Bytes of data the source holds for this disk (for the free-space estimate); from qemu-img info when absent. */
+  allocatedBytes?: number
+  /** Filled in by the pipeline from `qemu-img info`. */
+  virtualSize?: number
+}
+
+export interface NetworkInterface {
+  name?: string
+  model?: string
+  network?: string
+}
+
+export interface VmMetadata {
+  name?: string
+  cpus?: number
+  memoryMiB?: number
+  firmware?: 'bios' | 'efi'
+  os?: string
+  nics?: NetworkInterface[]
+  /** Disk labels in boot/bus order. */
+  diskOrder?: string[]
+}
+
+export interface JobWarning {
+  code: string
+  message: string
+  stage?: string
+}
+
+/** What a loader turns the user's input into. */
+export interface Source {
+  /** The path the user gave. */
+  input: string
+  /** Base name for outputs (VM name or file stem), already safe as a file name. */
+  name: string
+  format: string
+  subformat?: string
+  disks: SourceDisk[]
+  vm?: VmMetadata
+  /** Facts worth reporting (e.g. manifest verified, chain flattened). */
+  notes?: string[]
+}
+
+/** What a loader's probe sees of an input: enough to recognise it by content. */
+export interface ProbeInput {
+  /** Absolute path of the input. */
+  path: string
+  size: number
+  isDirectory: boolean
+  /** The first bytes of the file (up to 64 KiB); empty for directories. */
+  head: Buffer
+  /** Lower-case extension with the dot, e.g. ".vmdk"; "" if none. */
+  extension: string
+}
+
+export interface ProbeClaim {
+  /** `content` claims (magic bytes, descriptor text) beat `extension` claims. */
+  by: 'content' | 'extension'
+  format: string
+  subformat?: string
+}
+
+export interface ProgressUpdate {
+  message?: string
+  /** 0..100 */
+  percent?: number
+  bytesDone?: number
+  bytesTotal?: number
+}
+
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void
+  info(message: string, fields?: Record<string, unknown>): void
+  warn(message: string, fields?: Record<string, unknown>): void
+}
+
+/** A file a fixer changed inside the guest, with its text before and after. */
+export interface FileChange {
+  stage: string
+  path: string
+  before: string | null
+  after: string | null
+  reason?: string
+}
+
+export interface ChangeRecorder {
+  record(change: FileChange): void
+  readonly all: readonly FileChange[]
+}
+
+export interface JobSettings {
+  input: string
+  outputDir: string
+  format: OutputFormat
+  compress: boolean
+  compression: Compression
+  name?: string
+  overwrite: boolean
+  /** Compare each output with its source after converting (`qemu-img compare`). */
+  verify: boolean
+  checksum: boolean
+  /** Accept qcow2/VMDK inputs whose backing files sit inside the input's directory. */
+  allowBacking: boolean
+  skipSpaceCheck: boolean
+  /** Options for stages contributed by plugins (fixers and inspectors read theirs here). */
+  stageOptions: Record<string, unknown>
+}
+
+export type ExecFunction = (file: string, args: readonly string[], options?: Omit<ToolOptions, 'signal'>) => Promise<ToolResult>
+
+/** A planned output: a disk, the `.part` it is written to, and the final name it gets when the job succeeds. */
+export interface OutputPlan {
+  disk: SourceDisk
+  index: number
+  partPath: string
+  finalPath: string
+}
+
+export interface StageContext {
+  readonly job: JobSettings
+  readonly jobId: string
+  readonly signal: AbortSignal
+  /** Run a tool with this job's cancellation signal; failures arrive as H2KError. */
+  readonly exec: ExecFunction
+  readonly log: Logger
+  readonly changes: ChangeRecorder
+  /** A private directory for this job (on the output file system); removed when the job ends. */
+  readonly workDir: string
+  /** Report progress; the renderer (terminal, plain lines, daemon events) decides how to show it. */
+  report(progress: ProgressUpdate): void
+  warn(code: string, message: string): void
+  /** Set after LOAD. */
+  source?: Source
+  /** Set before CONVERT. */
+  outputs: OutputPlan[]
+  /** Results that verifiers add, keyed by verifier name. */
+  verification: Record<string, unknown>
+}
+
+export interface LoaderContext extends StageContext {
+  readonly input: ProbeInput
+  readonly claim: ProbeClaim
+}
+
+interface StageBase {
+  /** Lower-case name; the stage id is `kind:name`. */
+  name: string
+  description?: string
+  /** For fixers (and other ordered stages): names of stages of the same kind that must run first. */
+  after?: string[]
+}
+
+export interface LoaderStage extends StageBase {
+  kind: 'loader'
+  /** Formats this loader reads, for `hyper2kvm plugins`. */
+  formats: string[]
+  /** Higher runs first among claims of equal strength; ties are broken by id. */
+  priority?: number
+  probe(input: ProbeInput): ProbeClaim | null | Promise<ProbeClaim | null>
+  run(ctx: LoaderContext): Promise<Source>
+}
+
+export interface PipelineStage extends StageBase {
+  kind: 'inspector' | 'fixer' | 'converter' | 'verifier'
+  applies?(ctx: StageContext): boolean | Promise<boolean>
+  run(ctx: StageContext): Promise<void>
+}
+
+export type Stage = LoaderStage | PipelineStage
+
+/** What a plugin's `hyper2kvm:register` hook returns. */
+export interface StageRegistration {
+  apiVersion: number
+  stages: Stage[]
+}
+
+export type {H2KError}
