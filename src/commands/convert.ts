@@ -41,23 +41,23 @@ export default class Convert extends BaseCommand<typeof Convert> {
 
   public async run(): Promise<JobResult> {
     const {flags} = this
-    const compress = flags.compress || flags.compression !== undefined
+    const compress = flags.compress === true || flags.compression !== undefined
     if (compress && flags.format !== 'qcow2') {
       throw new H2KError('H2K_USAGE', `--compress works with --format qcow2 only (got ${flags.format}).`, {suggestions: ['Drop --compress, or use --format qcow2.']})
     }
     const settings: JobSettings = {
-      allowBacking: flags['allow-backing'],
-      checksum: flags.checksum,
+      allowBacking: flags['allow-backing'] === true,
+      checksum: flags.checksum === true,
       compress,
       compression: flags.compression ?? 'zstd',
       format: flags.format,
       input: this.args.input,
       name: flags.name,
       outputDir: flags['output-dir'],
-      overwrite: flags.overwrite,
-      skipSpaceCheck: flags['skip-space-check'],
+      overwrite: flags.overwrite === true,
+      skipSpaceCheck: flags['skip-space-check'] === true,
       stageOptions: {},
-      verify: flags.verify,
+      verify: flags.verify === true,
     }
     const registry = await loadRegistry(this.config)
     for (const failure of registry.failures) process.stderr.write(`warning ${failure.error.code}: ${failure.error.message}\n`)

@@ -37,3 +37,18 @@ export function specFiles(spec: unknown): string[] {
   const own = node.driver === 'file' && typeof node.filename === 'string' ? [node.filename] : []
   return [...own, ...Object.values(node).flatMap((value) => specFiles(value))]
 }
+
+/**
+ * The layers of a spec, top first, each on its own with `backing: null`: `qemu-img info` and `check`
+ * open images without their backing, so they must be given one layer at a time.
+ */
+export function chainLayers(spec: BlockdevSpec): BlockdevSpec[] {
+  const layers: BlockdevSpec[] = []
+  let node: BlockdevSpec | undefined = spec
+  while (node) {
+    const {backing, ...rest}: BlockdevSpec = node
+    layers.push(BACKING_CAPABLE.has(node.driver) ? {...rest, backing: null} : rest)
+    node = typeof backing === 'object' && backing !== null ? (backing as BlockdevSpec) : undefined
+  }
+  return layers
+}

@@ -37,7 +37,8 @@ export class PlainRenderer implements JobObserver {
         const percent = event.progress.percent ?? 0
         const now = performance.now()
         const line = this.meter.update(event.progress, now)
-        if (percent - this.lastPercent >= 10 || now - this.lastTime >= 10_000) {
+        const finished = percent >= 100 && this.lastPercent < 100
+        if (finished || percent - this.lastPercent >= 10 || now - this.lastTime >= 10_000) {
           this.lastPercent = percent
           this.lastTime = now
           this.out.write(`${p}[${event.phase}] ${event.stage} ${line}`)

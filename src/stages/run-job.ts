@@ -47,6 +47,7 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
   const current: {phase: PhaseName; stage: string} = {phase: 'load', stage: 'core:probe'}
   let workDir: string | undefined
   let ctx: StageContext | undefined
+  let committed = false
 
   const runPhase = async (phase: PhaseName, steps: Step[], skipped: string[] = []): Promise<void> => {
     for (const id of skipped) stages.push({durationMs: 0, id, phase, status: 'skipped'})
@@ -79,8 +80,8 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     const steps: Step[] = []
     const skipped: string[] = []
     for (const entry of options.registry.ofKind(kind)) {
-      const applies = (single && steps.length > 0) || !(await (entry.stage.applies?.(context) ?? true)) ? false : true
-      if (applies) steps.push({id: entry.id, run: () => entry.stage.run(context)})
+      const wanted = entry.stage.applies ? Boolean(await entry.stage.applies(context)) : true
+      if (wanted && !(single && steps.length > 0)) steps.push({id: entry.id, run: () => entry.stage.run(context)})
       else skipped.push(entry.id)
     }
     return {skipped, steps}
@@ -117,21 +118,22 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     // LOAD: probe, the chosen loader, then the pipeline's own look at every disk.
     const input = await readProbeInput(job.input)
     const choice = await selectLoader(options.registry, input, (loader, error) => context.log.warn(`probe of ${loader} failed: ${(error as Error).message}`))
-    let source: Source | undefined
+    let loaded: Source | undefined
     const loaderContext: LoaderContext = Object.assign(Object.create(context) as StageContext, {claim: choice.claim, input})
     await runPhase('load', [
       {
         id: choice.loader.id,
         run: async () => {
-          source = await choice.loader.stage.run(loaderContext)
-          if (!source || !Array.isArray(source.disks) || source.disks.length === 0) {
+          loaded = await choice.loader.stage.run(loaderContext)
+          if (!loaded || !Array.isArray(loaded.disks) || loaded.disks.length === 0) {
             throw new H2KError('H2K_INPUT_UNRECOGNIZED', `${choice.loader.id} found no disk in ${job.input}.`)
           }
         },
       },
-      {id: 'core:describe', run: () => describeDisks(source!, signal)},
+      {id: 'core:describe', run: () => describeDisks(loaded!, signal)},
     ])
-    context.source = source!
+    const source = loaded!
+    context.source = source
 
     for (const kind of ['inspector', 'fixer'] as const) {
       const {steps, skipped} = await pipelineSteps(kind, context)
@@ -141,13 +143,36 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     // CONVERT: plan names, refuse conflicts and impossible sizes before writing anything.
     current.phase = 'convert'
     current.stage = 'core:plan'
-    context.outputs = await planOutputs(job, context.source)
+    context.outputs = await planOutputs(job, source)
     if (!job.skipSpaceCheck) await ensureFreeSpace(job.outputDir, context.outputs, job.format)
     const converters = await pipelineSteps('converter', context, true)
     if (converters.steps.length === 0) throw new H2KError('H2K_PLUGIN_FAILED', 'No converter stage is registered or applies to this job.', {phase: 'convert'})
     await runPhase('convert', converters.steps, converters.skipped)
 
-    // VERIFY, then checksums and the all-or-nothing rename.
+    // VERIFY, then checksums, the report and the all-or-nothing rename.
+    const report = join(job.outputDir, `${outputStem(job, source)}.report.json`)
+    const buildResult = (): JobResult => ({
+      changes: changes.all,
+      disks: source.disks.map((d) => ({files: d.files, format: d.format, label: d.label, subformat: d.subformat, virtualSize: d.virtualSize})),
+      durationMs: Date.now() - startedAt.getTime(),
+      input: {
+        format: source.format,
+        loader: choice.loader.id,
+        notes: source.notes ?? [],
+        path: job.input,
+        plugin: choice.loader.plugin.name,
+        subformat: source.subformat,
+      },
+      jobId,
+      outputs,
+      report,
+      stages,
+      startedAt: startedAt.toISOString(),
+      status: 'succeeded',
+      verification: context.verification,
+      vm: source.vm,
+      warnings,
+    })
     const verifiers = await pipelineSteps('verifier', context)
     const outputs: OutputRecord[] = []
     await runPhase('verify', [
@@ -171,37 +196,19 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
             })
           }
           await commitOutputs(context.outputs, job.overwrite)
+          committed = true
         },
       },
     ], verifiers.skipped)
-
-    const report = join(job.outputDir, `${outputStem(job, context.source)}.report.json`)
-    const result: JobResult = {
-      changes: changes.all,
-      disks: context.source.disks.map((d) => ({files: d.files, format: d.format, label: d.label, subformat: d.subformat, virtualSize: d.virtualSize})),
-      durationMs: Date.now() - startedAt.getTime(),
-      input: {
-        format: context.source.format,
-        loader: choice.loader.id,
-        notes: context.source.notes ?? [],
-        path: job.input,
-        plugin: choice.loader.plugin.name,
-        subformat: context.source.subformat,
-      },
-      jobId,
-      outputs,
-      report,
-      stages,
-      startedAt: startedAt.toISOString(),
-      status: 'succeeded',
-      verification: context.verification,
-      vm: context.source.vm,
-      warnings,
-    }
+    const result = buildResult()
     await writeFileAtomic(report, `${JSON.stringify(result, null, 2)}\n`)
     emit({status: 'succeeded', type: 'job:end'})
     return result
   } catch (error) {
+    // A job that fails after its outputs were committed (the report could not be written) takes them
+    // back: outputs without their report would look like a success.
+    if (committed && ctx) await Promise.all(ctx.outputs.map((plan) => rm(plan.finalPath, {force: true})))
+
     const mapped = mapForeignError(signal.aborted ? new H2KError('H2K_CANCELLED', 'The job was cancelled.', {cause: error}) : error, {phase: current.phase, stage: current.stage})
     if (ctx) await discardParts(ctx.outputs)
     emit({error: mapped, status: 'failed', type: 'job:end'})

@@ -148,7 +148,7 @@ export async function makeDifferencingVhdx(opts: DifferencingVhdxOptions): Promi
       if (offset % sectorSize !== 0 || data.length % sectorSize !== 0 || offset + data.length > virtualSize) {
         throw new Error(`write at ${offset} (+${data.length}) is not whole sectors inside the disk`)
       }
-      for (let done = 0; done < data.length; ) {
+      for (let done = 0; done < data.length;) {
         const pos = offset + done
         const index = Math.floor(pos / blockSize)
         const within = pos - index * blockSize

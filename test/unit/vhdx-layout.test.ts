@@ -95,16 +95,24 @@ async function assertRunsMatch(file: string, runs: VhdxRun[], expected: Buffer, 
     last = r.guestOffset + r.length
     covered.fill(1, r.guestOffset / sectorSize, last / sectorSize)
     const want = expected.subarray(r.guestOffset, r.guestOffset + r.length)
-    if (r.zero) assert.ok(want.every((b) => b === 0), `zero run at ${r.guestOffset} is zero in the expected image`)
+    if (r.zero)
+      assert.ok(
+        want.every((b) => b === 0),
+        `zero run at ${r.guestOffset} is zero in the expected image`,
+      )
     else assert.ok((await readRange(file, r.fileOffset, r.length)).equals(want), `run at guest ${r.guestOffset} matches`)
   }
   const zeroSector = Buffer.alloc(sectorSize)
   for (let s = 0; s < covered.length; s++) {
-    if (!covered[s]) assert.ok(expected.subarray(s * sectorSize, (s + 1) * sectorSize).equals(zeroSector), `sector ${s} holds data but no run covers it`)
+    if (!covered[s])
+      assert.ok(expected.subarray(s * sectorSize, (s + 1) * sectorSize).equals(zeroSector), `sector ${s} holds data but no run covers it`)
   }
 }
 
-const sha256 = async (path: string) => createHash('sha256').update(await readFile(path)).digest('hex')
+const sha256 = async (path: string) =>
+  createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex')
 
 describe('crc32c', () => {
   it('matches the Castagnoli check value', () => {
@@ -139,7 +147,10 @@ describe('readVhdxLayout', function () {
       assert.equal(layout.blockCounts.partiallyPresent, 0)
       assert.ok(layout.blockCounts.fullyPresent > 0)
       const runs = await collect(layout)
-      assert.ok(runs.every((r) => !r.zero), 'a dynamic disk has no zero runs')
+      assert.ok(
+        runs.every((r) => !r.zero),
+        'a dynamic disk has no zero runs',
+      )
       await assertRunsMatch(image, runs, await rawContent(image, 'vhdx', tmp.dir))
       assert.deepEqual(await collect(layout), runs, 'runs can be iterated again')
     })
@@ -153,7 +164,11 @@ describe('readVhdxLayout', function () {
     const layout = await readVhdxLayout(image)
     assert.equal(layout.blockCounts.fullyPresent, SIZE / (8 * MiB))
     const runs = await collect(layout)
-    assert.deepEqual(runs, [{guestOffset: 0, length: SIZE, fileOffset: runs[0]?.fileOffset}], 'one contiguous run')
+    assert.deepEqual(
+      runs.map((r) => [r.guestOffset, r.length, r.zero]),
+      [[0, SIZE, undefined]],
+      'one contiguous data run',
+    )
     await assertRunsMatch(image, runs, await rawContent(image, 'vhdx', tmp.dir))
   })
 
@@ -199,7 +214,10 @@ describe('readVhdxLayout', function () {
       // Exactly the written sectors are data runs, and their bytes are the written bytes.
       const expected = merge(Buffer.alloc(SIZE), writes, [[7 * MiB, MiB]])
       const dataBytes = runs.filter((r) => !r.zero).reduce((n, r) => n + r.length, 0)
-      assert.equal(dataBytes, writes.reduce((n, w) => n + w.data.length, 0))
+      assert.equal(
+        dataBytes,
+        writes.reduce((n, w) => n + w.data.length, 0),
+      )
       await assertRunsMatch(child, runs, expected)
     })
 
@@ -222,7 +240,11 @@ describe('readVhdxLayout', function () {
       const info = JSON.parse(run('qemu-img', ['info', '--output=json', '-f', 'qcow2', overlay])) as Record<string, unknown>
       assert.equal(info['backing-filename-format'], 'vhdx')
       assert.deepEqual([await sha256(parent), await sha256(child)], before, 'parent and child are only read')
-      assert.deepEqual((await readdir(tmp.dir)).filter((n) => n.startsWith('.vhdx-flatten-')), [], 'staging files are removed')
+      assert.deepEqual(
+        (await readdir(tmp.dir)).filter((n) => n.startsWith('.vhdx-flatten-')),
+        [],
+        'staging files are removed',
+      )
     })
 
     it('flattens a chain: a child of a child, over the first overlay', async () => {
@@ -241,36 +263,103 @@ describe('readVhdxLayout', function () {
 
       const overlay1 = join(tmp.dir, 'snap1.qcow2')
       const overlay2 = join(tmp.dir, 'snap2.qcow2')
-      await buildDifferencingOverlay({child: child1, overlayPath: overlay1, parentSpec: {driver: 'vhdx', file: {driver: 'file', filename: base}}})
-      await buildDifferencingOverlay({child: child2, overlayPath: overlay2, parentSpec: {driver: 'qcow2', file: {driver: 'file', filename: overlay1}}})
+      await buildDifferencingOverlay({
+        child: child1,
+        overlayPath: overlay1,
+        parentSpec: {driver: 'vhdx', file: {driver: 'file', filename: base}},
+      })
+      await buildDifferencingOverlay({
+        child: child2,
+        overlayPath: overlay2,
+        parentSpec: {driver: 'qcow2', file: {driver: 'file', filename: overlay1}},
+      })
 
       const expected = merge(merge(await rawContent(base, 'vhdx', tmp.dir), writes1, [[7 * MiB, MiB]]), writes2, [])
       assert.ok((await rawContent(overlay2, 'qcow2', tmp.dir)).equals(expected))
+    })
+
+    it('flattens thousands of scattered sectors (several qemu-io batches)', async () => {
+      const template = makeVhdx(join(tmp.dir, 'template.vhdx'), 1 * MiB)
+      const parent = makeVhdx(join(tmp.dir, 'parent.vhdx'), 32 * MiB, parentPatterns)
+      const child = join(tmp.dir, 'child.avhdx')
+      // Every other sector of 5 MiB: 5120 separate runs.
+      const writes = Array.from({length: 5120}, (_, i) => ({offset: 4 * MiB + i * 1024, data: Buffer.alloc(512, (i % 250) + 1)}))
+      await makeDifferencingVhdx({template, out: child, parentRelativePath: 'parent.vhdx', writes})
+      assert.equal((await collect(await readVhdxLayout(child))).length, 5120)
+      const overlay = join(tmp.dir, 'merged.qcow2')
+      await buildDifferencingOverlay({child, overlayPath: overlay, parentSpec: {driver: 'vhdx', file: {driver: 'file', filename: parent}}})
+      const expected = merge(await rawContent(parent, 'vhdx', tmp.dir), writes, [])
+      assert.ok((await rawContent(overlay, 'qcow2', tmp.dir)).equals(expected))
+    })
+
+    it('handles 4 KiB logical sectors', async () => {
+      const template = makeVhdx(join(tmp.dir, 'template.vhdx'), 1 * MiB)
+      // qemu cannot create 4K-sector VHDX files: patch the template's Logical Sector Size item.
+      const meta = (await readVhdxLayout(template)).regions.metadata.offset
+      const entry = await metadataEntry(template, meta, VHDX_GUIDS.logicalSectorSize)
+      const item = meta + (await readRange(template, entry + 16, 4)).readUInt32LE(0)
+      await patch(template, item, Buffer.from([0, 0x10, 0, 0]))
+      const parent = makeVhdx(join(tmp.dir, 'parent.vhdx'), 32 * MiB, parentPatterns)
+      const child = join(tmp.dir, 'child.avhdx')
+      const writes = [
+        {offset: 1 * MiB + 8 * KiB, data: randomBytes(12 * KiB)},
+        {offset: 9 * MiB, data: Buffer.alloc(2 * MiB, 0x77)},
+      ]
+      await makeDifferencingVhdx({template, out: child, parentRelativePath: 'parent.vhdx', writes})
+      const layout = await readVhdxLayout(child)
+      assert.equal(layout.logicalSectorSize, 4096)
+      assert.equal(layout.chunkRatio, (2 ** 23 * 4096) / MiB)
+      assert.deepEqual(
+        (await collect(layout)).map((r) => [r.guestOffset, r.length]),
+        [
+          [1 * MiB + 8 * KiB, 12 * KiB],
+          [9 * MiB, 2 * MiB],
+        ],
+      )
+      const overlay = join(tmp.dir, 'merged.qcow2')
+      await buildDifferencingOverlay({child, overlayPath: overlay, parentSpec: {driver: 'vhdx', file: {driver: 'file', filename: parent}}})
+      const expected = merge(await rawContent(parent, 'vhdx', tmp.dir), writes, [])
+      assert.ok((await rawContent(overlay, 'qcow2', tmp.dir)).equals(expected))
     })
 
     it('refuses to flatten a disk that has no parent, and leaves no overlay', async () => {
       const image = makeVhdx(join(tmp.dir, 'disk.vhdx'), 1 * MiB, patterns)
       const overlay = join(tmp.dir, 'o.qcow2')
       await assertCode(
-        buildDifferencingOverlay({child: image, overlayPath: overlay, parentSpec: {driver: 'vhdx', file: {driver: 'file', filename: image}}}),
+        buildDifferencingOverlay({
+          child: image,
+          overlayPath: overlay,
+          parentSpec: {driver: 'vhdx', file: {driver: 'file', filename: image}},
+        }),
         'VHDX_UNSUPPORTED',
       )
       await assert.rejects(readFile(overlay), {code: 'ENOENT'})
     })
 
-    it('stops when the signal aborts and removes the overlay', async () => {
+    it('stops when the signal aborts midway and removes the overlay and staging files', async () => {
       const template = makeVhdx(join(tmp.dir, 'template.vhdx'), 1 * MiB)
       const parent = makeVhdx(join(tmp.dir, 'parent.vhdx'), 32 * MiB, parentPatterns)
       const child = join(tmp.dir, 'child.avhdx')
-      await makeDifferencingVhdx({template, out: child, parentRelativePath: 'parent.vhdx', writes: childWrites()})
+      const writes = Array.from({length: 5120}, (_, i) => ({offset: 4 * MiB + i * 1024, data: Buffer.alloc(512, 1)}))
+      await makeDifferencingVhdx({template, out: child, parentRelativePath: 'parent.vhdx', writes})
       const overlay = join(tmp.dir, 'o.qcow2')
       const controller = new AbortController()
-      controller.abort(new Error('stop now'))
+      const progress: number[] = []
+      const onProgress = (n: number) => {
+        progress.push(n)
+        controller.abort(new Error('stop now'))
+      }
+      const parentSpec = {driver: 'vhdx', file: {driver: 'file', filename: parent}}
       await assert.rejects(
-        buildDifferencingOverlay({child, overlayPath: overlay, signal: controller.signal, parentSpec: {driver: 'vhdx', file: {driver: 'file', filename: parent}}}),
+        buildDifferencingOverlay({child, overlayPath: overlay, signal: controller.signal, onProgress, parentSpec}),
         /stop now/,
       )
+      assert.equal(progress.length, 1, 'aborted after the first batch')
       await assert.rejects(readFile(overlay), {code: 'ENOENT'})
+      assert.deepEqual(
+        (await readdir(tmp.dir)).filter((n) => n.startsWith('.vhdx-flatten-')),
+        [],
+      )
     })
   })
 
@@ -319,7 +408,7 @@ describe('readVhdxLayout', function () {
 
     it('refuses a BAT entry that points beyond the end of the file', async () => {
       const entry = Buffer.alloc(8)
-      entry.writeBigUInt64LE((1n << 40n << 20n) | 6n)
+      entry.writeBigUInt64LE(((1n << 40n) << 20n) | 6n)
       await patch(image, layout.regions.bat.offset, entry)
       await assertCode(readVhdxLayout(image), 'VHDX_CORRUPT', /outside the file/)
     })
@@ -373,7 +462,12 @@ describe('readVhdxLayout', function () {
     it('refuses a child whose partially present blocks lack their sector bitmap', async () => {
       const template = makeVhdx(join(tmp.dir, 'template.vhdx'), 1 * MiB)
       const child = join(tmp.dir, 'child.avhdx')
-      await makeDifferencingVhdx({template, out: child, parentRelativePath: 'p.vhdx', writes: [{offset: 4096, data: Buffer.alloc(4096, 1)}]})
+      await makeDifferencingVhdx({
+        template,
+        out: child,
+        parentRelativePath: 'p.vhdx',
+        writes: [{offset: 4096, data: Buffer.alloc(4096, 1)}],
+      })
       const childLayout = await readVhdxLayout(child)
       assert.equal(childLayout.blockCounts.partiallyPresent, 1)
       const sbEntry = childLayout.regions.bat.offset + childLayout.chunkRatio * 8

@@ -31,7 +31,7 @@ export const rawLoader: LoaderStage = {
     const {input, claim} = ctx
     if (input.size % 512 !== 0) ctx.warn('RAW_SIZE_UNALIGNED', `${basename(input.path)} is ${input.size} bytes, not a multiple of 512: the last partial sector is kept as is.`)
     return {
-      disks: [{allocatedBytes: input.size, files: [input.path], format: 'raw', label: basename(input.path), spec: formatNode('raw', input.path), subformat: claim.subformat}],
+      disks: [{files: [input.path], format: 'raw', label: basename(input.path), spec: formatNode('raw', input.path), subformat: claim.subformat}],
       format: 'raw',
       input: input.path,
       name: safeFileStem(basename(input.path, extname(input.path))),

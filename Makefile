@@ -1,0 +1,22 @@
+# hyper2kvm: `make demo` and `make test` work on a fresh Debian 12 machine (root, Node 20, npm).
+.PHONY: setup build demo test test-unit bench clean
+
+setup:
+	bash scripts/setup.sh
+
+build: setup
+
+demo: setup
+	bash scripts/demo.sh
+
+test: setup
+	npx mocha
+
+test-unit: setup
+	npx mocha 'test/unit/**/*.test.ts'
+
+bench: setup
+	node bench/convert.mjs
+
+clean:
+	rm -rf dist plugins/*/dist demo out

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything hyper2kvm needs on Debian 12 (run as root), then the npm dependencies, then builds.
+# Safe to run again: packages already present are not reinstalled.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# qemu-utils: qemu-img/qemu-io (every conversion). util-linux: prlimit (limits on qemu-img info).
+# tar/gzip: test fixtures and OVA tooling.
+PACKAGES=(qemu-utils util-linux tar gzip)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ] || [ "${H2K_APT_UPDATE:-0}" = 1 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing Debian packages: ${missing[*]} — run as root, or: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  if [ "${#missing[@]}" -gt 0 ]; then apt-get install -y -qq --no-install-recommends "${missing[@]}"; fi
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-fund --no-audit
+fi
+npm run build --silent

@@ -1,0 +1,50 @@
+import {spawn} from 'node:child_process'
+import {createHash} from 'node:crypto'
+import {readFileSync, readdirSync} from 'node:fs'
+import {fileURLToPath} from 'node:url'
+
+export const CLI = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
+
+export interface CliResult {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+  /** stdout parsed as JSON (only for --json runs). */
+  json: any
+}
+
+/** Run the real, built CLI (`bin/run.js`) as a user would. */
+export function runCli(args: string[], options: {cwd?: string; onSpawn?: (pid: number) => void} = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {cwd: options.cwd, env: {...process.env, NO_COLOR: '1'}, stdio: ['ignore', 'pipe', 'pipe']})
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk) => (stdout += chunk))
+    child.stderr.on('data', (chunk) => (stderr += chunk))
+    child.on('error', reject)
+    if (child.pid) options.onSpawn?.(child.pid)
+    child.on('close', (code, signal) => {
+      let json: unknown
+      try {
+        json = JSON.parse(stdout)
+      } catch {
+        json = undefined
+      }
+      resolve({code, json, signal, stderr, stdout})
+    })
+  })
+}
+
+export function sha256(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex')
+}
+
+/** Every entry left in a directory (hidden ones included): after a failed job this must be empty. */
+export function leftovers(dir: string): string[] {
+  try {
+    return readdirSync(dir)
+  } catch {
+    return []
+  }
+}
