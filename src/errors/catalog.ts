@@ -27,7 +27,7 @@ export const ERROR_CATALOG = {
   H2K_EXTENT_MISSING: entry(3, true, 'A file the input refers to (VMDK extent, parent disk, OVF disk) does not exist.', 'Copy every file of the VM together, keeping the names the descriptor uses.'),
   H2K_OVF_INVALID: entry(3, true, 'The OVF descriptor is not valid OVF XML.', 'Re-export the appliance; check the .ovf opens in a text editor and is complete.'),
   H2K_UNSAFE_PATH: entry(4, true, 'The input names a file outside its own directory (absolute path, "..", or a symlink leaving it).', 'Place every extent next to its descriptor and refer to it by a plain relative name.'),
-  H2K_UNSAFE_BACKING: entry(4, true, 'The input has a backing file that hyper2kvm will not open.', 'Flatten the image on the source side, or keep the parent in the same directory and pass --allow-backing.'),
+  H2K_UNSAFE_BACKING: entry(4, true, 'The input has a backing file that hyper2kvm will not open.', 'Keep parent disks in the same directory as the child (VMDK and AVHDX chains are then followed and flattened; qcow2 chains also need --allow-backing), or flatten the image on the source side.'),
   H2K_UNSAFE_ARCHIVE: entry(4, true, 'The archive holds a member hyper2kvm refuses (absolute or ".." name, link, device, oversize).', 'Rebuild the OVA with a standard exporter (ovftool, VirtualBox, vCenter).'),
   H2K_MANIFEST_MISMATCH: entry(4, true, 'A digest in the OVA/OVF manifest (.mf) does not match the file.', 'The appliance was altered or damaged in transit: download or export it again.'),
   H2K_OUTPUT_EXISTS: entry(5, true, 'The output file already exists.', 'Pass --overwrite to replace it, or choose another --output-dir or --name.'),

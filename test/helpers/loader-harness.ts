@@ -69,8 +69,14 @@ export async function loadWith(
     warn: () => {},
     workDir,
   }
-  const source = await loader.run(ctx)
-  return {claim, cleanup: () => rmSync(workDir, {force: true, recursive: true}), source, workDir}
+  const cleanup = () => rmSync(workDir, {force: true, recursive: true})
+  try {
+    const source = await loader.run(ctx)
+    return {claim, cleanup, source, workDir}
+  } catch (error) {
+    cleanup()
+    throw error
+  }
 }
 
 /** Convert a loaded disk spec to raw with qemu-img, so tests can `qemu-img compare` it with the expected image. */

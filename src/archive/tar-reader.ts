@@ -1,0 +1,263 @@
+import {createHash, type Hash} from 'node:crypto'
+import {createReadStream} from 'node:fs'
+import {open, stat} from 'node:fs/promises'
+import type {Readable} from 'node:stream'
+import {createGunzip} from 'node:zlib'
+
+import {H2KError, isH2KError} from '../errors/h2k-error.js'
+import {canonicalMemberName, unsafeMember} from './member-name.js'
+import {FileTarSource, StreamTarSource, type TarByteSource, throwIfCancelled} from './tar-block-source.js'
+import {corruptArchive, isZeroBlock, paddedSize, parsePaxRecords, parseTarHeader, paxSize, TAR_BLOCK} from './tar-header.js'
+
+export type DigestAlgorithm = 'sha1' | 'sha256' | 'sha512'
+
+/** A regular file inside a tar, located so it can be read in place. */
+export interface TarMember {
+  /** Canonical name: no "./" or empty segments. */
+  name: string
+  /** Offset of the member's data in the (uncompressed) tar. */
+  offset: number
+  size: number
+  /** Lower-case hex digests computed while scanning, for the algorithms `hashMembers` asked for. */
+  digests: Partial<Record<DigestAlgorithm, string>>
+}
+
+export interface TarScanProgress {
+  /** Bytes of the input consumed (for gzip input: compressed bytes). */
+  bytesDone: number
+  bytesTotal?: number
+  /** The member being read. */
+  member?: string
+}
+
+export interface ScanTarOptions {
+  signal?: AbortSignal
+  /** Which digests to compute of a member's data while scanning; members not hashed are skipped without reading. */
+  hashMembers?: (name: string) => readonly DigestAlgorithm[]
+  onProgress?: (progress: TarScanProgress) => void
+  /** Name of the archive in error messages (defaults to the path). */
+  label?: string
+}
+
+/** More members than any VM export has; beyond it the archive is refused rather than indexed. */
+export const MAX_TAR_MEMBERS = 10_000
+/** pax and GNU long-name records are small; a huge one is hostile. */
+const MAX_META_SIZE = 1024 * 1024
+/** Report progress at least this often while hashing member data. */
+const PROGRESS_STEP = 64 * 1024 * 1024
+
+const REGULAR_TYPES = new Set(['0', '7'])
+const REFUSED_TYPES: Readonly<Record<string, string>> = {
+  '1': 'is a hard link',
+  '2': 'is a symbolic link',
+  '3': 'is a character device',
+  '4': 'is a block device',
+  '6': 'is a FIFO',
+  D: 'is a GNU dump directory',
+  M: 'is a multi-volume continuation',
+  N: 'uses obsolete GNU long-name records',
+  S: 'is a GNU sparse file',
+}
+
+interface PendingMeta {
+  path?: string
+  size?: number
+  longName?: string
+}
+
+async function readMeta(source: TarByteSource, size: number, at: number, archive: string): Promise<Buffer> {
+  if (size > MAX_META_SIZE) throw unsafeMember(`(header at offset ${at})`, `carries a ${size}-byte metadata record`, archive)
+  const data = await source.read(size)
+  const padding = paddedSize(size) - size
+  if (data.length < size || (await source.skip(padding)) < padding) {
+    throw corruptArchive(`${archive}: the archive ends inside a metadata record at offset ${at}: it is truncated.`, at)
+  }
+  return data
+}
+
+function applyPax(records: Map<string, string>, pending: PendingMeta, at: number, archive: string, global: boolean): void {
+  for (const key of records.keys()) {
+    if (key.startsWith('GNU.sparse.')) throw unsafeMember(records.get('path') ?? `(header at offset ${at})`, 'is a GNU sparse file', archive)
+  }
+  const path = records.get('path')
+  const size = records.get('size')
+  // A global header that renames or resizes every later member has no honest use; refuse it.
+  if (global && (path !== undefined || size !== undefined)) throw unsafeMember(path ?? `(header at offset ${at})`, 'is a global pax header that sets a path or size', archive)
+  if (path !== undefined) pending.path = path
+  if (size !== undefined) pending.size = paxSize(size, at)
+}
+
+/** Walk the headers of a tar from `source`, hashing the data of the members asked for, skipping the rest. */
+async function walkTar(source: TarByteSource, options: ScanTarOptions, archive: string, progress: () => TarScanProgress): Promise<TarMember[]> {
+  const members: TarMember[] = []
+  const names = new Set<string>()
+  let pending: PendingMeta = {}
+  let entries = 0
+  let headers = 0
+  for (;;) {
+    throwIfCancelled(options.signal)
+    const at = source.position
+    const block = await source.read(TAR_BLOCK)
+    if (block.length === 0) {
+      throw corruptArchive(`${archive}: the archive ends at offset ${at} without an end-of-archive marker: it is truncated.`, at)
+    }
+    if (block.length < TAR_BLOCK) throw corruptArchive(`${archive}: the archive ends inside a tar header at offset ${at}: it is truncated.`, at)
+    if (isZeroBlock(block)) break
+    let header
+    try {
+      header = parseTarHeader(block, at)
+    } catch (error) {
+      if (isH2KError(error)) throw new H2KError(error.code, `${archive}: ${error.message}`, {cause: error, details: error.details})
+      throw error
+    }
+    // Every member costs up to three headers (pax, long name, itself); bound the walk either way.
+    if (++headers > MAX_TAR_MEMBERS * 3) throw unsafeMember(header.name, `is beyond the limit of ${MAX_TAR_MEMBERS} members`, archive)
+    switch (header.type) {
+      case 'x':
+        applyPax(parsePaxRecords(await readMeta(source, header.size, at, archive), at), pending, at, archive, false)
+        continue
+      case 'g':
+        applyPax(parsePaxRecords(await readMeta(source, header.size, at, archive), at), pending, at, archive, true)
+        continue
+      case 'L': {
+        const data = await readMeta(source, header.size, at, archive)
+        const end = data.indexOf(0)
+        pending.longName = data.subarray(0, end === -1 ? data.length : end).toString('utf8')
+        continue
+      }
+      case 'K':
+        // A long link target: only links use it, and links are refused when their header arrives.
+        await readMeta(source, header.size, at, archive)
+        continue
+      case 'V': {
+        // A volume label names the tape, not a file.
+        const padded = paddedSize(header.size)
+        if ((await source.skip(padded)) < padded) throw corruptArchive(`${archive}: the archive ends inside a volume label: it is truncated.`, at)
+        pending = {}
+        continue
+      }
+    }
+    const rawName = pending.path ?? pending.longName ?? header.name
+    const size = pending.size ?? header.size
+    pending = {}
+    const name = canonicalMemberName(rawName, archive)
+    const refusal = REFUSED_TYPES[header.type]
+    if (refusal) throw unsafeMember(rawName, refusal, archive)
+    const isDirectory = header.type === '5'
+    if (!isDirectory && !REGULAR_TYPES.has(header.type)) throw unsafeMember(rawName, `has an unknown tar type "${header.type}"`, archive)
+    if (++entries > MAX_TAR_MEMBERS) throw unsafeMember(rawName, `is beyond the limit of ${MAX_TAR_MEMBERS} members`, archive)
+    if (!isDirectory) {
+      if (name === '') throw unsafeMember(rawName, 'has an empty name', archive)
+      if (names.has(name)) throw unsafeMember(rawName, 'appears twice in the archive', archive)
+      names.add(name)
+    }
+    const offset = source.position
+    if (source.length !== undefined && offset + size > source.length) {
+      throw new H2KError('H2K_UNSAFE_ARCHIVE', `${archive}: member "${rawName}" claims ${size} bytes, beyond the end of the archive (truncated or forged); refusing the archive.`, {
+        details: {archive, member: rawName, offset, size},
+        suggestions: ['If the file was downloaded or copied, compare its size with the original and fetch it again.', 'Otherwise rebuild the archive with a standard exporter.'],
+      })
+    }
+    const algorithms = isDirectory ? [] : [...new Set(options.hashMembers?.(name) ?? [])]
+    const hashes: Array<[DigestAlgorithm, Hash]> = algorithms.map((algorithm) => [algorithm, createHash(algorithm)])
+    let sinceReport = 0
+    const onData =
+      hashes.length === 0
+        ? undefined
+        : (chunk: Buffer) => {
+            for (const [, hash] of hashes) hash.update(chunk)
+            sinceReport += chunk.length
+            if (sinceReport >= PROGRESS_STEP) {
+              sinceReport = 0
+              options.onProgress?.({...progress(), member: name})
+            }
+          }
+    const got = await source.skip(size, onData)
+    if (got < size) {
+      throw new H2KError('H2K_UNSAFE_ARCHIVE', `${archive}: member "${rawName}" claims ${size} bytes but the archive ends after ${got} (truncated or forged); refusing the archive.`, {
+        details: {archive, member: rawName, offset, size},
+        suggestions: ['If the file was downloaded or copied, compare its size with the original and fetch it again.', 'Otherwise rebuild the archive with a standard exporter.'],
+      })
+    }
+    // Padding may legitimately be cut short only at the very end; the missing end marker catches that.
+    await source.skip(paddedSize(size) - size)
+    if (!isDirectory) members.push({digests: Object.fromEntries(hashes.map(([algorithm, hash]) => [algorithm, hash.digest('hex')])), name, offset, size})
+    options.onProgress?.({...progress(), member: name})
+  }
+  await source.finish()
+  return members
+}
+
+/**
+ * Index an uncompressed tar file (ustar, GNU or pax) without extracting anything: every regular member
+ * with its data offset and size, and the digests asked for. Reads headers with positional reads, so
+ * members that are not hashed cost nothing; memory stays bounded whatever the archive size.
+ *
+ * Refuses (H2K_UNSAFE_ARCHIVE) absolute or ".." names, links, devices, FIFOs, sparse members, duplicate
+ * names, sizes beyond the end and more than 10,000 members; damaged headers are H2K_INPUT_CORRUPT.
+ */
+export async function scanTar(path: string, options: ScanTarOptions = {}): Promise<TarMember[]> {
+  const archive = options.label ?? path
+  const handle = await open(path, 'r')
+  try {
+    const {size} = await handle.stat()
+    const source = new FileTarSource(handle, size, options.signal)
+    return await walkTar(source, options, archive, () => ({bytesDone: source.position, bytesTotal: size}))
+  } finally {
+    await handle.close()
+  }
+}
+
+export interface ScanTarStreamOptions extends ScanTarOptions {
+  /** Write the tar bytes to this file while scanning (created, must not exist), so members can be read in place afterwards. */
+  copyTo?: string
+  /** Where the input stands, for progress (e.g. compressed bytes read of the gzip file). */
+  inputProgress?: () => {bytesDone: number; bytesTotal?: number}
+  /** Turn an error the stream raised into an H2KError (default: H2K_INPUT_CORRUPT). */
+  describeReadError?: (error: unknown) => H2KError
+}
+
+/** The same scan over a stream of tar bytes; offsets are positions in the stream (and in `copyTo`). */
+export async function scanTarStream(stream: Readable, options: ScanTarStreamOptions = {}): Promise<TarMember[]> {
+  const archive = options.label ?? 'archive stream'
+  const describeReadError =
+    options.describeReadError ??
+    ((error: unknown) => new H2KError('H2K_INPUT_CORRUPT', `${archive}: reading the archive failed: ${(error as Error).message}`, {cause: error}))
+  const copy = options.copyTo === undefined ? undefined : await open(options.copyTo, 'wx')
+  const source = new StreamTarSource(stream, copy, options.signal, describeReadError)
+  try {
+    return await walkTar(source, options, archive, () => ({...(options.inputProgress?.() ?? {bytesDone: source.position})}))
+  } catch (error) {
+    await source.abandon()
+    throw error
+  } finally {
+    await copy?.close()
+  }
+}
+
+/**
+ * Decompress a gzip'ed tar once, streaming: scan it and write the uncompressed tar to `tarPath`, where
+ * its members can then be read in place at the offsets returned.
+ */
+export async function scanGzipTar(gzipPath: string, tarPath: string, options: ScanTarOptions = {}): Promise<TarMember[]> {
+  const archive = options.label ?? gzipPath
+  throwIfCancelled(options.signal)
+  const {size: bytesTotal} = await stat(gzipPath)
+  const input = createReadStream(gzipPath)
+  const gunzip = createGunzip()
+  input.on('error', (error) => gunzip.destroy(error))
+  input.pipe(gunzip)
+  try {
+    return await scanTarStream(gunzip, {
+      ...options,
+      copyTo: tarPath,
+      describeReadError: (error) =>
+        new H2KError('H2K_INPUT_CORRUPT', `${archive}: the gzip data is damaged or truncated: ${(error as Error).message}`, {cause: error, details: {archive}}),
+      inputProgress: () => ({bytesDone: input.bytesRead, bytesTotal}),
+      label: archive,
+    })
+  } finally {
+    input.destroy()
+    gunzip.destroy()
+  }
+}
