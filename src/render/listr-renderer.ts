@@ -66,7 +66,10 @@ export class ListrRenderer implements JobObserver {
         break
       case 'stage:start': {
         const task = this.phases.get(event.phase)?.task
-        if (task) task.title = `${TITLES[event.phase]}: ${event.stage}`
+        if (task) {
+          task.title = `${TITLES[event.phase]}: ${event.stage}`
+          task.output = ''
+        }
         this.meter.set(event.stage, new ProgressMeter())
         break
       }
