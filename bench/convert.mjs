@@ -20,6 +20,7 @@ const {convertArgs} = await import(join(root, 'dist/qemu/qemu-img.js'))
 const {formatNode} = await import(join(root, 'dist/qemu/image-spec.js'))
 const {runJob} = await import(join(root, 'dist/stages/run-job.js'))
 const {StageRegistry} = await import(join(root, 'dist/stages/stage-registry.js'))
+const {defaultJobSettings} = await import(join(root, 'dist/stages/job-defaults.js'))
 
 /** The same registrations the oclif hook collects, imported directly. */
 async function inProcessRegistry() {
@@ -85,7 +86,7 @@ async function compareRuns(label, flags, request) {
   const bare = []
   const sizes = {bare: 0}
   const size = (file) => statSync(join(work, file)).blocks * 512
-  const settings = {allowBacking: false, checksum: false, compress: request.compress, compression: request.compression, format: request.format, input: vmdk, outputDir: work, overwrite: true, skipSpaceCheck: false, stageOptions: {}, verify: false}
+  const settings = {...defaultJobSettings(vmdk, work), compress: request.compress, compression: request.compression, fix: {...defaultJobSettings(vmdk, work).fix, enabled: false}, format: request.format}
   for (let i = 0; i < runs; i++) {
     // Each run starts from an empty output directory with no dirty pages left by the previous one, so
     // write-back of an earlier run never lands on a later one.
@@ -100,7 +101,7 @@ async function compareRuns(label, flags, request) {
     fresh()
     inProcess.push(await timedJob(settings))
     fresh()
-    viaCli.push(timed(process.execPath, [cli, 'convert', vmdk, '--output-dir', work, '--no-progress', '--json', ...flags]))
+    viaCli.push(timed(process.execPath, [cli, 'convert', vmdk, '--output-dir', work, '--no-fix', '--no-progress', '--json', ...flags]))
     sizes.bare = bareSize
   }
   const result = {bare: median(bare), cli: median(viaCli), ours: median(inProcess), size: size('bench-2g.qcow2')}

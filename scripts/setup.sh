@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # qemu-utils: qemu-img/qemu-io (every conversion). util-linux: prlimit (limits on qemu-img info).
-# tar/gzip: test fixtures and OVA tooling.
-PACKAGES=(qemu-utils util-linux tar gzip)
+# libguestfs-tools + linux-image-amd64: the appliance that inspects and fixes guests (it boots the host's
+# kernel). qemu-system-x86 + ovmf: the boot test (BIOS and UEFI). debootstrap: the e2e test guest.
+# tar/gzip: OVA tooling and fixtures.
+PACKAGES=(qemu-utils util-linux tar gzip libguestfs-tools linux-image-amd64 qemu-system-x86 ovmf debootstrap)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -19,7 +21,7 @@ if [ "${#missing[@]}" -gt 0 ] || [ "${H2K_APT_UPDATE:-0}" = 1 ]; then
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  if [ "${#missing[@]}" -gt 0 ]; then apt-get install -y -qq --no-install-recommends "${missing[@]}"; fi
+  if [ "${#missing[@]}" -gt 0 ]; then apt-get install -y -qq --no-install-recommends -o Dpkg::Use-Pty=0 "${missing[@]}"; fi
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -4,9 +4,18 @@
  */
 export type {
   BlockdevSpec,
+  BootSettings,
   ChangeRecorder,
   ExecFunction,
   FileChange,
+  Firmware,
+  FixSettings,
+  FstabEntry,
+  GuestAccess,
+  GuestSession,
+  Inspection,
+  InspectionRisk,
+  KernelInfo,
   JobSettings,
   JobWarning,
   LoaderContext,

@@ -1,4 +1,5 @@
 import {execa} from 'execa'
+import {closeSync, openSync} from 'node:fs'
 
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import type {Phase} from '../errors/h2k-error.js'
@@ -21,6 +22,8 @@ export interface ToolOptions {
   input?: string
   phase?: Phase
   stage?: string
+  /** Send stdout and stderr to this file instead of pipes: for tools that daemonize and keep them open. */
+  stdoutFile?: string
   /** Exit codes that are answers, not failures (e.g. `qemu-img compare` exits 1 for "different"). */
   acceptExitCodes?: readonly number[]
 }
@@ -45,6 +48,7 @@ export async function runTool(file: string, args: readonly string[], options: To
     ? ['prlimit', `--as=${options.limits.addressSpaceBytes}`, `--cpu=${options.limits.cpuSeconds}`, '--', file, ...args]
     : [file, ...args]
   const [command, ...rest] = argv as [string, ...string[]]
+  const outputFd = options.stdoutFile === undefined ? undefined : openSync(options.stdoutFile, 'w', 0o600)
   const child = execa(command, rest, {
     cancelSignal: options.signal,
     forceKillAfterDelay: 5000,
@@ -52,6 +56,9 @@ export async function runTool(file: string, args: readonly string[], options: To
     cwd: options.cwd,
     input: options.input,
     stdin: options.input === undefined ? 'ignore' : 'pipe',
+    // A raw file descriptor: the child (and anything it forks) writes straight to the file, no pipe.
+    // (execa accepts a descriptor number at run time; its types only list 3-9 for stdio arrays.)
+    ...(outputFd === undefined ? {} : ({stderr: outputFd, stdout: outputFd} as unknown as {stdout: 'pipe'; stderr: 'pipe'})),
     stripFinalNewline: false,
     encoding: 'utf8',
     reject: false,
@@ -60,7 +67,7 @@ export async function runTool(file: string, args: readonly string[], options: To
     const onStdout = options.onStdout
     child.stdout?.on('data', (chunk: Buffer | string) => onStdout(chunk.toString()))
   }
-  const result = await child
+  const result = await child.finally(() => outputFd !== undefined && closeSync(outputFd))
   const accepted = result.exitCode !== undefined && (result.exitCode === 0 || (options.acceptExitCodes ?? []).includes(result.exitCode))
   if (result.failed && !(accepted && !result.isCanceled && result.signal === undefined)) {
     throw mapForeignError(result, {limited: options.limits !== undefined, phase: options.phase, stage: options.stage, tool: file})

@@ -1,4 +1,4 @@
-import type {FileChange, JobWarning, OutputFormat, VmMetadata} from './stage-types.js'
+import type {FileChange, Inspection, JobWarning, OutputFormat, VmMetadata} from './stage-types.js'
 import type {PhaseName, StepStatus} from './job-events.js'
 
 export interface StageRecord {
@@ -21,7 +21,8 @@ export interface OutputRecord {
 /** What `convert --json` prints and what `<name>.report.json` holds. */
 export interface JobResult {
   jobId: string
-  status: 'succeeded'
+  /** `inspected`: `hyper2kvm inspect` stopped after INSPECT and wrote nothing. */
+  status: 'succeeded' | 'inspected'
   input: {
     path: string
     loader: string
@@ -31,13 +32,15 @@ export interface JobResult {
     notes: string[]
   }
   vm?: VmMetadata
+  inspection?: Inspection
   disks: Array<{label?: string; format: string; subformat?: string; virtualSize?: number; files: string[]}>
   outputs: OutputRecord[]
   stages: StageRecord[]
   warnings: JobWarning[]
   changes: readonly FileChange[]
   verification: Record<string, unknown>
-  report: string
+  /** The report file (absent for `inspect`). */
+  report?: string
   startedAt: string
   durationMs: number
 }

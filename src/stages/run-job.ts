@@ -10,6 +10,7 @@ import {sha256File} from '../output/file-checksum.js'
 import {ensureFreeSpace} from '../output/free-space.js'
 import {outputStem, planOutputs} from '../output/plan-outputs.js'
 import {ChangeList} from './change-list.js'
+import {JobGuestAccess} from '../guest/job-guest-access.js'
 import {describeDisks} from './describe-disks.js'
 import {type JobEvent, type JobObserver, type PhaseName, silentObserver} from './job-events.js'
 import type {JobResult, OutputRecord, StageRecord} from './job-result.js'
@@ -23,11 +24,15 @@ export interface RunJobOptions {
   signal?: AbortSignal
   observer?: JobObserver
   jobId?: string
+  /** `inspect` stops after INSPECT and writes nothing (`hyper2kvm inspect`). */
+  stopAfter?: 'inspect'
 }
 
 interface Step {
   id: string
   run: () => Promise<void>
+  /** A failure that this returns a warning for is recorded and the phase goes on (--continue-on-fix-error). */
+  tolerate?: (error: H2KError) => string | undefined
 }
 
 /**
@@ -47,6 +52,7 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
   const current: {phase: PhaseName; stage: string} = {phase: 'load', stage: 'core:probe'}
   let workDir: string | undefined
   let ctx: StageContext | undefined
+  let guestAccess: JobGuestAccess | undefined
   let committed = false
 
   const runPhase = async (phase: PhaseName, steps: Step[], skipped: string[] = []): Promise<void> => {
@@ -62,11 +68,17 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
       try {
         await step.run()
       } catch (error) {
+        const mapped = mapForeignError(error, {phase, stage: step.id})
         const durationMs = Math.round(performance.now() - t0)
         stages.push({durationMs, id: step.id, phase, status: 'failed'})
         emit({durationMs, phase, stage: step.id, status: 'failed', type: 'stage:end'})
+        const warning = signal.aborted ? undefined : step.tolerate?.(mapped)
+        if (warning !== undefined) {
+          ctx?.warn(mapped.code, warning)
+          continue
+        }
         emit({durationMs: Math.round(performance.now() - phaseStart), phase, status: 'failed', type: 'phase:end'})
-        throw mapForeignError(error, {phase, stage: step.id})
+        throw mapped
       }
       const durationMs = Math.round(performance.now() - t0)
       stages.push({durationMs, id: step.id, phase, status: 'ok'})
@@ -96,8 +108,19 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     const changes = new ChangeList()
     const log = (level: 'debug' | 'info' | 'warn') => (message: string, fields?: Record<string, unknown>) =>
       emit({fields: {...fields, stage: current.stage}, level, message, type: 'log'})
+    let loaded: Source | undefined
+    const guest = new JobGuestAccess({
+      accel: job.accel,
+      report: (message) => context.report({message}),
+      signal,
+      source: () => loaded,
+      warn: (code, message) => context.warn(code, message),
+      workDir,
+    })
+    guestAccess = guest
     const context: StageContext = {
       changes,
+      guest,
       exec: (file, args, toolOptions) => runTool(file, args, {phase: current.phase, stage: current.stage, ...toolOptions, signal}),
       job,
       jobId,
@@ -118,7 +141,6 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     // LOAD: probe, the chosen loader, then the pipeline's own look at every disk.
     const input = await readProbeInput(job.input)
     const choice = await selectLoader(options.registry, input, (loader, error) => context.log.warn(`probe of ${loader} failed: ${(error as Error).message}`))
-    let loaded: Source | undefined
     const loaderContext: LoaderContext = Object.assign(Object.create(context) as StageContext, {claim: choice.claim, input})
     await runPhase('load', [
       {
@@ -134,11 +156,43 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     ])
     const source = loaded!
     context.source = source
+    const describeJob = (): Omit<JobResult, 'outputs' | 'status'> => ({
+      changes: changes.all,
+      disks: source.disks.map((d) => ({files: d.files, format: d.format, label: d.label, subformat: d.subformat, virtualSize: d.virtualSize})),
+      durationMs: Date.now() - startedAt.getTime(),
+      input: {
+        format: source.format,
+        loader: choice.loader.id,
+        notes: source.notes ?? [],
+        path: job.input,
+        plugin: choice.loader.plugin.name,
+        subformat: source.subformat,
+      },
+      inspection: context.inspection,
+      jobId,
+      stages,
+      startedAt: startedAt.toISOString(),
+      verification: context.verification,
+      vm: source.vm,
+      warnings,
+    })
 
-    for (const kind of ['inspector', 'fixer'] as const) {
-      const {steps, skipped} = await pipelineSteps(kind, context)
-      await runPhase(kind === 'inspector' ? 'inspect' : 'fix', steps, skipped)
+    // INSPECT and FIX share one appliance on overlays; it is shut down (flushed) before CONVERT reads them.
+    const inspectors = await pipelineSteps('inspector', context)
+    await runPhase('inspect', inspectors.steps, inspectors.skipped)
+    if (options.stopAfter === 'inspect') {
+      await guest.close()
+      emit({status: 'succeeded', type: 'job:end'})
+      return {...describeJob(), outputs: [], status: 'inspected'}
     }
+    const fixers = await pipelineSteps('fixer', context)
+    const fixFailed = (error: H2KError): string | undefined => (job.fix.continueOnError ? `${error.stage ?? 'a fixer'} failed and was skipped (--continue-on-fix-error): ${error.message}` : undefined)
+    await runPhase(
+      'fix',
+      fixers.steps.map((step) => ({...step, tolerate: fixFailed})),
+      fixers.skipped,
+    )
+    await guest.close()
 
     // CONVERT: plan names, refuse conflicts and impossible sizes before writing anything.
     current.phase = 'convert'
@@ -151,28 +205,6 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
 
     // VERIFY, then checksums, the report and the all-or-nothing rename.
     const report = join(job.outputDir, `${outputStem(job, source)}.report.json`)
-    const buildResult = (): JobResult => ({
-      changes: changes.all,
-      disks: source.disks.map((d) => ({files: d.files, format: d.format, label: d.label, subformat: d.subformat, virtualSize: d.virtualSize})),
-      durationMs: Date.now() - startedAt.getTime(),
-      input: {
-        format: source.format,
-        loader: choice.loader.id,
-        notes: source.notes ?? [],
-        path: job.input,
-        plugin: choice.loader.plugin.name,
-        subformat: source.subformat,
-      },
-      jobId,
-      outputs,
-      report,
-      stages,
-      startedAt: startedAt.toISOString(),
-      status: 'succeeded',
-      verification: context.verification,
-      vm: source.vm,
-      warnings,
-    })
     const verifiers = await pipelineSteps('verifier', context)
     const outputs: OutputRecord[] = []
     await runPhase('verify', [
@@ -200,7 +232,7 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
         },
       },
     ], verifiers.skipped)
-    const result = buildResult()
+    const result: JobResult = {...describeJob(), outputs, report, status: 'succeeded'}
     await writeFileAtomic(report, `${JSON.stringify(result, null, 2)}\n`)
     emit({status: 'succeeded', type: 'job:end'})
     return result
@@ -214,6 +246,7 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     emit({error: mapped, status: 'failed', type: 'job:end'})
     throw mapped
   } finally {
+    await guestAccess?.close()
     if (workDir) await rm(workDir, {force: true, recursive: true})
   }
 }

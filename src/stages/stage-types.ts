@@ -120,6 +120,30 @@ export interface ChangeRecorder {
   readonly all: readonly FileChange[]
 }
 
+export type FstabMode = 'stabilize-all' | 'bypath-only' | 'noop'
+export type AccelPreference = 'auto' | 'kvm' | 'tcg'
+
+/** What the guest fixers may do (all on a qcow2 overlay; the source is never written). */
+export interface FixSettings {
+  /** Master switch: false = conversion only (--no-fix). */
+  enabled: boolean
+  fstabMode: FstabMode
+  grub: boolean
+  initramfs: boolean
+  /** Drivers made part of the guest's initramfs (default: virtio family + ahci, nvme, sd_mod, dm_mod). */
+  initramfsDrivers?: string[]
+  /** A failing fixer becomes a warning instead of failing the job. */
+  continueOnError: boolean
+}
+
+export interface BootSettings {
+  /** Boot the output on virtio after converting and require a login prompt (--verify-boot). */
+  verify: boolean
+  timeoutSeconds: number
+  /** Regular expression that counts as a successful boot on the serial console (default: a login prompt). */
+  pattern?: string
+}
+
 export interface JobSettings {
   input: string
   outputDir: string
@@ -134,6 +158,10 @@ export interface JobSettings {
   /** Accept qcow2/VMDK inputs whose backing files sit inside the input's directory. */
   allowBacking: boolean
   skipSpaceCheck: boolean
+  fix: FixSettings
+  boot: BootSettings
+  /** Hardware acceleration for the libguestfs appliance and the boot test: auto probes KVM and falls back to TCG. */
+  accel: AccelPreference
   /** Options for stages contributed by plugins (fixers and inspectors read theirs here). */
   stageOptions: Record<string, unknown>
 }
@@ -146,6 +174,78 @@ export interface OutputPlan {
   index: number
   partPath: string
   finalPath: string
+}
+
+/** The job's one libguestfs appliance, driven command by command (guestfish --listen / --remote). */
+export interface GuestSession {
+  /** Run one guestfish command; returns its stdout. Failures arrive as H2KError (H2K_GUEST_FAILED). */
+  call(command: string, ...args: string[]): Promise<string>
+  /** A guest file's bytes as text, or null when it does not exist. */
+  readFile(path: string): Promise<string | null>
+  /** Replace a guest file's content (keeps its owner and mode when it exists). */
+  writeFile(path: string, content: string): Promise<void>
+  exists(path: string): Promise<boolean>
+  /** Run a shell script inside the guest root (with /dev, /proc, /sys); returns stdout. */
+  sh(script: string): Promise<string>
+}
+
+/**
+ * Access to the guest for inspectors and fixers. The first open() creates a qcow2 overlay over every
+ * source disk (in the work directory) and launches one appliance on them; from then on the disks' specs
+ * point at the overlays, so the converter copies the fixed guest and the source is never written.
+ */
+export interface GuestAccess {
+  open(): Promise<GuestSession>
+  readonly isOpen: boolean
+}
+
+export type Firmware = 'bios' | 'efi'
+
+export interface KernelInfo {
+  version: string
+  /** virtio_blk is available for this kernel (module or built in). */
+  hasVirtio: boolean
+  /** virtio_blk is inside this kernel's initramfs (undefined: not checked or no initramfs). */
+  virtioInInitramfs?: boolean
+  initramfs?: string
+}
+
+export interface FstabEntry {
+  line: number
+  device: string
+  mountpoint: string
+  fstype: string
+  unstable: boolean
+}
+
+export interface InspectionRisk {
+  code: string
+  message: string
+}
+
+/** What INSPECT learnt about the guest: read-only facts, the basis for every fix. */
+export interface Inspection {
+  os: 'linux' | 'windows' | 'unknown' | string
+  distro?: string
+  product?: string
+  version?: string
+  arch?: string
+  hostname?: string
+  root?: string
+  /** How the root filesystem was chosen, in words (never interactive). */
+  rootChoice?: string
+  firmware: Firmware
+  bootloader?: string
+  bootloaderConfig?: string[]
+  kernels: KernelInfo[]
+  initramfsTool?: string
+  fstab: FstabEntry[]
+  /** Mountpoint → appliance device, as libguestfs resolved the guest's fstab. */
+  mountpoints: Record<string, string>
+  lvm: boolean
+  luks: boolean
+  raid: boolean
+  risks: InspectionRisk[]
 }
 
 export interface StageContext {
@@ -167,6 +267,10 @@ export interface StageContext {
   outputs: OutputPlan[]
   /** Results that verifiers add, keyed by verifier name. */
   verification: Record<string, unknown>
+  /** The guest, for inspectors and fixers. */
+  readonly guest: GuestAccess
+  /** Set by the inspector. */
+  inspection?: Inspection
 }
 
 export interface LoaderContext extends StageContext {

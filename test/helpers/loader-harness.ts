@@ -5,22 +5,11 @@ import {tmpdir} from 'node:os'
 import {extname, join, resolve} from 'node:path'
 
 import {runTool} from '../../src/exec/run-tool.js'
+import {defaultJobSettings} from '../../src/stages/job-defaults.js'
 import {qemuFilename} from '../../src/qemu/image-spec.js'
 import type {JobSettings, LoaderContext, LoaderStage, ProbeInput, Source} from '../../src/stages/stage-types.js'
 
-export const DEFAULT_SETTINGS: JobSettings = {
-  allowBacking: false,
-  checksum: false,
-  compress: false,
-  compression: 'zstd',
-  format: 'qcow2',
-  input: '',
-  outputDir: '',
-  overwrite: false,
-  skipSpaceCheck: false,
-  stageOptions: {},
-  verify: false,
-}
+export const DEFAULT_SETTINGS: JobSettings = defaultJobSettings('', '')
 
 /** The ProbeInput the pipeline would build for a path. */
 export async function probeInputFor(path: string): Promise<ProbeInput> {
@@ -58,6 +47,10 @@ export async function loadWith(
     changes: {all: [], record: () => {}},
     claim,
     exec: (file, args, options) => runTool(file, args, {...options, signal: controller.signal}),
+    guest: {
+      isOpen: false,
+      open: () => Promise.reject(new Error('loaders do not open the guest')),
+    },
     input,
     job: {...DEFAULT_SETTINGS, input: path, ...settings},
     jobId: 'test',

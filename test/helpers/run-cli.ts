@@ -1,6 +1,5 @@
-import {spawn} from 'node:child_process'
-import {createHash} from 'node:crypto'
-import {readFileSync, readdirSync} from 'node:fs'
+import {execFileSync, spawn} from 'node:child_process'
+import {readdirSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
 
 export const CLI = fileURLToPath(new URL('../../bin/run.js', import.meta.url))
@@ -36,8 +35,9 @@ export function runCli(args: string[], options: {cwd?: string; onSpawn?: (pid: n
   })
 }
 
+/** sha256 of a file of any size (guest disks are larger than a Node buffer may be). */
 export function sha256(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex')
+  return execFileSync('sha256sum', ['--', path], {encoding: 'utf8'}).split(' ')[0]!
 }
 
 /** Every entry left in a directory (hidden ones included): after a failed job this must be empty. */

@@ -1,0 +1,11 @@
+import {register} from 'hyper2kvm/plugin-api'
+
+import {fstabFixer} from './fstab-fixer.js'
+import {grubFixer} from './grub-fixer.js'
+import {guestInspector} from './guest-inspector.js'
+import {initramfsFixer} from './initramfs-fixer.js'
+
+/** oclif `hyper2kvm:register` hook: the Linux guest inspector and the fstab, GRUB and initramfs fixers. */
+export default async function registerLinux() {
+  return register(guestInspector, fstabFixer, grubFixer, initramfsFixer)
+}

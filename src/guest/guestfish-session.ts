@@ -1,0 +1,121 @@
+import {readFile, rm, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import {H2KError} from '../errors/h2k-error.js'
+import {isAlive, killTree} from '../exec/kill-tree.js'
+import {runTool} from '../exec/run-tool.js'
+import type {GuestSession} from '../stages/stage-types.js'
+
+/** A PATH that finds the guest's own tools wherever the distribution keeps them. */
+const GUEST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+
+export interface GuestfishLaunch {
+  drives: Array<{path: string; format: string}>
+  env: Record<string, string>
+  /** Scratch directory for file transfers (the job's work directory). */
+  scratch: string
+  signal: AbortSignal
+  memoryMiB?: number
+  cpus?: number
+}
+
+function guestError(error: unknown, what: string): never {
+  if (error instanceof H2KError && error.code === 'H2K_TOOL_FAILED') {
+    const stderr = String(error.details.stderr ?? error.message)
+    throw new H2KError('H2K_GUEST_FAILED', `${what}: ${stderr.replace(/^libguestfs: error: /gm, '')}`, {cause: error, details: error.details})
+  }
+  throw error
+}
+
+/**
+ * One libguestfs appliance for a whole job: `guestfish --listen` starts it once, every operation is a
+ * `guestfish --remote` call (argument arrays, no shell), and close() syncs, shuts it down and makes sure
+ * neither the listener nor its qemu outlives the job, even when cancelled.
+ */
+export class GuestfishSession implements GuestSession {
+  private transfers = 0
+  private closed = false
+
+  private constructor(
+    readonly pid: number,
+    private readonly scratch: string,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  static async launch(options: GuestfishLaunch): Promise<GuestfishSession> {
+    const args = ['--listen', ...options.drives.flatMap((d) => [`--format=${d.format}`, '-a', d.path])]
+    // The listener daemonizes and keeps the stdio it inherited: captured through pipes, they would never
+    // reach end-of-file. It reports its PID through a file instead.
+    const announce = join(options.scratch, 'guestfish-listen.out')
+    await runTool('guestfish', args, {env: options.env, signal: options.signal, stdoutFile: announce}).catch((error: unknown) => guestError(error, 'Could not start guestfish'))
+    const started = await readFile(announce, 'utf8')
+    const pid = Number(/GUESTFISH_PID=(\d+)/.exec(started)?.[1])
+    if (!Number.isInteger(pid) || pid <= 0) throw new H2KError('H2K_GUEST_FAILED', `guestfish --listen did not report its PID: ${started.trim()}`)
+    const session = new GuestfishSession(pid, options.scratch, options.signal)
+    const onAbort = () => void killTree(pid)
+    options.signal.addEventListener('abort', onAbort, {once: true})
+    try {
+      await session.call('set-memsize', String(options.memoryMiB ?? 1536))
+      await session.call('set-smp', String(options.cpus ?? 2))
+      await session.call('run')
+    } catch (error) {
+      await session.close()
+      throw error
+    }
+    return session
+  }
+
+  async call(command: string, ...args: string[]): Promise<string> {
+    if (this.closed) throw new H2KError('H2K_INTERNAL', `guest session already closed (running ${command})`)
+    const result = await runTool('guestfish', [`--remote=${this.pid}`, '--', command, ...args], {signal: this.signal}).catch((error: unknown) =>
+      guestError(error, `guestfish ${command} failed`),
+    )
+    return result.stdout
+  }
+
+  async exists(path: string): Promise<boolean> {
+    return (await this.call('exists', path)).trim() === 'true'
+  }
+
+  async readFile(path: string): Promise<string | null> {
+    if (!(await this.exists(path))) return null
+    const local = join(this.scratch, `guest-read-${this.transfers++}`)
+    try {
+      await this.call('download', path, local)
+      return await readFile(local, 'utf8')
+    } finally {
+      await rm(local, {force: true})
+    }
+  }
+
+  async writeFile(path: string, content: string): Promise<void> {
+    const local = join(this.scratch, `guest-write-${this.transfers++}`)
+    try {
+      await writeFile(local, content)
+      await this.call('upload', local, path)
+    } finally {
+      await rm(local, {force: true})
+    }
+  }
+
+  async sh(script: string): Promise<string> {
+    return this.call('sh', `export PATH=${GUEST_PATH}; ${script}`)
+  }
+
+  /** Flush and stop the appliance; idempotent; never leaves the listener or qemu running. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    try {
+      if (!this.signal.aborted && isAlive(this.pid)) {
+        await this.call('umount-all').catch(() => undefined)
+        await this.call('sync').catch(() => undefined)
+        await this.call('shutdown').catch(() => undefined)
+        await this.call('exit').catch(() => undefined)
+      }
+    } finally {
+      this.closed = true
+      for (let i = 0; i < 100 && isAlive(this.pid); i++) await new Promise((r) => setTimeout(r, 100))
+      if (isAlive(this.pid)) await killTree(this.pid)
+    }
+  }
+}

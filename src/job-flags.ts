@@ -1,0 +1,92 @@
+import {Flags} from '@oclif/core'
+
+import {H2KError} from './errors/h2k-error.js'
+import {DEFAULT_BOOT_TIMEOUT_SECONDS, defaultJobSettings} from './stages/job-defaults.js'
+import type {JobSettings} from './stages/stage-types.js'
+
+/** Flags shared by commands that run the guest appliance (`convert`, `inspect`). */
+export const guestFlags = {
+  accel: Flags.option({
+    default: 'auto' as const,
+    description: 'Acceleration for the libguestfs appliance and the boot test. auto: use KVM when it works, else TCG (and say so).',
+    options: ['auto', 'kvm', 'tcg'] as const,
+  })(),
+}
+
+/** The conversion flags of `convert`; the job-file keys of the batch issue map onto the same settings. */
+export const convertFlags = {
+  ...guestFlags,
+  'allow-backing': Flags.boolean({description: 'Accept qcow2 inputs whose backing files sit in the input directory (the chain is flattened). VMDK and AVHDX chains need no flag.'}),
+  'boot-pattern': Flags.string({dependsOn: ['verify-boot'], description: 'Regular expression on the serial console that counts as booted (default: a login prompt).'}),
+  'boot-timeout': Flags.integer({default: DEFAULT_BOOT_TIMEOUT_SECONDS, dependsOn: ['verify-boot'], description: 'Seconds the boot test waits for the login prompt.', min: 10}),
+  checksum: Flags.boolean({description: 'Record the sha256 of every output.'}),
+  compress: Flags.boolean({description: 'Compress the qcow2 output (zstd unless --compression says otherwise).'}),
+  compression: Flags.option({description: 'Compression algorithm for qcow2 (implies --compress).', options: ['zstd', 'zlib'] as const})(),
+  'continue-on-fix-error': Flags.boolean({description: 'A failing fixer becomes a warning instead of failing the job.'}),
+  fix: Flags.boolean({allowNo: true, default: true, description: 'Inspect the guest and fix it for KVM virtio (fstab, GRUB, initramfs). --no-fix converts only.'}),
+  'fix-grub': Flags.boolean({allowNo: true, default: true, description: 'Make the boot loader use a stable root= and regenerate its config with the guest\'s own tool.'}),
+  format: Flags.option({char: 'f', default: 'qcow2' as const, description: 'Output format.', options: ['qcow2', 'raw', 'vdi'] as const})(),
+  'fstab-mode': Flags.option({
+    default: 'stabilize-all' as const,
+    description: 'stabilize-all: every /dev/sdX, hdX, xvdX, by-path, by-id name → UUID=; bypath-only: only by-path names; noop: leave fstab alone.',
+    options: ['stabilize-all', 'bypath-only', 'noop'] as const,
+  })(),
+  'initramfs-drivers': Flags.string({description: 'Comma-separated drivers to put in the initramfs (default: virtio,virtio_ring,virtio_pci,virtio_blk,virtio_scsi,virtio_net,ahci,nvme,sd_mod,dm_mod).'}),
+  name: Flags.string({description: 'Base name of the outputs (default: the VM name, or the input file name).'}),
+  'output-dir': Flags.directory({char: 'o', default: 'out', description: 'Directory for the outputs and the report (created if missing).'}),
+  overwrite: Flags.boolean({description: 'Replace outputs that already exist.'}),
+  progress: Flags.boolean({allowNo: true, default: true, description: 'Show progress on stderr.'}),
+  'regen-initramfs': Flags.boolean({allowNo: true, default: true, description: 'Add virtio drivers to the initramfs config and rebuild it for every installed kernel.'}),
+  'skip-space-check': Flags.boolean({description: 'Do not refuse to start when the free-space estimate says the output will not fit.'}),
+  verify: Flags.boolean({description: 'After converting, compare every output with the (fixed) guest it came from (qemu-img compare).'}),
+  'verify-boot': Flags.boolean({description: 'Boot the output on virtio (qemu, serial console) and require a login prompt before it is committed.'}),
+}
+
+type ConvertFlagValues = {
+  [K in keyof typeof convertFlags]?: unknown
+}
+
+/** Job settings from `convert` flags (oclif leaves unset booleans undefined: every check is `=== true`). */
+export function settingsFromFlags(input: string, flags: ConvertFlagValues): JobSettings {
+  const settings = defaultJobSettings(input, String(flags['output-dir'] ?? 'out'))
+  const compress = flags.compress === true || flags.compression !== undefined
+  if (compress && flags.format !== undefined && flags.format !== 'qcow2') {
+    throw new H2KError('H2K_USAGE', `--compress works with --format qcow2 only (got ${String(flags.format)}).`, {suggestions: ['Drop --compress, or use --format qcow2.']})
+  }
+  const drivers = typeof flags['initramfs-drivers'] === 'string' ? flags['initramfs-drivers'].split(',').map((d) => d.trim()).filter(Boolean) : undefined
+  if (drivers?.some((d) => !/^[\w-]+$/.test(d))) throw new H2KError('H2K_USAGE', `--initramfs-drivers takes module names separated by commas (got "${String(flags['initramfs-drivers'])}").`)
+  const pattern = typeof flags['boot-pattern'] === 'string' ? flags['boot-pattern'] : undefined
+  if (pattern !== undefined) {
+    try {
+      new RegExp(pattern, 'm')
+    } catch (error) {
+      throw new H2KError('H2K_USAGE', `--boot-pattern is not a valid regular expression: ${(error as Error).message}`)
+    }
+  }
+  return {
+    ...settings,
+    accel: (flags.accel as JobSettings['accel'] | undefined) ?? settings.accel,
+    allowBacking: flags['allow-backing'] === true,
+    boot: {
+      pattern,
+      timeoutSeconds: typeof flags['boot-timeout'] === 'number' ? flags['boot-timeout'] : settings.boot.timeoutSeconds,
+      verify: flags['verify-boot'] === true,
+    },
+    checksum: flags.checksum === true,
+    compress,
+    compression: (flags.compression as JobSettings['compression'] | undefined) ?? 'zstd',
+    fix: {
+      continueOnError: flags['continue-on-fix-error'] === true,
+      enabled: flags.fix !== false,
+      fstabMode: (flags['fstab-mode'] as JobSettings['fix']['fstabMode'] | undefined) ?? settings.fix.fstabMode,
+      grub: flags['fix-grub'] !== false,
+      initramfs: flags['regen-initramfs'] !== false,
+      initramfsDrivers: drivers,
+    },
+    format: (flags.format as JobSettings['format'] | undefined) ?? 'qcow2',
+    name: typeof flags.name === 'string' ? flags.name : undefined,
+    overwrite: flags.overwrite === true,
+    skipSpaceCheck: flags['skip-space-check'] === true,
+    verify: flags.verify === true,
+  }
+}

@@ -1,0 +1,52 @@
+import {join} from 'node:path'
+
+import {bootCheck} from '../boot/boot-check.js'
+import {H2KError} from '../errors/h2k-error.js'
+import {chooseAccel} from '../guest/accel.js'
+import type {PipelineStage} from './stage-types.js'
+
+/**
+ * VERIFY (--verify-boot): boot the converted disks (boot disk first) with qemu, disk on virtio-blk,
+ * virtio-net, serial console to a log; UEFI through OVMF when the guest is UEFI. Passes on a login prompt
+ * (or --boot-pattern). Runs on the `.part` files in snapshot mode, before anything is committed, and
+ * never modifies them. The daemon runs this same stage.
+ */
+export const bootVerifier: PipelineStage = {
+  after: ['qemu-img-check', 'qemu-img-compare'],
+  applies: (ctx) => ctx.job.boot.verify,
+  description: 'boot the output on virtio under qemu (KVM if usable, else TCG) and wait for a login prompt (--verify-boot)',
+  kind: 'verifier',
+  name: 'boot',
+  async run(ctx) {
+    const firmware = ctx.inspection?.firmware ?? ctx.source?.vm?.firmware ?? 'bios'
+    const accel = await chooseAccel({preference: ctx.job.accel, signal: ctx.signal})
+    const serialLog = join(ctx.workDir, 'boot-serial.log')
+    const timeout = ctx.job.boot.timeoutSeconds
+    const result = await bootCheck({
+      accel: accel.accel,
+      disks: ctx.outputs.map((plan) => ({format: ctx.job.format, path: plan.partPath})),
+      firmware,
+      onProgress: (seconds, lastLine) => ctx.report({message: `booting (${accel.accel}, ${firmware}) ${Math.round(seconds)}s${lastLine ? `: ${lastLine.slice(0, 60)}` : ''}`, percent: Math.min(99, (seconds / timeout) * 100)}),
+      passPattern: ctx.job.boot.pattern ? new RegExp(ctx.job.boot.pattern, 'm') : undefined,
+      serialLog,
+      signal: ctx.signal,
+      timeoutSeconds: timeout,
+    })
+    const summary = {
+      accel: result.accel,
+      bus: result.bus,
+      firmware: result.firmware,
+      matchedLine: result.matchedLine,
+      passed: result.passed,
+      reason: result.reason,
+      seconds: Math.round(result.seconds * 10) / 10,
+      serialExcerpt: result.serialTail,
+    }
+    ctx.verification.boot = summary
+    if (!result.passed) {
+      throw new H2KError('H2K_BOOT_FAILED', `The converted guest did not boot on virtio (${result.reason} after ${summary.seconds} s)${result.matchedLine ? `: ${result.matchedLine}` : ''}.\nLast console lines:\n${result.serialTail.slice(-12).join('\n')}`, {
+        details: summary,
+      })
+    }
+  },
+}

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict'
+import {execFileSync} from 'node:child_process'
+import {mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {bootCheck} from '../../src/boot/boot-check.js'
+import {ovfText} from '../helpers/ovf-fixtures.js'
+import {leftovers, runCli, sha256} from '../helpers/run-cli.js'
+import {makeTempDir} from '../helpers/temp-dir.js'
+
+/**
+ * The product's promise, end to end: a Debian 12 guest installed the VMware way (fstab and kernel command
+ * line on /dev/sda1, an initramfs without virtio) does not boot on virtio-blk; after `hyper2kvm convert
+ * --verify-boot` from each input format it does, proved by the product's own boot test, with every change
+ * in the report and the source untouched. The guest is built by test/e2e/guest/build-guest.sh and cached
+ * in $H2K_E2E_CACHE (default /var/cache/hyper2kvm-test/guest); a cache hit costs nothing.
+ */
+describe('e2e: a VMware-style Linux guest boots on KVM virtio after conversion', function () {
+  this.timeout(20 * 60_000)
+  const cache = process.env.H2K_E2E_CACHE ?? '/var/cache/hyper2kvm-test/guest'
+  const guest = join(cache, 'debian12-vmware.raw')
+  let dir: string
+  let cleanup: () => void
+  let sourceSum: string
+
+  before(function () {
+    this.timeout(20 * 60_000)
+    execFileSync('bash', [new URL('./guest/build-guest.sh', import.meta.url).pathname, cache], {stdio: ['ignore', 'ignore', 'inherit']})
+    sourceSum = sha256(guest)
+    ;({cleanup, dir} = makeTempDir('h2k-e2e-'))
+  })
+  after(() => cleanup?.())
+
+  it('the source guest does not boot on virtio (it stops in the initramfs)', async () => {
+    const result = await bootCheck({accel: 'tcg', disks: [{format: 'raw', path: guest}], firmware: 'bios', serialLog: join(dir, 'source-virtio.log'), timeoutSeconds: 240})
+    assert.equal(result.passed, false)
+    assert.equal(result.reason, 'initramfs-shell', result.serialTail.join('\n'))
+    assert.ok(result.serialTail.some((line) => line.includes('/dev/sda1 does not exist')), result.serialTail.join('\n'))
+  })
+
+  it('inspect reports the guest and its virtio risks without changing anything', async () => {
+    const result = await runCli(['inspect', guest, '--accel', 'tcg', '--json'])
+    assert.equal(result.code, 0, result.stderr)
+    const inspection = result.json.inspection
+    assert.equal(inspection.os, 'linux')
+    assert.equal(inspection.distro, 'debian')
+    assert.equal(inspection.hostname, 'h2k-guest')
+    assert.equal(inspection.root, '/dev/sda1')
+    assert.equal(inspection.firmware, 'bios')
+    assert.equal(inspection.bootloader, 'grub2')
+    assert.equal(inspection.initramfsTool, 'initramfs-tools')
+    assert.equal(inspection.kernels.length, 1)
+    assert.equal(inspection.kernels[0].hasVirtio, true)
+    assert.equal(inspection.kernels[0].virtioInInitramfs, false)
+    const codes = inspection.risks.map((r: {code: string}) => r.code)
+    for (const code of ['ROOT_ON_UNSTABLE_DEVICE', 'KERNEL_ROOT_UNSTABLE', 'NO_VIRTIO_IN_INITRAMFS']) assert.ok(codes.includes(code), `${code} in ${codes}`)
+    assert.equal(result.json.outputs.length, 0)
+    assert.equal(sha256(guest), sourceSum)
+  })
+
+  const inputs: Record<string, (d: string) => string> = {
+    raw: () => guest,
+    'VMDK (monolithicSparse)': (d) => {
+      execFileSync('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=monolithicSparse', guest, join(d, 'guest.vmdk')])
+      return join(d, 'guest.vmdk')
+    },
+    'OVA with a streamOptimized VMDK': (d) => {
+      execFileSync('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', guest, join(d, 'guest-disk1.vmdk')])
+      writeFileSync(join(d, 'guest.ovf'), ovfText('guest', [{href: 'guest-disk1.vmdk', id: 'vmdisk1'}]).replace('vmw:value="efi"', 'vmw:value="bios"'))
+      execFileSync('tar', ['-cf', join(d, 'guest.ova'), 'guest.ovf', 'guest-disk1.vmdk'], {cwd: d})
+      rmSync(join(d, 'guest-disk1.vmdk'))
+      return join(d, 'guest.ova')
+    },
+    VHDX: (d) => {
+      execFileSync('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'vhdx', guest, join(d, 'guest.vhdx')])
+      return join(d, 'guest.vhdx')
+    },
+  }
+
+  for (const [name, make] of Object.entries(inputs)) {
+    it(`${name}: converted with fixes, boots to a login prompt on virtio`, async () => {
+      const work = join(dir, name.replace(/\W+/g, '-'))
+      mkdirSync(work)
+      const input = make(work)
+      const inputSum = input === guest ? sourceSum : sha256(input)
+      const out = join(work, 'out')
+      const result = await runCli(['convert', input, '--output-dir', out, '--accel', 'tcg', '--verify-boot', '--boot-timeout', '300', '--json'])
+      assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`)
+      const json = result.json
+      assert.equal(json.status, 'succeeded')
+      assert.equal(json.verification.boot.passed, true)
+      assert.equal(json.verification.boot.reason, 'login-prompt')
+      assert.match(json.verification.boot.matchedLine, /h2k-guest login:/)
+      const changed = new Map<string, {before: string | null; after: string | null; stage: string}>(json.changes.map((c: {path: string}) => [c.path, c]))
+      assert.match(changed.get('/etc/fstab')!.after!, /^UUID=[0-9a-f-]+\s+\/\s+ext4/m)
+      assert.equal(changed.get('/etc/fstab')!.stage, 'fixer:fstab')
+      assert.match(changed.get('/boot/grub/grub.cfg')!.before!, /root=\/dev\/sda1/)
+      assert.doesNotMatch(changed.get('/boot/grub/grub.cfg')!.after!, /root=\/dev\/sd/)
+      assert.match(changed.get('/boot/grub/grub.cfg')!.after!, /root=UUID=/)
+      assert.match(changed.get('/etc/initramfs-tools/modules')!.after!, /^virtio_blk$/m)
+      assert.ok(changed.has('/boot/initrd.img-6.1.0-50-amd64') || [...changed.keys()].some((p) => p.startsWith('/boot/initrd.img-')))
+      const report = JSON.parse(readFileSync(json.report, 'utf8'))
+      assert.deepEqual(report.changes, json.changes)
+      assert.deepEqual(report.verification.boot.serialExcerpt, json.verification.boot.serialExcerpt)
+      assert.deepEqual(leftovers(out).sort(), [json.outputs[0].path.split('/').pop(), json.report.split('/').pop()].sort())
+      assert.equal(sha256(input), inputSum, 'the input was not written')
+      rmSync(work, {force: true, recursive: true})
+    })
+  }
+
+  it('a disk with a filesystem but no operating system converts without fixes, with a warning', async () => {
+    const disk = join(dir, 'data.qcow2')
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '64M'])
+    execFileSync('guestfish', ['--format=qcow2', '-a', disk, 'run', ':', 'part-disk', '/dev/sda', 'mbr', ':', 'mkfs', 'ext4', '/dev/sda1', ':', 'mount', '/dev/sda1', '/', ':', 'write', '/hello.txt', 'data only'], {
+      env: {...process.env, LIBGUESTFS_BACKEND: 'direct', LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg'},
+    })
+    const before = sha256(disk)
+    const result = await runCli(['convert', disk, '--output-dir', join(dir, 'out-data'), '--accel', 'tcg', '--json'])
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(result.json.inspection.os, 'unknown')
+    assert.ok(result.json.warnings.some((w: {code: string}) => w.code === 'NO_OS_FOUND'))
+    assert.deepEqual(result.json.changes, [])
+    assert.deepEqual(result.json.stages.filter((s: {phase: string; status: string}) => s.phase === 'fix').map((s: {status: string}) => s.status), ['skipped', 'skipped', 'skipped'])
+    const content = execFileSync('guestfish', ['--ro', '--format=qcow2', '-a', result.json.outputs[0].path, '-m', '/dev/sda1', 'cat', '/hello.txt'], {
+      encoding: 'utf8',
+      env: {...process.env, LIBGUESTFS_BACKEND: 'direct', LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg'},
+    })
+    assert.equal(content, 'data only')
+    assert.equal(sha256(disk), before)
+  })
+
+  it('left the cached source guest byte-identical', () => {
+    assert.equal(sha256(guest), sourceSum)
+  })
+})
