@@ -18,7 +18,8 @@ export const convertFlags = {
   ...guestFlags,
   'allow-backing': Flags.boolean({description: 'Accept qcow2 inputs whose backing files sit in the input directory (the chain is flattened). VMDK and AVHDX chains need no flag.'}),
   'boot-pattern': Flags.string({dependsOn: ['verify-boot'], description: 'Regular expression on the serial console that counts as booted (default: a login prompt).'}),
-  'boot-timeout': Flags.integer({default: DEFAULT_BOOT_TIMEOUT_SECONDS, dependsOn: ['verify-boot'], description: 'Seconds the boot test waits for the login prompt.', min: 10}),
+  // No oclif default here: a default counts as "given" for dependsOn; the settings default applies instead.
+  'boot-timeout': Flags.integer({dependsOn: ['verify-boot'], description: `Seconds the boot test waits for the login prompt (default ${DEFAULT_BOOT_TIMEOUT_SECONDS}).`, min: 10}),
   checksum: Flags.boolean({description: 'Record the sha256 of every output.'}),
   compress: Flags.boolean({description: 'Compress the qcow2 output (zstd unless --compression says otherwise).'}),
   compression: Flags.option({description: 'Compression algorithm for qcow2 (implies --compress).', options: ['zstd', 'zlib'] as const})(),

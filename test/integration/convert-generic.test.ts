@@ -34,7 +34,11 @@ describe('hyper2kvm convert (raw and qcow2 inputs, every output format)', () => 
       assert.ok(output.bytesOnDisk > 0 && output.bytesOnDisk < FIXTURE_SIZE, 'sparse output')
       assert.ok(sameContent(expected, 'raw', output.path, format))
       assert.deepEqual(json.verification.compare, [{output: output.path, result: 'identical'}])
-      assert.deepEqual(json.stages.map((s: {id: string}) => s.id), ['loader:raw', 'core:describe', 'converter:qemu-img', 'verifier:qemu-img-check', 'verifier:qemu-img-compare', 'core:commit'])
+      const ran = (status: string) => json.stages.filter((s: {status: string}) => s.status === status).map((s: {id: string}) => s.id)
+      assert.deepEqual(ran('ok'), ['loader:raw', 'core:describe', 'converter:qemu-img', 'verifier:qemu-img-check', 'verifier:qemu-img-compare', 'core:commit'])
+      // A blank data disk has nothing to inspect or fix: the appliance is not started, and the boot test was not asked for.
+      assert.deepEqual(ran('skipped').sort(), ['fixer:fstab', 'fixer:grub', 'fixer:initramfs', 'inspector:guest', 'verifier:boot'])
+      assert.ok(json.warnings.some((w: {code: string}) => w.code === 'NO_OS_SIGNATURE'))
       assert.deepEqual(JSON.parse(readFileSync(json.report, 'utf8')).outputs, json.outputs)
       assert.deepEqual(leftovers(out).sort(), [`expected.${format}`, 'expected.report.json'].sort())
     })
@@ -91,7 +95,9 @@ describe('hyper2kvm convert (raw and qcow2 inputs, every output format)', () => 
     assert.deepEqual(generic.errors, [])
     assert.equal(generic.type, 'core')
     const host = byName.get('hyper2kvm') as {stages: Array<{id: string}>}
-    assert.deepEqual(host.stages.map((s) => s.id), ['converter:qemu-img', 'verifier:qemu-img-check', 'verifier:qemu-img-compare'])
+    assert.deepEqual(host.stages.map((s) => s.id), ['converter:qemu-img', 'verifier:qemu-img-check', 'verifier:qemu-img-compare', 'verifier:boot'])
+    const linux = byName.get('@hyper2kvm/plugin-linux') as {stages: Array<{id: string}>}
+    assert.deepEqual(linux.stages.map((s) => s.id), ['inspector:guest', 'fixer:fstab', 'fixer:grub', 'fixer:initramfs'])
     for (const name of ['@hyper2kvm/plugin-vmware', '@hyper2kvm/plugin-ovf', '@hyper2kvm/plugin-hyperv', '@hyper2kvm/plugin-aws']) {
       const listed = byName.get(name) as {stages: unknown[]; errors: unknown[]} | undefined
       assert.ok(listed, `${name} is listed`)
