@@ -2,6 +2,7 @@ import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 
 import {H2KError} from './errors/h2k-error.js'
 import {mapForeignError} from './errors/map-foreign-error.js'
+import {type EffectiveConfig, loadConfig} from './jobs/config.js'
 import type {LogLevel} from './stages/job-events.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
@@ -14,6 +15,10 @@ export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args
  */
 export abstract class BaseCommand<T extends typeof Command> extends Command {
   static override baseFlags = {
+    config: Flags.file({
+      description: 'Configuration file with default settings (default: the first of ./hyper2kvm.yaml, ~/.config/hyper2kvm/config.yaml, /etc/hyper2kvm/config.yaml). HYPER2KVM_* environment variables override it; flags override both.',
+      helpGroup: 'GLOBAL',
+    }),
     'log-level': Flags.option({
       default: 'info' as const,
       description: 'How much to log on stderr.',
@@ -28,11 +33,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected args!: BaseArgs<T>
   /** Aborted on SIGINT/SIGTERM; pass it to every job so children are killed and outputs cleaned. */
   protected readonly abort = new AbortController()
+  /** The flags the user actually gave (not filled in from defaults): they override job and config files. */
+  protected explicitFlags: Record<string, unknown> = {}
   private signalsSeen = 0
 
   public override async init(): Promise<void> {
     await super.init()
-    const {args, flags} = await this.parse({
+    const {args, flags, metadata} = await this.parse({
       args: this.ctor.args,
       baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
       enableJsonFlag: this.ctor.enableJsonFlag,
@@ -41,6 +48,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     })
     this.flags = flags as BaseFlags<T>
     this.args = args as BaseArgs<T>
+    this.explicitFlags = Object.fromEntries(
+      Object.entries(flags as Record<string, unknown>).filter(([name, value]) => value !== undefined && !metadata.flags[name]?.setFromDefault),
+    )
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       process.on(signal, () => {
         this.signalsSeen++
@@ -49,6 +59,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
         this.abort.abort(new H2KError('H2K_CANCELLED', `Cancelled by ${signal}.`))
       })
     }
+  }
+
+  /** Defaults from the configuration file and HYPER2KVM_* variables (validated), under job files and flags. */
+  protected async effectiveConfig(): Promise<EffectiveConfig> {
+    return loadConfig({configPath: (this.flags as {config?: string}).config})
   }
 
   protected get logLevel(): LogLevel | 'error' {

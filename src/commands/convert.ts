@@ -1,6 +1,8 @@
-import {Args} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
+import {H2KError} from '../errors/h2k-error.js'
+import {loadJobPlan} from '../jobs/job-plan.js'
 import {convertFlags, settingsFromFlags} from '../job-flags.js'
 import {chooseRenderer} from '../render/choose-renderer.js'
 import {formatBytes} from '../render/progress-meter.js'
@@ -10,7 +12,7 @@ import {runJob} from '../stages/run-job.js'
 
 export default class Convert extends BaseCommand<typeof Convert> {
   static override args = {
-    input: Args.string({description: 'Disk or VM to convert: .vmdk, .ova, .ovf (or its directory), .vhd, .vhdx, .avhdx, .qcow2, .raw/.img, AMI export', required: true}),
+    input: Args.string({description: 'Disk or VM to convert: .vmdk, .ova, .ovf (or its directory), .vhd, .vhdx, .avhdx, .qcow2, .raw/.img, AMI export (optional with --job)'}),
   }
 
   static override description = `Loads the input (format recognised by content), inspects the guest and fixes it for KVM virtio on a qcow2 overlay (fstab, GRUB, initramfs), converts every disk with one qemu-img convert into <name>.<fmt>.part, checks it, and renames it into place only when everything succeeded. A report <name>.report.json is written next to the outputs. The input is never written to.`
@@ -23,14 +25,18 @@ export default class Convert extends BaseCommand<typeof Convert> {
     {command: '<%= config.bin %> <%= command.id %> guest.ova --verify-boot', description: 'Fix the guest for virtio, convert, then prove it boots on virtio'},
     {command: '<%= config.bin %> <%= command.id %> guest.vmdk --fstab-mode bypath-only --no-regen-initramfs --no-fix-grub', description: 'Only stabilize by-path names in fstab'},
     {command: '<%= config.bin %> <%= command.id %> guest.vmdk --no-fix', description: 'Conversion only, no guest changes'},
+    {command: '<%= config.bin %> <%= command.id %> --job my-vm-job.yaml --format raw', description: 'Settings from a job file; flags given on the command line win'},
   ]
 
-  static override flags = convertFlags
+  static override flags = {
+    ...convertFlags,
+    job: Flags.file({description: 'Job file (YAML or JSON, schemas/job.schema.json) with the input and settings; command-line flags override it.', exists: false}),
+  }
 
   static override summary = 'Convert a VMware, Hyper-V, AWS or raw disk (or a whole OVA/OVF VM) into a KVM disk.'
 
   public async run(): Promise<JobResult> {
-    const settings = settingsFromFlags(this.args.input, this.flags)
+    const settings = await this.settings()
     const registry = await loadRegistry(this.config)
     for (const failure of registry.failures) process.stderr.write(`warning ${failure.error.code}: ${failure.error.message}\n`)
     const renderer = chooseRenderer({logLevel: this.logLevel, progress: this.flags.progress})
@@ -47,5 +53,21 @@ export default class Convert extends BaseCommand<typeof Convert> {
       this.log(`report: ${result.report}  (${(result.durationMs / 1000).toFixed(1)} s)`)
     }
     return result
+  }
+
+  /** From the flags, or from --job with the explicitly given flags (and an input argument) on top. */
+  private async settings() {
+    const {input} = this.args
+    if (this.flags.job === undefined) {
+      if (input === undefined) throw new H2KError('H2K_USAGE', 'Missing the input to convert (or --job <file>).', {suggestions: ['hyper2kvm convert disk.vmdk', 'hyper2kvm convert --job my-vm-job.yaml']})
+      return settingsFromFlags(input, {...(await this.effectiveConfig()).flags, ...this.explicitFlags})
+    }
+    const {job, ...overrides} = this.explicitFlags
+    const plan = await loadJobPlan(String(job), {defaults: (await this.effectiveConfig()).flags, overrides})
+    if (plan.jobs.length !== 1) {
+      throw new H2KError('H2K_USAGE', `${plan.file} holds ${plan.jobs.length} jobs; convert --job runs one.`, {suggestions: [`hyper2kvm batch ${plan.file}`]})
+    }
+    const settings = plan.jobs[0]!.settings
+    return input === undefined ? settings : {...settings, input}
   }
 }

@@ -19,6 +19,7 @@ const entry = (exitCode: number, permanent: boolean, summary: string, ...suggest
 
 export const ERROR_CATALOG = {
   H2K_USAGE: entry(2, true, 'The command line or options are invalid.', 'Run the command with --help to see the accepted flags.'),
+  H2K_JOB_INVALID: entry(2, true, 'A job file, manifest or configuration file is invalid (syntax, unknown key, wrong value, duplicate job name).', 'Run `hyper2kvm validate <file>`: every problem is listed with its file:line:column.'),
   H2K_INPUT_NOT_FOUND: entry(3, true, 'The input path does not exist or is not readable.', 'Check the path and its permissions.'),
   H2K_INPUT_EMPTY: entry(3, true, 'The input file is empty (0 bytes).', 'The upload or export was probably interrupted; export the disk again.'),
   H2K_INPUT_UNRECOGNIZED: entry(3, true, 'No loader recognises the input by its content.', 'Check that the file is a VMDK, OVA/OVF, VHD/VHDX, qcow2, raw or AMI export; `hyper2kvm plugins` lists the loaders.'),

@@ -1,4 +1,6 @@
+import {ValidationError as AjvValidationError} from 'ajv'
 import {ExecaError} from 'execa'
+import {YAMLError} from 'yaml'
 
 import {H2KError, type Phase, isH2KError} from './h2k-error.js'
 
@@ -83,6 +85,40 @@ function mapNodeError(error: NodeJS.ErrnoException, context: ForeignErrorContext
   }
 }
 
+/** `file:line:column` of a yaml library error (lines and columns count from 1). */
+function yamlWhere(error: YAMLError, file: string): string {
+  const pos = error.linePos?.[0]
+  return pos ? `${file}:${pos.line}:${pos.col}` : file
+}
+
+/**
+ * Errors of the job-file machinery (yaml parse errors, alias bombs, ajv validation errors) are usage
+ * errors of a file: H2K_JOB_INVALID with the file and, when known, its line and column.
+ */
+function mapDocumentError(error: unknown, context: ForeignErrorContext): H2KError | undefined {
+  const file = context.path ?? 'the file'
+  const base = {cause: error, phase: context.phase, stage: context.stage}
+  if (error instanceof YAMLError) {
+    const where = yamlWhere(error, file)
+    const pos = error.linePos?.[0]
+    const text = error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
+    return new H2KError('H2K_JOB_INVALID', `${where}: ${text}`, {...base, details: {column: pos?.col, file, line: pos?.line, yamlCode: error.code}})
+  }
+  // yaml's guard against alias expansion ("billion laughs"): toJS({maxAliasCount}) throws a ReferenceError.
+  if (error instanceof ReferenceError && /alias count|resource exhaustion/i.test(error.message)) {
+    return new H2KError('H2K_JOB_INVALID', `${file}: too many YAML alias expansions (a "YAML bomb"?); refusing to expand it.`, {
+      ...base,
+      details: {file},
+      suggestions: ['Write the values out instead of nesting aliases of aliases.'],
+    })
+  }
+  if (error instanceof AjvValidationError) {
+    const lines = (error.errors as Array<{instancePath?: string; message?: string}>).map((e) => `${file}: ${e.instancePath || '/'} ${e.message ?? 'is invalid'}`)
+    return new H2KError('H2K_JOB_INVALID', lines.join('\n'), {...base, details: {file}})
+  }
+  return undefined
+}
+
 /**
  * The one boundary where errors from other libraries (execa, node:fs, AbortSignal, ...) become H2KErrors.
  * An H2KError passes through unchanged, except that a missing phase/stage is filled in.
@@ -90,6 +126,8 @@ function mapNodeError(error: NodeJS.ErrnoException, context: ForeignErrorContext
 export function mapForeignError(error: unknown, context: ForeignErrorContext = {}): H2KError {
   if (isH2KError(error)) return context.phase ? error.locate(context.phase, context.stage) : error
   if (error instanceof ExecaError) return mapExecaError(error, context)
+  const documentError = mapDocumentError(error, context)
+  if (documentError) return documentError
   if (error instanceof Error && error.name === 'AbortError') {
     return new H2KError('H2K_CANCELLED', 'The job was cancelled.', {cause: error, phase: context.phase, stage: context.stage})
   }

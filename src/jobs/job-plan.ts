@@ -1,0 +1,243 @@
+import {realpath} from 'node:fs/promises'
+import {basename, extname, isAbsolute, join, relative, resolve, sep} from 'node:path'
+
+import {H2KError} from '../errors/h2k-error.js'
+import {convertFlags, settingsFromFlags} from '../job-flags.js'
+import type {JobSettings} from '../stages/stage-types.js'
+import {SourceDocument, type Violation} from './document.js'
+
+/** The keys of one job in a job file (schemas/job.schema.json); a batch's top level holds their defaults. */
+export interface JobEntry {
+  input?: string
+  output_dir?: string
+  output_format?: JobSettings['format']
+  out_format?: JobSettings['format']
+  compress?: boolean
+  compression?: JobSettings['compression']
+  flatten?: boolean
+  fix?: boolean
+  fstab_mode?: JobSettings['fix']['fstabMode']
+  regen_initramfs?: boolean
+  fix_grub?: boolean
+  verify_boot?: boolean
+  name?: string
+  initramfs_drivers?: string[]
+  overwrite?: boolean
+}
+
+/** Flag values in the shape `convert` parses them; job files, manifests and configs map onto these. */
+export type FlagValues = {[K in keyof typeof convertFlags]?: unknown}
+
+interface BatchFile extends JobEntry {
+  jobs?: JobEntry[]
+  concurrency?: number
+  continue_on_error?: boolean
+  restrict_inputs_to?: string
+}
+
+/** Manifest v1.0 (schemas/manifest.schema.json). */
+export interface Manifest {
+  version: '1.0'
+  pipeline: {
+    load: {source_type?: string; source_path: string}
+    inspect?: {enabled?: boolean}
+    fix?: {
+      enabled?: boolean
+      fstab?: {enabled?: boolean; mode?: JobSettings['fix']['fstabMode']}
+      grub?: {enabled?: boolean}
+      initramfs?: {enabled?: boolean; regenerate?: boolean; drivers?: string[]}
+    }
+    convert?: {output_format?: JobSettings['format']; compress?: boolean; compression?: JobSettings['compression']; output_dir?: string; output_name?: string; overwrite?: boolean}
+    validate?: {enabled?: boolean; compare?: boolean; boot_test?: boolean}
+  }
+}
+
+export interface PlannedJob {
+  /** Unique within the plan: the `name` key, or the input's file name without extension. */
+  name: string
+  settings: JobSettings
+}
+
+export interface JobPlan {
+  kind: 'job' | 'batch' | 'manifest'
+  file: string
+  jobs: PlannedJob[]
+  /** From the file (`concurrency`), 1 when absent. */
+  concurrency: number
+  /** From the file (`continue_on_error`), true when absent. */
+  continueOnError: boolean
+  /** Manifests: where `<manifest>.report.json` is written. */
+  reportFile?: string
+}
+
+export interface PlanOptions {
+  /** Flag values that override the file (explicit command-line flags). */
+  overrides?: FlagValues
+  /** Flag values the file overrides (configuration defaults). */
+  defaults?: FlagValues
+}
+
+/**
+ * THE mapping from job-file keys to `convert` flag values (and so, through settingsFromFlags, to
+ * JobSettings): one place for convert --job, batch, manifests and the daemon. Relative paths resolve
+ * against `baseDir` (the job file's directory).
+ */
+export function entryToFlags(entry: JobEntry, baseDir: string): FlagValues {
+  const flags: FlagValues = {}
+  const format = entry.output_format ?? entry.out_format
+  if (format !== undefined) flags.format = format
+  if (entry.output_dir !== undefined) flags['output-dir'] = resolve(baseDir, entry.output_dir)
+  if (entry.compress !== undefined) flags.compress = entry.compress
+  if (entry.compression !== undefined) flags.compression = entry.compression
+  if (entry.fix !== undefined) flags.fix = entry.fix
+  if (entry.fstab_mode !== undefined) flags['fstab-mode'] = entry.fstab_mode
+  if (entry.regen_initramfs !== undefined) flags['regen-initramfs'] = entry.regen_initramfs
+  if (entry.fix_grub !== undefined) flags['fix-grub'] = entry.fix_grub
+  if (entry.verify_boot !== undefined) flags['verify-boot'] = entry.verify_boot
+  if (entry.name !== undefined) flags.name = entry.name
+  if (entry.initramfs_drivers !== undefined) flags['initramfs-drivers'] = entry.initramfs_drivers.join(',')
+  if (entry.overwrite !== undefined) flags.overwrite = entry.overwrite
+  // `flatten`: chains are always flattened into one output disk; the key is accepted for compatibility.
+  return flags
+}
+
+/** Manifest v1.0 → the same job-file keys (plus `verify`), so it runs through the same mapping. */
+export function manifestToFlags(manifest: Manifest, baseDir: string): {input: string; flags: FlagValues} {
+  const {convert = {}, fix = {}, inspect = {}, load, validate = {}} = manifest.pipeline
+  const entry: JobEntry = {
+    compress: convert.compress,
+    compression: convert.compression,
+    fix: inspect.enabled === false || fix.enabled === false ? false : undefined,
+    fix_grub: fix.grub?.enabled,
+    fstab_mode: fix.fstab?.enabled === false ? 'noop' : fix.fstab?.mode,
+    initramfs_drivers: fix.initramfs?.drivers,
+    name: convert.output_name,
+    output_dir: convert.output_dir ?? 'out',
+    output_format: convert.output_format,
+    overwrite: convert.overwrite,
+    regen_initramfs: fix.initramfs?.enabled === false ? false : fix.initramfs?.regenerate,
+    verify_boot: validate.enabled === false ? false : validate.boot_test,
+  }
+  const flags = entryToFlags(entry, baseDir)
+  if (validate.enabled !== false && validate.compare !== undefined) flags.verify = validate.compare
+  return {flags, input: resolve(baseDir, load.source_path)}
+}
+
+/** `vm.json` → `vm.report.json` next to it. */
+export function manifestReportPath(file: string): string {
+  const ext = extname(file)
+  return join(resolve(file, '..'), `${basename(file, ext)}.report.json`)
+}
+
+function isManifest(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && ('version' in value || 'pipeline' in value)
+}
+
+/** What a file is, by its top-level keys. */
+export function documentKind(value: unknown): 'manifest' | 'daemon' | 'job' {
+  if (isManifest(value)) return 'manifest'
+  if (typeof value === 'object' && value !== null && ['command', 'daemon', 'watch_dir', 'workflow_mode', 'manifest_workflow_mode', 'max_concurrent_jobs'].some((k) => k in value)) return 'daemon'
+  return 'job'
+}
+
+function escapes(root: string, candidate: string): boolean {
+  const rel = relative(root, candidate)
+  return rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)
+}
+
+/** The real path when the file exists (symlinks resolved), else the lexical path. */
+async function realOrSelf(path: string): Promise<string> {
+  try {
+    return await realpath(path)
+  } catch {
+    return path
+  }
+}
+
+/**
+ * Read a job file (single job or `jobs:` batch) or a manifest v1.0, validate it against its schema and
+ * turn it into JobSettings, refusing everything that is wrong before any job starts.
+ */
+export async function loadJobPlan(path: string, options: PlanOptions = {}): Promise<JobPlan> {
+  const doc = await SourceDocument.read(path)
+  if (documentKind(doc.value) === 'manifest') return planManifest(doc, options)
+  if (typeof doc.value !== 'object' || doc.value === null || Array.isArray(doc.value)) {
+    throw doc.invalid([doc.violation([], 'expected a mapping of job keys (or `jobs: [...]`)')], 'job file')
+  }
+  doc.validate('job', 'job file')
+  const file = doc.value as BatchFile
+  const {concurrency, continue_on_error: continueOnError, jobs, restrict_inputs_to: restrict, ...defaults} = file
+  const violations: Violation[] = []
+  // `out_format` is an alias: fold it into output_format per level, so a job's output_format overrides a top-level out_format.
+  const normalize = (entry: JobEntry, at: Array<string | number>): JobEntry => {
+    const {out_format: alias, ...rest} = entry
+    if (alias === undefined) return rest
+    if (rest.output_format !== undefined && rest.output_format !== alias) {
+      violations.push(doc.violation([...at, 'out_format'], `out_format (${alias}) contradicts output_format (${rest.output_format}); use one of them`))
+    }
+    return {...rest, output_format: rest.output_format ?? alias}
+  }
+  const base = normalize(defaults, [])
+  const entries: Array<{entry: JobEntry; at: Array<string | number>}> = jobs
+    ? jobs.map((job, index) => ({at: ['jobs', index], entry: {...base, ...normalize(job, ['jobs', index])}}))
+    : [{at: [], entry: base}]
+  if (jobs && defaults.name !== undefined) throw doc.invalid([doc.violation(['name'], 'a batch cannot give every job the same `name`; set it per job', {key: true})], 'job file')
+
+  const planned: PlannedJob[] = []
+  const names = new Map<string, Array<string | number>>()
+  const root = restrict === undefined ? undefined : await realOrSelf(resolve(doc.dir, restrict))
+  for (const {at, entry} of entries) {
+    if (entry.input === undefined) {
+      violations.push(doc.violation(at, 'missing required key "input"'))
+      continue
+    }
+    const format = entry.output_format ?? 'qcow2'
+    if ((entry.compress === true || entry.compression !== undefined) && format !== 'qcow2') {
+      const key = entry.compression === undefined ? 'compress' : 'compression'
+      violations.push(doc.violation(jobs && key in (jobs[at[1] as number] ?? {}) ? [...at, key] : [key], `compression works with output_format qcow2 only (got ${format})`))
+    }
+    const input = resolve(doc.dir, entry.input)
+    if (root !== undefined && escapes(root, await realOrSelf(input))) {
+      const where = doc.violation(jobs && 'input' in (jobs[at[1] as number] ?? {}) ? [...at, 'input'] : ['input'], '')
+      throw new H2KError('H2K_UNSAFE_PATH', `${doc.file}:${where.line}:${where.column}: input "${entry.input}" is outside restrict_inputs_to (${root}); refusing the whole file.`, {
+        details: {file: doc.file, input, restrictInputsTo: root},
+        suggestions: ['Move the input under the restricted directory, or fix the path in the job file.'],
+      })
+    }
+    const name = entry.name ?? (basename(input, extname(input)) || basename(input))
+    const previous = names.get(name)
+    if (previous) {
+      const first = doc.locate(previous)
+      violations.push(doc.violation(at, `duplicate job name "${name}" (first used at line ${first.line}); give each job a unique \`name\``))
+      continue
+    }
+    names.set(name, at)
+    try {
+      const settings = settingsFromFlags(input, {...options.defaults, ...entryToFlags(entry, doc.dir), ...options.overrides})
+      planned.push({name, settings})
+    } catch (error) {
+      violations.push(doc.violation(at, (error as Error).message))
+    }
+  }
+  if (violations.length > 0) throw doc.invalid(violations, 'job file')
+  return {concurrency: concurrency ?? 1, continueOnError: continueOnError ?? true, file: doc.file, jobs: planned, kind: jobs ? 'batch' : 'job'}
+}
+
+function planManifest(doc: SourceDocument, options: PlanOptions): JobPlan {
+  const value = doc.value as {version?: unknown}
+  if (value.version !== '1.0') {
+    const found = value.version === undefined ? 'no "version"' : `version ${JSON.stringify(value.version)}`
+    throw doc.invalid([doc.violation(value.version === undefined ? [] : ['version'], `manifest has ${found}; this hyper2kvm reads manifest version "1.0"`)], 'manifest')
+  }
+  doc.validate('manifest', 'manifest v1.0')
+  const manifest = doc.value as Manifest
+  const {flags, input} = manifestToFlags(manifest, doc.dir)
+  let settings: JobSettings
+  try {
+    settings = settingsFromFlags(input, {...options.defaults, ...flags, ...options.overrides})
+  } catch (error) {
+    throw doc.invalid([doc.violation(['pipeline', 'convert'], (error as Error).message)], 'manifest v1.0')
+  }
+  const name = settings.name ?? basename(input, extname(input))
+  return {concurrency: 1, continueOnError: true, file: doc.file, jobs: [{name, settings}], kind: 'manifest', reportFile: manifestReportPath(doc.file)}
+}
