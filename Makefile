@@ -1,5 +1,5 @@
 # hyper2kvm: `make demo` and `make test` work on a fresh Debian 12 machine (root, Node 20, npm).
-.PHONY: setup build demo test test-unit bench clean
+.PHONY: setup build demo test test-unit bench bench-pipeline clean
 
 setup:
 	bash scripts/setup.sh
@@ -13,10 +13,13 @@ test: setup
 	npx mocha
 
 test-unit: setup
-	npx mocha 'test/unit/**/*.test.ts'
+	npx mocha --no-config --import=tsx 'test/unit/**/*.test.ts'
 
 bench: setup
 	node bench/convert.mjs
+
+bench-pipeline: setup
+	node bench/pipeline.mjs
 
 clean:
 	rm -rf dist plugins/*/dist demo out
