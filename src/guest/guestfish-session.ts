@@ -55,6 +55,7 @@ export class GuestfishSession implements GuestSession {
     const onAbort = () => void killTree(pid)
     options.signal.addEventListener('abort', onAbort, {once: true})
     try {
+      await session.waitUntilListening(announce)
       await session.call('set-memsize', String(options.memoryMiB ?? 1536))
       await session.call('set-smp', String(options.cpus ?? 2))
       await session.call('run')
@@ -63,6 +64,27 @@ export class GuestfishSession implements GuestSession {
       throw error
     }
     return session
+  }
+
+  /**
+   * The listener announces its PID as soon as it has forked, which can be before its control socket
+   * exists: ask it something harmless until it answers (or has died, then say why).
+   */
+  private async waitUntilListening(announce: string): Promise<void> {
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      try {
+        await this.call('get-memsize')
+        return
+      } catch (error) {
+        const notYet = error instanceof H2KError && /not running|No such file|Connection refused/i.test(error.message)
+        if (!notYet || !isAlive(this.pid) || Date.now() > deadline) {
+          const stderr = await readFile(announce, 'utf8').catch(() => '')
+          throw new H2KError('H2K_GUEST_FAILED', `guestfish --listen (pid ${this.pid}) did not start listening${stderr.trim() ? `: ${stderr.trim()}` : ''}.`, {cause: error})
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200))
+      }
+    }
   }
 
   async call(command: string, ...args: string[]): Promise<string> {
