@@ -1,0 +1,7 @@
+import {SimpleCtlCommand} from '../../daemon/ctl-simple.js'
+
+export default class CtlDrain extends SimpleCtlCommand {
+  static override examples = ['<%= config.bin %> <%= command.id %> --output-dir /var/lib/hyper2kvm/output', '<%= config.bin %> <%= command.id %> --config /etc/hyper2kvm/daemon.yaml --json']
+  static override summary = 'Drain the daemon: running jobs finish, then it exits 0.'
+  protected readonly request = 'drain'
+}

@@ -1,0 +1,35 @@
+import {Args} from '@oclif/core'
+
+import {BaseCommand} from '../../base-command.js'
+import {daemonOutputDir, outputDirFlag} from '../../daemon/ctl-command.js'
+import {type HistoryRow, JobStore} from '../../daemon/store.js'
+import {H2KError} from '../../errors/h2k-error.js'
+
+export default class CtlJob extends BaseCommand<typeof CtlJob> {
+  static override args = {id: Args.string({description: 'Job id (or a unique prefix of it)', required: true})}
+  static override description = 'Reads the job store directly: the job, its definition, result or error, and one history row per status change.'
+  static override examples = ['<%= config.bin %> <%= command.id %> 3f9c2a1b --output-dir /var/lib/hyper2kvm/output --json']
+  static override flags = {...outputDirFlag}
+  static override summary = 'Show one daemon job with its history.'
+
+  public async run(): Promise<Record<string, unknown>> {
+    const store = JobStore.open(await daemonOutputDir(this.flags), {readonly: true})
+    try {
+      const row = store.findJob(this.args.id)
+      if (!row) throw new H2KError('H2K_USAGE', `No job "${this.args.id}" in ${store.path}.`, {suggestions: ['`hyper2kvm ctl jobs` lists the job ids.']})
+      const history: HistoryRow[] = store.historyOf(row.id)
+      const parse = (text: string | null): unknown => (text === null ? null : JSON.parse(text))
+      const job = {...row, definition: parse(row.definition_json), error: parse(row.error), history, progress: parse(row.progress_json), result: parse(row.result_json)}
+      const {definition_json: _d, progress_json: _p, result_json: _r, ...shown} = job
+      if (!this.jsonEnabled()) {
+        for (const key of ['id', 'name', 'status', 'attempts', 'source_path', 'vm_path', 'output_path', 'created_at', 'started_at', 'completed_at'] as const) this.log(`${key.padEnd(13)} ${String(row[key])}`)
+        if (job.error) this.log(`error         ${JSON.stringify(job.error)}`)
+        this.log('history:')
+        for (const h of history) this.log(`  ${h.at}  ${(h.from_status ?? '-').padEnd(10)} → ${h.to_status.padEnd(10)}  ${h.detail ?? ''}`)
+      }
+      return shown
+    } finally {
+      store.close()
+    }
+  }
+}

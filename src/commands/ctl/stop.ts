@@ -1,0 +1,7 @@
+import {SimpleCtlCommand} from '../../daemon/ctl-simple.js'
+
+export default class CtlStop extends SimpleCtlCommand {
+  static override examples = ['<%= config.bin %> <%= command.id %> --output-dir /var/lib/hyper2kvm/output', '<%= config.bin %> <%= command.id %> --config /etc/hyper2kvm/daemon.yaml --json']
+  static override summary = 'Stop the daemon: running jobs are cancelled and re-queued, then it exits.'
+  protected readonly request = 'stop'
+}

@@ -1,0 +1,53 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../base-command.js'
+import {loadDaemonConfig} from '../daemon/config.js'
+import {Daemon} from '../daemon/daemon.js'
+import {mapForeignError} from '../errors/map-foreign-error.js'
+import {loadRegistry} from '../stages/load-registry.js'
+
+export default class DaemonCommand extends BaseCommand<typeof DaemonCommand> {
+  static override description = `Watches watch_dir and converts every file dropped there once it is stable (size and mtime unchanged on 3 checks 1 s apart), through the same pipeline as convert. Claims are atomic renames into watch_dir/.processing/; outputs go to output_dir/YYYY-MM-DD/<vm>/; processed inputs are archived in watch_dir/.processed/<date>/, failures moved to watch_dir/.errors/ with <file>.error.json. Jobs, their history and processed files live in SQLite (output_dir/.daemon/jobs.db): a killed daemon re-queues its running jobs on the next start. Control it with \`hyper2kvm ctl\` (socket output_dir/.daemon/control.sock). SIGTERM/SIGINT stop (running jobs are cancelled and re-queued), SIGHUP reloads the configuration.`
+
+  static override examples = [
+    {command: '<%= config.bin %> <%= command.id %> --config /etc/hyper2kvm/daemon.yaml', description: 'Run with a daemon configuration (see examples/daemon.yaml)'},
+    {command: '<%= config.bin %> <%= command.id %> --watch-dir /srv/queue --output-dir /srv/out --max-concurrent-jobs 3', description: 'Without a configuration file'},
+  ]
+
+  static override flags = {
+    'max-concurrent-jobs': Flags.integer({description: 'Conversions run at once (default: max_concurrent_jobs, else 2).', max: 64, min: 1}),
+    'output-dir': Flags.string({description: 'Where outputs and the daemon state (.daemon/) go (default: output_dir).'}),
+    'stability-interval': Flags.integer({default: 1000, description: 'Milliseconds between two stability checks of a new file.', hidden: true, min: 10}),
+    'watch-dir': Flags.string({description: 'Directory to watch for new disks (default: watch_dir).'}),
+  }
+
+  static override summary = 'Run the conversion service: watch a directory and convert what arrives.'
+
+  public async run(): Promise<{status: string}> {
+    const flags = this.flags
+    const load = () =>
+      loadDaemonConfig({
+        config: flags.config,
+        'max-concurrent-jobs': flags['max-concurrent-jobs'],
+        'output-dir': flags['output-dir'],
+        'stability-interval': flags['stability-interval'],
+        'watch-dir': flags['watch-dir'],
+      })
+    const config = await load()
+    const registry = await loadRegistry(this.config)
+    for (const failure of registry.failures) process.stderr.write(`warning ${failure.error.code}: ${failure.error.message}\n`)
+    const daemon = new Daemon(config, registry)
+    await daemon.start()
+    // SIGTERM / SIGINT abort this.abort (BaseCommand): that is a stop.
+    this.abort.signal.addEventListener('abort', () => void daemon.stop('signal'), {once: true})
+    process.on('SIGHUP', () => {
+      load().then(
+        (next) => daemon.reload(next),
+        (error: unknown) => daemon.log('error', 'daemon:reload-failed', {}, `${mapForeignError(error).message} (keeping the running configuration)`),
+      )
+    })
+    await daemon.wait()
+    process.exitCode = 0
+    return {status: 'stopped'}
+  }
+}

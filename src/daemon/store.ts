@@ -1,0 +1,244 @@
+import {mkdirSync} from 'node:fs'
+import {join} from 'node:path'
+
+import Database from 'better-sqlite3'
+
+import {H2KError} from '../errors/h2k-error.js'
+
+export type JobStatus = 'queued' | 'running' | 'retry_wait' | 'succeeded' | 'failed' | 'duplicate'
+
+export interface JobRow {
+  id: string
+  name: string
+  vm_path: string
+  /** The file as it arrived (the name the error file and dedup use). */
+  source_path: string
+  output_path: string
+  status: JobStatus
+  created_at: string
+  started_at: string | null
+  completed_at: string | null
+  progress_json: string | null
+  result_json: string | null
+  error: string | null
+  definition_json: string
+  attempts: number
+  next_attempt_at: number | null
+}
+
+export interface HistoryRow {
+  id: number
+  job_id: string
+  at: string
+  from_status: string | null
+  to_status: string
+  detail: string | null
+}
+
+export interface ProcessedFileRow {
+  id: number
+  filename: string
+  file_size: number
+  file_hash: string | null
+  processed_at: string
+  job_id: string | null
+  output_path: string | null
+}
+
+/** The daemon's state directory: `output_dir/.daemon/`. */
+export const stateDir = (outputDir: string): string => join(outputDir, '.daemon')
+export const storePath = (outputDir: string): string => join(stateDir(outputDir), 'jobs.db')
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  vm_path TEXT NOT NULL,
+  source_path TEXT NOT NULL,
+  output_path TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('queued','running','retry_wait','succeeded','failed','duplicate')),
+  created_at TEXT NOT NULL,
+  started_at TEXT,
+  completed_at TEXT,
+  progress_json TEXT,
+  result_json TEXT,
+  error TEXT,
+  definition_json TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
+CREATE TABLE IF NOT EXISTS job_history (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  at TEXT NOT NULL,
+  from_status TEXT,
+  to_status TEXT NOT NULL,
+  detail TEXT
+);
+CREATE INDEX IF NOT EXISTS job_history_job ON job_history(job_id);
+CREATE TABLE IF NOT EXISTS processed_files (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  filename TEXT NOT NULL,
+  file_size INTEGER NOT NULL,
+  file_hash TEXT,
+  processed_at TEXT NOT NULL,
+  job_id TEXT REFERENCES jobs(id) ON DELETE SET NULL,
+  output_path TEXT
+);
+CREATE INDEX IF NOT EXISTS processed_files_key ON processed_files(filename, file_size);
+`
+
+/** SQLite errors (better-sqlite3's SqliteError) become H2K_STORE_FAILED here, at the store boundary. */
+function storeError(error: unknown, what: string, path: string): H2KError {
+  if (error instanceof H2KError) return error
+  const message = error instanceof Error ? error.message : String(error)
+  const code = (error as {code?: unknown}).code
+  return new H2KError('H2K_STORE_FAILED', `${what} (${path}): ${message}`, {cause: error, details: {path, sqliteCode: typeof code === 'string' ? code : undefined}})
+}
+
+/**
+ * The durable job store (better-sqlite3, WAL, foreign keys on): `jobs`, `job_history` (one row per status
+ * transition) and `processed_files` (deduplication). Every write is one transaction.
+ */
+export class JobStore {
+  readonly path: string
+  private readonly db: Database.Database
+
+  private constructor(path: string, db: Database.Database) {
+    this.path = path
+    this.db = db
+  }
+
+  static open(outputDir: string, options: {readonly?: boolean} = {}): JobStore {
+    const path = storePath(outputDir)
+    try {
+      if (!options.readonly) mkdirSync(stateDir(outputDir), {mode: 0o700, recursive: true})
+      const db = new Database(path, {fileMustExist: options.readonly === true, readonly: options.readonly === true})
+      db.pragma('busy_timeout = 5000')
+      if (!options.readonly) {
+        db.pragma('journal_mode = WAL')
+        db.pragma('synchronous = NORMAL')
+        db.exec(SCHEMA)
+      }
+      db.pragma('foreign_keys = ON')
+      return new JobStore(path, db)
+    } catch (error) {
+      if ((error as {code?: string}).code === 'SQLITE_CANTOPEN' && options.readonly) {
+        throw new H2KError('H2K_DAEMON_NOT_RUNNING', `No job store at ${path}: no daemon ever ran with this output directory.`, {
+          details: {path},
+          suggestions: ['Pass the daemon\'s --output-dir (or the --config it was started with).'],
+        })
+      }
+      throw storeError(error, 'Cannot open the job store', path)
+    }
+  }
+
+  private guard<T>(what: string, fn: () => T): T {
+    try {
+      return fn()
+    } catch (error) {
+      throw storeError(error, what, this.path)
+    }
+  }
+
+  get journalMode(): string {
+    return String(this.db.pragma('journal_mode', {simple: true}))
+  }
+
+  get foreignKeys(): boolean {
+    return Number(this.db.pragma('foreign_keys', {simple: true})) === 1
+  }
+
+  close(): void {
+    this.db.close()
+  }
+
+  insertJob(job: Pick<JobRow, 'id' | 'name' | 'vm_path' | 'source_path' | 'output_path' | 'definition_json'> & {status?: JobStatus; detail?: string}): JobRow {
+    return this.guard('Cannot add a job', () =>
+      this.db.transaction(() => {
+        const status = job.status ?? 'queued'
+        this.db
+          .prepare('INSERT INTO jobs (id, name, vm_path, source_path, output_path, status, created_at, definition_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(job.id, job.name, job.vm_path, job.source_path, job.output_path, status, new Date().toISOString(), job.definition_json)
+        this.history(job.id, null, status, job.detail ?? `claimed ${job.source_path}`)
+        return this.job(job.id)!
+      })(),
+    )
+  }
+
+  private history(jobId: string, from: string | null, to: string, detail?: string): void {
+    this.db.prepare('INSERT INTO job_history (job_id, at, from_status, to_status, detail) VALUES (?, ?, ?, ?, ?)').run(jobId, new Date().toISOString(), from, to, detail ?? null)
+  }
+
+  /** Move a job to `to`, with a history row; `fields` are other columns to set at the same time. */
+  transition(id: string, to: JobStatus, detail?: string, fields: Partial<Omit<JobRow, 'id' | 'status'>> = {}): JobRow {
+    return this.guard('Cannot update a job', () =>
+      this.db.transaction(() => {
+        const current = this.job(id)
+        if (!current) throw new H2KError('H2K_INTERNAL', `No job ${id} in the store.`)
+        const sets = ['status = ?', ...Object.keys(fields).map((k) => `${k} = ?`)]
+        this.db.prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ?`).run(to, ...Object.values(fields), id)
+        this.history(id, current.status, to, detail)
+        return this.job(id)!
+      })(),
+    )
+  }
+
+  setProgress(id: string, progress: unknown): void {
+    this.guard('Cannot record progress', () => this.db.prepare('UPDATE jobs SET progress_json = ? WHERE id = ?').run(JSON.stringify(progress), id))
+  }
+
+  job(id: string): JobRow | undefined {
+    return this.guard('Cannot read a job', () => this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined)
+  }
+
+  /** Jobs, newest first; a prefix of an id is enough for `job()` lookups through `findJob`. */
+  jobs(filter: {status?: string; limit?: number} = {}): JobRow[] {
+    return this.guard('Cannot list jobs', () => {
+      const where = filter.status ? 'WHERE status = ?' : ''
+      const params: unknown[] = filter.status ? [filter.status] : []
+      return this.db.prepare(`SELECT * FROM jobs ${where} ORDER BY created_at DESC, rowid DESC LIMIT ?`).all(...params, filter.limit ?? -1) as JobRow[]
+    })
+  }
+
+  findJob(idOrPrefix: string): JobRow | undefined {
+    return this.guard('Cannot read a job', () => {
+      const rows = this.db.prepare('SELECT * FROM jobs WHERE id = ? OR id LIKE ? LIMIT 2').all(idOrPrefix, `${idOrPrefix.replace(/[%_]/g, '')}%`) as JobRow[]
+      return rows.find((r) => r.id === idOrPrefix) ?? (rows.length === 1 ? rows[0] : undefined)
+    })
+  }
+
+  historyOf(id: string): HistoryRow[] {
+    return this.guard('Cannot read job history', () => this.db.prepare('SELECT * FROM job_history WHERE job_id = ? ORDER BY id').all(id) as HistoryRow[])
+  }
+
+  /** Jobs not finished: queued, running (after a crash) and waiting for a retry. */
+  unfinished(): JobRow[] {
+    return this.guard('Cannot list jobs', () => this.db.prepare("SELECT * FROM jobs WHERE status IN ('queued','running','retry_wait') ORDER BY created_at, rowid").all() as JobRow[])
+  }
+
+  recordProcessed(row: Omit<ProcessedFileRow, 'id' | 'processed_at'>): void {
+    this.guard('Cannot record a processed file', () =>
+      this.db.prepare('INSERT INTO processed_files (filename, file_size, file_hash, processed_at, job_id, output_path) VALUES (?, ?, ?, ?, ?, ?)').run(row.filename, row.file_size, row.file_hash, new Date().toISOString(), row.job_id, row.output_path),
+    )
+  }
+
+  /** A successful earlier conversion of the same file: same name and size (and hash when one is given). */
+  findProcessed(filename: string, size: number, hash?: string): ProcessedFileRow | undefined {
+    return this.guard('Cannot read processed files', () =>
+      hash === undefined
+        ? (this.db.prepare('SELECT * FROM processed_files WHERE filename = ? AND file_size = ? ORDER BY id DESC LIMIT 1').get(filename, size) as ProcessedFileRow | undefined)
+        : (this.db.prepare('SELECT * FROM processed_files WHERE file_size = ? AND file_hash = ? ORDER BY id DESC LIMIT 1').get(size, hash) as ProcessedFileRow | undefined),
+    )
+  }
+
+  processedFiles(): ProcessedFileRow[] {
+    return this.guard('Cannot read processed files', () => this.db.prepare('SELECT * FROM processed_files ORDER BY id DESC').all() as ProcessedFileRow[])
+  }
+
+  /** Forget a file (every size and hash of that name): it will be converted again when dropped. */
+  forgetProcessed(filename: string): number {
+    return this.guard('Cannot forget a processed file', () => this.db.prepare('DELETE FROM processed_files WHERE filename = ?').run(filename).changes)
+  }
+}
