@@ -18,7 +18,11 @@ export default class DaemonCommand extends BaseCommand<typeof DaemonCommand> {
     'max-concurrent-jobs': Flags.integer({description: 'Conversions run at once (default: max_concurrent_jobs, else 2).', max: 64, min: 1}),
     'output-dir': Flags.string({description: 'Where outputs and the daemon state (.daemon/) go (default: output_dir).'}),
     'stability-interval': Flags.integer({default: 1000, description: 'Milliseconds between two stability checks of a new file.', hidden: true, min: 10}),
+    'manifest-workflow-dir': Flags.string({description: 'Manifest workflow layout root (default: manifest_workflow_dir).'}),
+    'manifest-workflow-mode': Flags.boolean({description: 'Manifest workflow layout: manifests dropped in <dir>/to_be_processed/, each gets <manifest>.report.json.', exclusive: ['workflow-mode']}),
     'watch-dir': Flags.string({description: 'Directory to watch for new disks (default: watch_dir).'}),
+    'workflow-dir': Flags.string({description: 'Workflow layout root (default: workflow_dir).'}),
+    'workflow-mode': Flags.boolean({description: 'Workflow layout: to_be_processed/ → processing/ → processed/<date>/ | failed/<date>/ under --workflow-dir; disks and job configs (incl. jobs: batches).'}),
   }
 
   static override summary = 'Run the conversion service: watch a directory and convert what arrives.'
@@ -31,7 +35,11 @@ export default class DaemonCommand extends BaseCommand<typeof DaemonCommand> {
         'max-concurrent-jobs': flags['max-concurrent-jobs'],
         'output-dir': flags['output-dir'],
         'stability-interval': flags['stability-interval'],
+        'manifest-workflow-dir': flags['manifest-workflow-dir'],
+        'manifest-workflow-mode': flags['manifest-workflow-mode'] ? true : undefined,
         'watch-dir': flags['watch-dir'],
+        'workflow-dir': flags['workflow-dir'],
+        'workflow-mode': flags['workflow-mode'] ? true : undefined,
       })
     const config = await load()
     const registry = await loadRegistry(this.config)

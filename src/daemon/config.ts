@@ -4,6 +4,7 @@ import {H2KError} from '../errors/h2k-error.js'
 import {type EffectiveConfig, loadConfig} from '../jobs/config.js'
 import {SourceDocument} from '../jobs/document.js'
 import type {FlagValues} from '../jobs/job-plan.js'
+import {type Layout, type LayoutKind, layoutOf} from './layout.js'
 
 export interface RetryPolicy {
   enabled: boolean
@@ -14,9 +15,13 @@ export interface RetryPolicy {
 }
 
 /** The daemon's settings: schemas/daemon.schema.json keys, resolved, with command-line flags on top. */
+/** How a dropped file counts as one converted before: its name and size, or its content. */
+export type DedupKey = 'name-size' | 'sha256' | 'md5'
+
 export interface DaemonConfig {
   configFile?: string
-  watchDir: string
+  /** watch, workflow or manifest workflow, with its directories. */
+  layout: Layout
   outputDir: string
   workDir?: string
   maxConcurrentJobs: number
@@ -25,7 +30,8 @@ export interface DaemonConfig {
   /** Milliseconds between two stability checks (1000; tests use less). */
   stabilityIntervalMs: number
   enableDeduplication: boolean
-  deduplicationUseMd5: boolean
+  /** deduplication_hash, or md5 when deduplication_use_md5 (the seed key), else name-size. */
+  dedupKey: DedupKey
   archiveProcessed: boolean
   retry: RetryPolicy
   verbose: number
@@ -35,11 +41,15 @@ export interface DaemonConfig {
 }
 
 /** The settings SIGHUP may change while jobs run. */
-export const LIVE_KEYS = ['maxConcurrentJobs', 'fileStableTimeout', 'enableDeduplication', 'deduplicationUseMd5', 'archiveProcessed', 'retry', 'verbose'] as const
+export const LIVE_KEYS = ['maxConcurrentJobs', 'fileStableTimeout', 'enableDeduplication', 'dedupKey', 'archiveProcessed', 'retry', 'verbose'] as const
 
 export interface DaemonFlagValues {
   config?: string
   'watch-dir'?: string
+  'workflow-dir'?: string
+  'manifest-workflow-dir'?: string
+  'workflow-mode'?: boolean
+  'manifest-workflow-mode'?: boolean
   'output-dir'?: string
   'max-concurrent-jobs'?: number
   'stability-interval'?: number
@@ -53,12 +63,15 @@ interface DaemonKeys {
   file_stable_timeout?: number
   enable_deduplication?: boolean
   deduplication_use_md5?: boolean
+  deduplication_hash?: DedupKey
   archive_processed?: boolean
   retry_policy?: {enabled?: boolean; max_retries?: number; retry_delay?: number; backoff_multiplier?: number}
   verbose?: number
   log_file?: string
   workflow_mode?: boolean
+  workflow_dir?: string
   manifest_workflow_mode?: boolean
+  manifest_workflow_dir?: string
 }
 
 /**
@@ -74,18 +87,27 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
     keys = doc.value as DaemonKeys
     baseDir = doc.dir
   }
-  if (keys.workflow_mode || keys.manifest_workflow_mode) {
-    throw new H2KError('H2K_USAGE', 'The workflow and manifest-workflow layouts are not available in this build; use the watch layout (watch_dir).', {
-      suggestions: ['Set watch_dir and remove workflow_mode / manifest_workflow_mode.'],
+  const path = (value: string | undefined): string | undefined => (value === undefined ? undefined : resolve(baseDir, value))
+  const pick = (flag: string | undefined, key: string | undefined): string | undefined => (flag === undefined ? path(key) : resolve(flag))
+  const watchDir = pick(flags['watch-dir'], keys.watch_dir)
+  const workflowDir = pick(flags['workflow-dir'], keys.workflow_dir)
+  const manifestDir = pick(flags['manifest-workflow-dir'], keys.manifest_workflow_dir)
+  const outputDir = pick(flags['output-dir'], keys.output_dir)
+  const workflow = flags['workflow-mode'] ?? keys.workflow_mode ?? false
+  const manifestWorkflow = flags['manifest-workflow-mode'] ?? keys.manifest_workflow_mode ?? false
+  const where = effective.file ? ` (in ${effective.file} or on the command line)` : ''
+  if (workflow && manifestWorkflow) {
+    throw new H2KError('H2K_USAGE', `workflow_mode and manifest_workflow_mode are both on${where}; one daemon runs one layout.`, {
+      suggestions: ['Run one daemon per layout, each with its own output_dir.'],
     })
   }
-  const path = (value: string | undefined): string | undefined => (value === undefined ? undefined : resolve(baseDir, value))
-  const watchDir = flags['watch-dir'] === undefined ? path(keys.watch_dir) : resolve(flags['watch-dir'])
-  const outputDir = flags['output-dir'] === undefined ? path(keys.output_dir) : resolve(flags['output-dir'])
-  const missing = [watchDir ? undefined : 'watch_dir (--watch-dir)', outputDir ? undefined : 'output_dir (--output-dir)'].filter(Boolean)
+  const kind: LayoutKind = workflow ? 'workflow' : manifestWorkflow ? 'manifest-workflow' : 'watch'
+  const root = kind === 'workflow' ? workflowDir : kind === 'manifest-workflow' ? manifestDir : watchDir
+  const rootKey = {'manifest-workflow': 'manifest_workflow_dir (--manifest-workflow-dir)', watch: 'watch_dir (--watch-dir)', workflow: 'workflow_dir (--workflow-dir)'}[kind]
+  const missing = [root ? undefined : rootKey, outputDir ? undefined : 'output_dir (--output-dir)'].filter(Boolean)
   if (missing.length > 0) {
-    throw new H2KError('H2K_USAGE', `The daemon needs ${missing.join(' and ')}${effective.file ? ` (not set in ${effective.file})` : ''}.`, {
-      suggestions: ['Pass --config daemon.yaml (see examples/daemon.yaml) or --watch-dir and --output-dir.'],
+    throw new H2KError('H2K_USAGE', `The daemon (${kind} layout) needs ${missing.join(' and ')}${effective.file ? ` (not set in ${effective.file})` : ''}.`, {
+      suggestions: ['Pass --config daemon.yaml (see examples/daemon.yaml, examples/workflow-daemon.yaml) or the directories as flags.'],
     })
   }
   const retry = keys.retry_policy ?? {}
@@ -93,10 +115,11 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
   return {
     archiveProcessed: keys.archive_processed ?? true,
     configFile: effective.file,
-    deduplicationUseMd5: keys.deduplication_use_md5 ?? false,
+    dedupKey: keys.deduplication_hash ?? (keys.deduplication_use_md5 ? 'md5' : 'name-size'),
     enableDeduplication: keys.enable_deduplication ?? false,
     fileStableTimeout: keys.file_stable_timeout ?? 60,
     jobDefaults,
+    layout: layoutOf(kind, root!),
     logFile: path(keys.log_file),
     maxConcurrentJobs: flags['max-concurrent-jobs'] ?? keys.max_concurrent_jobs ?? 2,
     outputDir: outputDir!,
@@ -108,7 +131,6 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
     },
     stabilityIntervalMs: flags['stability-interval'] ?? 1000,
     verbose: keys.verbose ?? 1,
-    watchDir: watchDir!,
     workDir: path(keys.work_dir),
   }
 }

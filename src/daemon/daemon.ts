@@ -1,5 +1,5 @@
-import {createHash, randomUUID} from 'node:crypto'
-import {appendFileSync, createReadStream, existsSync, type FSWatcher, watch} from 'node:fs'
+import {randomUUID} from 'node:crypto'
+import {appendFileSync, existsSync, type FSWatcher, watch} from 'node:fs'
 import {chmod, mkdir, readdir, rename, rm, stat, statfs, unlink} from 'node:fs/promises'
 import {connect, createServer, type Server, type Socket} from 'node:net'
 import {freemem} from 'node:os'
@@ -17,6 +17,7 @@ import {runJob} from '../stages/run-job.js'
 import type {StageRegistry} from '../stages/stage-registry.js'
 import type {JobSettings} from '../stages/stage-types.js'
 import {type DaemonConfig, LIVE_KEYS} from './config.js'
+import {fileKey} from './file-key.js'
 import {type JobRow, JobStore, stateDir} from './store.js'
 
 export type DaemonState = 'RUNNING' | 'PAUSED' | 'DRAINING' | 'STOPPING'
@@ -56,12 +57,6 @@ const today = (): string => new Date().toISOString().slice(0, 10)
 const ignored = (name: string): boolean => name.startsWith('.') || /\.(part|tmp|crdownload|partial)$/i.test(name)
 const fileType = (name: string): string => extname(name).slice(1).toLowerCase() || 'none'
 
-async function md5File(path: string): Promise<string> {
-  const hash = createHash('md5')
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer)
-  return hash.digest('hex')
-}
-
 /** A destination that does not exist yet: `name`, else `name.<suffix>`. */
 function freeName(dir: string, name: string, suffix: string): string {
   const first = join(dir, name)
@@ -98,7 +93,7 @@ export class Daemon {
   }
 
   private get processingDir(): string {
-    return join(this.config.watchDir, '.processing')
+    return this.config.layout.processing
   }
 
   // ---- logging: one line per event ------------------------------------------------------------------
@@ -124,7 +119,8 @@ export class Daemon {
 
   /** Open the store, recover from a crash, listen on the control socket and start watching. */
   async start(): Promise<void> {
-    const {outputDir, watchDir} = this.config
+    const {outputDir} = this.config
+    const watchDir = this.config.layout.inbox
     await mkdir(watchDir, {recursive: true})
     await mkdir(this.processingDir, {recursive: true})
     await mkdir(stateDir(outputDir), {mode: 0o700, recursive: true})
@@ -267,7 +263,10 @@ export class Daemon {
       changed.push('conversion defaults (for newly claimed files)')
       updated.jobDefaults = next.jobDefaults
     }
-    const ignoredKeys = (['watchDir', 'outputDir', 'logFile'] as const).filter((k) => this.config[k] !== next[k])
+    const ignoredKeys = [
+      this.config.layout.root === next.layout.root && this.config.layout.kind === next.layout.kind ? undefined : 'layout',
+      ...(['outputDir', 'logFile'] as const).filter((k) => this.config[k] !== next[k]),
+    ].filter(Boolean)
     this.config = updated
     this.log('info', 'daemon:reloaded', {changed: changed.length > 0 ? changed.join('; ') : 'nothing', needs_restart: ignoredKeys.length > 0 ? ignoredKeys.join(',') : undefined})
     this.pump()
@@ -278,7 +277,7 @@ export class Daemon {
   /** One check of one file; 3 identical size+mtime checks at least one interval apart make it stable. */
   private async observe(name: string): Promise<void> {
     if (this.state === 'STOPPING') return
-    const path = join(this.config.watchDir, name)
+    const path = join(this.config.layout.inbox, name)
     let info
     try {
       info = await stat(path)
@@ -317,7 +316,7 @@ export class Daemon {
     if (this.ticking || this.state === 'STOPPING') return
     this.ticking = true
     try {
-      const names = (await readdir(this.config.watchDir)).filter((n) => !ignored(n))
+      const names = (await readdir(this.config.layout.inbox)).filter((n) => !ignored(n))
       for (const name of this.tracked.keys()) if (!names.includes(name)) this.tracked.delete(name)
       await Promise.all(names.map((n) => this.observe(n)))
       this.pump()
@@ -335,7 +334,7 @@ export class Daemon {
     const claimed = join(dir, name)
     try {
       await mkdir(dir)
-      await rename(join(this.config.watchDir, name), claimed)
+      await rename(join(this.config.layout.inbox, name), claimed)
     } catch (error) {
       await rm(dir, {force: true, recursive: true})
       this.log('warn', 'file:claim-failed', {file: name}, (error as Error).message)
@@ -343,7 +342,7 @@ export class Daemon {
     }
     let hash: string | undefined
     if (this.config.enableDeduplication) {
-      hash = this.config.deduplicationUseMd5 ? await md5File(claimed) : undefined
+      hash = await fileKey(claimed, this.config.dedupKey)
       const earlier = this.store.findProcessed(name, size, hash)
       if (earlier) {
         const row = this.createJob(id, claimed, name, size, hash, 'duplicate', `duplicate of job ${earlier.job_id ?? '?'} (${earlier.processed_at})`)
@@ -473,11 +472,11 @@ export class Daemon {
     try {
       if (existsSync(row.vm_path)) {
         if (row.status === 'failed') {
-          const errors = join(this.config.watchDir, '.errors')
+          const errors = this.config.layout.failedDir(today())
           await mkdir(errors, {recursive: true})
           await rename(row.vm_path, freeName(errors, basename(row.vm_path), row.id))
         } else if (this.config.archiveProcessed || row.status === 'duplicate') {
-          const archive = join(this.config.watchDir, row.status === 'duplicate' ? '.duplicates' : '.processed', today())
+          const archive = row.status === 'duplicate' ? this.config.layout.duplicatesDir(today()) : this.config.layout.processedDir(today())
           await mkdir(archive, {recursive: true})
           await rename(row.vm_path, freeName(archive, basename(row.vm_path), row.id))
         } else {
@@ -491,14 +490,14 @@ export class Daemon {
   }
 
   private async writeErrorFile(row: JobRow, definition: Definition, error: H2KError): Promise<void> {
-    const errors = join(this.config.watchDir, '.errors')
+    const errors = this.config.layout.failedDir(today())
     await mkdir(errors, {recursive: true})
     const file = join(errors, `${definition.filename}.error.json`)
     const fs = await statfs(this.config.outputDir).catch(() => undefined)
     const record = {
       filename: definition.filename,
       filepath: join(errors, definition.filename),
-      original_path: join(this.config.watchDir, definition.filename),
+      original_path: join(this.config.layout.inbox, definition.filename),
       file_size_mb: Math.round((definition.size / 1024 / 1024) * 100) / 100,
       timestamp: new Date().toISOString(),
       job_id: row.id,
@@ -597,7 +596,8 @@ export class Daemon {
       running: this.running.size,
       queued: this.store.unfinished().filter((r) => !this.running.has(r.id)).length,
       max_concurrent_jobs: this.config.maxConcurrentJobs,
-      watch_dir: this.config.watchDir,
+      layout: this.config.layout.kind,
+      watch_dir: this.config.layout.inbox,
       output_dir: this.config.outputDir,
       uptime_seconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
       config: this.config.configFile ?? null,

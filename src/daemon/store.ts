@@ -24,6 +24,8 @@ export interface JobRow {
   definition_json: string
   attempts: number
   next_attempt_at: number | null
+  /** The claim this job came from (`<processing>/<intake_id>/`): a batch job config claims once for many jobs. */
+  intake_id: string | null
 }
 
 export interface HistoryRow {
@@ -65,9 +67,11 @@ CREATE TABLE IF NOT EXISTS jobs (
   error TEXT,
   definition_json TEXT NOT NULL,
   attempts INTEGER NOT NULL DEFAULT 0,
-  next_attempt_at INTEGER
+  next_attempt_at INTEGER,
+  intake_id TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
+CREATE INDEX IF NOT EXISTS jobs_intake ON jobs(intake_id);
 CREATE TABLE IF NOT EXISTS job_history (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -119,6 +123,9 @@ export class JobStore {
       if (!options.readonly) {
         db.pragma('journal_mode = WAL')
         db.pragma('synchronous = NORMAL')
+        const columns = (db.prepare("SELECT name FROM pragma_table_info('jobs')").all() as Array<{name: string}>).map((c) => c.name)
+        // A store written before intake_id existed: add the column (every old job was its own claim).
+        if (columns.length > 0 && !columns.includes('intake_id')) db.exec('ALTER TABLE jobs ADD COLUMN intake_id TEXT; UPDATE jobs SET intake_id = id')
         db.exec(SCHEMA)
       }
       db.pragma('foreign_keys = ON')
@@ -154,13 +161,13 @@ export class JobStore {
     this.db.close()
   }
 
-  insertJob(job: Pick<JobRow, 'id' | 'name' | 'vm_path' | 'source_path' | 'output_path' | 'definition_json'> & {status?: JobStatus; detail?: string}): JobRow {
+  insertJob(job: Pick<JobRow, 'id' | 'name' | 'vm_path' | 'source_path' | 'output_path' | 'definition_json'> & {intake_id?: string; status?: JobStatus; detail?: string}): JobRow {
     return this.guard('Cannot add a job', () =>
       this.db.transaction(() => {
         const status = job.status ?? 'queued'
         this.db
-          .prepare('INSERT INTO jobs (id, name, vm_path, source_path, output_path, status, created_at, definition_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-          .run(job.id, job.name, job.vm_path, job.source_path, job.output_path, status, new Date().toISOString(), job.definition_json)
+          .prepare('INSERT INTO jobs (id, name, vm_path, source_path, output_path, status, created_at, definition_json, intake_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(job.id, job.name, job.vm_path, job.source_path, job.output_path, status, new Date().toISOString(), job.definition_json, job.intake_id ?? job.id)
         this.history(job.id, null, status, job.detail ?? `claimed ${job.source_path}`)
         return this.job(job.id)!
       })(),
@@ -211,6 +218,11 @@ export class JobStore {
 
   historyOf(id: string): HistoryRow[] {
     return this.guard('Cannot read job history', () => this.db.prepare('SELECT * FROM job_history WHERE job_id = ? ORDER BY id').all(id) as HistoryRow[])
+  }
+
+  /** Every job of one claim. */
+  jobsOfIntake(intakeId: string): JobRow[] {
+    return this.guard('Cannot list jobs', () => this.db.prepare('SELECT * FROM jobs WHERE intake_id = ? ORDER BY created_at, rowid').all(intakeId) as JobRow[])
   }
 
   /** Jobs not finished: queued, running (after a crash) and waiting for a retry. */

@@ -13,7 +13,7 @@ export default class ErrorsList extends BaseCommand<typeof ErrorsList> {
   static override summary = 'List the files the daemon failed to convert, with their error code and phase.'
 
   public async run(): Promise<{errors: Array<Record<string, unknown>>}> {
-    const watchDir = this.flags['watch-dir'] ?? (await loadDaemonConfig({config: this.flags.config})).watchDir
+    const watchDir = this.flags['watch-dir'] ?? (await loadDaemonConfig({config: this.flags.config})).layout.inbox
     const dir = join(watchDir, '.errors')
     const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.error.json')).sort()
     const errors: Array<Record<string, unknown>> = []

@@ -16,7 +16,7 @@ export default class ErrorsRetry extends BaseCommand<typeof ErrorsRetry> {
   static override summary = 'Queue a failed file again.'
 
   public async run(): Promise<{file: string; requeued: string}> {
-    const watchDir = this.flags['watch-dir'] ?? (await loadDaemonConfig({config: this.flags.config})).watchDir
+    const watchDir = this.flags['watch-dir'] ?? (await loadDaemonConfig({config: this.flags.config})).layout.inbox
     const name = basename(this.args.file)
     const failed = join(watchDir, '.errors', name)
     if (!existsSync(failed)) throw new H2KError('H2K_INPUT_NOT_FOUND', `No failed file ${name} in ${join(watchDir, '.errors')}.`, {suggestions: ['`hyper2kvm errors list` shows the failed files.']})
