@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
 import {loadJobPlan} from '../jobs/job-plan.js'
+import {manifestReport} from '../jobs/manifest-report.js'
 import {type BatchJobOutcome, runBatch} from '../jobs/run-batch.js'
 import {writeFileAtomic} from '../output/commit-outputs.js'
 import {BatchListrRenderer} from '../render/batch-listr-renderer.js'
@@ -84,15 +85,7 @@ export default class Batch extends BaseCommand<typeof Batch> {
     }
     if (plan.reportFile) {
       const only = outcomes[0]!
-      const report = {
-        durationMs: only.durationMs,
-        error: only.error,
-        manifest: plan.file,
-        result: only.result,
-        startedAt: startedAt.toISOString(),
-        status: only.status,
-        version: '1.0',
-      }
+      const report = manifestReport({durationMs: only.durationMs, error: only.error, manifest: plan.file, result: only.result, startedAt: startedAt.toISOString(), status: only.status})
       await writeFileAtomic(plan.reportFile, `${JSON.stringify(report, null, 2)}\n`)
       summary.report = plan.reportFile
     }

@@ -1,23 +1,26 @@
 import {randomUUID} from 'node:crypto'
-import {appendFileSync, existsSync, type FSWatcher, watch} from 'node:fs'
-import {chmod, mkdir, readdir, rename, rm, stat, statfs, unlink} from 'node:fs/promises'
+import {appendFileSync, existsSync, type FSWatcher, statSync, watch} from 'node:fs'
+import {chmod, mkdir, readdir, rm, stat, unlink} from 'node:fs/promises'
 import {connect, createServer, type Server, type Socket} from 'node:net'
-import {freemem} from 'node:os'
 import {basename, dirname, extname, join} from 'node:path'
 import {createInterface} from 'node:readline'
 
-import {ERROR_CATALOG} from '../errors/catalog.js'
 import {H2KError} from '../errors/h2k-error.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import {settingsFromFlags} from '../job-flags.js'
+import type {JobPlan} from '../jobs/job-plan.js'
+import {manifestReport} from '../jobs/manifest-report.js'
 import {writeFileAtomic} from '../output/commit-outputs.js'
 import type {JobEvent} from '../stages/job-events.js'
 import type {JobResult} from '../stages/job-result.js'
 import {runJob} from '../stages/run-job.js'
 import type {StageRegistry} from '../stages/stage-registry.js'
 import type {JobSettings} from '../stages/stage-types.js'
+import {claimDir, claimFiles, type ClaimRecord, listClaimFiles, readClaim, settleFiles, settleTarget, undoClaim} from './claim-files.js'
 import {type DaemonConfig, LIVE_KEYS} from './config.js'
+import {errorRecord, storedError} from './error-record.js'
 import {fileKey} from './file-key.js'
+import {ignoredName, type IntakeItem, IntakeScanner, insideInbox, planDocument} from './intake-items.js'
 import {type JobRow, JobStore, stateDir} from './store.js'
 
 export type DaemonState = 'RUNNING' | 'PAUSED' | 'DRAINING' | 'STOPPING'
@@ -47,27 +50,53 @@ interface Running {
 }
 
 interface Definition {
+  /** A dropped disk, or a job of a job config / manifest (absent in stores of older builds: a disk). */
+  from?: 'disk' | 'document'
   settings: JobSettings
   filename: string
   size: number
   hash?: string
 }
 
-const today = (): string => new Date().toISOString().slice(0, 10)
-const ignored = (name: string): boolean => name.startsWith('.') || /\.(part|tmp|crdownload|partial)$/i.test(name)
-const fileType = (name: string): string => extname(name).slice(1).toLowerCase() || 'none'
+/** A job to record: a dropped disk (settings from the daemon's defaults) or one job of a document (its settings). */
+interface NewJob {
+  id: string
+  intake: string
+  name: string
+  input: string
+  filename: string
+  size: number
+  hash?: string
+  settings?: JobSettings
+}
 
-/** A destination that does not exist yet: `name`, else `name.<suffix>`. */
-function freeName(dir: string, name: string, suffix: string): string {
-  const first = join(dir, name)
-  return existsSync(first) ? join(dir, `${name}.${suffix}`) : first
+const today = (): string => new Date().toISOString().slice(0, 10)
+const fileType = (name: string): string => extname(name).slice(1).toLowerCase() || 'none'
+const vmName = (file: string): string => basename(file, extname(file)) || file
+
+/** One job in a `.meta.json`. */
+function jobSummary(row: JobRow): Record<string, unknown> {
+  const result = row.result_json ? (JSON.parse(row.result_json) as JobResult) : undefined
+  return {
+    job_id: row.id,
+    name: row.name,
+    status: row.status,
+    attempts: row.attempts,
+    output_path: row.status === 'succeeded' ? row.output_path : null,
+    outputs: result?.outputs.map((o) => o.path) ?? [],
+    report: result?.report ?? null,
+    started_at: row.started_at,
+    completed_at: row.completed_at,
+    ...(row.status === 'failed' ? {error: storedError(row)} : {}),
+  }
 }
 
 /**
- * The daemon: an intake loop (watch layout) around the one runJob(). Files in watch_dir are claimed once
- * stable by an atomic rename into watch_dir/.processing/<job-id>/, recorded in the SQLite store, run by a
- * pool of max_concurrent_jobs workers, then archived (watch_dir/.processed/<date>/) or moved to
- * watch_dir/.errors/ with a <file>.error.json. Outputs go to output_dir/<date>/<vm>/.
+ * The daemon: an intake loop around the one runJob(), for the three layouts (layout.ts). Items of the
+ * inbox (a disk with the files it names, a job config, a manifest) are claimed once stable by atomic
+ * renames into <processing>/<claim-id>/, their jobs recorded in the SQLite store and run by a pool of
+ * max_concurrent_jobs workers; when a claim's jobs have all finished its files move on (processed,
+ * failed with <file>.error.json, duplicates) with their sidecars. Outputs go to output_dir/<date>/<vm>/.
  */
 export class Daemon {
   private config: DaemonConfig
@@ -79,6 +108,8 @@ export class Daemon {
   private watcher?: FSWatcher
   private server?: Server
   private timer?: NodeJS.Timeout
+  private soon?: NodeJS.Timeout
+  private readonly scanner: IntakeScanner
   private statsTimer?: NodeJS.Timeout
   private ticking = false
   private readonly startedAt = new Date()
@@ -90,6 +121,7 @@ export class Daemon {
   constructor(config: DaemonConfig, registry: StageRegistry) {
     this.config = config
     this.registry = registry
+    this.scanner = new IntakeScanner(config.layout.kind, config.layout.inbox, () => this.config.jobDefaults)
   }
 
   private get processingDir(): string {
@@ -129,8 +161,13 @@ export class Daemon {
     this.store = JobStore.open(outputDir)
     await this.recover()
     this.log('info', 'daemon:start', {max_concurrent_jobs: this.config.maxConcurrentJobs, output_dir: outputDir, pid: process.pid, store: this.store.path, watch_dir: watchDir})
+    // fs events only bring the next scan forward; the periodic scan is the safety net (and counts the checks).
     this.watcher = watch(watchDir, (_event, name) => {
-      if (name && !ignored(name)) void this.observe(name)
+      if (!name || ignoredName(name) || this.soon) return
+      this.soon = setTimeout(() => {
+        this.soon = undefined
+        void this.tick()
+      }, 50)
     })
     this.watcher.on('error', (error) => this.log('warn', 'watch:error', {}, error.message))
     this.timer = setInterval(() => void this.tick(), this.config.stabilityIntervalMs)
@@ -143,7 +180,11 @@ export class Daemon {
     return this.whenFinished
   }
 
-  /** Crash recovery: running jobs are re-queued (partial outputs removed); orphan claims are adopted. */
+  /**
+   * Crash recovery: running jobs are re-queued (partial outputs removed); a claim the store does not know
+   * yet is planned again (or put back when its main file never arrived); a claim whose jobs all finished
+   * is settled.
+   */
   private async recover(): Promise<void> {
     for (const row of this.store.unfinished()) {
       if (row.status !== 'running') continue
@@ -152,23 +193,33 @@ export class Daemon {
       this.log('warn', 'job:recovered', {file: row.source_path, job: row.id}, 're-queued after an unclean stop')
     }
     for (const id of await readdir(this.processingDir)) {
-      const dir = join(this.processingDir, id)
-      const files = await readdir(dir).catch(() => [] as string[])
-      const row = this.store.job(id)
-      if (files.length === 0) {
-        await rm(dir, {force: true, recursive: true})
+      const dir = claimDir(this.processingDir, id)
+      const known = this.store.jobsOfIntake(id)
+      if (known.length > 0) {
+        await this.maybeSettle(id)
         continue
       }
-      if (!row) {
-        // Claimed (renamed) but the daemon died before recording the job: adopt it.
-        const file = join(dir, files[0]!)
-        const size = (await stat(file)).size
-        this.createJob(id, file, files[0]!, size)
-        this.log('warn', 'job:adopted', {file: files[0], job: id}, 'claimed before an unclean stop')
-      } else if (row.status === 'succeeded' || row.status === 'failed' || row.status === 'duplicate') {
-        await this.settleInput(row)
+      const record = await this.claimRecord(dir, id)
+      if (!record) {
+        await rm(dir, {force: true, recursive: true})
+      } else if (existsSync(join(dir, record.main))) {
+        // Claimed (renamed) but the daemon died before recording the jobs: adopt it.
+        this.log('warn', 'job:adopted', {file: record.main, intake: id}, 'claimed before an unclean stop')
+        await this.planClaim(dir, record)
+      } else {
+        await undoClaim(this.config.layout.inbox, dir, record)
+        this.log('warn', 'file:unclaimed', {file: record.main, intake: id}, 'claim interrupted before its main file moved: put back')
       }
     }
+  }
+
+  /** The claim record, or one made up from the directory for claims made before records existed. */
+  private async claimRecord(dir: string, id: string): Promise<ClaimRecord | undefined> {
+    const record = await readClaim(dir)
+    if (record) return record
+    const files = await listClaimFiles(dir).catch(() => [] as string[])
+    if (files.length === 0) return undefined
+    return {claimed_at: new Date().toISOString(), files, id, kind: 'disk', main: files[0]!}
   }
 
   private async listen(): Promise<void> {
@@ -226,6 +277,7 @@ export class Daemon {
 
   private async shutdown(): Promise<void> {
     clearInterval(this.timer)
+    clearTimeout(this.soon)
     clearInterval(this.statsTimer)
     this.watcher?.close()
     await this.writeStats()
@@ -274,26 +326,28 @@ export class Daemon {
 
   // ---- intake: stability checks and claims ----------------------------------------------------------
 
-  /** One check of one file; 3 identical size+mtime checks at least one interval apart make it stable. */
-  private async observe(name: string): Promise<void> {
-    if (this.state === 'STOPPING') return
-    const path = join(this.config.layout.inbox, name)
+  /**
+   * One check of one file (relative to the inbox); 3 identical size+mtime checks at least one interval
+   * apart make it stable. Returns undefined when the file does not exist (any more).
+   */
+  private async observe(rel: string): Promise<Tracked | undefined> {
     let info
     try {
-      info = await stat(path)
+      info = await stat(join(this.config.layout.inbox, rel))
     } catch {
-      this.tracked.delete(name)
-      return
+      this.tracked.delete(rel)
+      return undefined
     }
-    if (!info.isFile()) return
+    if (!info.isFile()) return undefined
     const now = Date.now()
-    const seen = this.tracked.get(name)
+    const seen = this.tracked.get(rel)
     if (!seen) {
-      this.tracked.set(name, {checks: 1, firstSeen: now, lastCheck: now, mtimeMs: info.mtimeMs, size: info.size, warned: false})
-      this.log('debug', 'file:seen', {file: name, size: info.size})
-      return
+      const fresh = {checks: 1, firstSeen: now, lastCheck: now, mtimeMs: info.mtimeMs, size: info.size, warned: false}
+      this.tracked.set(rel, fresh)
+      this.log('debug', 'file:seen', {file: rel, size: info.size})
+      return fresh
     }
-    if (now - seen.lastCheck < this.config.stabilityIntervalMs * 0.9) return
+    if (now - seen.lastCheck < this.config.stabilityIntervalMs * 0.9) return seen
     seen.lastCheck = now
     if (seen.size === info.size && seen.mtimeMs === info.mtimeMs) {
       seen.checks++
@@ -303,22 +357,55 @@ export class Daemon {
       seen.checks = 1
       if (!seen.warned && now - seen.firstSeen > this.config.fileStableTimeout * 1000) {
         seen.warned = true
-        this.log('warn', 'file:still-growing', {file: name, size: info.size}, `still changing after ${this.config.fileStableTimeout} s; kept pending and re-checked`)
+        this.log('warn', 'file:still-growing', {file: rel, size: info.size}, `still changing after ${this.config.fileStableTimeout} s; kept pending and re-checked`)
       }
     }
-    if (seen.checks >= STABLE_CHECKS) {
-      this.tracked.delete(name)
-      await this.claim(name, info.size)
+    return seen
+  }
+
+  /**
+   * Whether an item can be claimed: its files all stable; a file it names that has not arrived holds it
+   * back until file_stable_timeout (then it is claimed and fails with a clear error).
+   */
+  private async ready(item: IntakeItem, main: Tracked): Promise<boolean> {
+    let ok = main.checks >= STABLE_CHECKS
+    const missing: string[] = []
+    for (const rel of item.required) {
+      const t = await this.observe(rel)
+      if (!t) missing.push(rel)
+      else if (t.checks < STABLE_CHECKS) ok = false
     }
+    for (const rel of item.optional) {
+      const t = await this.observe(rel)
+      if (t && t.checks < STABLE_CHECKS) ok = false
+    }
+    if (!ok || missing.length === 0) return ok
+    if (Date.now() - main.firstSeen > this.config.fileStableTimeout * 1000) return true
+    if (!main.warned) {
+      main.warned = true
+      this.log('info', 'file:waiting', {file: item.main, missing: missing.join(',')}, 'waiting for the files it names')
+    }
+    return false
   }
 
   private async tick(): Promise<void> {
     if (this.ticking || this.state === 'STOPPING') return
     this.ticking = true
     try {
-      const names = (await readdir(this.config.layout.inbox)).filter((n) => !ignored(n))
-      for (const name of this.tracked.keys()) if (!names.includes(name)) this.tracked.delete(name)
-      await Promise.all(names.map((n) => this.observe(n)))
+      const names = await this.scanner.topLevelFiles()
+      const seen = new Map<string, Tracked>()
+      for (const name of names) {
+        const t = await this.observe(name)
+        if (t) seen.set(name, t)
+      }
+      const items = await this.scanner.scan(seen)
+      const relevant = new Set([...seen.keys(), ...items.flatMap((i) => [...i.required, ...i.optional])])
+      for (const rel of this.tracked.keys()) if (!relevant.has(rel)) this.tracked.delete(rel)
+      for (const item of items) {
+        if ((this.state as DaemonState) === 'STOPPING') break
+        const main = seen.get(item.main)
+        if (main && (await this.ready(item, main))) await this.claim(item)
+      }
       this.pump()
     } catch (error) {
       this.log('error', 'intake:error', {}, mapForeignError(error).message)
@@ -327,45 +414,92 @@ export class Daemon {
     }
   }
 
-  /** Atomic claim: rename into .processing/<id>/, then record the job (recovery adopts the gap between). */
-  private async claim(name: string, size: number): Promise<void> {
+  /** Atomic claim into <processing>/<id>/ (record first, main file last), then plan its jobs. */
+  private async claim(item: IntakeItem): Promise<void> {
     const id = randomUUID().slice(0, 8)
-    const dir = join(this.processingDir, id)
-    const claimed = join(dir, name)
+    const dir = claimDir(this.processingDir, id)
+    const inbox = this.config.layout.inbox
+    const files = [item.main, ...[...item.required, ...item.optional].filter((rel) => existsSync(join(inbox, rel)))]
+    const record: ClaimRecord = {claimed_at: new Date().toISOString(), files, id, kind: item.kind, main: item.main}
+    for (const rel of files) this.tracked.delete(rel)
     try {
-      await mkdir(dir)
-      await rename(join(this.config.layout.inbox, name), claimed)
+      if (!(await claimFiles(inbox, dir, record))) return
     } catch (error) {
-      await rm(dir, {force: true, recursive: true})
-      this.log('warn', 'file:claim-failed', {file: name}, (error as Error).message)
+      this.log('warn', 'file:claim-failed', {file: item.main}, mapForeignError(error).message)
       return
     }
-    let hash: string | undefined
-    if (this.config.enableDeduplication) {
-      hash = await fileKey(claimed, this.config.dedupKey)
-      const earlier = this.store.findProcessed(name, size, hash)
-      if (earlier) {
-        const row = this.createJob(id, claimed, name, size, hash, 'duplicate', `duplicate of job ${earlier.job_id ?? '?'} (${earlier.processed_at})`)
-        this.log('info', 'file:duplicate', {file: name, job: id, of_job: earlier.job_id ?? undefined})
-        await this.settleInput(row)
-        return
-      }
-    }
-    const row = this.createJob(id, claimed, name, size, hash)
-    this.log('info', 'job:queued', {file: name, job: id, size})
-    void row
+    this.log('info', 'file:claimed', {file: item.main, files: files.length > 1 ? files.length : undefined, intake: id, kind: item.kind})
+    await this.planClaim(dir, record)
     this.pump()
   }
 
-  private createJob(id: string, claimed: string, name: string, size: number, hash?: string, status: 'queued' | 'duplicate' = 'queued', detail?: string): JobRow {
-    const vm = basename(name, extname(name)) || name
+  /** The jobs of a claim: one per disk, one per job of a config or manifest; a document that cannot run fails at once. */
+  private async planClaim(dir: string, record: ClaimRecord): Promise<void> {
+    const {id, main} = record
+    const path = join(dir, main)
+    if (record.kind === 'disk') {
+      const size = (await stat(path)).size
+      let hash: string | undefined
+      if (this.config.enableDeduplication) {
+        hash = await fileKey(path, this.config.dedupKey)
+        const earlier = this.store.findProcessed(main, size, hash)
+        if (earlier) {
+          this.createJob({filename: main, hash, id, input: path, intake: id, name: vmName(main), size}, 'duplicate', `duplicate of job ${earlier.job_id ?? '?'} (${earlier.processed_at})`)
+          this.log('info', 'file:duplicate', {file: main, job: id, of_job: earlier.job_id ?? undefined})
+          await this.maybeSettle(id)
+          return
+        }
+      }
+      this.createJob({filename: main, hash, id, input: path, intake: id, name: vmName(main), size})
+      this.log('info', 'job:queued', {file: main, job: id, size})
+      return
+    }
+    const inbox = this.config.layout.inbox
+    let plan: JobPlan
+    try {
+      plan = await planDocument(this.config.layout.kind, path, inbox, this.config.jobDefaults)
+    } catch (error) {
+      const mapped = mapForeignError(error)
+      const size = (await stat(path).catch(() => undefined))?.size ?? 0
+      const row = this.createJob({filename: main, id, input: path, intake: id, name: vmName(main), size}, 'failed', `${mapped.code}: ${mapped.message}`)
+      this.store.transition(row.id, 'failed', 'the document cannot run (permanent: not retried)', {completed_at: new Date().toISOString(), error: JSON.stringify(this.storedError(mapped))})
+      this.count(main, 'failed', 0)
+      this.log('error', 'job:failed', {code: mapped.code, file: main, job: row.id, permanent: true}, mapped.message)
+      await this.maybeSettle(id)
+      return
+    }
+    plan.jobs.forEach((job, index) => {
+      // Inputs that travelled with the document now sit in its claim directory.
+      const rel = insideInbox(inbox, job.settings.input)
+      const input = rel === undefined ? job.settings.input : join(dir, rel)
+      const size = existsSync(input) ? statSync(input).size : 0
+      const jobId = plan.jobs.length === 1 ? id : `${id}-${index + 1}`
+      this.createJob({filename: basename(input), id: jobId, input, intake: id, name: job.name, settings: job.settings, size})
+      this.log('info', 'job:queued', {file: main, job: jobId, name: job.name, size})
+    })
+  }
+
+  private createJob(job: NewJob, status: 'queued' | 'duplicate' | 'failed' = 'queued', detail?: string): JobRow {
     const day = join(this.config.outputDir, today())
     const taken = new Set(this.store.unfinished().map((r) => r.output_path))
-    let outputPath = join(day, vm)
-    if (existsSync(outputPath) || taken.has(outputPath)) outputPath = join(day, `${vm}-${id}`)
-    const settings = settingsFromFlags(claimed, {...this.config.jobDefaults, name: vm, 'output-dir': outputPath})
-    const definition: Definition = {filename: name, hash, settings, size}
-    return this.store.insertJob({definition_json: JSON.stringify(definition), detail, id, name: vm, output_path: outputPath, source_path: name, status, vm_path: claimed})
+    let outputPath = join(day, job.name)
+    if (existsSync(outputPath) || taken.has(outputPath)) outputPath = join(day, `${job.name}-${job.id}`)
+    // The daemon owns where outputs go (output_dir/<date>/<vm>/): it clears that directory before every attempt.
+    const settings: JobSettings = job.settings
+      ? {...job.settings, input: job.input, name: job.settings.name ?? job.name, outputDir: outputPath}
+      : settingsFromFlags(job.input, {...this.config.jobDefaults, name: job.name, 'output-dir': outputPath})
+    const definition: Definition = {filename: job.filename, from: job.settings ? 'document' : 'disk', hash: job.hash, settings, size: job.size}
+    return this.store.insertJob({
+      definition_json: JSON.stringify(definition),
+      detail,
+      id: job.id,
+      intake_id: job.intake,
+      name: job.name,
+      output_path: outputPath,
+      source_path: job.filename,
+      status: status === 'failed' ? 'queued' : status,
+      vm_path: job.input,
+    })
   }
 
   // ---- the worker pool ------------------------------------------------------------------------------
@@ -427,10 +561,14 @@ export class Daemon {
     }
     const durationMs = Date.now() - entry.startedAt
     const done = this.store.transition(row.id, 'succeeded', `${result.outputs.length} output(s) in ${durationMs} ms`, {completed_at: new Date().toISOString(), error: null, result_json: JSON.stringify(result)})
-    this.store.recordProcessed({file_hash: definition.hash ?? null, file_size: definition.size, filename: definition.filename, job_id: row.id, output_path: row.output_path})
+    // Only dropped disks count for dedup; a job config or manifest is an explicit request.
+    if (definition.from !== 'document') {
+      this.store.recordProcessed({file_hash: definition.hash ?? null, file_size: definition.size, filename: definition.filename, job_id: row.id, output_path: row.output_path})
+    }
     this.count(definition.filename, 'processed', durationMs)
     this.log('info', 'job:succeeded', {...fields, duration_ms: durationMs, output: row.output_path})
-    await this.settleInput(done)
+    void done
+    await this.maybeSettle(row.intake_id ?? row.id)
   }
 
   private async failed(entry: Running, definition: Definition, error: H2KError): Promise<void> {
@@ -455,78 +593,108 @@ export class Daemon {
       setTimeout(() => this.pump(), delayMs + 10).unref()
       return
     }
-    // The error file first: a job the store shows as failed always has its error file.
-    await this.writeErrorFile(row, definition, error).catch((e: unknown) => this.log('error', 'job:error-file-failed', fields, mapForeignError(e).message))
     const done = this.store.transition(row.id, 'failed', `${error.code}: ${error.message}${error.permanent ? ' (permanent: not retried)' : ''}`, {
       completed_at: new Date().toISOString(),
-      error: JSON.stringify(error.toJSON()),
+      error: JSON.stringify(this.storedError(error)),
     })
     this.count(definition.filename, 'failed', Date.now() - entry.startedAt)
     this.log('error', 'job:failed', {...fields, permanent: error.permanent}, error.message)
-    await this.settleInput(done)
+    await this.maybeSettle(done.intake_id ?? done.id)
   }
 
-  /** Move a finished job's input out of .processing/: archive (or remove), or into .errors/. */
-  private async settleInput(row: JobRow): Promise<void> {
-    const dir = dirname(row.vm_path)
+  /** The error as the store keeps it (with the stack when verbose >= 2, for the error file). */
+  private storedError(error: H2KError): Record<string, unknown> {
+    return {...error.toJSON(), ...(this.config.verbose >= 2 && error.stack ? {stack: error.stack} : {})}
+  }
+
+  // ---- settling a claim: its files to processed/, failed/ (with the error file) or duplicates/ ------------
+
+  private readonly settling = new Set<string>()
+
+  /** Once every job of a claim has finished, move its files on and write its sidecars; idempotent, resumable. */
+  private async maybeSettle(intakeId: string): Promise<void> {
+    if (this.settling.has(intakeId)) return
+    const jobs = this.store.jobsOfIntake(intakeId)
+    if (jobs.length === 0 || jobs.some((j) => j.status === 'queued' || j.status === 'running' || j.status === 'retry_wait')) return
+    const dir = claimDir(this.processingDir, intakeId)
+    if (!existsSync(dir)) return
+    this.settling.add(intakeId)
     try {
-      if (existsSync(row.vm_path)) {
-        if (row.status === 'failed') {
-          const errors = this.config.layout.failedDir(today())
-          await mkdir(errors, {recursive: true})
-          await rename(row.vm_path, freeName(errors, basename(row.vm_path), row.id))
-        } else if (this.config.archiveProcessed || row.status === 'duplicate') {
-          const archive = row.status === 'duplicate' ? this.config.layout.duplicatesDir(today()) : this.config.layout.processedDir(today())
-          await mkdir(archive, {recursive: true})
-          await rename(row.vm_path, freeName(archive, basename(row.vm_path), row.id))
-        } else {
-          await rm(row.vm_path, {force: true})
-        }
+      const record = await this.claimRecord(dir, intakeId)
+      if (!record) {
+        await rm(dir, {force: true, recursive: true})
+        return
       }
-      await rm(dir, {force: true, recursive: true})
+      await this.settle(dir, record, jobs)
     } catch (error) {
-      this.log('error', 'file:settle-failed', {file: row.source_path, job: row.id}, mapForeignError(error).message)
+      this.log('error', 'file:settle-failed', {file: jobs[0]!.source_path, intake: intakeId}, mapForeignError(error).message)
+    } finally {
+      this.settling.delete(intakeId)
     }
   }
 
-  private async writeErrorFile(row: JobRow, definition: Definition, error: H2KError): Promise<void> {
-    const errors = this.config.layout.failedDir(today())
-    await mkdir(errors, {recursive: true})
-    const file = join(errors, `${definition.filename}.error.json`)
-    const fs = await statfs(this.config.outputDir).catch(() => undefined)
-    const record = {
-      filename: definition.filename,
-      filepath: join(errors, definition.filename),
-      original_path: join(this.config.layout.inbox, definition.filename),
-      file_size_mb: Math.round((definition.size / 1024 / 1024) * 100) / 100,
-      timestamp: new Date().toISOString(),
-      job_id: row.id,
-      error: error.message,
-      error_code: error.code,
-      exit_code: error.exitCode,
-      permanent: error.permanent,
-      phase: error.phase ?? null,
-      stage: error.stage ?? null,
-      ...(this.config.verbose >= 2 && error.stack ? {stack: error.stack} : {}),
-      suggestion: error.suggestions[0] ?? ERROR_CATALOG[error.code].suggestions[0] ?? null,
-      suggestions: error.suggestions,
-      details: error.details,
-      system_info: {
-        available_memory_mb: Math.round(freemem() / 1024 / 1024),
-        free_disk_mb: fs ? Math.round((fs.bavail * fs.bsize) / 1024 / 1024) : null,
-        node_version: process.version,
-        platform: process.platform,
-      },
-      retry_info: {
-        attempts: row.attempts,
-        max_retries: this.config.retry.maxRetries,
-        retry_enabled: this.config.retry.enabled,
-        retried: row.attempts > 1,
-        reason_not_retried: error.permanent ? 'permanent error' : row.attempts > this.config.retry.maxRetries ? 'max_retries reached' : this.config.retry.enabled ? null : 'retry disabled',
-      },
+  private async settle(dir: string, record: ClaimRecord, jobs: JobRow[]): Promise<void> {
+    const {layout} = this.config
+    const failed = jobs.filter((j) => j.status === 'failed')
+    const outcome = failed.length > 0 ? 'failed' : jobs.every((j) => j.status === 'duplicate') ? 'duplicate' : 'succeeded'
+    const date = today()
+    const dated = outcome === 'failed' ? layout.failedDir(date) : outcome === 'duplicate' ? layout.duplicatesDir(date) : layout.processedDir(date)
+    const keep = outcome !== 'succeeded' || layout.kind !== 'watch' || this.config.archiveProcessed
+    const target = keep ? await settleTarget(dir, record, dated) : undefined
+    if (target) {
+      await mkdir(target, {recursive: true})
+      // Sidecars first: a claim that left processing/ always has them.
+      for (const [name, content] of await this.sidecars(record, jobs, failed, outcome, target)) {
+        await writeFileAtomic(join(target, name), `${JSON.stringify(content, null, 2)}\n`)
+        this.log('info', name.endsWith('.error.json') ? 'job:error-file' : 'file:sidecar', {intake: record.id, path: join(target, name)})
+      }
     }
-    await writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`)
-    this.log('info', 'job:error-file', {file: definition.filename, job: row.id, path: file})
+    await settleFiles(dir, record, target)
+    this.log('info', `file:${outcome === 'succeeded' ? 'processed' : outcome}`, {file: record.main, intake: record.id, to: target ?? 'removed'})
+  }
+
+  /** The files written next to a settled claim: `.error.json`, `.meta.json` (workflow layouts), `.report.json` (manifests). */
+  private async sidecars(record: ClaimRecord, jobs: JobRow[], failed: JobRow[], outcome: string, target: string): Promise<Array<[string, unknown]>> {
+    const {layout} = this.config
+    const out: Array<[string, unknown]> = []
+    const size = (JSON.parse(jobs[0]!.definition_json) as Definition).size
+    if (failed.length > 0) {
+      const others = jobs.filter((j) => j.status !== 'failed')
+      const input = {dir: target, failed, files: record.files, inbox: layout.inbox, layout: layout.kind, others, outputDir: this.config.outputDir, retry: this.config.retry, size, verbose: this.config.verbose}
+      out.push([`${record.main}.error.json`, await errorRecord(input)])
+    }
+    if (layout.kind !== 'watch') {
+      out.push([
+        `${record.main}.meta.json`,
+        {
+          filename: record.main,
+          files: record.files,
+          kind: record.kind,
+          claim_id: record.id,
+          layout: layout.kind,
+          status: outcome,
+          claimed_at: record.claimed_at,
+          settled_at: new Date().toISOString(),
+          jobs: jobs.map((j) => jobSummary(j)),
+        },
+      ])
+    }
+    if (record.kind === 'manifest') {
+      const job = jobs[0]!
+      const started = job.started_at ?? job.created_at
+      const error = job.status === 'failed' ? storedError(job) : undefined
+      const report = manifestReport({
+        durationMs: Date.parse(job.completed_at ?? new Date().toISOString()) - Date.parse(started),
+        error: error as Record<string, unknown> | undefined,
+        jobId: job.id,
+        manifest: join(target, record.main),
+        result: job.result_json ? (JSON.parse(job.result_json) as JobResult) : undefined,
+        startedAt: started,
+        status: job.status,
+      })
+      out.push([`${basename(record.main, extname(record.main))}.report.json`, report])
+    }
+    return out
   }
 
   // ---- stats and control ----------------------------------------------------------------------------

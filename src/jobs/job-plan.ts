@@ -75,6 +75,8 @@ export interface PlanOptions {
   overrides?: FlagValues
   /** Flag values the file overrides (configuration defaults). */
   defaults?: FlagValues
+  /** Resolve relative paths against this directory instead of the file's (the daemon plans a claimed file as if it were still where it was dropped). */
+  baseDir?: string
 }
 
 /**
@@ -185,7 +187,7 @@ export async function loadJobPlan(path: string, options: PlanOptions = {}): Prom
 
   const planned: PlannedJob[] = []
   const names = new Map<string, Array<string | number>>()
-  const root = restrict === undefined ? undefined : await realOrSelf(resolve(doc.dir, restrict))
+  const root = restrict === undefined ? undefined : await realOrSelf(resolve(options.baseDir ?? doc.dir, restrict))
   for (const {at, entry} of entries) {
     if (entry.input === undefined) {
       violations.push(doc.violation(at, 'missing required key "input"'))
@@ -196,7 +198,7 @@ export async function loadJobPlan(path: string, options: PlanOptions = {}): Prom
       const key = entry.compression === undefined ? 'compress' : 'compression'
       violations.push(doc.violation(jobs && key in (jobs[at[1] as number] ?? {}) ? [...at, key] : [key], `compression works with output_format qcow2 only (got ${format})`))
     }
-    const input = resolve(doc.dir, entry.input)
+    const input = resolve(options.baseDir ?? doc.dir, entry.input)
     if (root !== undefined && escapes(root, await realOrSelf(input))) {
       const where = doc.violation(jobs && 'input' in (jobs[at[1] as number] ?? {}) ? [...at, 'input'] : ['input'], '')
       throw new H2KError('H2K_UNSAFE_PATH', `${doc.file}:${where.line}:${where.column}: input "${entry.input}" is outside restrict_inputs_to (${root}); refusing the whole file.`, {
@@ -213,7 +215,7 @@ export async function loadJobPlan(path: string, options: PlanOptions = {}): Prom
     }
     names.set(name, at)
     try {
-      const settings = settingsFromFlags(input, {...options.defaults, ...entryToFlags(entry, doc.dir), ...options.overrides})
+      const settings = settingsFromFlags(input, {...options.defaults, ...entryToFlags(entry, options.baseDir ?? doc.dir), ...options.overrides})
       planned.push({name, settings})
     } catch (error) {
       violations.push(doc.violation(at, (error as Error).message))
@@ -231,7 +233,7 @@ function planManifest(doc: SourceDocument, options: PlanOptions): JobPlan {
   }
   doc.validate('manifest', 'manifest v1.0')
   const manifest = doc.value as Manifest
-  const {flags, input} = manifestToFlags(manifest, doc.dir)
+  const {flags, input} = manifestToFlags(manifest, options.baseDir ?? doc.dir)
   let settings: JobSettings
   try {
     settings = settingsFromFlags(input, {...options.defaults, ...flags, ...options.overrides})

@@ -1,0 +1,104 @@
+import {statfs} from 'node:fs/promises'
+import {freemem} from 'node:os'
+import {join} from 'node:path'
+
+import {ERROR_CATALOG, type ErrorCode} from '../errors/catalog.js'
+import type {LayoutKind} from './layout.js'
+import type {RetryPolicy} from './config.js'
+import type {JobRow} from './store.js'
+
+/** H2KError.toJSON() as the store keeps it in `jobs.error`. */
+export interface StoredError {
+  code: ErrorCode
+  message: string
+  exitCode?: number
+  suggestions?: string[]
+  phase?: string
+  stage?: string
+  details?: Record<string, unknown>
+  stack?: string
+}
+
+export function storedError(row: JobRow): StoredError {
+  try {
+    return JSON.parse(row.error ?? '') as StoredError
+  } catch {
+    return {code: 'H2K_INTERNAL', message: row.error ?? 'unknown error'}
+  }
+}
+
+export interface ErrorRecordInput {
+  layout: LayoutKind
+  /** The directory the error file and the failed files are in. */
+  dir: string
+  /** The claim's files, relative to `dir`, main first. */
+  files: string[]
+  /** Size of the main file in bytes. */
+  size: number
+  inbox: string
+  /** Every failed job of the claim (a batch may fail several). */
+  failed: JobRow[]
+  /** The claim's other jobs. */
+  others: JobRow[]
+  retry: RetryPolicy
+  verbose: number
+  outputDir: string
+}
+
+/**
+ * `<file>.error.json`: the seed's fields (filename, filepath, file_size_mb, timestamp, error, error code,
+ * phase, stack when verbose, suggestion, system_info, retry_info), the claim's files, and for a batch the
+ * failed and succeeded jobs. Suggestions come from the error, else from the catalog.
+ */
+export async function errorRecord(input: ErrorRecordInput): Promise<Record<string, unknown>> {
+  const first = input.failed[0]!
+  const error = storedError(first)
+  const permanent = ERROR_CATALOG[error.code]?.permanent ?? false
+  const suggestions = error.suggestions && error.suggestions.length > 0 ? error.suggestions : [...(ERROR_CATALOG[error.code]?.suggestions ?? [])]
+  const fs = await statfs(input.outputDir).catch(() => undefined)
+  const main = input.files[0]!
+  const {retry} = input
+  return {
+    filename: main,
+    filepath: join(input.dir, main),
+    original_path: join(input.inbox, main),
+    files: input.files,
+    layout: input.layout,
+    file_size_mb: Math.round((input.size / 1024 / 1024) * 100) / 100,
+    timestamp: new Date().toISOString(),
+    job_id: first.id,
+    error: error.message,
+    error_code: error.code,
+    exit_code: error.exitCode ?? ERROR_CATALOG[error.code]?.exitCode ?? null,
+    permanent,
+    phase: error.phase ?? null,
+    stage: error.stage ?? null,
+    ...(input.verbose >= 2 && error.stack ? {stack: error.stack} : {}),
+    suggestion: suggestions[0] ?? null,
+    suggestions,
+    details: error.details ?? {},
+    system_info: {
+      available_memory_mb: Math.round(freemem() / 1024 / 1024),
+      free_disk_mb: fs ? Math.round((fs.bavail * fs.bsize) / 1024 / 1024) : null,
+      node_version: process.version,
+      platform: process.platform,
+    },
+    retry_info: {
+      attempts: first.attempts,
+      max_retries: retry.maxRetries,
+      retry_enabled: retry.enabled,
+      retried: first.attempts > 1,
+      reason_not_retried: permanent ? 'permanent error' : !retry.enabled ? 'retry disabled' : first.attempts > retry.maxRetries ? 'max_retries reached' : null,
+    },
+    ...(input.failed.length + input.others.length > 1
+      ? {
+          jobs: [...input.failed, ...input.others].map((row) => ({
+            job_id: row.id,
+            name: row.name,
+            status: row.status,
+            ...(row.status === 'failed' ? {error_code: storedError(row).code, error: storedError(row).message} : {output_path: row.output_path}),
+          })),
+        }
+      : {}),
+  }
+}

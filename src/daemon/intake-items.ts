@@ -1,0 +1,152 @@
+import {readdir} from 'node:fs/promises'
+import {isAbsolute, join, relative, sep} from 'node:path'
+
+import {H2KError} from '../errors/h2k-error.js'
+import {mapForeignError} from '../errors/map-foreign-error.js'
+import {type FlagValues, type JobPlan, loadJobPlan} from '../jobs/job-plan.js'
+import {companionsOf} from './companions.js'
+import type {LayoutKind} from './layout.js'
+
+/**
+ * What one claim is: a disk (with the files it names), a job config (single job or `jobs:` batch) or a
+ * manifest (with the inputs inside the inbox they name), or a document that cannot be run (claimed, then
+ * failed with its error file).
+ */
+export type ItemKind = 'disk' | 'job-config' | 'manifest' | 'invalid'
+
+export interface IntakeItem {
+  kind: ItemKind
+  /** The top-level file dropped, relative to the inbox. */
+  main: string
+  /** Files that must be there before the claim (relative to the inbox): an OVF's disks, a config's inputs. */
+  required: string[]
+  /** Files that travel with it when present (an OVF's .mf/.cert). */
+  optional: string[]
+  /** Documents: the plan as read in the inbox (invalid: the reason). */
+  plan?: JobPlan
+  error?: H2KError
+}
+
+/** Names in the inbox that are never intake items: hidden, partial uploads, our own sidecars. */
+export function ignoredName(name: string): boolean {
+  return name.startsWith('.') || /\.(part|tmp|crdownload|partial)$/i.test(name) || /\.(meta|error|report)\.json$/i.test(name)
+}
+
+const DOCUMENT = /\.(ya?ml|json)$/i
+
+function inside(root: string, path: string): string | undefined {
+  const rel = relative(root, path)
+  return rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel) ? undefined : rel
+}
+
+interface CacheEntry {
+  key: string
+  item: IntakeItem
+}
+
+/**
+ * Finds the intake items of a layout's inbox: every top-level file that is not a companion of another.
+ * Descriptors and documents are re-read only when their size or mtime changes.
+ */
+export class IntakeScanner {
+  private readonly cache = new Map<string, CacheEntry>()
+
+  constructor(
+    private readonly kind: LayoutKind,
+    private readonly inbox: string,
+    private readonly defaults: () => FlagValues,
+  ) {}
+
+  /** `stats`: size and mtime by top-level name (the caller has them from its stability checks). */
+  async scan(stats: Map<string, {size: number; mtimeMs: number}>): Promise<IntakeItem[]> {
+    const items: IntakeItem[] = []
+    for (const [name, info] of stats) {
+      const key = `${info.size}:${info.mtimeMs}`
+      const cached = this.cache.get(name)
+      if (cached?.key === key) {
+        items.push(cached.item)
+        continue
+      }
+      const item = await this.describe(name)
+      this.cache.set(name, {item, key})
+      items.push(item)
+    }
+    for (const name of this.cache.keys()) if (!stats.has(name)) this.cache.delete(name)
+    // A file another item names travels with that item: it is not an item of its own.
+    const taken = new Set(items.flatMap((i) => [...i.required, ...i.optional]))
+    return items.filter((i) => !taken.has(i.main) && (this.kind !== 'manifest-workflow' || i.kind !== 'disk'))
+  }
+
+  /** Top-level regular files of the inbox that may be intake items (subdirectories are never claimed alone). */
+  async topLevelFiles(): Promise<string[]> {
+    const entries = await readdir(this.inbox, {withFileTypes: true})
+    return entries.filter((e) => (e.isFile() || e.isSymbolicLink()) && !ignoredName(e.name)).map((e) => e.name)
+  }
+
+  private async describe(name: string): Promise<IntakeItem> {
+    const path = join(this.inbox, name)
+    if (this.kind !== 'watch' && DOCUMENT.test(name)) return this.describeDocument(name)
+    return {kind: 'disk', main: name, ...(await this.companions([path]))}
+  }
+
+  /** Companions of the given files, transitively, as paths relative to the inbox (outside ones stay where they are). */
+  private async companions(paths: string[]): Promise<{required: string[]; optional: string[]}> {
+    const required = new Set<string>()
+    const optional = new Set<string>()
+    const queue = [...paths]
+    const seen = new Set(queue)
+    while (queue.length > 0) {
+      const found = await companionsOf(queue.shift()!)
+      for (const [list, into] of [
+        [found.required, required],
+        [found.optional, optional],
+      ] as const) {
+        for (const path of list) {
+          const rel = inside(this.inbox, path)
+          if (rel === undefined || seen.has(path)) continue
+          seen.add(path)
+          into.add(rel)
+          queue.push(path)
+        }
+      }
+    }
+    return {optional: [...optional], required: [...required]}
+  }
+
+  private async describeDocument(name: string): Promise<IntakeItem> {
+    let plan: JobPlan
+    try {
+      plan = await planDocument(this.kind, join(this.inbox, name), this.inbox, this.defaults())
+    } catch (error) {
+      return {error: mapForeignError(error), kind: 'invalid', main: name, optional: [], required: []}
+    }
+    const inputs = plan.jobs.map((j) => j.settings.input).filter((p) => inside(this.inbox, p) !== undefined)
+    const more = await this.companions(inputs)
+    return {
+      kind: plan.kind === 'manifest' ? 'manifest' : 'job-config',
+      main: name,
+      optional: more.optional,
+      plan,
+      required: [...new Set([...inputs.map((p) => inside(this.inbox, p)!), ...more.required])],
+    }
+  }
+}
+
+/**
+ * Read a job config or manifest dropped into a workflow inbox, resolving its relative paths against the
+ * inbox (`baseDir`) even once the file has been claimed elsewhere. A manifest workflow runs manifests only.
+ */
+export async function planDocument(kind: LayoutKind, path: string, baseDir: string, defaults: FlagValues): Promise<JobPlan> {
+  const plan = await loadJobPlan(path, {baseDir, defaults})
+  if (kind === 'manifest-workflow' && plan.kind !== 'manifest') {
+    throw new H2KError('H2K_JOB_INVALID', `${path} is a job file, not a manifest v1.0; this daemon runs the manifest workflow.`, {
+      suggestions: ["Drop job files (single or `jobs:` batches) into a workflow-mode daemon's to_be_processed/, or write a manifest (version: \"1.0\", pipeline: …)."],
+    })
+  }
+  return plan
+}
+
+/** `path` relative to the inbox when it lies inside it. */
+export function insideInbox(inbox: string, path: string): string | undefined {
+  return inside(inbox, path)
+}
