@@ -679,7 +679,7 @@ export class Daemon {
         },
       ])
     }
-    if (record.kind === 'manifest') {
+    if (record.kind === 'manifest' || layout.kind === 'manifest-workflow') {
       const job = jobs[0]!
       const started = job.started_at ?? job.created_at
       const error = job.status === 'failed' ? storedError(job) : undefined

@@ -1,79 +1,13 @@
 import assert from 'node:assert/strict'
-import {type ChildProcess, execFileSync, spawn} from 'node:child_process'
+import {execFileSync} from 'node:child_process'
 import {closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import Database from 'better-sqlite3'
-
+import {history, jobOf, jobs, killAll, type RunningDaemon, startDaemon, today, until} from '../helpers/daemon-process.js'
 import {convertFixture, makePatternedRaw, sameContent} from '../helpers/patterned-image.js'
-import {CLI, runCli} from '../helpers/run-cli.js'
+import {runCli} from '../helpers/run-cli.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
-
-interface Job {
-  id: string
-  source_path: string
-  status: string
-  attempts: number
-  output_path: string
-  error: string | null
-}
-
-interface RunningDaemon {
-  child: ChildProcess
-  stderr: () => string
-  exited: Promise<number | null>
-}
-
-const today = (): string => new Date().toISOString().slice(0, 10)
-
-/** Start a real daemon process; resolves once its control socket exists. */
-async function startDaemon(args: string[], out = args[args.indexOf('--output-dir') + 1]!): Promise<RunningDaemon> {
-  const child = spawn(process.execPath, [CLI, 'daemon', '--stability-interval', '100', ...args], {env: {...process.env, NO_COLOR: '1'}, stdio: ['ignore', 'pipe', 'pipe']})
-  let stderr = ''
-  child.stderr!.on('data', (chunk) => (stderr += chunk))
-  child.stdout!.resume()
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  // The socket exists once the daemon owns the output directory; `daemon:start` once its store is open.
-  for (let i = 0; i < 400 && !(existsSync(join(out, '.daemon', 'control.sock')) && stderr.includes('daemon:start')); i++) {
-    if (child.exitCode !== null) break
-    await sleep(50)
-  }
-  assert.ok(existsSync(join(out, '.daemon', 'control.sock')), `daemon did not start:\n${stderr}`)
-  return {child, exited, stderr: () => stderr}
-}
-
-function jobs(out: string): Job[] {
-  const path = join(out, '.daemon', 'jobs.db')
-  if (!existsSync(path)) return []
-  const db = new Database(path, {readonly: true})
-  try {
-    return db.prepare('SELECT * FROM jobs ORDER BY created_at').all() as Job[]
-  } finally {
-    db.close()
-  }
-}
-
-function history(out: string, id: string): string[] {
-  const db = new Database(join(out, '.daemon', 'jobs.db'), {readonly: true})
-  try {
-    return (db.prepare('SELECT to_status FROM job_history WHERE job_id = ? ORDER BY id').all(id) as Array<{to_status: string}>).map((r) => r.to_status)
-  } finally {
-    db.close()
-  }
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 30_000, daemon?: RunningDaemon, pollMs = 50): Promise<T> {
-  const end = Date.now() + timeoutMs
-  while (Date.now() < end) {
-    const value = fn()
-    if (value) return value
-    await sleep(pollMs)
-  }
-  throw new Error(`timed out waiting for ${what}${daemon ? `\n${daemon.stderr()}` : ''}`)
-}
-
-const jobOf = (out: string, file: string, status?: string): Job | undefined => jobs(out).find((j) => j.source_path === file && (status === undefined || j.status === status))
 
 /** The daemon through real processes on temp directories with small real disks. */
 describe('daemon: watch layout, job store, ctl', function () {
@@ -86,14 +20,7 @@ describe('daemon: watch layout, job store, ctl', function () {
     ;({cleanup, dir} = makeTempDir('h2k-daemon-'))
     raw = makePatternedRaw(join(dir, 'source.raw'))
   })
-  afterEach(async () => {
-    for (const d of daemons.splice(0)) {
-      if (d.child.exitCode === null && d.child.signalCode === null) {
-        d.child.kill('SIGKILL')
-        await d.exited
-      }
-    }
-  })
+  afterEach(() => killAll(daemons))
   after(() => cleanup())
 
   it('picks up files present at start-up and dropped later; outputs by date, inputs archived, history and stats.json', async () => {

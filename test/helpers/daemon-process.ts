@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict'
+import {type ChildProcess, spawn} from 'node:child_process'
+import {existsSync} from 'node:fs'
+import {join} from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import Database from 'better-sqlite3'
+
+import {CLI} from './run-cli.js'
+
+export interface Job {
+  id: string
+  source_path: string
+  status: string
+  attempts: number
+  output_path: string
+  error: string | null
+}
+
+export interface RunningDaemon {
+  child: ChildProcess
+  stderr: () => string
+  exited: Promise<number | null>
+}
+
+export const today = (): string => new Date().toISOString().slice(0, 10)
+
+/** Start a real daemon process; resolves once its control socket exists. */
+export async function startDaemon(args: string[], out = args[args.indexOf('--output-dir') + 1]!): Promise<RunningDaemon> {
+  const child = spawn(process.execPath, [CLI, 'daemon', '--stability-interval', '100', ...args], {env: {...process.env, NO_COLOR: '1'}, stdio: ['ignore', 'pipe', 'pipe']})
+  let stderr = ''
+  child.stderr!.on('data', (chunk) => (stderr += chunk))
+  child.stdout!.resume()
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  // The socket exists once the daemon owns the output directory; `daemon:start` once its store is open.
+  for (let i = 0; i < 400 && !(existsSync(join(out, '.daemon', 'control.sock')) && stderr.includes('daemon:start')); i++) {
+    if (child.exitCode !== null) break
+    await sleep(50)
+  }
+  assert.ok(existsSync(join(out, '.daemon', 'control.sock')), `daemon did not start:\n${stderr}`)
+  return {child, exited, stderr: () => stderr}
+}
+
+export function jobs(out: string): Job[] {
+  const path = join(out, '.daemon', 'jobs.db')
+  if (!existsSync(path)) return []
+  const db = new Database(path, {readonly: true})
+  try {
+    return db.prepare('SELECT * FROM jobs ORDER BY created_at').all() as Job[]
+  } finally {
+    db.close()
+  }
+}
+
+export function history(out: string, id: string): string[] {
+  const db = new Database(join(out, '.daemon', 'jobs.db'), {readonly: true})
+  try {
+    return (db.prepare('SELECT to_status FROM job_history WHERE job_id = ? ORDER BY id').all(id) as Array<{to_status: string}>).map((r) => r.to_status)
+  } finally {
+    db.close()
+  }
+}
+
+export async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 30_000, daemon?: RunningDaemon, pollMs = 50): Promise<T> {
+  const end = Date.now() + timeoutMs
+  while (Date.now() < end) {
+    const value = fn()
+    if (value) return value
+    await sleep(pollMs)
+  }
+  throw new Error(`timed out waiting for ${what}${daemon ? `\n${daemon.stderr()}` : ''}`)
+}
+
+export const jobOf = (out: string, file: string, status?: string): Job | undefined => jobs(out).find((j) => j.source_path === file && (status === undefined || j.status === status))
+
+
+/** afterEach: SIGKILL what is still running (a failed test must not leave a daemon behind). */
+export async function killAll(daemons: RunningDaemon[]): Promise<void> {
+  for (const d of daemons.splice(0)) {
+    if (d.child.exitCode === null && d.child.signalCode === null) {
+      d.child.kill('SIGKILL')
+      await d.exited
+    }
+  }
+}
