@@ -53,7 +53,7 @@ export function register(...stages: Stage[]): StageRegistration {
 }
 export {detectImageFormat, type MagicFormat} from './formats/image-magic.js'
 export {validateSparseVmdk, type FileWindow, type SparseVmdkFacts} from './formats/vmdk-sparse.js'
-export {scanGzipTar, scanTar, scanTarStream, MAX_TAR_MEMBERS, type DigestAlgorithm, type ScanTarOptions, type ScanTarStreamOptions, type TarMember, type TarScanProgress} from './archive/tar-reader.js'
+export {scanArchive, scanGzipTar, scanTar, scanTarStream, MAX_TAR_MEMBERS, type DigestAlgorithm, type ScanArchiveOptions, type ScanTarOptions, type ScanTarStreamOptions, type TarMember, type TarScanProgress} from './archive/tar-reader.js'
 export {peekTarNames} from './archive/tar-peek.js'
 export {describeDiskInFile, type ByteWindow, type DescribeDiskOptions, type DiskInFile} from './archive/disk-in-file.js'
 export {parseVmdkDescriptor, descriptorCapacityBytes, NO_PARENT_CID, type VmdkDescriptor, type VmdkExtent, type ExtentAccess, type ExtentType} from './formats/vmdk-descriptor.js'

@@ -1,7 +1,8 @@
 import {createHash, type Hash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
-import {open, stat} from 'node:fs/promises'
-import type {Readable} from 'node:stream'
+import {open, stat, statfs} from 'node:fs/promises'
+import {dirname} from 'node:path'
+import {type Readable, Transform} from 'node:stream'
 import {createGunzip} from 'node:zlib'
 
 import {H2KError, isH2KError} from '../errors/h2k-error.js'
@@ -235,29 +236,75 @@ export async function scanTarStream(stream: Readable, options: ScanTarStreamOpti
   }
 }
 
+/** Free space a decompression always leaves on the work directory's filesystem (other jobs, the output). */
+export const DECOMPRESS_RESERVE_BYTES = 1024 ** 3
+
+/** Fails the stream with H2K_NO_SPACE once more than `limit` bytes went through: a gzip bomb stops here, not at a full disk. */
+function byteLimit(limit: number, archive: string, target: string): Transform {
+  let seen = 0
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length
+      if (seen > limit) {
+        done(
+          new H2KError('H2K_NO_SPACE', `${archive}: decompressing it needs more than the ${Math.floor(limit / 1024 ** 2)} MiB that can be used in ${dirname(target)} (1 GiB is always left free); refusing to fill the filesystem.`, {
+            details: {archive, limitBytes: limit, target},
+            suggestions: ['Free space in the work directory (--work-dir), or decompress the archive yourself and convert the plain tar.', 'If the archive is not one you expect, it may be a decompression bomb.'],
+          }),
+        )
+        return
+      }
+      done(null, chunk)
+    },
+  })
+}
+
 /**
  * Decompress a gzip'ed tar once, streaming: scan it and write the uncompressed tar to `tarPath`, where
- * its members can then be read in place at the offsets returned.
+ * its members can then be read in place at the offsets returned. The uncompressed size is bounded by the
+ * free space of tarPath's filesystem minus DECOMPRESS_RESERVE_BYTES (or `maxExpandedBytes`).
  */
-export async function scanGzipTar(gzipPath: string, tarPath: string, options: ScanTarOptions = {}): Promise<TarMember[]> {
+export async function scanGzipTar(gzipPath: string, tarPath: string, options: ScanTarOptions & {maxExpandedBytes?: number} = {}): Promise<TarMember[]> {
   const archive = options.label ?? gzipPath
   throwIfCancelled(options.signal)
   const {size: bytesTotal} = await stat(gzipPath)
+  const fs = await statfs(dirname(tarPath))
+  const limit = Math.max(0, Math.min(options.maxExpandedBytes ?? Number.POSITIVE_INFINITY, fs.bavail * fs.bsize - DECOMPRESS_RESERVE_BYTES))
   const input = createReadStream(gzipPath)
   const gunzip = createGunzip()
+  const bounded = byteLimit(limit, archive, tarPath)
   input.on('error', (error) => gunzip.destroy(error))
-  input.pipe(gunzip)
+  gunzip.on('error', (error) => bounded.destroy(error))
+  input.pipe(gunzip).pipe(bounded)
   try {
-    return await scanTarStream(gunzip, {
+    return await scanTarStream(bounded, {
       ...options,
       copyTo: tarPath,
       describeReadError: (error) =>
-        new H2KError('H2K_INPUT_CORRUPT', `${archive}: the gzip data is damaged or truncated: ${(error as Error).message}`, {cause: error, details: {archive}}),
+        isH2KError(error) ? error : new H2KError('H2K_INPUT_CORRUPT', `${archive}: the gzip data is damaged or truncated: ${(error as Error).message}`, {cause: error, details: {archive}}),
       inputProgress: () => ({bytesDone: input.bytesRead, bytesTotal}),
       label: archive,
     })
   } finally {
     input.destroy()
     gunzip.destroy()
+    bounded.destroy()
   }
+}
+
+export interface ScanArchiveOptions {
+  label: string
+  signal?: AbortSignal
+  /** The archive is gzip-compressed: decompress it once into `tarPath` (bounded, see scanGzipTar). */
+  gzip: boolean
+  tarPath: string
+  /** Only while decompressing (a plain tar is indexed from its headers alone, which is quick): digests to compute on the way, progress. */
+  whileDecompressing?: Pick<ScanTarOptions, 'hashMembers' | 'onProgress'>
+}
+
+/** A tar read in place, or a gzip'ed tar decompressed once into `tarPath`: the members and where to read them. */
+export async function scanArchive(path: string, options: ScanArchiveOptions): Promise<{tarPath: string; members: TarMember[]}> {
+  const {label, signal} = options
+  if (options.gzip) return {members: await scanGzipTar(path, options.tarPath, {...options.whileDecompressing, label, signal}), tarPath: options.tarPath}
+  return {members: await scanTar(path, {label, signal}), tarPath: path}
 }

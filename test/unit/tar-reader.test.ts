@@ -199,6 +199,18 @@ describe('scanTar', () => {
       truncateSync(join(dir, 'cut.tar.gz'), Math.floor(statSync(join(dir, 'cut.tar.gz')).size / 2))
       await assert.rejects(scanGzipTar(join(dir, 'cut.tar.gz'), join(dir, 'cut-copy.tar')), refusal('H2K_INPUT_CORRUPT', 'gzip'))
     })
+
+    it('stops a gzip that expands beyond what may be written (a decompression bomb) with H2K_NO_SPACE', async () => {
+      // 8 MiB of zeros compress to a few KiB: a small bomb; the bound is lowered to 1 MiB to meet it.
+      writeFileSync(join(dir, 'bomb.tar'), craftTar([{data: Buffer.alloc(8 * 1024 * 1024), name: 'zeros.img'}]))
+      writeFileSync(join(dir, 'bomb.tar.gz'), execFileSync('gzip', ['-c', join(dir, 'bomb.tar')]))
+      assert.ok(statSync(join(dir, 'bomb.tar.gz')).size < 64 * 1024)
+      await assert.rejects(scanGzipTar(join(dir, 'bomb.tar.gz'), join(dir, 'bomb-copy.tar'), {maxExpandedBytes: 1024 * 1024}), refusal('H2K_NO_SPACE', 'refusing to fill the filesystem'))
+      assert.ok(statSync(join(dir, 'bomb-copy.tar')).size <= 1024 * 1024, 'no more than the bound was written')
+      // Within the bound the same archive is read.
+      const members = await scanGzipTar(join(dir, 'bomb.tar.gz'), join(dir, 'bomb-copy2.tar'), {maxExpandedBytes: 16 * 1024 * 1024})
+      assert.deepEqual(members.map((m) => [m.name, m.size]), [['zeros.img', 8 * 1024 * 1024]])
+    })
   })
 })
 

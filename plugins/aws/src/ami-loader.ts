@@ -10,8 +10,7 @@ import {
   type ProbeInput,
   readAt,
   safeFileStem,
-  scanGzipTar,
-  scanTar,
+  scanArchive,
   type SourceDisk,
   type TarMember,
   type TarScanProgress,
@@ -87,14 +86,13 @@ export const amiLoader: LoaderStage = {
     const tarball = ctx.input.path
     const label = basename(tarball)
     const gzip = isGzip(ctx.input.head)
-    let tarPath = tarball
-    let members: TarMember[]
-    if (gzip) {
-      tarPath = join(ctx.workDir, `${safeFileStem(tarballStem(tarball), 'export')}.tar`)
-      members = await scanGzipTar(tarball, tarPath, {label, onProgress: progressReporter(ctx, 'Decompressing the export'), signal: ctx.signal})
-    } else {
-      members = await scanTar(tarball, {label, signal: ctx.signal})
-    }
+    const {members, tarPath} = await scanArchive(tarball, {
+      gzip,
+      label,
+      signal: ctx.signal,
+      tarPath: join(ctx.workDir, `${safeFileStem(tarballStem(tarball), 'export')}.tar`),
+      whileDecompressing: {onProgress: progressReporter(ctx, 'Decompressing the export')},
+    })
     if (members.some((member) => /\.ovf$/i.test(member.name))) {
       throw new H2KError('H2K_INPUT_UNSUPPORTED', `${label} holds an .ovf descriptor: it is an OVA, not an AWS export tarball.`, {
         suggestions: ['Rename it to .ova and keep the .ovf as its first member, so the OVA loader reads it.'],

@@ -9,7 +9,7 @@ import {
   peekTarNames,
   type ProbeInput,
   safeFileStem,
-  scanGzipTar,
+  scanArchive,
   scanTar,
   type SourceDisk,
   type TarMember,
@@ -110,21 +110,15 @@ export const ovaLoader: LoaderStage = {
     const ova = ctx.input.path
     const label = basename(ova)
     const gzip = isGzip(ctx.input.head)
-    let tarPath = ova
-    let members: TarMember[]
-    if (gzip) {
-      tarPath = join(ctx.workDir, `${safeFileStem(basename(ova, extname(ova)), 'appliance')}.tar`)
+    const {members, tarPath} = await scanArchive(ova, {
+      gzip,
+      label,
+      signal: ctx.signal,
+      tarPath: join(ctx.workDir, `${safeFileStem(basename(ova, extname(ova)), 'appliance')}.tar`),
       // The manifest is usually the last member, so which digests it wants is unknown while streaming:
       // compute the two that OVF 1.x and 2.x use, and make up any other in a pass over the copy.
-      members = await scanGzipTar(ova, tarPath, {
-        hashMembers: (name) => (isManifestName(name) ? [] : ['sha1', 'sha256']),
-        label,
-        onProgress: progressReporter(ctx, 'Decompressing the OVA'),
-        signal: ctx.signal,
-      })
-    } else {
-      members = await scanTar(ova, {label, signal: ctx.signal})
-    }
+      whileDecompressing: {hashMembers: (name) => (isManifestName(name) ? [] : ['sha1', 'sha256']), onProgress: progressReporter(ctx, 'Decompressing the OVA')},
+    })
     const descriptorMember = members.find((member) => /\.ovf$/i.test(member.name))
     if (!descriptorMember) throw new H2KError('H2K_OVF_INVALID', `${label} holds no .ovf descriptor.`, {details: {archive: ova}})
     const descriptorLabel = `${label}:${descriptorMember.name}`
