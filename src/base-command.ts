@@ -66,8 +66,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return loadConfig({configPath: (this.flags as {config?: string}).config})
   }
 
+  /** Before the flags are parsed (a parse error is being reported) there is no level yet: info. */
   protected get logLevel(): LogLevel | 'error' {
-    return this.flags['log-level']
+    return (this.flags as typeof this.flags | undefined)?.['log-level'] ?? 'info'
   }
 
   protected override async catch(error: Error & {exitCode?: number}): Promise<unknown> {

@@ -113,6 +113,10 @@ describe('hyper2kvm convert (raw and qcow2 inputs, every output format)', () => 
     const unknown = await runCli(['convert', expected, '--frobnicate', '--json'])
     assert.equal(unknown.code, 2)
     assert.equal(unknown.json.error.code, 'H2K_USAGE')
+    // Without --json too: the error is reported before any flag is parsed.
+    const human = await runCli(['convert', expected, '--frobnicate'])
+    assert.equal(human.code, 2)
+    assert.match(human.stderr, /^Error H2K_USAGE: Nonexistent flag: --frobnicate/m)
     assert.ok(!existsSync(join(dir, 'out')))
   })
 
