@@ -1,9 +1,10 @@
-import {mkdirSync} from 'node:fs'
+import {existsSync, mkdirSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 
 import Database from 'better-sqlite3'
 
 import {H2KError} from '../errors/h2k-error.js'
+import {mapForeignError} from '../errors/map-foreign-error.js'
 
 export type JobStatus = 'queued' | 'running' | 'retry_wait' | 'succeeded' | 'failed' | 'duplicate'
 
@@ -45,6 +46,19 @@ export interface ProcessedFileRow {
   processed_at: string
   job_id: string | null
   output_path: string | null
+}
+
+/** What `dedup stats` reports about processed_files. */
+export interface ProcessedStats {
+  rows: number
+  /** Distinct file names. */
+  files: number
+  /** Sum of the recorded file sizes. */
+  bytes: number
+  oldest: string | null
+  newest: string | null
+  /** Rows per key type: md5, sha256, name-size (no hash). */
+  byKey: Record<string, number>
 }
 
 /** The daemon's state directory: `output_dir/.daemon/`. */
@@ -93,14 +107,6 @@ CREATE TABLE IF NOT EXISTS processed_files (
 CREATE INDEX IF NOT EXISTS processed_files_key ON processed_files(filename, file_size);
 `
 
-/** SQLite errors (better-sqlite3's SqliteError) become H2K_STORE_FAILED here, at the store boundary. */
-function storeError(error: unknown, what: string, path: string): H2KError {
-  if (error instanceof H2KError) return error
-  const message = error instanceof Error ? error.message : String(error)
-  const code = (error as {code?: unknown}).code
-  return new H2KError('H2K_STORE_FAILED', `${what} (${path}): ${message}`, {cause: error, details: {path, sqliteCode: typeof code === 'string' ? code : undefined}})
-}
-
 /**
  * The durable job store (better-sqlite3, WAL, foreign keys on): `jobs`, `job_history` (one row per status
  * transition) and `processed_files` (deduplication). Every write is one transaction.
@@ -131,13 +137,14 @@ export class JobStore {
       db.pragma('foreign_keys = ON')
       return new JobStore(path, db)
     } catch (error) {
-      if ((error as {code?: string}).code === 'SQLITE_CANTOPEN' && options.readonly) {
+      // Read-only, a missing store is no daemon: SQLite's CANTOPEN, or better-sqlite3's own check that .daemon/ exists.
+      if (options.readonly && ((error as {code?: string}).code === 'SQLITE_CANTOPEN' || !existsSync(path))) {
         throw new H2KError('H2K_DAEMON_NOT_RUNNING', `No job store at ${path}: no daemon ever ran with this output directory.`, {
           details: {path},
           suggestions: ['Pass the daemon\'s --output-dir (or the --config it was started with).'],
         })
       }
-      throw storeError(error, 'Cannot open the job store', path)
+      throw mapForeignError(error, {operation: 'Cannot open the job store', path})
     }
   }
 
@@ -145,7 +152,7 @@ export class JobStore {
     try {
       return fn()
     } catch (error) {
-      throw storeError(error, what, this.path)
+      throw mapForeignError(error, {operation: what, path: this.path})
     }
   }
 
@@ -252,5 +259,61 @@ export class JobStore {
   /** Forget a file (every size and hash of that name): it will be converted again when dropped. */
   forgetProcessed(filename: string): number {
     return this.guard('Cannot forget a processed file', () => this.db.prepare('DELETE FROM processed_files WHERE filename = ?').run(filename).changes)
+  }
+
+  /**
+   * Open read-write a store that must already exist (maintenance commands): a wrong --output-dir gives
+   * H2K_DAEMON_NOT_RUNNING instead of creating an empty store there.
+   */
+  static openExisting(outputDir: string): JobStore {
+    JobStore.open(outputDir, {readonly: true}).close()
+    return JobStore.open(outputDir)
+  }
+
+  /** Processed-file records older than `before` (an ISO instant), oldest first: what `purgeProcessed` removes. */
+  processedBefore(before: string): ProcessedFileRow[] {
+    return this.guard('Cannot read processed files', () => this.db.prepare('SELECT * FROM processed_files WHERE processed_at < ? ORDER BY processed_at, id').all(before) as ProcessedFileRow[])
+  }
+
+  /** Delete processed-file records older than `before` (an ISO instant): those files are converted again when dropped. */
+  purgeProcessed(before: string): number {
+    return this.guard('Cannot purge processed files', () => this.db.prepare('DELETE FROM processed_files WHERE processed_at < ?').run(before).changes)
+  }
+
+  /** Totals of processed_files; the key type follows from the stored hash (32 hex digits MD5, 64 SHA-256, none name+size). */
+  processedStats(): ProcessedStats {
+    return this.guard('Cannot read processed files', () => {
+      const totals = this.db
+        .prepare('SELECT COUNT(*) AS rows, COUNT(DISTINCT filename) AS files, COALESCE(SUM(file_size), 0) AS bytes, MIN(processed_at) AS oldest, MAX(processed_at) AS newest FROM processed_files')
+        .get() as Omit<ProcessedStats, 'byKey'>
+      const byKey = this.db
+        .prepare("SELECT CASE WHEN file_hash IS NULL THEN 'name-size' WHEN length(file_hash) = 32 THEN 'md5' WHEN length(file_hash) = 64 THEN 'sha256' ELSE 'other' END AS key, COUNT(*) AS n FROM processed_files GROUP BY key ORDER BY key")
+        .all() as Array<{key: string; n: number}>
+      return {...totals, byKey: Object.fromEntries(byKey.map((r) => [r.key, r.n]))}
+    })
+  }
+
+  /** Fold the WAL into the database and truncate it, then rebuild the file without free pages. Waits up to busy_timeout for a running daemon's transactions. */
+  vacuum(): {checkpoint: {busy: number; log: number; checkpointed: number}} {
+    return this.guard('Cannot vacuum the job store', () => {
+      const [checkpoint] = this.db.pragma('wal_checkpoint(TRUNCATE)') as Array<{busy: number; log: number; checkpointed: number}>
+      this.db.exec('VACUUM')
+      this.db.pragma('wal_checkpoint(TRUNCATE)')
+      return {checkpoint: checkpoint ?? {busy: 0, checkpointed: 0, log: 0}}
+    })
+  }
+
+  /** Bytes on disk: the database file, its write-ahead log, and both together. */
+  diskUsage(): {db: number; wal: number; total: number} {
+    const size = (path: string): number => {
+      try {
+        return statSync(path).size
+      } catch {
+        return 0
+      }
+    }
+    const db = size(this.path)
+    const wal = size(`${this.path}-wal`)
+    return {db, total: db + wal, wal}
   }
 }

@@ -23,6 +23,8 @@ export interface ForeignErrorContext {
   path?: string
   /** Whether the subprocess ran under resource limits (so a kill means the limit was hit). */
   limited?: boolean
+  /** What was being done, to start the message with ("Cannot add a job"). */
+  operation?: string
 }
 
 /** Keep the last `lines` non-empty lines of a tool's stderr: the part that says what went wrong. */
@@ -85,6 +87,23 @@ function mapNodeError(error: NodeJS.ErrnoException, context: ForeignErrorContext
   }
 }
 
+/**
+ * better-sqlite3 throws SqliteError (name 'SqliteError', code 'SQLITE_BUSY', 'SQLITE_CORRUPT', ...) for
+ * everything SQLite reports: the daemon's job store could not be opened, read or written.
+ */
+function mapSqliteError(error: unknown, context: ForeignErrorContext): H2KError | undefined {
+  if (!(error instanceof Error) || error.name !== 'SqliteError') return undefined
+  const code = (error as {code?: unknown}).code
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return undefined
+  const where = context.path ?? 'the job store'
+  return new H2KError('H2K_STORE_FAILED', `${context.operation ?? 'The job store failed'} (${where}): ${error.message}`, {
+    cause: error,
+    details: {path: where, sqliteCode: code},
+    phase: context.phase,
+    stage: context.stage,
+  })
+}
+
 /** `file:line:column` of a yaml library error (lines and columns count from 1). */
 function yamlWhere(error: YAMLError, file: string): string {
   const pos = error.linePos?.[0]
@@ -120,7 +139,7 @@ function mapDocumentError(error: unknown, context: ForeignErrorContext): H2KErro
 }
 
 /**
- * The one boundary where errors from other libraries (execa, node:fs, AbortSignal, ...) become H2KErrors.
+ * The one boundary where errors from other libraries (execa, node:fs, better-sqlite3, AbortSignal, ...) become H2KErrors.
  * An H2KError passes through unchanged, except that a missing phase/stage is filled in.
  */
 export function mapForeignError(error: unknown, context: ForeignErrorContext = {}): H2KError {
@@ -128,6 +147,8 @@ export function mapForeignError(error: unknown, context: ForeignErrorContext = {
   if (error instanceof ExecaError) return mapExecaError(error, context)
   const documentError = mapDocumentError(error, context)
   if (documentError) return documentError
+  const sqliteError = mapSqliteError(error, context)
+  if (sqliteError) return sqliteError
   if (error instanceof Error && error.name === 'AbortError') {
     return new H2KError('H2K_CANCELLED', 'The job was cancelled.', {cause: error, phase: context.phase, stage: context.stage})
   }

@@ -1,33 +1,27 @@
-import {readdir, readFile} from 'node:fs/promises'
-import {join} from 'node:path'
-
-import {Flags} from '@oclif/core'
-
 import {BaseCommand} from '../../base-command.js'
-import {loadDaemonConfig} from '../../daemon/config.js'
+import {errorFileJson, errorsLayout, readErrorFiles, watchDirFlag} from '../../daemon/error-files.js'
 
 export default class ErrorsList extends BaseCommand<typeof ErrorsList> {
-  static override description = 'Reads watch_dir/.errors/*.error.json, the structured error files of failed daemon jobs.'
-  static override examples = ['<%= config.bin %> <%= command.id %> --config /etc/hyper2kvm/daemon.yaml', '<%= config.bin %> <%= command.id %> --watch-dir /srv/queue --json']
-  static override flags = {'watch-dir': Flags.string({description: "The daemon's watch_dir (default: watch_dir of --config)."})}
+  static override description = `Reads the structured error files of failed daemon jobs, newest first: watch_dir/.errors/*.error.json in the watch layout, <dir>/failed/<YYYY-MM-DD>/*.error.json in the workflow and manifest-workflow layouts. The failed files sit beside their error file.`
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --config /etc/hyper2kvm/daemon.yaml',
+    '<%= config.bin %> <%= command.id %> --watch-dir /srv/queue --json',
+  ]
+  static override flags = {...watchDirFlag}
   static override summary = 'List the files the daemon failed to convert, with their error code and phase.'
 
-  public async run(): Promise<{errors: Array<Record<string, unknown>>}> {
-    const watchDir = this.flags['watch-dir'] ?? (await loadDaemonConfig({config: this.flags.config})).layout.inbox
-    const dir = join(watchDir, '.errors')
-    const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith('.error.json')).sort()
-    const errors: Array<Record<string, unknown>> = []
-    for (const name of names) {
-      try {
-        errors.push(JSON.parse(await readFile(join(dir, name), 'utf8')) as Record<string, unknown>)
-      } catch {
-        errors.push({error: 'unreadable error file', filename: name.replace(/\.error\.json$/, '')})
-      }
-    }
+  public async run(): Promise<{layout: string; error_roots: string[]; count: number; errors: Array<Record<string, unknown>>}> {
+    const layout = await errorsLayout(this.flags)
+    const entries = await readErrorFiles(layout)
     if (!this.jsonEnabled()) {
-      for (const e of errors) this.log(`${String(e.timestamp ?? '-')}  ${String(e.error_code ?? '-').padEnd(24)}  ${String(e.phase ?? '-').padEnd(8)}  ${String(e.filename)}`)
-      this.log(`${errors.length} failed file(s) in ${dir}`)
+      if (entries.length > 0) this.log(`${'FAILED AT'.padEnd(24)}  ${'CODE'.padEnd(24)}  ${'PHASE'.padEnd(8)}  FILE`)
+      for (const e of entries) {
+        const code = e.unreadable === undefined ? String(e.record?.error_code ?? '-') : 'unreadable'
+        const extra = e.files.length > 1 ? ` (+${e.files.length - 1} file(s))` : ''
+        this.log(`${e.failedAt.toISOString().padEnd(24)}  ${code.padEnd(24)}  ${String(e.record?.phase ?? '-').padEnd(8)}  ${e.filename}${extra}`)
+      }
+      this.log(`${entries.length} failed file(s) in ${layout.errorRoots.join(', ')}${layout.datedErrors ? '/<date>' : ''}`)
     }
-    return {errors}
+    return {count: entries.length, error_roots: layout.errorRoots, errors: entries.map(errorFileJson), layout: layout.kind}
   }
 }
