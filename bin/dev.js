@@ -2,4 +2,8 @@
 // Runs the TypeScript sources directly (no build) for development: ./bin/dev.js convert disk.vmdk
 import {execute} from '@oclif/core'
 
-await execute({development: true, dir: import.meta.url})
+import {routeArgv} from '../src/config-route.ts'
+
+// `hyper2kvm --config FILE` (no command) runs the daemon when FILE says `command: daemon`.
+const args = await routeArgv(process.argv.slice(2))
+if (args) await execute({args, development: true, dir: import.meta.url})

@@ -1,4 +1,8 @@
 #!/usr/bin/env node
 import {execute} from '@oclif/core'
 
-await execute({dir: import.meta.url})
+import {routeArgv} from '../dist/config-route.js'
+
+// `hyper2kvm --config FILE` (no command) runs the daemon when FILE says `command: daemon`.
+const args = await routeArgv(process.argv.slice(2))
+if (args) await execute({args, dir: import.meta.url})

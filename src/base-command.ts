@@ -2,6 +2,7 @@ import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 
 import {H2KError} from './errors/h2k-error.js'
 import {mapForeignError} from './errors/map-foreign-error.js'
+import {renderError} from './errors/render-error.js'
 import {type EffectiveConfig, loadConfig} from './jobs/config.js'
 import type {LogLevel} from './stages/job-events.js'
 
@@ -74,15 +75,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected override async catch(error: Error & {exitCode?: number}): Promise<unknown> {
     if (error instanceof Errors.ExitError) throw error
     const h2k = toH2KError(error)
-    if (this.jsonEnabled()) {
-      this.logJson({error: h2k.toJSON(), status: 'failed'})
-    } else {
-      const lines = [`Error ${h2k.code}: ${h2k.message}`]
-      if (h2k.phase) lines.push(`  phase: ${h2k.phase}${h2k.stage ? ` (${h2k.stage})` : ''}`)
-      for (const suggestion of h2k.suggestions) lines.push(`  → ${suggestion}`)
-      if (this.logLevel === 'debug' && h2k.stack) lines.push(h2k.stack)
-      process.stderr.write(`${lines.join('\n')}\n`)
-    }
+    renderError(h2k, {debug: this.logLevel === 'debug', json: this.jsonEnabled()})
     this.exit(h2k.exitCode)
   }
 }
