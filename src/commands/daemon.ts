@@ -45,15 +45,22 @@ export default class DaemonCommand extends BaseCommand<typeof DaemonCommand> {
     const registry = await loadRegistry(this.config)
     for (const failure of registry.failures) process.stderr.write(`warning ${failure.error.code}: ${failure.error.message}\n`)
     const daemon = new Daemon(config, registry)
-    await daemon.start()
-    // SIGTERM / SIGINT abort this.abort (BaseCommand): that is a stop.
-    this.abort.signal.addEventListener('abort', () => void daemon.stop('signal'), {once: true})
+    // Registered before start(): a SIGHUP's default action would end the process.
+    let started = false
     process.on('SIGHUP', () => {
+      if (!started) {
+        daemon.log('warn', 'daemon:reload-ignored', {}, 'SIGHUP while starting; send it again once daemon:start is logged')
+        return
+      }
       load().then(
         (next) => daemon.reload(next),
         (error: unknown) => daemon.log('error', 'daemon:reload-failed', {}, `${mapForeignError(error).message} (keeping the running configuration)`),
       )
     })
+    await daemon.start()
+    started = true
+    // SIGTERM / SIGINT abort this.abort (BaseCommand): that is a stop.
+    this.abort.signal.addEventListener('abort', () => void daemon.stop('signal'), {once: true})
     await daemon.wait()
     process.exitCode = 0
     return {status: 'stopped'}

@@ -136,7 +136,9 @@ export class Daemon {
     const parts = Object.entries(fields)
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`)
-    const line = `${new Date().toISOString()} ${level.toUpperCase()} ${event}${parts.length > 0 ? ` ${parts.join(' ')}` : ''}${message ? ` ${message}` : ''}\n`
+    // One event, one line: a multi-line message (a config with several violations) is folded.
+    const text = message.replace(/\s*\n\s*/g, ' | ')
+    const line = `${new Date().toISOString()} ${level.toUpperCase()} ${event}${parts.length > 0 ? ` ${parts.join(' ')}` : ''}${text ? ` ${text}` : ''}\n`
     process.stderr.write(line)
     if (this.config.logFile) {
       try {

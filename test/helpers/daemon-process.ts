@@ -10,11 +10,14 @@ import {CLI} from './run-cli.js'
 
 export interface Job {
   id: string
+  name: string
   source_path: string
   status: string
   attempts: number
   output_path: string
   error: string | null
+  started_at: string | null
+  completed_at: string | null
 }
 
 export interface RunningDaemon {
