@@ -7,11 +7,13 @@ import {mapForeignError} from '../errors/map-foreign-error.js'
 import {loadRegistry} from '../stages/load-registry.js'
 
 export default class DaemonCommand extends BaseCommand<typeof DaemonCommand> {
-  static override description = `Watches watch_dir and converts every file dropped there once it is stable (size and mtime unchanged on 3 checks 1 s apart), through the same pipeline as convert. Claims are atomic renames into watch_dir/.processing/; outputs go to output_dir/YYYY-MM-DD/<vm>/; processed inputs are archived in watch_dir/.processed/<date>/, failures moved to watch_dir/.errors/ with <file>.error.json. Jobs, their history and processed files live in SQLite (output_dir/.daemon/jobs.db): a killed daemon re-queues its running jobs on the next start. Control it with \`hyper2kvm ctl\` (socket output_dir/.daemon/control.sock). SIGTERM/SIGINT stop (running jobs are cancelled and re-queued), SIGHUP reloads the configuration.`
+  static override description = `Converts what is dropped into a directory, through the same pipeline as convert, in one of three layouts. Watch (watch_dir): disks dropped into watch_dir; claimed into watch_dir/.processing/, archived in watch_dir/.processed/<date>/, failures in watch_dir/.errors/ with <file>.error.json. Workflow (--workflow-mode, workflow_dir): disks and job files (single or jobs: batches) dropped into to_be_processed/, then processing/ → processed/<date>/ with <file>.meta.json | failed/<date>/ with <file>.error.json. Manifest workflow (--manifest-workflow-mode, manifest_workflow_dir): manifests v1.0 the same way, each with <manifest>.report.json. An item is claimed once its files are stable (size and mtime unchanged on 3 checks 1 s apart); an .ovf travels with its disks, a VMDK descriptor with its extents, a job file with the inputs it names inside the drop directory. Outputs go to output_dir/YYYY-MM-DD/<vm>/. Jobs, their history and processed files live in SQLite (output_dir/.daemon/jobs.db): a killed daemon re-queues its running jobs on the next start. Control it with \`hyper2kvm ctl\` (socket output_dir/.daemon/control.sock). SIGTERM/SIGINT stop (running jobs are cancelled and re-queued), SIGHUP reloads the configuration.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> --config /etc/hyper2kvm/daemon.yaml', description: 'Run with a daemon configuration (see examples/daemon.yaml)'},
     {command: '<%= config.bin %> <%= command.id %> --watch-dir /srv/queue --output-dir /srv/out --max-concurrent-jobs 3', description: 'Without a configuration file'},
+    {command: '<%= config.bin %> <%= command.id %> --workflow-mode --workflow-dir /var/lib/hyper2kvm/workflow --output-dir /var/lib/hyper2kvm/output', description: 'Workflow layout (disks and job files)'},
+    {command: '<%= config.bin %> --config /etc/hyper2kvm/daemon.yaml', description: 'The same as `daemon --config` when the file says `command: daemon`'},
   ]
 
   static override flags = {
@@ -25,7 +27,7 @@ export default class DaemonCommand extends BaseCommand<typeof DaemonCommand> {
     'workflow-mode': Flags.boolean({description: 'Workflow layout: to_be_processed/ → processing/ → processed/<date>/ | failed/<date>/ under --workflow-dir; disks and job configs (incl. jobs: batches).'}),
   }
 
-  static override summary = 'Run the conversion service: watch a directory and convert what arrives.'
+  static override summary = 'Run the conversion service: convert what is dropped into a directory (watch, workflow or manifest-workflow layout).'
 
   public async run(): Promise<{status: string}> {
     const flags = this.flags

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {cpSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
+import {parse, stringify} from 'yaml'
+
+import {jobs, killAll, type RunningDaemon, startDaemon, today, until} from '../helpers/daemon-process.js'
 import {ovfText} from '../helpers/ovf-fixtures.js'
 import {convertFixture, makePatternedRaw, sameContent} from '../helpers/patterned-image.js'
 import {runCli} from '../helpers/run-cli.js'
@@ -60,5 +63,56 @@ describe('examples/ run as shipped', function () {
     assert.equal(result.code, 0, result.stdout + result.stderr)
     const report = JSON.parse(readFileSync(join(dir, 'examples', 'manifest.report.json'), 'utf8'))
     assert.ok(JSON.stringify(report).includes('web01'))
+  })
+
+  describe('daemon configurations, with their directories moved into a temporary tree', () => {
+    const daemons: RunningDaemon[] = []
+    afterEach(() => killAll(daemons))
+
+    /** The example with only its directories (and the log file) pointed elsewhere; every other key as shipped. */
+    function relocated(name: string): {config: string; root: string; out: string} {
+      const values = parse(readFileSync(join(dir, 'examples', name), 'utf8')) as Record<string, unknown>
+      const base = join(dir, 'daemon', name)
+      const root = join(base, 'root')
+      const out = join(base, 'out')
+      for (const key of ['watch_dir', 'workflow_dir', 'manifest_workflow_dir']) if (key in values) values[key] = root
+      values.output_dir = out
+      if ('work_dir' in values) values.work_dir = join(base, 'work')
+      if ('log_file' in values) values.log_file = join(base, 'daemon.log')
+      mkdirSync(base, {recursive: true})
+      writeFileSync(join(base, name), stringify(values))
+      return {config: join(base, name), out, root}
+    }
+
+    for (const [name, layout] of [
+      ['daemon.yaml', 'watch'],
+      ['workflow-daemon.yaml', 'workflow'],
+      ['manifest-workflow-daemon.yaml', 'manifest-workflow'],
+    ] as const) {
+      it(`${name} runs: a dropped ${layout === 'manifest-workflow' ? 'manifest' : 'disk'} is converted with the shipped defaults`, async () => {
+        const {config, out, root} = relocated(name)
+        const inbox = layout === 'watch' ? root : join(root, 'to_be_processed')
+        mkdirSync(join(inbox, 'disks'), {recursive: true})
+        const d = await startDaemon(['--config', config], out)
+        daemons.push(d)
+        assert.match(d.stderr(), /daemon:start /)
+        if (layout === 'manifest-workflow') {
+          cpSync(join(dir, 'examples', 'vms', 'web01', 'web01.vmdk'), join(inbox, 'disks', 'web01.vmdk'))
+          writeFileSync(join(inbox, 'web01.json'), JSON.stringify({pipeline: {load: {source_path: 'disks/web01.vmdk'}}, version: '1.0'}))
+        } else {
+          cpSync(join(dir, 'examples', 'vms', 'web01', 'web01.vmdk'), join(inbox, 'web01.vmdk'))
+        }
+        const job = await until('converted', () => jobs(out).find((j) => j.status === 'succeeded' || j.status === 'failed'), 60_000, d)
+        assert.equal(job.status, 'succeeded', d.stderr())
+        const output = join(out, today(), 'web01', 'web01.qcow2')
+        assert.ok(sameContent(output, 'qcow2', expected, 'raw'))
+        if (layout !== 'manifest-workflow') {
+          // The shipped defaults say compress: true.
+          const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', output], {encoding: 'utf8'})) as {'actual-size': number}
+          assert.ok(info['actual-size'] < 2 * 1024 * 1024, `compressed output (${info['actual-size']} bytes)`)
+        }
+        if (name === 'daemon.yaml') await until('log file', () => existsSync(join(dir, 'daemon', name, 'daemon.log')) && readFileSync(join(dir, 'daemon', name, 'daemon.log'), 'utf8').includes('job:succeeded'), 5000, d)
+      })
+    }
   })
 })
