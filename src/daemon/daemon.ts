@@ -110,6 +110,9 @@ export class Daemon {
   private timer?: NodeJS.Timeout
   private soon?: NodeJS.Timeout
   private readonly scanner: IntakeScanner
+  /** Claims being planned (hashing for dedup); stop() aborts and awaits them. */
+  private readonly planning = new Set<Promise<void>>()
+  private readonly stopping = new AbortController()
   private statsTimer?: NodeJS.Timeout
   private ticking = false
   private readonly startedAt = new Date()
@@ -278,6 +281,8 @@ export class Daemon {
   }
 
   private async shutdown(): Promise<void> {
+    this.stopping.abort(new H2KError('H2K_CANCELLED', 'Daemon stopping.'))
+    await Promise.all(this.planning)
     clearInterval(this.timer)
     clearTimeout(this.soon)
     clearInterval(this.statsTimer)
@@ -431,8 +436,18 @@ export class Daemon {
       return
     }
     this.log('info', 'file:claimed', {file: item.main, files: files.length > 1 ? files.length : undefined, intake: id, kind: item.kind})
-    await this.planClaim(dir, record)
-    this.pump()
+    // Planning may hash a large disk (content dedup): it runs beside the intake loop, never blocking other claims.
+    const planning = this.planClaim(dir, record)
+      .catch((error: unknown) => {
+        const mapped = mapForeignError(error)
+        if (mapped.code === 'H2K_CANCELLED') this.log('info', 'file:plan-deferred', {file: item.main, intake: id}, 'daemon stopping; planned on the next start')
+        else this.log('error', 'file:plan-failed', {file: item.main, intake: id}, `${mapped.message} (planned again on the next start)`)
+      })
+      .finally(() => {
+        this.planning.delete(planning)
+        this.pump()
+      })
+    this.planning.add(planning)
   }
 
   /** The jobs of a claim: one per disk, one per job of a config or manifest; a document that cannot run fails at once. */
@@ -443,7 +458,7 @@ export class Daemon {
       const size = (await stat(path)).size
       let hash: string | undefined
       if (this.config.enableDeduplication) {
-        hash = await fileKey(path, this.config.dedupKey)
+        hash = await fileKey(path, this.config.dedupKey, this.stopping.signal)
         const earlier = this.store.findProcessed(main, size, hash)
         if (earlier) {
           this.createJob({filename: main, hash, id, input: path, intake: id, name: vmName(main), size}, 'duplicate', `duplicate of job ${earlier.job_id ?? '?'} (${earlier.processed_at})`)
