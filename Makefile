@@ -1,5 +1,5 @@
 # hyper2kvm: `make demo` and `make test` work on a fresh Debian 12 machine (root, Node 20, npm).
-.PHONY: setup build demo test test-unit bench bench-pipeline clean
+.PHONY: setup build demo test test-unit bench bench-pipeline bench-daemon clean
 
 setup:
 	bash scripts/setup.sh
@@ -20,6 +20,9 @@ bench: setup
 
 bench-pipeline: setup
 	node bench/pipeline.mjs
+
+bench-daemon: setup
+	node bench/daemon.mjs
 
 clean:
 	rm -rf dist plugins/*/dist demo out
