@@ -50,8 +50,10 @@ describe('configuration discovery and layering', () => {
   })
 
   it('accepts a daemon config (its conversion defaults apply)', async () => {
-    writeFileSync(join(dir, 'daemon.yaml'), 'command: daemon\nwatch_dir: /q\nout_format: raw\ncompress: false\n')
+    writeFileSync(join(dir, 'daemon.yaml'), 'command: daemon\nwatch_dir: /q\nout_format: raw\ncompress: false\nfix: false\ninitramfs_drivers: [virtio_blk]\n')
     const config = await loadConfig({configPath: join(dir, 'daemon.yaml'), env: {}})
     assert.equal(config.settings.output_format.value, 'raw')
+    assert.equal(config.flags.fix, false)
+    assert.equal(config.flags['initramfs-drivers'], 'virtio_blk')
   })
 })
