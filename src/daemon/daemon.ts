@@ -157,17 +157,17 @@ export class Daemon {
   /** Open the store, recover from a crash, listen on the control socket and start watching. */
   async start(): Promise<void> {
     const {outputDir} = this.config
-    const watchDir = this.config.layout.inbox
-    await mkdir(watchDir, {recursive: true})
+    const inbox = this.config.layout.inbox
+    await mkdir(inbox, {recursive: true})
     await mkdir(this.processingDir, {recursive: true})
     await mkdir(stateDir(outputDir), {mode: 0o700, recursive: true})
     if (this.config.logFile) await mkdir(dirname(this.config.logFile), {recursive: true})
     await this.listen()
     this.store = JobStore.open(outputDir)
     await this.recover()
-    this.log('info', 'daemon:start', {max_concurrent_jobs: this.config.maxConcurrentJobs, output_dir: outputDir, pid: process.pid, store: this.store.path, watch_dir: watchDir})
+    this.log('info', 'daemon:start', {max_concurrent_jobs: this.config.maxConcurrentJobs, output_dir: outputDir, pid: process.pid, store: this.store.path, inbox, layout: this.config.layout.kind})
     // fs events only bring the next scan forward; the periodic scan is the safety net (and counts the checks).
-    this.watcher = watch(watchDir, (_event, name) => {
+    this.watcher = watch(inbox, (_event, name) => {
       if (!name || ignoredName(name) || this.soon) return
       this.soon = setTimeout(() => {
         this.soon = undefined
@@ -782,7 +782,8 @@ export class Daemon {
       queued: this.store.unfinished().filter((r) => !this.running.has(r.id)).length,
       max_concurrent_jobs: this.config.maxConcurrentJobs,
       layout: this.config.layout.kind,
-      watch_dir: this.config.layout.inbox,
+      ...(this.config.layout.kind === 'watch' ? {watch_dir: this.config.layout.root} : {layout_dir: this.config.layout.root}),
+      inbox: this.config.layout.inbox,
       output_dir: this.config.outputDir,
       uptime_seconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
       config: this.config.configFile ?? null,
