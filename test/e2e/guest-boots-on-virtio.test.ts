@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
-import {execFileSync} from 'node:child_process'
-import {mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {execFileSync, spawn} from 'node:child_process'
+import {chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {bootCheck} from '../../src/boot/boot-check.js'
+import {today, until} from '../helpers/daemon-process.js'
 import {ovfText} from '../helpers/ovf-fixtures.js'
-import {leftovers, runCli, sha256} from '../helpers/run-cli.js'
+import {CLI, leftovers, runCli, sha256} from '../helpers/run-cli.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
 /**
@@ -127,6 +128,51 @@ describe('e2e: a VMware-style Linux guest boots on KVM virtio after conversion',
     })
     assert.equal(content.trimEnd(), 'data only') // guestfish cat ends what it prints with a newline
     assert.equal(sha256(disk), before)
+  })
+
+  it('the daemon, run as an unprivileged user, converts the guest named by a workflow job file and proves it boots', async () => {
+    // What examples/systemd runs: no root. setpriv execs node directly as the user (no shell, no fork).
+    const user = 'h2k-e2e'
+    try {
+      execFileSync('id', [user], {stdio: 'ignore'})
+    } catch {
+      execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', user])
+    }
+    const uid = Number(execFileSync('id', ['-u', user], {encoding: 'utf8'}))
+    const gid = Number(execFileSync('id', ['-g', user], {encoding: 'utf8'}))
+    const base = join(dir, 'daemon')
+    const root = join(base, 'workflow')
+    const out = join(base, 'out')
+    mkdirSync(join(root, 'to_be_processed'), {recursive: true})
+    chmodSync(dir, 0o755)
+    execFileSync('chown', ['-R', `${uid}:${gid}`, base])
+    const child = spawn('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', process.execPath, CLI, 'daemon', '--workflow-mode', '--workflow-dir', root, '--output-dir', out, '--stability-interval', '200'], {
+      env: {...process.env, HOME: base, NO_COLOR: '1'},
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    let log = ''
+    child.stderr!.on('data', (chunk) => (log += chunk))
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    try {
+      await until('daemon:start', () => log.includes('daemon:start'), 30_000)
+      assert.equal(statSync(join(out, '.daemon', 'control.sock')).uid, uid, 'the daemon runs as the unprivileged user')
+      writeFileSync(join(root, 'to_be_processed', 'web01.yaml'), `name: web01\ninput: ${guest}\nverify_boot: true\n`)
+      const processed = join(root, 'processed', today())
+      await until('the job file settled', () => existsSync(join(processed, 'web01.yaml.meta.json')) || existsSync(join(root, 'failed', today(), 'web01.yaml.error.json')), 15 * 60_000, undefined, 1000)
+      assert.ok(existsSync(join(processed, 'web01.yaml.meta.json')), log)
+      const meta = JSON.parse(readFileSync(join(processed, 'web01.yaml.meta.json'), 'utf8'))
+      assert.equal(meta.status, 'succeeded')
+      const report = JSON.parse(readFileSync(meta.jobs[0].report, 'utf8'))
+      assert.equal(report.verification.boot.passed, true)
+      assert.match(report.verification.boot.matchedLine, /h2k-guest login:/)
+      assert.ok(report.changes.some((c: {path: string}) => c.path === '/etc/fstab'))
+      assert.equal(statSync(report.outputs[0].path).uid, uid, 'outputs belong to the daemon user')
+      assert.equal((await runCli(['ctl', 'drain', '--output-dir', out])).code, 0)
+      assert.equal(await exited, 0)
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    }
+    assert.equal(sha256(guest), sourceSum, 'a job file input outside the drop directory stays where it is, untouched')
   })
 
   it('left the cached source guest byte-identical', () => {
