@@ -20,7 +20,8 @@ export function detectImageFormat(head: Buffer): MagicFormat | null {
 /** A text VMDK descriptor: printable text with the descriptor header or a createType line near the top. */
 export function looksLikeVmdkDescriptor(head: Buffer): boolean {
   const text = head.subarray(0, Math.min(head.length, 4096)).toString('latin1')
-  if (/[\x00-\x08\x0e-\x1f]/.test(text.replace(/\0+$/, ''))) return false
+  // The padding after the text is NULs, possibly with line ends among them (qemu-img writes "\0\n\0\0…").
+  if (/[\x00-\x08\x0e-\x1f]/.test(text.replace(/[\0\s]+$/, ''))) return false
   return /^\s*#\s*Disk DescriptorFile/im.test(text) || (/^\s*createType\s*=/m.test(text) && /^\s*(RW|RDONLY|NOACCESS)\s+\d+\s+\w+/m.test(text))
 }
 

@@ -66,7 +66,8 @@ function unquote(raw: string): string {
  * H2K_INPUT_UNSUPPORTED. `source` names the file in messages.
  */
 export function parseVmdkDescriptor(text: string, source = 'VMDK descriptor'): VmdkDescriptor {
-  const body = text.replace(/^\uFEFF/, '').replace(/\0+$/, '')
+  // Padding: NULs, possibly with line ends among them (qemu-img's monolithicFlat descriptors end "\0\n\0\0…").
+  const body = text.replace(/^\uFEFF/, '').replace(/[\0\s]+$/, '')
   const corrupt = (line: number, why: string): H2KError =>
     new H2KError('H2K_INPUT_CORRUPT', `${source}: line ${line}: ${why}.`, {details: {file: source, line}})
   if (body.includes('\0')) throw new H2KError('H2K_INPUT_CORRUPT', `${source}: the descriptor text contains NUL bytes.`, {details: {file: source}})

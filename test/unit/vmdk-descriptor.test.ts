@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 
+import {detectImageFormat} from '../../src/formats/image-magic.js'
 import {descriptorCapacityBytes, parseVmdkDescriptor} from '../../src/formats/vmdk-descriptor.js'
 
 /** Assert that parsing fails with an H2KError of `code`. */
@@ -147,6 +148,17 @@ RW 131072 SPARSE "Windows 10 x64-000001.vmdk"
 `
 
 describe('parseVmdkDescriptor', () => {
+  it('reads a monolithicFlat descriptor file as qemu-img sometimes writes it: a line end among the NUL padding', () => {
+    // Seen from qemu-img 7.2 when the CID has fewer than 8 hex digits; it made the -flat.vmdk probe flaky.
+    const text = `# Disk DescriptorFile\nversion=1\nCID=e6c2b0\nparentCID=ffffffff\ncreateType="monolithicFlat"\n\n# Extent description\nRW 131072 FLAT "web01-flat.vmdk" 0\n\nddb.adapterType = "ide"\n\0\n${'\0'.repeat(200)}`
+    assert.equal(detectImageFormat(Buffer.from(text, 'latin1')), 'vmdk-descriptor')
+    const d = parseVmdkDescriptor(text)
+    assert.equal(d.cid, '00e6c2b0')
+    assert.deepEqual(d.extents.map((e) => e.filename), ['web01-flat.vmdk'])
+    // NUL bytes inside the text are still refused.
+    assert.equal(detectImageFormat(Buffer.from(`# Disk DescriptorFile\ncreateType="vmfs"\n\0\0\x01garbage\nRW 1 VMFS "a"\n`, 'latin1')), null)
+  })
+
   it('parses the descriptor qemu embeds in a monolithicSparse file, NUL padding included', () => {
     const d = parseVmdkDescriptor(QEMU_EMBEDDED)
     assert.equal(d.version, 1)
