@@ -36,12 +36,14 @@ export interface DaemonConfig {
   retry: RetryPolicy
   verbose: number
   logFile?: string
+  /** Directories (besides a claim's own files) that job files may name inputs in, and dropped symlinks may point into. */
+  allowedInputDirs: string[]
   /** Default conversion settings (the config's job keys) as convert flag values. */
   jobDefaults: FlagValues
 }
 
 /** The settings SIGHUP may change while jobs run. */
-export const LIVE_KEYS = ['maxConcurrentJobs', 'fileStableTimeout', 'enableDeduplication', 'dedupKey', 'archiveProcessed', 'retry', 'verbose'] as const
+export const LIVE_KEYS = ['maxConcurrentJobs', 'fileStableTimeout', 'enableDeduplication', 'dedupKey', 'archiveProcessed', 'retry', 'verbose', 'allowedInputDirs'] as const
 
 export interface DaemonFlagValues {
   config?: string
@@ -64,6 +66,7 @@ interface DaemonKeys {
   enable_deduplication?: boolean
   deduplication_use_md5?: boolean
   deduplication_hash?: DedupKey
+  allowed_input_dirs?: string[]
   archive_processed?: boolean
   retry_policy?: {enabled?: boolean; max_retries?: number; retry_delay?: number; backoff_multiplier?: number}
   verbose?: number
@@ -113,6 +116,7 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
   const retry = keys.retry_policy ?? {}
   const {'output-dir': _outputDir, ...jobDefaults} = effective.flags
   return {
+    allowedInputDirs: (keys.allowed_input_dirs ?? []).map((d) => resolve(baseDir, d)),
     archiveProcessed: keys.archive_processed ?? true,
     configFile: effective.file,
     dedupKey: keys.deduplication_hash ?? (keys.deduplication_use_md5 ? 'md5' : 'name-size'),

@@ -8,7 +8,6 @@ import {createInterface} from 'node:readline'
 import {H2KError} from '../errors/h2k-error.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import {settingsFromFlags} from '../job-flags.js'
-import type {JobPlan} from '../jobs/job-plan.js'
 import {manifestReport} from '../jobs/manifest-report.js'
 import {writeFileAtomic} from '../output/commit-outputs.js'
 import type {JobEvent} from '../stages/job-events.js'
@@ -20,6 +19,7 @@ import {claimDir, claimFiles, type ClaimRecord, listClaimFiles, readClaim, settl
 import {type DaemonConfig, LIVE_KEYS} from './config.js'
 import {errorRecord, storedError} from './error-record.js'
 import {fileKey} from './file-key.js'
+import {checkInputAllowed} from './input-roots.js'
 import {ignoredName, type IntakeItem, IntakeScanner, insideInbox, planDocument} from './intake-items.js'
 import {type JobRow, JobStore, stateDir} from './store.js'
 
@@ -454,46 +454,50 @@ export class Daemon {
   private async planClaim(dir: string, record: ClaimRecord): Promise<void> {
     const {id, main} = record
     const path = join(dir, main)
-    if (record.kind === 'disk') {
-      const size = (await stat(path)).size
-      let hash: string | undefined
-      if (this.config.enableDeduplication) {
-        hash = await fileKey(path, this.config.dedupKey, this.stopping.signal)
-        const earlier = this.store.findProcessed(main, size, hash)
-        if (earlier) {
-          this.createJob({filename: main, hash, id, input: path, intake: id, name: vmName(main), size}, 'duplicate', `duplicate of job ${earlier.job_id ?? '?'} (${earlier.processed_at})`)
-          this.log('info', 'file:duplicate', {file: main, job: id, of_job: earlier.job_id ?? undefined})
-          await this.maybeSettle(id)
-          return
+    const inbox = this.config.layout.inbox
+    let jobs: NewJob[]
+    try {
+      if (record.kind === 'disk') {
+        await checkInputAllowed(path, dir, this.config.allowedInputDirs)
+        jobs = [{filename: main, id, input: path, intake: id, name: vmName(main), size: (await stat(path)).size}]
+      } else {
+        const plan = await planDocument(this.config.layout.kind, path, inbox, this.config.jobDefaults)
+        jobs = []
+        for (const [index, job] of plan.jobs.entries()) {
+          // Inputs that travelled with the document now sit in its claim directory.
+          const rel = insideInbox(inbox, job.settings.input)
+          const input = rel === undefined ? job.settings.input : join(dir, rel)
+          await checkInputAllowed(input, dir, this.config.allowedInputDirs)
+          const size = existsSync(input) ? statSync(input).size : 0
+          jobs.push({filename: basename(input), id: plan.jobs.length === 1 ? id : `${id}-${index + 1}`, input, intake: id, name: job.name, settings: job.settings, size})
         }
       }
-      this.createJob({filename: main, hash, id, input: path, intake: id, name: vmName(main), size})
-      this.log('info', 'job:queued', {file: main, job: id, size})
-      return
-    }
-    const inbox = this.config.layout.inbox
-    let plan: JobPlan
-    try {
-      plan = await planDocument(this.config.layout.kind, path, inbox, this.config.jobDefaults)
     } catch (error) {
       const mapped = mapForeignError(error)
+      if (mapped.code === 'H2K_CANCELLED') throw mapped
       const size = (await stat(path).catch(() => undefined))?.size ?? 0
       const row = this.createJob({filename: main, id, input: path, intake: id, name: vmName(main), size}, 'failed', `${mapped.code}: ${mapped.message}`)
-      this.store.transition(row.id, 'failed', 'the document cannot run (permanent: not retried)', {completed_at: new Date().toISOString(), error: JSON.stringify(this.storedError(mapped))})
+      this.store.transition(row.id, 'failed', `cannot run: ${mapped.code}${mapped.permanent ? ' (permanent: not retried)' : ''}`, {completed_at: new Date().toISOString(), error: JSON.stringify(this.storedError(mapped))})
       this.count(main, 'failed', 0)
-      this.log('error', 'job:failed', {code: mapped.code, file: main, job: row.id, permanent: true}, mapped.message)
+      this.log('error', 'job:failed', {code: mapped.code, file: main, job: row.id, permanent: mapped.permanent}, mapped.message)
       await this.maybeSettle(id)
       return
     }
-    plan.jobs.forEach((job, index) => {
-      // Inputs that travelled with the document now sit in its claim directory.
-      const rel = insideInbox(inbox, job.settings.input)
-      const input = rel === undefined ? job.settings.input : join(dir, rel)
-      const size = existsSync(input) ? statSync(input).size : 0
-      const jobId = plan.jobs.length === 1 ? id : `${id}-${index + 1}`
-      this.createJob({filename: basename(input), id: jobId, input, intake: id, name: job.name, settings: job.settings, size})
-      this.log('info', 'job:queued', {file: main, job: jobId, name: job.name, size})
-    })
+    if (record.kind === 'disk' && this.config.enableDeduplication) {
+      const job = jobs[0]!
+      job.hash = await fileKey(path, this.config.dedupKey, this.stopping.signal)
+      const earlier = this.store.findProcessed(main, job.size, job.hash)
+      if (earlier) {
+        this.createJob(job, 'duplicate', `duplicate of job ${earlier.job_id ?? '?'} (${earlier.processed_at})`)
+        this.log('info', 'file:duplicate', {file: main, job: id, of_job: earlier.job_id ?? undefined})
+        await this.maybeSettle(id)
+        return
+      }
+    }
+    for (const job of jobs) {
+      this.createJob(job)
+      this.log('info', 'job:queued', {file: main, job: job.id, name: job.name === vmName(main) ? undefined : job.name, size: job.size})
+    }
   }
 
   private createJob(job: NewJob, status: 'queued' | 'duplicate' | 'failed' = 'queued', detail?: string): JobRow {

@@ -145,8 +145,11 @@ describe('e2e: a VMware-style Linux guest boots on KVM virtio after conversion',
     const out = join(base, 'out')
     mkdirSync(join(root, 'to_be_processed'), {recursive: true})
     chmodSync(dir, 0o755)
+    // The job file names the cached guest by its absolute path: allowed_input_dirs lets it.
+    const config = join(base, 'daemon.yaml')
+    writeFileSync(config, `command: daemon\nworkflow_mode: true\nworkflow_dir: ${root}\noutput_dir: ${out}\nallowed_input_dirs: [${cache}]\n`)
     execFileSync('chown', ['-R', `${uid}:${gid}`, base])
-    const child = spawn('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', process.execPath, CLI, 'daemon', '--workflow-mode', '--workflow-dir', root, '--output-dir', out, '--stability-interval', '200'], {
+    const child = spawn('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', process.execPath, CLI, 'daemon', '--config', config, '--stability-interval', '200'], {
       env: {...process.env, HOME: base, NO_COLOR: '1'},
       stdio: ['ignore', 'ignore', 'pipe'],
     })

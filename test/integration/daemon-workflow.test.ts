@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {jobs, killAll, type RunningDaemon, startDaemon, today, until} from '../helpers/daemon-process.js'
@@ -195,5 +195,38 @@ describe('daemon: workflow and manifest-workflow layouts', function () {
     await until('settled', () => existsSync(join(root, 'processed', today(), 'job.yaml.meta.json')), 10_000, d)
     assert.ok(existsSync(join(root, 'processed', today(), 'in', 'x.raw')))
     assert.ok(!existsSync(undone), 'the interrupted claim is gone')
+  })
+
+  it('a dropped item reads only its own files and allowed_input_dirs: an outside path or a symlink out is refused, permanently', async () => {
+    const root = join(dir, 'w5')
+    const out = join(dir, 'w5-out')
+    const inbox = join(root, 'to_be_processed')
+    const elsewhere = join(dir, 'w5-elsewhere')
+    const shared = join(dir, 'w5-shared')
+    mkdirSync(inbox, {recursive: true})
+    mkdirSync(elsewhere)
+    mkdirSync(shared)
+    execFileSync('cp', ['--sparse=always', raw, join(elsewhere, 'secret.raw')])
+    execFileSync('cp', ['--sparse=always', raw, join(shared, 'ok.raw')])
+    const config = join(dir, 'w5.yaml')
+    writeFileSync(config, `command: daemon\nworkflow_mode: true\nworkflow_dir: ${root}\noutput_dir: ${out}\nallowed_input_dirs: [w5-shared]\nretry_policy:\n  enabled: false\n`)
+    writeFileSync(join(inbox, 'outside.yaml'), `name: outside\ninput: ${join(elsewhere, 'secret.raw')}\n`)
+    writeFileSync(join(inbox, 'escape.yaml'), 'name: escape\ninput: ../../w5-elsewhere/secret.raw\n')
+    symlinkSync(join(elsewhere, 'secret.raw'), join(inbox, 'link.raw'))
+    writeFileSync(join(inbox, 'allowed.yaml'), `name: allowed\ninput: ${join(shared, 'ok.raw')}\n`)
+    const d = await startDaemon(['--config', config], out)
+    daemons.push(d)
+    await until('4 settled', settled(out, 4), 60_000, d)
+    const failed = join(root, 'failed', today())
+    await until('error files', () => ['outside.yaml', 'escape.yaml', 'link.raw'].every((f) => existsSync(join(failed, `${f}.error.json`))), 10_000, d)
+    for (const f of ['outside.yaml', 'escape.yaml', 'link.raw']) {
+      const error = readJson(join(failed, `${f}.error.json`))
+      assert.equal(error.error_code, 'H2K_UNSAFE_PATH', `${f}: ${JSON.stringify(error)}`)
+      assert.equal(error.permanent, true)
+      assert.match(error.suggestion, /allowed_input_dirs/)
+    }
+    assert.ok(!existsSync(join(out, today(), 'outside')) && !existsSync(join(out, today(), 'link')), 'nothing was converted from outside')
+    assert.ok(sameContent(join(out, today(), 'allowed', 'allowed.qcow2'), 'qcow2', raw, 'raw'), 'an input under allowed_input_dirs is converted')
+    assert.ok(existsSync(join(shared, 'ok.raw')) && existsSync(join(elsewhere, 'secret.raw')), 'inputs outside the drop directory stay where they are')
   })
 })

@@ -1,0 +1,32 @@
+import {realpath} from 'node:fs/promises'
+import {isAbsolute, relative, sep} from 'node:path'
+
+import {H2KError} from '../errors/h2k-error.js'
+
+async function realOrSelf(path: string): Promise<string> {
+  try {
+    return await realpath(path)
+  } catch {
+    return path
+  }
+}
+
+const within = (root: string, path: string): boolean => {
+  const rel = relative(root, path)
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel))
+}
+
+/**
+ * What a dropped item may make the daemon read: files of its own claim, and files under the
+ * configured allowed_input_dirs. Symlinks are followed before deciding, so a link dropped into the inbox
+ * (or a job file naming /etc/shadow) cannot turn the daemon into a reader of any file its user can read.
+ */
+export async function checkInputAllowed(input: string, claim: string, allowedDirs: readonly string[]): Promise<void> {
+  const real = await realOrSelf(input)
+  const roots = [await realOrSelf(claim), ...(await Promise.all(allowedDirs.map(realOrSelf)))]
+  if (roots.some((root) => within(root, real))) return
+  throw new H2KError('H2K_UNSAFE_PATH', `${input}${real === input ? '' : ` (→ ${real})`} is outside what a dropped item may read: its own files${allowedDirs.length > 0 ? ` and ${allowedDirs.join(', ')}` : ''}.`, {
+    details: {allowedInputDirs: allowedDirs, input, resolved: real},
+    suggestions: ['Drop the disk itself (or put it in a subdirectory of the drop directory next to the job file), or add its directory to allowed_input_dirs in the daemon configuration.'],
+  })
+}
