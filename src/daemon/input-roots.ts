@@ -1,15 +1,7 @@
-import {realpath} from 'node:fs/promises'
 import {isAbsolute, relative, sep} from 'node:path'
 
 import {H2KError} from '../errors/h2k-error.js'
-
-async function realOrSelf(path: string): Promise<string> {
-  try {
-    return await realpath(path)
-  } catch {
-    return path
-  }
-}
+import {realOrSelf} from '../fs/real-or-self.js'
 
 const within = (root: string, path: string): boolean => {
   const rel = relative(root, path)

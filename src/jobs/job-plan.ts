@@ -1,7 +1,7 @@
-import {realpath} from 'node:fs/promises'
 import {basename, extname, isAbsolute, join, relative, resolve, sep} from 'node:path'
 
 import {H2KError} from '../errors/h2k-error.js'
+import {realOrSelf} from '../fs/real-or-self.js'
 import {convertFlags, settingsFromFlags} from '../job-flags.js'
 import type {JobSettings} from '../stages/stage-types.js'
 import {SourceDocument, type Violation} from './document.js'
@@ -145,15 +145,6 @@ export function documentKind(value: unknown): 'manifest' | 'daemon' | 'job' {
 function escapes(root: string, candidate: string): boolean {
   const rel = relative(root, candidate)
   return rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)
-}
-
-/** The real path when the file exists (symlinks resolved), else the lexical path. */
-async function realOrSelf(path: string): Promise<string> {
-  try {
-    return await realpath(path)
-  } catch {
-    return path
-  }
 }
 
 /**
