@@ -1,23 +1,17 @@
-import {open} from 'node:fs/promises'
 import {basename, dirname, extname, join, normalize} from 'node:path'
 
 import {parseVmdkDescriptor} from '../formats/vmdk-descriptor.js'
+import {readAt} from '../fs/read-head.js'
 
 /** Descriptors (OVF, VMDK text) are small; reading more than this to find companions is never needed. */
 const MAX_DESCRIPTOR_BYTES = 1024 * 1024
 
+/** The first `limit` bytes as text, or undefined when the file cannot be read (it may be gone already). */
 async function readHead(path: string, limit: number): Promise<string | undefined> {
-  let handle
-  try {
-    handle = await open(path, 'r')
-    const buffer = Buffer.alloc(limit)
-    const {bytesRead} = await handle.read(buffer, 0, limit, 0)
-    return buffer.subarray(0, bytesRead).toString('utf8')
-  } catch {
-    return undefined
-  } finally {
-    await handle?.close()
-  }
+  return readAt(path, 0, limit).then(
+    (bytes) => bytes.toString('utf8'),
+    () => undefined,
+  )
 }
 
 /** A name a descriptor gives for a file beside it; anything reaching elsewhere is left to the loader to refuse. */
