@@ -1,12 +1,6 @@
-import {isAbsolute, relative, sep} from 'node:path'
-
 import {H2KError} from '../errors/h2k-error.js'
+import {relativeInside} from '../fs/contained-path.js'
 import {realOrSelf} from '../fs/real-or-self.js'
-
-const within = (root: string, path: string): boolean => {
-  const rel = relative(root, path)
-  return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel))
-}
 
 /**
  * What a dropped item may make the daemon read: files of its own claim, and files under the
@@ -16,7 +10,7 @@ const within = (root: string, path: string): boolean => {
 export async function checkInputAllowed(input: string, claim: string, allowedDirs: readonly string[]): Promise<void> {
   const real = await realOrSelf(input)
   const roots = [await realOrSelf(claim), ...(await Promise.all(allowedDirs.map(realOrSelf)))]
-  if (roots.some((root) => within(root, real))) return
+  if (roots.some((root) => relativeInside(root, real) !== undefined)) return
   throw new H2KError('H2K_UNSAFE_PATH', `${input}${real === input ? '' : ` (→ ${real})`} is outside what a dropped item may read: its own files${allowedDirs.length > 0 ? ` and ${allowedDirs.join(', ')}` : ''}.`, {
     details: {allowedInputDirs: allowedDirs, input, resolved: real},
     suggestions: ['Drop the disk itself (or put it in a subdirectory of the drop directory next to the job file), or add its directory to allowed_input_dirs in the daemon configuration.'],

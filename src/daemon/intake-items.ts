@@ -1,8 +1,9 @@
 import {readdir} from 'node:fs/promises'
-import {isAbsolute, join, relative, sep} from 'node:path'
+import {join} from 'node:path'
 
 import {H2KError} from '../errors/h2k-error.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
+import {relativeInside} from '../fs/contained-path.js'
 import {type FlagValues, type JobPlan, loadJobPlan} from '../jobs/job-plan.js'
 import {companionsOf} from './companions.js'
 import type {LayoutKind} from './layout.js'
@@ -34,9 +35,9 @@ export function ignoredName(name: string): boolean {
 
 const DOCUMENT = /\.(ya?ml|json)$/i
 
-function inside(root: string, path: string): string | undefined {
-  const rel = relative(root, path)
-  return rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel) ? undefined : rel
+/** `path` relative to the inbox when strictly inside it (the inbox itself is no file of it). */
+export function insideInbox(inbox: string, path: string): string | undefined {
+  return relativeInside(inbox, path) || undefined
 }
 
 interface CacheEntry {
@@ -102,7 +103,7 @@ export class IntakeScanner {
         [found.optional, optional],
       ] as const) {
         for (const path of list) {
-          const rel = inside(this.inbox, path)
+          const rel = insideInbox(this.inbox, path)
           if (rel === undefined || seen.has(path)) continue
           seen.add(path)
           into.add(rel)
@@ -120,14 +121,14 @@ export class IntakeScanner {
     } catch (error) {
       return {error: mapForeignError(error), kind: 'invalid', main: name, optional: [], required: []}
     }
-    const inputs = plan.jobs.map((j) => j.settings.input).filter((p) => inside(this.inbox, p) !== undefined)
+    const inputs = plan.jobs.map((j) => j.settings.input).filter((p) => insideInbox(this.inbox, p) !== undefined)
     const more = await this.companions(inputs)
     return {
       kind: plan.kind === 'manifest' ? 'manifest' : 'job-config',
       main: name,
       optional: more.optional,
       plan,
-      required: [...new Set([...inputs.map((p) => inside(this.inbox, p)!), ...more.required])],
+      required: [...new Set([...inputs.map((p) => insideInbox(this.inbox, p)!), ...more.required])],
     }
   }
 }
@@ -144,9 +145,4 @@ export async function planDocument(kind: LayoutKind, path: string, baseDir: stri
     })
   }
   return plan
-}
-
-/** `path` relative to the inbox when it lies inside it. */
-export function insideInbox(inbox: string, path: string): string | undefined {
-  return inside(inbox, path)
 }

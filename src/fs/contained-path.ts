@@ -10,9 +10,10 @@ export interface ContainedPathOptions {
   referrer: string
 }
 
-function escapes(root: string, candidate: string): boolean {
-  const rel = relative(root, candidate)
-  return rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)
+/** `path` relative to `root` when it is `root` itself ('') or lies below it; undefined when it is elsewhere. Lexical: resolve symlinks first where they matter. */
+export function relativeInside(root: string, path: string): string | undefined {
+  const rel = relative(root, path)
+  return rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel) ? undefined : rel
 }
 
 /**
@@ -36,7 +37,7 @@ export async function resolveContainedFile(baseDir: string, name: string, option
   } catch {
     throw new H2KError('H2K_EXTENT_MISSING', `${options.referrer} names its ${options.what} "${name}", which does not exist in ${root}.`, {details})
   }
-  if (escapes(root, real)) throw unsafe(`a symlink that leaves ${root} (it points to ${real})`)
+  if (!relativeInside(root, real)) throw unsafe(`a symlink that leaves ${root} (it points to ${real})`)
   const info = await stat(real)
   if (!info.isFile()) throw unsafe('something that is not a regular file')
   return real

@@ -1,6 +1,7 @@
-import {basename, extname, isAbsolute, join, relative, resolve, sep} from 'node:path'
+import {basename, extname, join, resolve} from 'node:path'
 
 import {H2KError} from '../errors/h2k-error.js'
+import {relativeInside} from '../fs/contained-path.js'
 import {realOrSelf} from '../fs/real-or-self.js'
 import {convertFlags, settingsFromFlags} from '../job-flags.js'
 import type {JobSettings} from '../stages/stage-types.js'
@@ -142,10 +143,6 @@ export function documentKind(value: unknown): 'manifest' | 'daemon' | 'job' {
   return 'job'
 }
 
-function escapes(root: string, candidate: string): boolean {
-  const rel = relative(root, candidate)
-  return rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)
-}
 
 /**
  * Read a job file (single job or `jobs:` batch) or a manifest v1.0, validate it against its schema and
@@ -190,7 +187,7 @@ export async function loadJobPlan(path: string, options: PlanOptions = {}): Prom
       violations.push(doc.violation(jobs && key in (jobs[at[1] as number] ?? {}) ? [...at, key] : [key], `compression works with output_format qcow2 only (got ${format})`))
     }
     const input = resolve(options.baseDir ?? doc.dir, entry.input)
-    if (root !== undefined && escapes(root, await realOrSelf(input))) {
+    if (root !== undefined && relativeInside(root, await realOrSelf(input)) === undefined) {
       const where = doc.violation(jobs && 'input' in (jobs[at[1] as number] ?? {}) ? [...at, 'input'] : ['input'], '')
       throw new H2KError('H2K_UNSAFE_PATH', `${doc.file}:${where.line}:${where.column}: input "${entry.input}" is outside restrict_inputs_to (${root}); refusing the whole file.`, {
         details: {file: doc.file, input, restrictInputsTo: root},
