@@ -730,10 +730,15 @@ export class Daemon {
     this.byType.set(type, t)
   }
 
+  /** Jobs recorded but not running: queued, or waiting for a retry. */
+  private waiting(): JobRow[] {
+    return this.store.unfinished().filter((r) => !this.running.has(r.id))
+  }
+
   stats(): Record<string, unknown> {
     const {failed, processed, retried, totalMs} = this.counters
     const finished = processed + failed
-    const queued = this.store.unfinished().filter((r) => !this.running.has(r.id))
+    const queued = this.waiting()
     return {
       start_time: this.startedAt.toISOString(),
       uptime_seconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
@@ -783,7 +788,7 @@ export class Daemon {
       pid: process.pid,
       state: this.state,
       running: this.running.size,
-      queued: this.store.unfinished().filter((r) => !this.running.has(r.id)).length,
+      queued: this.waiting().length,
       max_concurrent_jobs: this.config.maxConcurrentJobs,
       layout: this.config.layout.kind,
       ...(this.config.layout.kind === 'watch' ? {watch_dir: this.config.layout.root} : {layout_dir: this.config.layout.root}),
