@@ -40,7 +40,8 @@ describe('daemon: watch layout, job store, ctl', function () {
     assert.deepEqual(readdirSync(join(watch, '.processed', today())).sort(), ['alpha.raw', 'beta.qcow2'])
     assert.deepEqual(readdirSync(watch).filter((n) => !n.startsWith('.')), [])
     assert.deepEqual(history(out, beta.id), ['queued', 'running', 'succeeded'])
-    assert.match(d.stderr(), /INFO job:succeeded file=beta\.qcow2 job=\w+ /)
+    // The store records the success just before the line is logged; the pipe may deliver it a moment later.
+    await until('the job:succeeded line', () => /INFO job:succeeded file=beta\.qcow2 job=\w+ /.test(d.stderr()), 5000, d)
     const stats = await until('stats.json', () => {
       const s = JSON.parse(readFileSync(join(out, '.daemon', 'stats.json'), 'utf8')) as Record<string, any>
       return s.processed === 2 ? s : undefined
