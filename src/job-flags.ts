@@ -4,8 +4,18 @@ import {H2KError} from './errors/h2k-error.js'
 import {DEFAULT_BOOT_TIMEOUT_SECONDS, defaultJobSettings} from './stages/job-defaults.js'
 import type {JobSettings} from './stages/stage-types.js'
 
+/** Flags of every command that runs qemu on an input (`convert`, `inspect`, `batch`). */
+export const sandboxFlags = {
+  sandbox: Flags.boolean({
+    allowNo: true,
+    default: true,
+    description: 'Run qemu-img, qemu-io and the boot test in a bubblewrap sandbox that sees only the input\'s own files and the job\'s work files (needs bwrap and user namespaces). --no-sandbox runs them unsandboxed: explicit, and warned about in the report.',
+  }),
+}
+
 /** Flags shared by commands that run the guest appliance (`convert`, `inspect`). */
 export const guestFlags = {
+  ...sandboxFlags,
   accel: Flags.option({
     default: 'auto' as const,
     description: 'Acceleration for the libguestfs appliance and the boot test. auto: use KVM when it works, else TCG (and say so).',
@@ -87,6 +97,7 @@ export function settingsFromFlags(input: string, flags: ConvertFlagValues): JobS
     format: (flags.format as JobSettings['format'] | undefined) ?? 'qcow2',
     name: typeof flags.name === 'string' ? flags.name : undefined,
     overwrite: flags.overwrite === true,
+    sandbox: flags.sandbox !== false,
     skipSpaceCheck: flags['skip-space-check'] === true,
     verify: flags.verify === true,
   }

@@ -5,6 +5,8 @@ import {performance} from 'node:perf_hooks'
 
 import {H2KError} from '../errors/h2k-error.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
+import {launchArgv} from '../exec/launch-argv.js'
+import type {SandboxView} from '../sandbox/sandbox-view.js'
 import {type Accel, type BootBus, type BootDisk, type Firmware, type MachineType, QEMU_SYSTEM, bootCheckArgs} from './boot-args.js'
 import {type BootReason, judgeLine} from './boot-verdict.js'
 import {prepareOvmf} from './ovmf-firmware.js'
@@ -32,6 +34,11 @@ export interface BootCheckOptions {
   onProgress?: (seconds: number, lastLine?: string) => void
   /** How often the serial log is read (ms). */
   pollMs?: number
+  /**
+   * Run qemu in the bubblewrap sandbox (default): it sees the disks, its firmware, the serial log and a
+   * private work directory, nothing else. false: the job runs with --no-sandbox.
+   */
+  sandbox?: boolean
 }
 
 export interface BootResult {
@@ -110,6 +117,21 @@ async function describeDisks(disks: BootCheckOptions['disks']): Promise<BootDisk
   )
 }
 
+/**
+ * What the boot test's qemu sees: the disks (read-only: snapshot=on sends guest writes to an overlay in
+ * TMPDIR, our private work directory), the serial log and the work directory (OVMF variable copy) read-write,
+ * /dev/kvm under KVM. The firmware it loads lives under /usr, which every sandbox has.
+ */
+function bootView(disks: readonly BootDisk[], accel: Accel, serialLog: string, workDir: string): SandboxView {
+  const devices = disks.filter((disk) => disk.blockDevice).map((disk) => disk.path)
+  return {
+    devices: accel === 'kvm' ? ['/dev/kvm', ...devices] : devices,
+    readOnly: disks.filter((disk) => !disk.blockDevice).map((disk) => disk.path),
+    readWrite: [workDir, serialLog],
+    tmpDir: workDir,
+  }
+}
+
 /** A `g`/`y` flag makes RegExp.test stateful across lines; the pattern is meant per line. */
 function statelessPattern(pattern: RegExp | undefined): RegExp | undefined {
   return pattern && (pattern.global || pattern.sticky) ? new RegExp(pattern.source, pattern.flags.replaceAll(/[gy]/g, '')) : pattern
@@ -161,9 +183,10 @@ export async function bootCheck(options: BootCheckOptions): Promise<BootResult> 
     })
     // Truncate before qemu starts, so the tail can never read a previous run's console.
     await writeFile(options.serialLog, '')
+    const launch = await launchArgv(QEMU_SYSTEM, args, {sandbox: options.sandbox !== false && bootView(disks, options.accel, options.serialLog, workDir)})
     const started = performance.now()
     const elapsed = (): number => (performance.now() - started) / 1000
-    const running = startQemu(args)
+    const running = startQemu(args, {launch: launch.argv})
     qemu = running
     waker = makeWaker(running.exited, options.signal)
     const pause = waker.pause

@@ -2,6 +2,7 @@ import {execa} from 'execa'
 
 import {mapForeignError, stderrTail} from '../errors/map-foreign-error.js'
 import type {H2KError} from '../errors/h2k-error.js'
+import {unsandboxedArgv} from '../exec/launch-argv.js'
 import {QEMU_SYSTEM} from './boot-args.js'
 
 /** qemu's own messages are short; keep the end of them, whatever a broken build might print. */
@@ -33,6 +34,8 @@ export interface StartQemuOptions {
   onStdout?: (chunk: string) => void
   /** How long qemu may take to exit after SIGTERM before it is killed. */
   stopGraceMs?: number
+  /** The full argv to spawn (launchArgv: qemu inside the bwrap sandbox); default qemu under a parent-death signal. */
+  launch?: readonly string[]
 }
 
 /**
@@ -42,7 +45,9 @@ export interface StartQemuOptions {
 export function startQemu(args: readonly string[], options: StartQemuOptions = {}): RunningQemu {
   let stderr = ''
   let done = false
-  const child = execa(QEMU_SYSTEM, args, {
+  // Not on PATH: spawn it by name anyway, so the start error says which tool is missing.
+  const [program, ...rest] = options.launch ?? unsandboxedArgv(QEMU_SYSTEM, args) ?? [QEMU_SYSTEM, ...args]
+  const child = execa(program!, rest, {
     buffer: false,
     encoding: 'utf8',
     forceKillAfterDelay: options.stopGraceMs ?? 5000,

@@ -36,6 +36,7 @@ export const ERROR_CATALOG = {
   H2K_OUTPUT_FAILED: entry(5, false, 'Writing the output failed.', 'Check that the output directory is writable and the disk is healthy.'),
   H2K_TOOL_MISSING: entry(6, true, 'A required system tool is not installed.', 'Install it: apt-get install qemu-utils (see the README setup).'),
   H2K_TOOL_FAILED: entry(7, false, 'A system tool failed.', 'Re-run with --log-level debug to see the full command and its output.'),
+  H2K_SANDBOX_UNAVAILABLE: entry(6, true, 'The bubblewrap sandbox that qemu runs in cannot be used (bwrap missing, or user namespaces disabled).', 'Install it: apt-get install bubblewrap (user namespaces must be allowed: sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0).', 'Or run qemu unsandboxed, knowingly: --no-sandbox (job file or daemon config: sandbox: false).'),
   H2K_RESOURCE_LIMIT: entry(4, true, 'Inspecting the input exceeded its memory or CPU limit; the image header is probably hostile or corrupt.', 'Check where the image came from; a genuine image never needs this much to describe itself.'),
   H2K_CONVERT_FAILED: entry(7, false, 'qemu-img convert failed.', 'Re-run with --log-level debug; check the input with qemu-img check.'),
   H2K_VERIFY_FAILED: entry(8, false, 'The converted output failed verification (qemu-img check or compare).', 'Keep the input; re-run the conversion and report the mismatch with --log-level debug output.'),

@@ -1,5 +1,6 @@
 import {ValidationError as AjvValidationError} from 'ajv'
 import {ExecaError} from 'execa'
+import {constants} from 'node:os'
 import {YAMLError} from 'yaml'
 
 import {H2KError, type Phase, isH2KError} from './h2k-error.js'
@@ -11,6 +12,7 @@ const TOOL_PACKAGES: Readonly<Record<string, string>> = {
   'qemu-img': 'qemu-utils',
   'qemu-io': 'qemu-utils',
   'qemu-system-x86_64': 'qemu-system-x86',
+  setpriv: 'util-linux',
   tar: 'tar',
 }
 
@@ -25,6 +27,26 @@ export interface ForeignErrorContext {
   limited?: boolean
   /** What was being done, to start the message with ("Cannot add a job"). */
   operation?: string
+  /** The subprocess ran inside bwrap, which reports a tool killed by signal N as exit code 128+N. */
+  sandboxed?: boolean
+}
+
+/** H2K_TOOL_MISSING for a tool that is not on PATH, naming the Debian package that provides it. */
+export function toolMissing(tool: string, context: ForeignErrorContext = {}, cause?: unknown): H2KError {
+  const pkg = TOOL_PACKAGES[tool]
+  return new H2KError('H2K_TOOL_MISSING', `${tool} is not installed or not on PATH.`, {
+    cause,
+    phase: context.phase,
+    stage: context.stage,
+    suggestions: pkg ? [`Install it: apt-get install ${pkg}`] : undefined,
+    details: {tool},
+  })
+}
+
+/** The signal name behind a sandboxed tool's exit code 128+N. */
+function signalOfStatus(exitCode: number | undefined): string | undefined {
+  if (exitCode === undefined || exitCode <= 128) return undefined
+  return Object.entries(constants.signals).find(([, number]) => number === exitCode - 128)?.[0]
 }
 
 /** Keep the last `lines` non-empty lines of a tool's stderr: the part that says what went wrong. */
@@ -44,21 +66,15 @@ function mapExecaError(error: ExecaError, context: ForeignErrorContext): H2KErro
   if (error.isCanceled || error.isGracefullyCanceled) {
     return new H2KError('H2K_CANCELLED', `${tool} was stopped because the job was cancelled.`, base)
   }
-  if (error.code === 'ENOENT' && error.exitCode === undefined) {
-    const pkg = TOOL_PACKAGES[tool]
-    return new H2KError('H2K_TOOL_MISSING', `${tool} is not installed or not on PATH.`, {
-      ...base,
-      suggestions: pkg ? [`Install it: apt-get install ${pkg}`] : undefined,
-      details: {tool},
-    })
-  }
+  if (error.code === 'ENOENT' && error.exitCode === undefined) return toolMissing(tool, context, error)
   const tail = stderrTail(error.stderr)
-  const details = {command: error.command, exitCode: error.exitCode, signal: error.signal, stderr: tail}
-  const limitSignal = error.signal === 'SIGXCPU' || error.signal === 'SIGKILL' || error.signal === 'SIGSEGV' || error.signal === 'SIGABRT'
+  const signal = error.signal ?? (context.sandboxed ? signalOfStatus(error.exitCode) : undefined)
+  const details = {command: error.command, exitCode: error.exitCode, signal, stderr: tail}
+  const limitSignal = signal === 'SIGXCPU' || signal === 'SIGKILL' || signal === 'SIGSEGV' || signal === 'SIGABRT'
   if (context.limited && (limitSignal || /cannot allocate memory|failed to allocate|out of memory/i.test(tail))) {
     return new H2KError('H2K_RESOURCE_LIMIT', `${tool} exceeded its resource limits while reading the input${tail ? `: ${tail}` : ''}.`, {...base, details})
   }
-  const why = tail || (error.signal ? `killed by ${error.signal}` : `exit code ${error.exitCode ?? 'unknown'}`)
+  const why = tail || (signal ? `killed by ${signal}` : `exit code ${error.exitCode ?? 'unknown'}`)
   return new H2KError('H2K_TOOL_FAILED', `${tool} failed: ${why}`, {...base, details})
 }
 

@@ -3,6 +3,8 @@ import {closeSync, openSync} from 'node:fs'
 
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import type {Phase} from '../errors/h2k-error.js'
+import type {SandboxView} from '../sandbox/sandbox-view.js'
+import {launchArgv} from './launch-argv.js'
 
 export interface ResourceLimits {
   /** Maximum address space in bytes (prlimit --as). */
@@ -26,6 +28,12 @@ export interface ToolOptions {
   stdoutFile?: string
   /** Exit codes that are answers, not failures (e.g. `qemu-img compare` exits 1 for "different"). */
   acceptExitCodes?: readonly number[]
+  /**
+   * The tool reads untrusted bytes: run it in a bubblewrap sandbox that shows it only this view (and the
+   * system files it needs). `false`: it would be, but the job runs with --no-sandbox. Absent: a tool that
+   * reads nothing untrusted. Every child not sandboxed gets a parent-death signal instead.
+   */
+  sandbox?: SandboxView | false
 }
 
 export interface ToolResult {
@@ -34,6 +42,8 @@ export interface ToolResult {
   exitCode: number
   /** The argv that ran, for logs and reports (never contains secrets: callers pass none). */
   command: readonly string[]
+  /** Whether it ran inside the bwrap sandbox. */
+  sandboxed: boolean
 }
 
 /** The limits we put on `qemu-img info` of untrusted inputs, as virt-v2v and OpenStack do. */
@@ -44,14 +54,17 @@ export const INSPECT_LIMITS: ResourceLimits = {addressSpaceBytes: 1024 * 1024 * 
  * Failures are mapped to H2KError here, so every caller gets stable codes.
  */
 export async function runTool(file: string, args: readonly string[], options: ToolOptions = {}): Promise<ToolResult> {
+  const launch = await launchArgv(file, args, {cwd: options.cwd, env: options.env, sandbox: options.sandbox})
+  // prlimit outside the sandbox: the limits hold for bwrap and everything it starts.
   const argv = options.limits
-    ? ['prlimit', `--as=${options.limits.addressSpaceBytes}`, `--cpu=${options.limits.cpuSeconds}`, '--', file, ...args]
-    : [file, ...args]
+    ? ['prlimit', `--as=${options.limits.addressSpaceBytes}`, `--cpu=${options.limits.cpuSeconds}`, '--', ...launch.argv]
+    : launch.argv
   const [command, ...rest] = argv as [string, ...string[]]
   const outputFd = options.stdoutFile === undefined ? undefined : openSync(options.stdoutFile, 'w', 0o600)
   const child = execa(command, rest, {
     cancelSignal: options.signal,
     forceKillAfterDelay: 5000,
+    // (Inside the sandbox bwrap clears the environment and sets only PATH, TMPDIR and options.env.)
     env: options.env,
     cwd: options.cwd,
     input: options.input,
@@ -70,7 +83,7 @@ export async function runTool(file: string, args: readonly string[], options: To
   const result = await child.finally(() => outputFd !== undefined && closeSync(outputFd))
   const accepted = result.exitCode !== undefined && (result.exitCode === 0 || (options.acceptExitCodes ?? []).includes(result.exitCode))
   if (result.failed && !(accepted && !result.isCanceled && result.signal === undefined)) {
-    throw mapForeignError(result, {limited: options.limits !== undefined, phase: options.phase, stage: options.stage, tool: file})
+    throw mapForeignError(result, {limited: options.limits !== undefined, phase: options.phase, sandboxed: launch.sandboxed, stage: options.stage, tool: file})
   }
-  return {command: argv, exitCode: result.exitCode ?? 0, stderr: String(result.stderr), stdout: String(result.stdout)}
+  return {command: argv, exitCode: result.exitCode ?? 0, sandboxed: launch.sandboxed, stderr: String(result.stderr), stdout: String(result.stdout)}
 }

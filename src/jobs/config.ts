@@ -9,7 +9,7 @@ import {documentKind, entryToFlags, type FlagValues, type JobEntry} from './job-
 import {schemaValidator} from './schemas.js'
 
 /** The job-file keys a configuration may set (defaults for every job); `input` and `name` are per job. */
-export const CONFIG_KEYS = ['output_dir', 'output_format', 'compress', 'compression', 'flatten', 'fix', 'fstab_mode', 'regen_initramfs', 'fix_grub', 'verify_boot', 'initramfs_drivers', 'overwrite'] as const
+export const CONFIG_KEYS = ['output_dir', 'output_format', 'compress', 'compression', 'flatten', 'fix', 'fstab_mode', 'regen_initramfs', 'fix_grub', 'verify_boot', 'initramfs_drivers', 'overwrite', 'sandbox'] as const
 export type ConfigKey = (typeof CONFIG_KEYS)[number]
 
 /** Where a configuration file is looked for when --config is not given: the first that exists wins. */
@@ -35,7 +35,7 @@ export interface EffectiveConfig {
 const envName = (key: string): string => `HYPER2KVM_${key.toUpperCase()}`
 
 function fromEnv(key: ConfigKey, text: string): unknown {
-  if (['compress', 'flatten', 'fix', 'regen_initramfs', 'fix_grub', 'verify_boot', 'overwrite'].includes(key)) {
+  if (['compress', 'flatten', 'fix', 'regen_initramfs', 'fix_grub', 'verify_boot', 'overwrite', 'sandbox'].includes(key)) {
     if (/^(1|true|yes|on)$/i.test(text)) return true
     if (/^(0|false|no|off)$/i.test(text)) return false
     return text
@@ -81,6 +81,7 @@ export async function loadConfig(options: {configPath?: string; cwd?: string; en
     output_format: defaults.format,
     overwrite: defaults.overwrite,
     regen_initramfs: defaults.fix.initramfs,
+    sandbox: defaults.sandbox,
     verify_boot: defaults.boot.verify,
   }
   const settings = Object.fromEntries(CONFIG_KEYS.map((k) => [k, {source: 'default', value: builtIn[k]}])) as Record<ConfigKey, ConfigValue>

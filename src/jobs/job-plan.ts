@@ -24,6 +24,8 @@ export interface JobEntry {
   name?: string
   initramfs_drivers?: string[]
   overwrite?: boolean
+  /** false: run qemu unsandboxed (--no-sandbox). */
+  sandbox?: boolean
 }
 
 /** Flag values in the shape `convert` parses them; job files, manifests and configs map onto these. */
@@ -100,6 +102,7 @@ export function entryToFlags(entry: JobEntry, baseDir: string): FlagValues {
   if (entry.name !== undefined) flags.name = entry.name
   if (entry.initramfs_drivers !== undefined) flags['initramfs-drivers'] = entry.initramfs_drivers.join(',')
   if (entry.overwrite !== undefined) flags.overwrite = entry.overwrite
+  if (entry.sandbox !== undefined) flags.sandbox = entry.sandbox
   // `flatten`: chains are always flattened into one output disk; the key is accepted for compatibility.
   return flags
 }

@@ -1,6 +1,9 @@
+import {writeFile} from 'node:fs/promises'
+
 import {H2KError, type Phase} from '../errors/h2k-error.js'
 import {INSPECT_LIMITS, type ResourceLimits, runTool} from '../exec/run-tool.js'
 import type {BlockdevSpec, Compression, OutputFormat} from '../stages/stage-types.js'
+import {type SandboxView, specView} from '../sandbox/sandbox-view.js'
 import {qemuFilename} from './image-spec.js'
 import {ConvertProgressParser} from './convert-progress.js'
 
@@ -19,6 +22,21 @@ interface ToolCall {
   signal?: AbortSignal
   phase?: Phase
   stage?: string
+  /**
+   * Run qemu-img in the bubblewrap sandbox (default): it sees only the files its specs name (and what it
+   * writes). false only for a job run with --no-sandbox (`job.sandbox`).
+   */
+  sandbox?: boolean
+}
+
+/** The runTool sandbox option of a call that reads `specs` and writes `writable`. */
+function sandboxFor(call: ToolCall, specs: readonly BlockdevSpec[], writable: readonly string[] = []): SandboxView | false {
+  return call.sandbox === false ? false : specView(specs, writable)
+}
+
+/** The runTool options of a call, without our own `sandbox` flag (runTool's takes a view). */
+function toolCall({sandbox: _sandbox, ...call}: ToolCall): Omit<ToolCall, 'sandbox'> {
+  return call
 }
 
 /** qemu-img messages that mean "this image is damaged", not "qemu-img broke". */
@@ -34,7 +52,11 @@ function inputProblem(error: H2KError, what: string): H2KError {
 /** `qemu-img info` of an untrusted image, under address-space and CPU limits, format stated explicitly. */
 export async function imageInfo(spec: BlockdevSpec, call: ToolCall & {limits?: ResourceLimits} = {}): Promise<ImageInfo> {
   try {
-    const {stdout} = await runTool('qemu-img', ['info', '--output=json', qemuFilename(spec)], {...call, limits: call.limits ?? INSPECT_LIMITS})
+    const {stdout} = await runTool('qemu-img', ['info', '--output=json', qemuFilename(spec)], {
+      ...toolCall(call),
+      limits: call.limits ?? INSPECT_LIMITS,
+      sandbox: sandboxFor(call, [spec]),
+    })
     return JSON.parse(stdout) as ImageInfo
   } catch (error) {
     throw error instanceof H2KError ? inputProblem(error, `qemu-img cannot read the ${spec.driver} image`) : error
@@ -54,7 +76,7 @@ export interface CheckResult {
 export async function checkImage(spec: BlockdevSpec, call: ToolCall & {limits?: ResourceLimits} = {}): Promise<CheckResult> {
   let result
   try {
-    result = await runTool('qemu-img', ['check', '--output=json', qemuFilename(spec)], {...call, acceptExitCodes: [2, 3, 63]})
+    result = await runTool('qemu-img', ['check', '--output=json', qemuFilename(spec)], {...toolCall(call), acceptExitCodes: [2, 3, 63], sandbox: sandboxFor(call, [spec])})
   } catch (error) {
     throw error instanceof H2KError ? inputProblem(error, `qemu-img check cannot read the ${spec.driver} image`) : error
   }
@@ -71,7 +93,7 @@ export async function checkImage(spec: BlockdevSpec, call: ToolCall & {limits?: 
 
 /** `qemu-img compare` (non-strict: unallocated reads as zeros): true when the guest-visible contents match. */
 export async function compareImages(a: BlockdevSpec, b: BlockdevSpec, call: ToolCall = {}): Promise<{identical: boolean; detail: string}> {
-  const result = await runTool('qemu-img', ['compare', qemuFilename(a), qemuFilename(b)], {...call, acceptExitCodes: [1]})
+  const result = await runTool('qemu-img', ['compare', qemuFilename(a), qemuFilename(b)], {...toolCall(call), acceptExitCodes: [1], sandbox: sandboxFor(call, [a, b])})
   return {detail: (result.stdout + result.stderr).trim(), identical: result.exitCode === 0}
 }
 
@@ -99,12 +121,18 @@ export function convertArgs(request: ConvertRequest): string[] {
   return args
 }
 
-/** One `qemu-img convert`, progress parsed from `-p`. */
+/**
+ * One `qemu-img convert`, progress parsed from `-p`. Sandboxed, it can write only its destination: the
+ * file is created here (as qemu-img would, 0644 before the umask) and bound read-write, so nothing else of
+ * the output directory is visible to it.
+ */
 export async function convertImage(request: ConvertRequest, call: ToolCall = {}): Promise<void> {
   const parser = new ConvertProgressParser()
   try {
+    if (call.sandbox !== false) await writeFile(request.destination, '', {mode: 0o644})
     await runTool('qemu-img', convertArgs(request), {
-      ...call,
+      ...toolCall(call),
+      sandbox: sandboxFor(call, [request.source], [request.destination]),
       onStdout: (chunk) => {
         for (const percent of parser.push(chunk)) request.onProgress?.(percent)
       },

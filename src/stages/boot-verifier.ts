@@ -28,6 +28,7 @@ export const bootVerifier: PipelineStage = {
       firmware,
       onProgress: (seconds, lastLine) => ctx.report({message: `booting (${accel.accel}, ${firmware}) ${Math.round(seconds)}s${lastLine ? `: ${lastLine.slice(0, 60)}` : ''}`, percent: Math.min(99, (seconds / timeout) * 100)}),
       passPattern: ctx.job.boot.pattern ? new RegExp(ctx.job.boot.pattern, 'm') : undefined,
+      sandbox: ctx.job.sandbox,
       serialLog,
       signal: ctx.signal,
       timeoutSeconds: timeout,

@@ -17,6 +17,7 @@ export function defaultJobSettings(input: string, outputDir: string): JobSetting
     input,
     outputDir,
     overwrite: false,
+    sandbox: true,
     skipSpaceCheck: false,
     stageOptions: {},
     verify: false,

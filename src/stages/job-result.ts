@@ -39,6 +39,8 @@ export interface JobResult {
   warnings: JobWarning[]
   changes: readonly FileChange[]
   verification: Record<string, unknown>
+  /** How the qemu processes that read the input ran: in the bubblewrap sandbox, or not (--no-sandbox). */
+  sandbox: 'bwrap' | 'none'
   /** The report file (absent for `inspect`). */
   report?: string
   startedAt: string

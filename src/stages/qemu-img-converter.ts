@@ -28,7 +28,7 @@ export const qemuImgConverter: PipelineStage = {
           },
           source: plan.disk.spec,
         },
-        {phase: 'convert', signal: ctx.signal, stage: 'converter:qemu-img'},
+        {phase: 'convert', sandbox: ctx.job.sandbox, signal: ctx.signal, stage: 'converter:qemu-img'},
       )
       done += size
     }

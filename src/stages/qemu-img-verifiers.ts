@@ -12,7 +12,7 @@ export const qemuImgCheckVerifier: PipelineStage = {
     const results = []
     for (const plan of ctx.outputs) {
       ctx.report({message: `checking ${plan.finalPath}`, percent: (plan.index / ctx.outputs.length) * 100})
-      const check = await checkImage(formatNode(ctx.job.format, plan.partPath), {phase: 'verify', signal: ctx.signal, stage: 'verifier:qemu-img-check'})
+      const check = await checkImage(formatNode(ctx.job.format, plan.partPath), {phase: 'verify', sandbox: ctx.job.sandbox, signal: ctx.signal, stage: 'verifier:qemu-img-check'})
       if (check.corruptions > 0 || check.checkErrors > 0) {
         throw new H2KError('H2K_VERIFY_FAILED', `qemu-img check found ${check.corruptions} corruption(s) in the output ${plan.finalPath}.`, {details: {...check}})
       }
@@ -36,6 +36,7 @@ export const qemuImgCompareVerifier: PipelineStage = {
       ctx.report({message: `comparing ${plan.finalPath}`, percent: (plan.index / ctx.outputs.length) * 100})
       const {identical, detail} = await compareImages(plan.disk.spec, formatNode(ctx.job.format, plan.partPath), {
         phase: 'verify',
+        sandbox: ctx.job.sandbox,
         signal: ctx.signal,
         stage: 'verifier:qemu-img-compare',
       })

@@ -5,6 +5,7 @@ import {join, resolve} from 'node:path'
 import {H2KError} from '../errors/h2k-error.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import {runTool} from '../exec/run-tool.js'
+import {sandboxRunner} from '../sandbox/sandbox-probe.js'
 import {bytesOnDisk, commitOutputs, discardParts, writeFileAtomic} from '../output/commit-outputs.js'
 import {sha256File} from '../output/file-checksum.js'
 import {ensureFreeSpace} from '../output/free-space.js'
@@ -121,7 +122,9 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     const context: StageContext = {
       changes,
       guest,
-      exec: (file, args, toolOptions) => runTool(file, args, {phase: current.phase, stage: current.stage, ...toolOptions, signal}),
+      // A stage states what a tool may see (sandbox view); whether the sandbox is on is the job's decision.
+      exec: (file, args, toolOptions) =>
+        runTool(file, args, {phase: current.phase, stage: current.stage, ...toolOptions, sandbox: job.sandbox ? toolOptions?.sandbox : false, signal}),
       job,
       jobId,
       log: {debug: log('debug'), info: log('info'), warn: log('warn')},
@@ -137,6 +140,9 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
       workDir,
     }
     ctx = context
+    // Before anything reads the input: a sandbox that cannot be built fails the job now, with its own code.
+    if (job.sandbox) await sandboxRunner()
+    else context.warn('SANDBOX_DISABLED', 'qemu runs without the bubblewrap sandbox (--no-sandbox / sandbox: false): a qemu parser bug could read any file this user can read.')
 
     // LOAD: probe, the chosen loader, then the pipeline's own look at every disk.
     const input = await readProbeInput(job.input)
@@ -152,7 +158,7 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
           }
         },
       },
-      {id: 'core:describe', run: () => describeDisks(loaded!, signal)},
+      {id: 'core:describe', run: () => describeDisks(loaded!, signal, job.sandbox)},
     ])
     const source = loaded!
     context.source = source
@@ -170,6 +176,7 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
       },
       inspection: context.inspection,
       jobId,
+      sandbox: job.sandbox ? 'bwrap' : 'none',
       stages,
       startedAt: startedAt.toISOString(),
       verification: context.verification,

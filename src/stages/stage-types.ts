@@ -164,6 +164,11 @@ export interface JobSettings {
   accel: AccelPreference
   /** Options for stages contributed by plugins (fixers and inspectors read theirs here). */
   stageOptions: Record<string, unknown>
+  /**
+   * Run every qemu process that reads the input in the bubblewrap sandbox (default true). false is
+   * --no-sandbox / `sandbox: false`: explicit, warned about in the report, never the daemon's droppers' choice.
+   */
+  sandbox: boolean
 }
 
 export type ExecFunction = (file: string, args: readonly string[], options?: Omit<ToolOptions, 'signal'>) => Promise<ToolResult>

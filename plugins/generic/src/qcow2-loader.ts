@@ -31,7 +31,7 @@ export const qcow2Loader: LoaderStage = {
     const chain: string[] = []
     const open = async (path: string, depth: number): Promise<BlockdevSpec> => {
       chain.push(path)
-      const info = await imageInfo(formatNode('qcow2', path), {signal: ctx.signal})
+      const info = await imageInfo(formatNode('qcow2', path), {sandbox: ctx.job.sandbox, signal: ctx.signal})
       const backing = info['backing-filename']
       if (!backing) return formatNode('qcow2', path)
       if (!ctx.job.allowBacking) {

@@ -31,6 +31,19 @@ export interface BuildDifferencingOverlayOptions {
   signal?: AbortSignal
   /** Called after each batch with the number of guest bytes written so far (data and zero runs). */
   onProgress?: (bytesDone: number) => void
+  /**
+   * Runs qemu-img and qemu-io (the pipeline passes its sandboxed runner; default: execa, unsandboxed).
+   * `writes` are the paths the tool writes; everything else it reads comes from `parentSpec`.
+   */
+  run?: QemuRunner
+}
+
+export type QemuRunner = (tool: 'qemu-img' | 'qemu-io', args: string[], options: {input?: string; cwd?: string; writes: string[]}) => Promise<{stdout: string; stderr: string}>
+
+/** An error that already carries a hyper2kvm code other than "tool failed" (sandbox unavailable, cancelled...). */
+function coded(error: unknown): boolean {
+  const code = (error as {code?: unknown} | undefined)?.code
+  return typeof code === 'string' && code.startsWith('H2K_') && code !== 'H2K_TOOL_FAILED'
 }
 
 /** Largest single `write -s` (qemu-io allocates a buffer of this size). */
@@ -101,21 +114,26 @@ export async function buildDifferencingOverlay(opts: BuildDifferencingOverlayOpt
   // The qcow2 node opened by qemu-io, with its backing stated here rather than taken from the image header.
   const overlayImage = `json:${JSON.stringify({driver: 'qcow2', file: {driver: 'file', filename: overlay}, backing: parentSpec})}`
 
-  const qemu = async (tool: string, args: string[], extra: {input?: string; cwd?: string} = {}) => {
-    try {
-      const result = await execa(tool, args, {
+  const run: QemuRunner =
+    opts.run ??
+    ((tool, args, extra) =>
+      execa(tool, args, {
         cancelSignal: signal,
         forceKillAfterDelay: 5000,
         input: extra.input,
         stdin: extra.input === undefined ? 'ignore' : 'pipe',
         cwd: extra.cwd,
         encoding: 'utf8',
-      })
+      }))
+  const qemu = async (tool: 'qemu-img' | 'qemu-io', args: string[], extra: {input?: string; cwd?: string; writes: string[]}) => {
+    try {
+      const result = await run(tool, args, extra)
       // qemu-io prints "write failed: ..." per failed command; its exit status is 1 then, but be sure.
       const output = `${result.stdout}\n${result.stderr}`
       if (/\bfailed\b/i.test(output)) throw new Error(output.trim())
     } catch (error) {
       if (signal?.aborted) throw signal.reason ?? error
+      if (coded(error)) throw error
       const detail = error instanceof Error ? (error as {stderr?: string}).stderr || error.message : String(error)
       throw new VhdxFlattenError(`${tool} failed while flattening ${child} into ${overlay}: ${detail.trim()}`, {path: child, cause: error})
     }
@@ -124,7 +142,9 @@ export async function buildDifferencingOverlay(opts: BuildDifferencingOverlayOpt
   let staging: string | undefined
   let childFile: FileHandle | undefined
   try {
-    await qemu('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', backing, '-F', parentSpec.driver, overlay, String(layout.virtualSize)])
+    // Created first, so a sandboxed qemu-img can be given exactly this file to write.
+    await writeFile(overlay, '')
+    await qemu('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', backing, '-F', parentSpec.driver, overlay, String(layout.virtualSize)], {writes: [overlay]})
 
     staging = await mkdtemp(join(dirname(overlay), '.vhdx-flatten-'))
     childFile = await open(child, 'r')
@@ -138,7 +158,7 @@ export async function buildDifferencingOverlay(opts: BuildDifferencingOverlayOpt
     const flush = async () => {
       if (commands.length === 0) return
       // Commands on stdin, staged files named relative to the staging directory (no spaces, no quoting).
-      await qemu('qemu-io', ['-f', 'qcow2', overlayImage], {input: `${commands.join('\n')}\n`, cwd: staging})
+      await qemu('qemu-io', ['-f', 'qcow2', overlayImage], {input: `${commands.join('\n')}\n`, cwd: staging, writes: [overlay, staging!]})
       await Promise.all(staged.map((name) => rm(join(staging!, name))))
       bytesDone += batchBytes
       opts.onProgress?.(bytesDone)

@@ -6,6 +6,7 @@ import {
   formatNode,
   resolveContainedFile,
   safeFileStem,
+  specFiles,
 } from 'hyper2kvm/plugin-api'
 import {stat} from 'node:fs/promises'
 import {basename, dirname, extname, join} from 'node:path'
@@ -87,6 +88,7 @@ export const vhdxLoader: LoaderStage = {
           onProgress: (bytesDone) => ctx.report({bytesDone, bytesTotal: layout.virtualSize, message: `flattening ${basename(path)}`}),
           overlayPath,
           parentSpec,
+          run: (tool, args, extra) => ctx.exec(tool, args, {cwd: extra.cwd, input: extra.input, sandbox: {readOnly: specFiles(parentSpec), readWrite: extra.writes}}),
           signal: ctx.signal,
         })
       } catch (error) {

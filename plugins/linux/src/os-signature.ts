@@ -1,5 +1,5 @@
-import {type SourceDisk, type StageContext, qemuFilename} from 'hyper2kvm/plugin-api'
-import {readFile, rm} from 'node:fs/promises'
+import {type SourceDisk, type StageContext, qemuFilename, specFiles} from 'hyper2kvm/plugin-api'
+import {readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 const HEAD_BYTES = 128 * 1024
@@ -27,7 +27,11 @@ export async function mayHoldOs(ctx: StageContext, disks: readonly SourceDisk[])
   for (const [index, disk] of disks.entries()) {
     const out = join(ctx.workDir, `head-${index}.bin`)
     try {
-      await ctx.exec('qemu-img', ['dd', '-O', 'raw', `if=${qemuFilename(disk.spec)}`, `of=${out}`, `bs=${HEAD_BYTES}`, 'count=1'])
+      // Sandboxed, qemu-img sees the disk's own files and writes only `out` (created here, so it can be bound).
+      await writeFile(out, '')
+      await ctx.exec('qemu-img', ['dd', '-O', 'raw', `if=${qemuFilename(disk.spec)}`, `of=${out}`, `bs=${HEAD_BYTES}`, 'count=1'], {
+        sandbox: {readOnly: specFiles(disk.spec), readWrite: [out]},
+      })
       if (looksBootable(await readFile(out))) return true
     } finally {
       await rm(out, {force: true})
