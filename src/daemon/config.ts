@@ -40,6 +40,8 @@ export interface DaemonConfig {
   allowedInputDirs: string[]
   /** Default conversion settings (the config's job keys) as convert flag values. */
   jobDefaults: FlagValues
+  /** qemu runs in the bubblewrap sandbox (the config's `sandbox`, default true) for EVERY job: dropped job files cannot turn it off. */
+  sandbox: boolean
 }
 
 /** The settings SIGHUP may change while jobs run. */
@@ -127,6 +129,7 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
     logFile: path(keys.log_file),
     maxConcurrentJobs: flags['max-concurrent-jobs'] ?? keys.max_concurrent_jobs ?? 2,
     outputDir: outputDir!,
+    sandbox: jobDefaults.sandbox !== false,
     retry: {
       backoffMultiplier: retry.backoff_multiplier ?? 2,
       enabled: retry.enabled ?? true,

@@ -7,6 +7,7 @@ import {createInterface} from 'node:readline'
 
 import {H2KError} from '../errors/h2k-error.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
+import {sandboxRunner} from '../sandbox/sandbox-probe.js'
 import {settingsFromFlags} from '../job-flags.js'
 import {manifestReport} from '../jobs/manifest-report.js'
 import {writeFileAtomic} from '../output/commit-outputs.js'
@@ -162,10 +163,13 @@ export class Daemon {
     await mkdir(this.processingDir, {recursive: true})
     await mkdir(stateDir(outputDir), {mode: 0o700, recursive: true})
     if (this.config.logFile) await mkdir(dirname(this.config.logFile), {recursive: true})
+    // A daemon that would fail every job (no bwrap, no user namespaces) refuses to start instead.
+    if (this.config.sandbox) await sandboxRunner()
     await this.listen()
     this.store = JobStore.open(outputDir)
     await this.recover()
-    this.log('info', 'daemon:start', {max_concurrent_jobs: this.config.maxConcurrentJobs, output_dir: outputDir, pid: process.pid, store: this.store.path, inbox, layout: this.config.layout.kind})
+    this.log('info', 'daemon:start', {max_concurrent_jobs: this.config.maxConcurrentJobs, output_dir: outputDir, pid: process.pid, store: this.store.path, inbox, layout: this.config.layout.kind, sandbox: this.config.sandbox ? 'bwrap' : 'none'})
+    if (!this.config.sandbox) this.log('warn', 'daemon:no-sandbox', {}, 'sandbox: false: qemu reads dropped inputs WITHOUT the bubblewrap sandbox')
     // fs events only bring the next scan forward; the periodic scan is the safety net (and counts the checks).
     this.watcher = watch(inbox, (_event, name) => {
       if (!name || ignoredName(name) || this.soon) return
@@ -324,7 +328,8 @@ export class Daemon {
     }
     const ignoredKeys = [
       this.config.layout.root === next.layout.root && this.config.layout.kind === next.layout.kind ? undefined : 'layout',
-      ...(['outputDir', 'logFile'] as const).filter((k) => this.config[k] !== next[k]),
+      // sandbox too: turning it off is logged at start, never done silently by a reload.
+      ...(['outputDir', 'logFile', 'sandbox'] as const).filter((k) => this.config[k] !== next[k]),
     ].filter(Boolean)
     this.config = updated
     this.log('info', 'daemon:reloaded', {changed: changed.length > 0 ? changed.join('; ') : 'nothing', needs_restart: ignoredKeys.length > 0 ? ignoredKeys.join(',') : undefined})
@@ -506,9 +511,10 @@ export class Daemon {
     let outputPath = join(day, job.name)
     if (existsSync(outputPath) || taken.has(outputPath)) outputPath = join(day, `${job.name}-${job.id}`)
     // The daemon owns where outputs go (output_dir/<date>/<vm>/): it clears that directory before every attempt.
+    // Whether qemu is sandboxed is the daemon's configuration, never a dropped document's `sandbox` key.
     const settings: JobSettings = job.settings
-      ? {...job.settings, input: job.input, name: job.settings.name ?? job.name, outputDir: outputPath}
-      : settingsFromFlags(job.input, {...this.config.jobDefaults, name: job.name, 'output-dir': outputPath})
+      ? {...job.settings, input: job.input, name: job.settings.name ?? job.name, outputDir: outputPath, sandbox: this.config.sandbox}
+      : settingsFromFlags(job.input, {...this.config.jobDefaults, name: job.name, 'output-dir': outputPath, sandbox: this.config.sandbox})
     const definition: Definition = {filename: job.filename, from: job.settings ? 'document' : 'disk', hash: job.hash, settings, size: job.size}
     return this.store.insertJob({
       definition_json: JSON.stringify(definition),

@@ -1,0 +1,17 @@
+import {execFileSync} from 'node:child_process'
+import {readFileSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {formatNode} from '../../../../src/qemu/image-spec.js'
+import type {BlockdevSpec} from '../../../../src/stages/stage-types.js'
+
+/** qemu-img creates (empties) the data file it is told about, so the marker's content is put back after. */
+export async function build(dir: string, marker: string): Promise<{spec: BlockdevSpec}> {
+  const image = join(dir, 'evil.qcow2')
+  const content = readFileSync(marker)
+  const dataFile = marker
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', `data_file=${dataFile},data_file_raw=on`, image, '1M'])
+  writeFileSync(marker, content)
+  // What a loader that checks only backing-filename would hand qemu: backing pinned, data file not.
+  return {spec: formatNode('qcow2', image)}
+}
