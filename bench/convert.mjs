@@ -4,7 +4,9 @@
 // Measured two ways: the pipeline in this process (runJob, as `convert`, `batch` and the daemon call it:
 // probe, qemu-img info/check, convert, output check, rename, report) and the CLI as a user runs it (adds
 // Node/oclif start-up and plugin loading, a fixed cost). Prints median ratios (goal <= 1.05) and zstd vs
-// zlib compressed output (time and size).
+// zlib compressed output (time and size). The pipeline runs its qemu processes in the bubblewrap sandbox
+// (the default); the plain case also runs it with --no-sandbox in the same interleave, so the sandbox's
+// cost is measured side by side, plus the start-up of one sandboxed vs unsandboxed qemu-img.
 // The fixture is cached in $H2K_BENCH_CACHE (default .cache/bench) and rebuilt when absent.
 import {execFileSync, spawnSync} from 'node:child_process'
 import {existsSync, mkdirSync, rmSync, statSync, writeFileSync} from 'node:fs'
@@ -21,6 +23,7 @@ const {formatNode} = await import(join(root, 'dist/qemu/image-spec.js'))
 const {runJob} = await import(join(root, 'dist/stages/run-job.js'))
 const {StageRegistry} = await import(join(root, 'dist/stages/stage-registry.js'))
 const {defaultJobSettings} = await import(join(root, 'dist/stages/job-defaults.js'))
+const {runTool} = await import(join(root, 'dist/exec/run-tool.js'))
 
 /** The same registrations the oclif hook collects, imported directly. */
 async function inProcessRegistry() {
@@ -80,8 +83,9 @@ const work = join(cache, 'out')
 const allocated = statSync(vmdk).size
 console.log(`fixture: ${vmdk} (${(allocated / MiB).toFixed(0)} MiB on disk, 2048 MiB virtual), ${runs} runs each\n`)
 
-async function compareRuns(label, flags, request) {
+async function compareRuns(label, flags, request, {unsandboxed = false} = {}) {
   const inProcess = []
+  const noSandbox = []
   const viaCli = []
   const bare = []
   const sizes = {bare: 0}
@@ -101,21 +105,40 @@ async function compareRuns(label, flags, request) {
     fresh()
     inProcess.push(await timedJob(settings))
     fresh()
+    if (unsandboxed) {
+      noSandbox.push(await timedJob({...settings, sandbox: false}))
+      fresh()
+    }
     viaCli.push(timed(process.execPath, [cli, 'convert', vmdk, '--output-dir', work, '--no-fix', '--no-progress', '--json', ...flags]))
     sizes.bare = bareSize
   }
-  const result = {bare: median(bare), cli: median(viaCli), ours: median(inProcess), size: size('bench-2g.qcow2')}
+  const result = {bare: median(bare), cli: median(viaCli), noSandbox: unsandboxed ? median(noSandbox) : undefined, ours: median(inProcess), size: size('bench-2g.qcow2')}
+  const bareRatio = result.noSandbox === undefined ? '' : ` | --no-sandbox ${result.noSandbox.toFixed(2)} s, ratio ${(result.noSandbox / result.bare).toFixed(3)}`
   console.log(
-    `${label.padEnd(14)} qemu-img ${result.bare.toFixed(2)} s | pipeline ${result.ours.toFixed(2)} s, ratio ${(result.ours / result.bare).toFixed(3)} | CLI ${result.cli.toFixed(2)} s, ratio ${(result.cli / result.bare).toFixed(3)} | output ${(result.size / MiB).toFixed(0)} MiB (bare ${(sizes.bare / MiB).toFixed(0)} MiB)`,
+    `${label.padEnd(14)} qemu-img ${result.bare.toFixed(2)} s | pipeline ${result.ours.toFixed(2)} s, ratio ${(result.ours / result.bare).toFixed(3)}${bareRatio} | CLI ${result.cli.toFixed(2)} s, ratio ${(result.cli / result.bare).toFixed(3)} | output ${(result.size / MiB).toFixed(0)} MiB (bare ${(sizes.bare / MiB).toFixed(0)} MiB)`,
   )
   return result
 }
 
-const plain = await compareRuns('qcow2', [], {compress: false, compression: 'zstd', format: 'qcow2'})
+/** Median wall time of one short qemu-img run (`info` of the fixture), sandboxed or not: the per-process cost. */
+async function toolStartup(sandboxed) {
+  const times = []
+  for (let i = 0; i < 20; i++) {
+    const start = process.hrtime.bigint()
+    await runTool('qemu-img', ['info', '-f', 'vmdk', vmdk], {sandbox: sandboxed ? {readOnly: [vmdk], readWrite: []} : false})
+    times.push(Number(process.hrtime.bigint() - start) / 1e6)
+  }
+  return median(times)
+}
+
+const plain = await compareRuns('qcow2', [], {compress: false, compression: 'zstd', format: 'qcow2'}, {unsandboxed: true})
 const zstd = await compareRuns('qcow2 + zstd', ['--compression', 'zstd'], {compress: true, compression: 'zstd', format: 'qcow2'})
 const zlib = await compareRuns('qcow2 + zlib', ['--compression', 'zlib'], {compress: true, compression: 'zlib', format: 'qcow2'})
 const startup = median(Array.from({length: 5}, () => timed(process.execPath, [cli, '--version'])))
 console.log(`\nmedian ratio, pipeline/qemu-img (plain qcow2): ${(plain.ours / plain.bare).toFixed(3)} (goal <= 1.05)`)
+console.log(`sandbox cost (plain qcow2): pipeline ${plain.ours.toFixed(2)} s sandboxed vs ${plain.noSandbox.toFixed(2)} s --no-sandbox (${(((plain.ours - plain.noSandbox) / plain.noSandbox) * 100).toFixed(1)} %)`)
+const [caged, bareTool] = [await toolStartup(true), await toolStartup(false)]
+console.log(`one qemu-img info: ${caged.toFixed(1)} ms sandboxed vs ${bareTool.toFixed(1)} ms unsandboxed (+${(caged - bareTool).toFixed(1)} ms per qemu process)`)
 console.log(`median ratio, CLI/qemu-img (plain qcow2): ${(plain.cli / plain.bare).toFixed(3)}; CLI start-up alone: ${startup.toFixed(2)} s`)
 console.log(`zstd vs zlib: time ${zstd.ours.toFixed(2)} s vs ${zlib.ours.toFixed(2)} s (zlib ${(zlib.ours / zstd.ours).toFixed(1)}x slower), size ${(zstd.size / MiB).toFixed(0)} MiB vs ${(zlib.size / MiB).toFixed(0)} MiB`)
 rmSync(work, {force: true, recursive: true})

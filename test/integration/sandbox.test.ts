@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {H2KError} from '../../src/errors/h2k-error.js'
 import {runTool} from '../../src/exec/run-tool.js'
 import {convertImage} from '../../src/qemu/qemu-img.js'
 import type {BlockdevSpec} from '../../src/stages/stage-types.js'
+import {killAll, type RunningDaemon, startDaemon, today, until, jobs} from '../helpers/daemon-process.js'
 import {makePatternedRaw, sameContent} from '../helpers/patterned-image.js'
 import {CLI, type CliResult, leftovers} from '../helpers/run-cli.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
@@ -170,5 +171,52 @@ describe('sandbox: qemu sees only what it was given', function () {
     assert.equal(result.code, 0, result.stderr)
     assert.equal(result.json.sandbox, 'bwrap')
     assert.ok(sameContent(input, 'raw', result.json.outputs[0].path, 'qcow2'))
+  })
+
+  describe('the daemon: only its own configuration decides', () => {
+    const daemons: RunningDaemon[] = []
+    afterEach(() => killAll(daemons))
+    const settledOne = (out: string) => (): boolean => jobs(out).some((j) => j.status === 'succeeded' || j.status === 'failed')
+
+    it('a dropped job file\'s sandbox: false is ignored: the job runs sandboxed', async () => {
+      const root = join(dir, 'daemon-default')
+      const inbox = join(root, 'inbox')
+      const out = join(root, 'out')
+      mkdirSync(inbox, {recursive: true})
+      const config = join(root, 'daemon.yaml')
+      writeFileSync(config, `watch_dir: ${inbox}\noutput_dir: ${out}\nfix: false\n`)
+      const d = await startDaemon(['--config', config], out)
+      daemons.push(d)
+      assert.match(d.stderr(), /daemon:start .*sandbox=bwrap/)
+      // Written elsewhere and renamed in, the job file first (it waits for the disk it names).
+      writeFileSync(join(root, 'job.yaml'), 'name: dropped\ninput: dropped.raw\nsandbox: false\n')
+      makePatternedRaw(join(root, 'dropped.raw'))
+      renameSync(join(root, 'job.yaml'), join(inbox, 'job.yaml'))
+      renameSync(join(root, 'dropped.raw'), join(inbox, 'dropped.raw'))
+      await until('the job settled', settledOne(out), 60_000, d)
+      assert.equal(jobs(out)[0]!.status, 'succeeded', d.stderr())
+      const report = JSON.parse(readFileSync(join(out, today(), 'dropped', 'dropped.report.json'), 'utf8'))
+      assert.equal(report.sandbox, 'bwrap')
+      assert.deepEqual(report.warnings, [])
+    })
+
+    it('sandbox: false in the daemon config is logged at start and reported by every job', async () => {
+      const root = join(dir, 'daemon-unsandboxed')
+      const inbox = join(root, 'inbox')
+      const out = join(root, 'out')
+      mkdirSync(inbox, {recursive: true})
+      const config = join(root, 'daemon.yaml')
+      writeFileSync(config, `watch_dir: ${inbox}\noutput_dir: ${out}\nfix: false\nsandbox: false\n`)
+      const d = await startDaemon(['--config', config], out)
+      daemons.push(d)
+      assert.match(d.stderr(), /WARN daemon:no-sandbox/)
+      makePatternedRaw(join(root, 'plain.raw'))
+      renameSync(join(root, 'plain.raw'), join(inbox, 'plain.raw'))
+      await until('the job settled', settledOne(out), 60_000, d)
+      assert.equal(jobs(out)[0]!.status, 'succeeded', d.stderr())
+      const report = JSON.parse(readFileSync(join(out, today(), 'plain', 'plain.report.json'), 'utf8'))
+      assert.equal(report.sandbox, 'none')
+      assert.deepEqual(report.warnings.map((w: {code: string}) => w.code), ['SANDBOX_DISABLED'])
+    })
   })
 })
