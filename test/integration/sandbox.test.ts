@@ -180,11 +180,12 @@ describe('sandbox: qemu sees only what it was given', function () {
 
     it('a dropped job file\'s sandbox: false is ignored: the job runs sandboxed', async () => {
       const root = join(dir, 'daemon-default')
-      const inbox = join(root, 'inbox')
+      // The workflow layout: the one where dropped job files are jobs.
+      const inbox = join(root, 'flow', 'to_be_processed')
       const out = join(root, 'out')
       mkdirSync(inbox, {recursive: true})
       const config = join(root, 'daemon.yaml')
-      writeFileSync(config, `watch_dir: ${inbox}\noutput_dir: ${out}\nfix: false\n`)
+      writeFileSync(config, `workflow_mode: true\nworkflow_dir: ${join(root, 'flow')}\noutput_dir: ${out}\nfix: false\n`)
       const d = await startDaemon(['--config', config], out)
       daemons.push(d)
       assert.match(d.stderr(), /daemon:start .*sandbox=bwrap/)
