@@ -27,15 +27,20 @@ interface ToolCall {
    * writes). false only for a job run with --no-sandbox (`job.sandbox`).
    */
   sandbox?: boolean
+  /**
+   * Host files the specs reach through image metadata rather than by name (a sanitized VMDK descriptor's
+   * extents): the disk's SourceDisk.files, which its loader resolved and validated. Visible read-only.
+   */
+  files?: readonly string[]
 }
 
 /** The runTool sandbox option of a call that reads `specs` and writes `writable`. */
 function sandboxFor(call: ToolCall, specs: readonly BlockdevSpec[], writable: readonly string[] = []): SandboxView | false {
-  return call.sandbox === false ? false : specView(specs, writable)
+  return call.sandbox === false ? false : specView(specs, writable, call.files)
 }
 
-/** The runTool options of a call, without our own `sandbox` flag (runTool's takes a view). */
-function toolCall({sandbox: _sandbox, ...call}: ToolCall): Omit<ToolCall, 'sandbox'> {
+/** The runTool options of a call, without our own `sandbox` and `files` (runTool's sandbox is a view). */
+function toolCall({files: _files, sandbox: _sandbox, ...call}: ToolCall): Omit<ToolCall, 'sandbox' | 'files'> {
   return call
 }
 

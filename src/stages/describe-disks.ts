@@ -14,7 +14,7 @@ export async function describeDisks(source: Source, signal: AbortSignal, sandbox
     const layers = chainLayers(disk.spec)
     let allocated = 0
     for (const [depth, layer] of layers.entries()) {
-      const info = await imageInfo(layer, {phase: 'load', sandbox, signal})
+      const info = await imageInfo(layer, {files: disk.files, phase: 'load', sandbox, signal})
       const backing = info['backing-filename']
       if (backing && depth === layers.length - 1) {
         throw new H2KError('H2K_UNSAFE_BACKING', `${disk.label ?? source.name} refers to a backing file "${backing}" that its loader did not open; refusing it.`, {
@@ -24,7 +24,7 @@ export async function describeDisks(source: Source, signal: AbortSignal, sandbox
       }
       if (depth === 0) disk.virtualSize = info['virtual-size']
       allocated += info['actual-size'] ?? info['virtual-size']
-      const check = await checkImage(layer, {phase: 'load', sandbox, signal})
+      const check = await checkImage(layer, {files: disk.files, phase: 'load', sandbox, signal})
       if (check.corruptions > 0 || check.checkErrors > 0) {
         throw new H2KError('H2K_INPUT_CORRUPT', `qemu-img check found ${check.corruptions} corruption(s) and ${check.checkErrors} error(s) in ${disk.label ?? source.name}.`, {
           details: {...check, disk: disk.label},

@@ -28,7 +28,7 @@ export const qemuImgConverter: PipelineStage = {
           },
           source: plan.disk.spec,
         },
-        {phase: 'convert', sandbox: ctx.job.sandbox, signal: ctx.signal, stage: 'converter:qemu-img'},
+        {files: plan.disk.files, phase: 'convert', sandbox: ctx.job.sandbox, signal: ctx.signal, stage: 'converter:qemu-img'},
       )
       done += size
     }

@@ -35,6 +35,7 @@ export const qemuImgCompareVerifier: PipelineStage = {
     for (const plan of ctx.outputs) {
       ctx.report({message: `comparing ${plan.finalPath}`, percent: (plan.index / ctx.outputs.length) * 100})
       const {identical, detail} = await compareImages(plan.disk.spec, formatNode(ctx.job.format, plan.partPath), {
+        files: plan.disk.files,
         phase: 'verify',
         sandbox: ctx.job.sandbox,
         signal: ctx.signal,

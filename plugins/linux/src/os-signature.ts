@@ -27,10 +27,10 @@ export async function mayHoldOs(ctx: StageContext, disks: readonly SourceDisk[])
   for (const [index, disk] of disks.entries()) {
     const out = join(ctx.workDir, `head-${index}.bin`)
     try {
-      // Sandboxed, qemu-img sees the disk's own files and writes only `out` (created here, so it can be bound).
+      // Sandboxed, qemu-img sees the disk's own files (spec and loader-resolved) and writes only `out` (created here, so it can be bound).
       await writeFile(out, '')
       await ctx.exec('qemu-img', ['dd', '-O', 'raw', `if=${qemuFilename(disk.spec)}`, `of=${out}`, `bs=${HEAD_BYTES}`, 'count=1'], {
-        sandbox: {readOnly: specFiles(disk.spec), readWrite: [out]},
+        sandbox: {readOnly: [...specFiles(disk.spec), ...disk.files], readWrite: [out]},
       })
       if (looksBootable(await readFile(out))) return true
     } finally {
