@@ -14,8 +14,11 @@ import {type QemuExit, type RunningQemu, startQemu} from './qemu-process.js'
 import {SerialTail} from './serial-tail.js'
 
 export interface BootCheckOptions {
-  /** Boot disk first. Opened in snapshot mode: the check never modifies them. */
-  disks: ReadonlyArray<{path: string; format: string}>
+  /**
+   * Boot disk first. Opened in snapshot mode: the check never modifies them. `files`: other host files the
+   * image opens by itself (a qcow2 overlay's backing file), which the sandbox must show qemu too.
+   */
+  disks: ReadonlyArray<{path: string; format: string; files?: readonly string[]}>
   firmware: Firmware
   accel: Accel
   timeoutSeconds: number
@@ -104,7 +107,9 @@ function makeWaker(exited: Promise<unknown>, signal: AbortSignal | undefined): W
   }
 }
 
-async function describeDisks(disks: BootCheckOptions['disks']): Promise<BootDisk[]> {
+type CheckedDisk = BootDisk & {files?: readonly string[]}
+
+async function describeDisks(disks: BootCheckOptions['disks']): Promise<CheckedDisk[]> {
   return Promise.all(
     disks.map(async (disk) => {
       try {
@@ -122,11 +127,11 @@ async function describeDisks(disks: BootCheckOptions['disks']): Promise<BootDisk
  * TMPDIR, our private work directory), the serial log and the work directory (OVMF variable copy) read-write,
  * /dev/kvm under KVM. The firmware it loads lives under /usr, which every sandbox has.
  */
-function bootView(disks: readonly BootDisk[], accel: Accel, serialLog: string, workDir: string): SandboxView {
+function bootView(disks: readonly CheckedDisk[], accel: Accel, serialLog: string, workDir: string): SandboxView {
   const devices = disks.filter((disk) => disk.blockDevice).map((disk) => disk.path)
   return {
     devices: accel === 'kvm' ? ['/dev/kvm', ...devices] : devices,
-    readOnly: disks.filter((disk) => !disk.blockDevice).map((disk) => disk.path),
+    readOnly: disks.flatMap((disk) => [...(disk.blockDevice ? [] : [disk.path]), ...(disk.files ?? [])]),
     readWrite: [workDir, serialLog],
     tmpDir: workDir,
   }

@@ -93,7 +93,8 @@ describe('boot check and accelerator choice (real qemu)', function () {
     const result = await bootCheck({
       accel,
       bus: 'sata',
-      disks: [{format: 'qcow2', path: overlay}],
+      // The overlay opens its backing file by itself: the sandbox shows qemu only the files it is told about.
+      disks: [{files: [GUEST], format: 'qcow2', path: overlay}],
       firmware: 'bios',
       onProgress: (seconds) => progress.push(seconds),
       serialLog,
