@@ -61,6 +61,8 @@ export function resolveView(view: SandboxView): ResolvedView {
       throw error
     }
     for (const dest of new Set([given, source])) {
+      // /usr is in every sandbox, read-only; a read-only bind inside it could not be mounted (and is not needed).
+      if (!writable && dest.startsWith('/usr/')) continue
       const earlier = binds.get(dest)
       // The same path asked for read-only and read-write is writable: the caller writes it.
       binds.set(dest, {dest, source, writable: writable || (earlier?.writable ?? false)})
