@@ -10,7 +10,7 @@ import {convertImage} from '../../src/qemu/qemu-img.js'
 import type {BlockdevSpec} from '../../src/stages/stage-types.js'
 import {killAll, type RunningDaemon, startDaemon, today, until, jobs} from '../helpers/daemon-process.js'
 import {makePatternedRaw, sameContent} from '../helpers/patterned-image.js'
-import {CLI, type CliResult, leftovers} from '../helpers/run-cli.js'
+import {CLI, type CliResult, leftovers, sha256} from '../helpers/run-cli.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
 const CASES = new URL('../hostile/sandbox/', import.meta.url)
@@ -67,6 +67,7 @@ describe('sandbox: qemu sees only what it was given', function () {
         writeFileSync(marker, `${secret}\n`.repeat(64))
         const {build} = (await import(new URL(`${name}/build.ts`, CASES).href)) as {build: (d: string, m: string) => Promise<{spec: BlockdevSpec}>}
         const built = await build(input, marker)
+        const before = readdirSync(input).map((f) => sha256(join(input, f)))
         const request = (destination: string) => ({compress: false, compression: 'zstd' as const, destination, format: 'raw' as const, source: built.spec})
 
         // Sandboxed: qemu-img cannot even see the marker, so the conversion fails and copies nothing.
@@ -85,6 +86,7 @@ describe('sandbox: qemu sees only what it was given', function () {
         const bare = join(root, 'unsandboxed.raw')
         await convertImage(request(bare), {sandbox: false})
         assert.ok(readFileSync(bare, 'latin1').includes(secret), 'unsandboxed, qemu-img should have copied the marker (the case is not live)')
+        assert.deepEqual(readdirSync(input).map((f) => sha256(join(input, f))), before, 'the input must be untouched')
       })
     }
   })
