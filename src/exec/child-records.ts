@@ -20,6 +20,7 @@ export interface ChildRecord {
 }
 
 export interface RecordedChild {
+  readonly pid: number
   /** The child ended normally: drop its record. */
   forget(): Promise<void>
 }
@@ -79,7 +80,7 @@ export class ChildRecords {
     const temporary = `${path}.${process.pid}.tmp`
     await writeFile(temporary, `${JSON.stringify(record)}\n`, {mode: 0o600})
     await rename(temporary, path)
-    return {forget: () => rm(path, {force: true})}
+    return {forget: () => rm(path, {force: true}), pid}
   }
 
   /**

@@ -2,7 +2,6 @@ import {type ChildProcess, spawn} from 'node:child_process'
 import {lstat, mkdir, readFile, readlink} from 'node:fs/promises'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {H2KError} from '../errors/h2k-error.js'
 import {descendants, waitGone} from '../exec/kill-tree.js'
 
 /** Where `guestfish --listen` puts its socket (hard-coded by guestfish: /tmp, not $TMPDIR). */
@@ -34,17 +33,19 @@ function holderInfo(holder: ChildProcess, timeoutMs: number): Promise<number> {
       clearTimeout(timer)
       reject(error)
     })
-    holder.once('exit', (code, signal) => {
+    // 'close', not 'exit': by then its stderr has been read to the end.
+    holder.once('close', (code, signal) => {
       clearTimeout(timer)
       reject(new Error(`bwrap exited (${signal ?? code}): ${stderr.trim()}`))
     })
     const infoStream = holder.stdio[3] as NodeJS.ReadableStream
     infoStream.on('data', (chunk: Buffer) => (info += chunk.toString()))
+    // Without a pid in it, bwrap failed: its exit (above) says why.
     infoStream.on('end', () => {
-      const pid = Number((JSON.parse(info || '{}') as {'child-pid'?: number})['child-pid'])
+      const pid = Number(/"child-pid":\s*(\d+)/.exec(info)?.[1])
+      if (!Number.isInteger(pid) || pid <= 1) return
       clearTimeout(timer)
-      if (Number.isInteger(pid) && pid > 1) resolve(pid)
-      else reject(new Error(`bwrap reported no child pid: ${info.trim()}`))
+      resolve(pid)
     })
   })
 }
@@ -66,7 +67,7 @@ function holderInfo(holder: ChildProcess, timeoutMs: number): Promise<number> {
  * appliance is a VM already.
  */
 export class ApplianceNamespace {
-  private closed = false
+  private closing: Promise<boolean> | undefined
 
   private constructor(
     private readonly holder: ChildProcess,
@@ -119,17 +120,21 @@ export class ApplianceNamespace {
     return undefined
   }
 
-  /** Kill everything in the namespace (its init dies with the holder, and takes every process with it). */
-  async close(): Promise<void> {
-    if (this.closed) return
-    this.closed = true
+  /**
+   * Kill everything in the namespace (its init dies with the holder, and takes every process with it).
+   * Resolves to whether the namespace has ended; never rejects (it also runs from an abort listener).
+   */
+  close(): Promise<boolean> {
+    this.closing ??= this.stop()
+    return this.closing
+  }
+
+  private async stop(): Promise<boolean> {
     if (this.holder.exitCode === null && this.holder.signalCode === null) {
       const exited = new Promise((resolve) => this.holder.once('exit', resolve))
       this.holder.kill('SIGKILL')
       await exited
     }
-    if (!(await waitGone([this.initPid], 5000))) {
-      throw new H2KError('H2K_INTERNAL', `The libguestfs appliance's namespace (init pid ${this.initPid}) did not end after its holder was killed.`)
-    }
+    return waitGone([this.initPid], 5000)
   }
 }

@@ -190,7 +190,9 @@ export class GuestfishSession implements GuestSession {
       if (exiting) await waitGone([this.hostPid], 10_000)
       if (this.namespace) await this.namespace.close()
       else if (isAlive(this.hostPid)) await killTree(this.hostPid)
-      await Promise.all(this.recorded.splice(0).map((r) => r.forget()))
+      // Whatever still runs keeps its record: the daemon's next start reaps it.
+      const ended = await waitGone([this.hostPid, ...this.recorded.map((r) => r.pid)], 5000)
+      if (ended) await Promise.all(this.recorded.splice(0).map((r) => r.forget()))
     }
   }
 }
