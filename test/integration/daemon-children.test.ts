@@ -15,9 +15,9 @@ import {makeTempDir} from '../helpers/temp-dir.js'
  * Polled for up to `ms`: killing a namespace with a TCG qemu in it takes the kernel a moment, and an exiting
  * process has already lost the command line that would name it.
  */
-async function noneLeft(dir: string, ms: number, seen: HostProcess[] = []): Promise<HostProcess[]> {
+async function noneLeft(dir: string | undefined, ms: number, seen: HostProcess[] = []): Promise<HostProcess[]> {
   const end = Date.now() + ms
-  const left = (): HostProcess[] => [...processesOf(dir), ...seen.filter((p) => running(p.pid))]
+  const left = (): HostProcess[] => [...(dir === undefined ? [] : processesOf(dir)), ...seen.filter((p) => running(p.pid))]
   while (left().length > 0 && Date.now() < end) await sleep(100)
   return left()
 }
@@ -76,6 +76,46 @@ describe('daemon: children die with the daemon', function () {
     // A finished job leaves no process and no child record behind.
     assert.deepEqual(processesOf(done.output_path), [])
     assert.deepEqual(readdirSync(join(out, '.daemon', 'children')), [])
+    second.child.kill('SIGTERM')
+    assert.equal(await second.exited, 0)
+  })
+
+  it('where no PID namespace can be made, what a kill -9 left of the appliance is reaped by the next start', async () => {
+    const base = join(dir, 'uncontained')
+    const watch = join(base, 'queue')
+    const out = join(base, 'out')
+    const fakeBin = join(base, 'bin')
+    execFileSync('mkdir', ['-p', watch, fakeBin])
+    // A bwrap that fails as it does where user namespaces are disabled.
+    writeFileSync(join(fakeBin, 'bwrap'), '#!/bin/sh\necho "bwrap: No permissions to create new namespace" >&2\nexit 1\n', {mode: 0o755})
+    const disk = join(base, 'data.img')
+    execFileSync('truncate', ['-s', '64M', disk])
+    execFileSync('mkfs.ext4', ['-q', '-F', disk])
+    execFileSync('mv', [disk, join(watch, 'data.img')])
+    const path = process.env.PATH
+    process.env.PATH = `${fakeBin}:${path}`
+    const first = await startDaemon(['--watch-dir', watch, '--output-dir', out]).finally(() => (process.env.PATH = path))
+    daemons.push(first)
+    const records = join(out, '.daemon', 'children')
+    const inside = await until('the appliance running, its listener recorded', () => {
+      const found = processesOf(out)
+      return found.some((p) => p.command.includes('qemu-system')) && existsSync(records) && readdirSync(records).length > 0 ? found : undefined
+    }, 180_000, first, 200)
+    const listener = inside.find((p) => p.command.startsWith('guestfish --listen'))!
+    first.child.kill('SIGKILL')
+    await first.exited
+    await sleep(1000)
+    assert.ok(running(listener.pid), 'without a namespace the daemonized listener outlives the daemon (what the reaper is for)')
+
+    const second = await startDaemon(['--watch-dir', watch, '--output-dir', out])
+    daemons.push(second)
+    assert.match(second.stderr(), new RegExp(`WARN child:reaped pid=${listener.pid} what="?guestfish listener`))
+    // (The new attempt starts an appliance of its own: only what ran before the kill must be gone.)
+    const left = await noneLeft(undefined, 5000, inside)
+    assert.deepEqual(left, [], `left running:\n${describeLeft(left)}`)
+    const done = await until('data.img done', () => jobOf(out, 'data.img', 'succeeded'), 240_000, second, 200)
+    assert.equal(jobs(out).length, 1)
+    assert.deepEqual(history(out, done.id), ['queued', 'running', 'queued', 'running', 'succeeded'])
     second.child.kill('SIGTERM')
     assert.equal(await second.exited, 0)
   })
