@@ -86,20 +86,24 @@ export class ApplianceNamespace {
     // The work directory as the holder's working directory: `ps`/`/proc/PID/cwd` tell whose namespace it is.
     args.push('--chdir', options.workDir, '--info-fd', '3', '--', 'sleep', 'infinity')
     const holder = spawn('bwrap', args, {stdio: ['ignore', 'ignore', 'pipe', 'pipe']})
-    let initPid: number
+    let namespace: ApplianceNamespace
     try {
-      initPid = await holderInfo(holder, 10_000)
+      const initPid = await holderInfo(holder, 10_000)
       // bwrap's init forks the command only once the mounts are in place: wait for it before entering.
       for (let i = 0; (await descendants(initPid)).length === 0; i++) {
         if (i > 200 || holder.exitCode !== null) throw new Error('bwrap did not start its command')
         await sleep(10)
       }
+      const [ours, theirs] = await Promise.all([readlink('/proc/self/ns/user'), readlink(`/proc/${initPid}/ns/user`)])
+      namespace = new ApplianceNamespace(holder, initPid, ours !== theirs)
     } catch (error) {
       holder.kill('SIGKILL')
       throw error
     }
-    const [ours, theirs] = await Promise.all([readlink('/proc/self/ns/user'), readlink(`/proc/${initPid}/ns/user`)])
-    const namespace = new ApplianceNamespace(holder, initPid, ours !== theirs)
+    if (options.signal.aborted) {
+      await namespace.close()
+      options.signal.throwIfAborted()
+    }
     options.signal.addEventListener('abort', () => void namespace.close(), {once: true})
     return namespace
   }
