@@ -8,6 +8,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {ChildRecords} from '../../src/exec/child-records.js'
 import {history, jobOf, jobs, killAll, type RunningDaemon, startDaemon, until} from '../helpers/daemon-process.js'
 import {type HostProcess, processesOf, running} from '../helpers/processes-of.js'
+import {leftovers, runCli} from '../helpers/run-cli.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
 /**
@@ -121,6 +122,28 @@ describe('daemon: children die with the daemon', function () {
     assert.deepEqual(history(out, done.id), ['queued', 'running', 'queued', 'running', 'succeeded'])
     second.child.kill('SIGTERM')
     assert.equal(await second.exited, 0)
+  })
+
+  it('Ctrl-C of convert while inside the appliance: exit 130, no process of it and no work directory left', async () => {
+    const base = join(dir, 'cancel')
+    const out = join(base, 'out')
+    execFileSync('mkdir', ['-p', base])
+    const disk = join(base, 'data.img')
+    execFileSync('truncate', ['-s', '64M', disk])
+    execFileSync('mkfs.ext4', ['-q', '-F', disk])
+    let pid = 0
+    const run = runCli(['convert', disk, '-o', out, '--json'], {onSpawn: (p) => (pid = p)})
+    const inside = await until('the appliance running', () => {
+      const found = processesOf(out)
+      return found.some((p) => p.command.includes('qemu-system')) ? found : undefined
+    }, 180_000, undefined, 200)
+    process.kill(pid, 'SIGINT')
+    const result = await run
+    assert.equal(result.code, 130, result.stderr)
+    assert.equal(result.json.error.code, 'H2K_CANCELLED')
+    const left = await noneLeft(out, 5000, inside)
+    assert.deepEqual(left, [], `left running:\n${describeLeft(left)}`)
+    assert.deepEqual(leftovers(out), [])
   })
 
   // Passes once run-tool.ts starts every tool with a parent-death signal (helper "sandbox", same issue).
