@@ -21,6 +21,7 @@ import {errorRecord, storedError} from './error-record.js'
 import {fileKey} from './file-key.js'
 import {checkInputAllowed} from './input-roots.js'
 import {ignoredName, type IntakeItem, IntakeScanner, insideInbox, planDocument} from './intake-items.js'
+import {childRecordsOf, reapLeftoverChildren} from './leftover-children.js'
 import {type JobRow, JobStore, stateDir} from './store.js'
 
 export type DaemonState = 'RUNNING' | 'PAUSED' | 'DRAINING' | 'STOPPING'
@@ -191,6 +192,7 @@ export class Daemon {
    * is settled.
    */
   private async recover(): Promise<void> {
+    await reapLeftoverChildren(this.config.outputDir, this.log.bind(this))
     for (const row of this.store.unfinished()) {
       if (row.status !== 'running') continue
       await rm(row.output_path, {force: true, recursive: true})
@@ -575,7 +577,7 @@ export class Daemon {
       await rm(row.output_path, {force: true, recursive: true}).catch((error: unknown) => {
         throw new H2KError('H2K_OUTPUT_FAILED', `Cannot clear the job's output directory ${row.output_path}: ${(error as Error).message}`, {cause: error, phase: 'setup'})
       })
-      result = await runJob(definition.settings, {jobId: row.id, observer, registry: this.registry, signal: entry.controller.signal})
+      result = await runJob(definition.settings, {childRecords: childRecordsOf(this.config.outputDir), jobId: row.id, observer, registry: this.registry, signal: entry.controller.signal})
     } catch (error) {
       await this.failed(entry, definition, mapForeignError(error))
       return

@@ -4,6 +4,7 @@ import {join, resolve} from 'node:path'
 
 import {H2KError} from '../errors/h2k-error.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
+import type {ChildRecords} from '../exec/child-records.js'
 import {runTool} from '../exec/run-tool.js'
 import {bytesOnDisk, commitOutputs, discardParts, writeFileAtomic} from '../output/commit-outputs.js'
 import {sha256File} from '../output/file-checksum.js'
@@ -26,6 +27,8 @@ export interface RunJobOptions {
   jobId?: string
   /** `inspect` stops after INSPECT and writes nothing (`hyper2kvm inspect`). */
   stopAfter?: 'inspect'
+  /** Record children that detach from us (the libguestfs appliance) here, for a later instance to reap. */
+  childRecords?: ChildRecords
 }
 
 interface Step {
@@ -111,6 +114,7 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     let loaded: Source | undefined
     const guest = new JobGuestAccess({
       accel: job.accel,
+      records: options.childRecords,
       report: (message) => context.report({message}),
       signal,
       source: () => loaded,
