@@ -49,6 +49,7 @@ export const ERROR_CATALOG = {
   H2K_STORE_FAILED: entry(11, false, 'The daemon job store (SQLite in output_dir/.daemon/) could not be opened, read or written.', 'Check that output_dir/.daemon/ is writable and its disk not full; `hyper2kvm ctl jobs` shows whether the store can be read.'),
   H2K_DAEMON_NOT_RUNNING: entry(12, false, 'No daemon answers on the control socket (not running, or another --output-dir).', 'Start it with `hyper2kvm daemon --config FILE`, or pass the daemon\'s --output-dir (the socket is output_dir/.daemon/control.sock).'),
   H2K_DAEMON_RUNNING: entry(12, true, 'A daemon already runs with this output directory.', 'Stop it with `hyper2kvm ctl stop --output-dir DIR`, or use another output_dir.'),
+  H2K_DAEMON_ACCESS_DENIED: entry(12, true, 'Permission denied on the daemon\'s control socket (mode 0600 in a 0700 directory: only the daemon\'s user and root may use it).', 'Run ctl as the daemon\'s user (`sudo -u hyper2kvm hyper2kvm ctl status --output-dir DIR`) or as root.'),
   H2K_DAEMON_TIMEOUT: entry(12, false, 'The daemon did not answer on its control socket in time.', 'It may be overloaded or hung: check its log; `kill -TERM` it if it does not recover.'),
   H2K_INTERNAL: entry(1, false, 'An unexpected internal error.', 'Please report it with the --log-level debug output.'),
 } as const satisfies Record<string, CatalogEntry>

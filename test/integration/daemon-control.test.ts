@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict'
-import {readFileSync} from 'node:fs'
+import {spawnSync} from 'node:child_process'
+import {chmodSync, readFileSync} from 'node:fs'
 import {connect} from 'node:net'
 import {join} from 'node:path'
 
 import {MAX_CONNECTIONS} from '../../src/daemon/control-server.js'
 import {statusLatency} from '../helpers/control-latency.js'
 import {killAll, type RunningDaemon, startDaemon} from '../helpers/daemon-process.js'
-import {runCli} from '../helpers/run-cli.js'
+import {CLI, runCli} from '../helpers/run-cli.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
 const rssKiB = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1])
@@ -32,7 +33,7 @@ function exchange(socketPath: string, send: (socket: ReturnType<typeof connect>)
 }
 
 /** The control socket as an attacker with access to it would use it (#9 finding 8). */
-describe('daemon: control socket requests are bounded and strictly typed', function () {
+describe('daemon: the control socket (bounded, strictly typed, 0600) and ctl', function () {
   this.timeout(120_000)
   let dir: string
   let cleanup: () => void
@@ -111,6 +112,34 @@ describe('daemon: control socket requests are bounded and strictly typed', funct
     await new Promise((resolve) => setTimeout(resolve, 200))
     assert.ok((await statusLatency(socketPath)) < 1000)
     assert.match(d.stderr(), /control:busy/)
+    assert.equal((await runCli(['ctl', 'stop', '--output-dir', out])).code, 0)
+    assert.equal(await d.exited, 0)
+  })
+
+  it('ctl as another user says permission denied (H2K_DAEMON_ACCESS_DENIED), not "not running"', async () => {
+    const base = join(dir, 'perm')
+    const out = join(base, 'out')
+    const d = await startDaemon(['--watch-dir', join(base, 'watch'), '--output-dir', out], out)
+    daemons.push(d)
+    // nobody, without root's groups, as an administrator's colleague would be.
+    const asNobody = (): {code: string; message: string; exit: number | null} => {
+      const run = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, CLI, 'ctl', 'status', '--output-dir', out, '--json'], {
+        encoding: 'utf8',
+        env: {...process.env, HOME: base, NO_COLOR: '1'},
+      })
+      const error = (JSON.parse(run.stdout) as {error: {code: string; message: string}}).error
+      return {...error, exit: run.status}
+    }
+    // The state directory (0700) hides the socket from others.
+    const hidden = asNobody()
+    assert.equal(hidden.code, 'H2K_DAEMON_ACCESS_DENIED', hidden.message)
+    assert.equal(hidden.exit, 12)
+    assert.match(hidden.message, /Permission denied/)
+    // Directories opened up: the socket itself (0600) refuses the connection.
+    for (const path of [dir, base, out, join(out, '.daemon')]) chmodSync(path, 0o755)
+    const refused = asNobody()
+    assert.equal(refused.code, 'H2K_DAEMON_ACCESS_DENIED', refused.message)
+    assert.ok((await statusLatency(join(out, '.daemon', 'control.sock'))) < 1000, 'root still gets its answer')
     assert.equal((await runCli(['ctl', 'stop', '--output-dir', out])).code, 0)
     assert.equal(await d.exited, 0)
   })
