@@ -23,6 +23,7 @@ export interface DaemonConfig {
   /** watch, workflow or manifest workflow, with its directories. */
   layout: Layout
   outputDir: string
+  /** work_dir: where job work directories are created (JobSettings.workDir); default inside each output directory. */
   workDir?: string
   maxConcurrentJobs: number
   /** Seconds a file may keep growing before a warning is logged (it stays pending and is re-checked). */

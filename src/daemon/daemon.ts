@@ -478,8 +478,8 @@ export class Daemon {
     if (existsSync(outputPath) || taken.has(outputPath)) outputPath = join(day, `${job.name}-${job.id}`)
     // The daemon owns where outputs go (output_dir/<date>/<vm>/): it clears that directory before every attempt.
     const settings: JobSettings = job.settings
-      ? {...job.settings, input: job.input, name: job.settings.name ?? job.name, outputDir: outputPath}
-      : settingsFromFlags(job.input, {...this.config.jobDefaults, name: job.name, 'output-dir': outputPath})
+      ? {...job.settings, input: job.input, name: job.settings.name ?? job.name, outputDir: outputPath, workDir: this.config.workDir}
+      : settingsFromFlags(job.input, {...this.config.jobDefaults, name: job.name, 'output-dir': outputPath, 'work-dir': this.config.workDir})
     const definition: Definition = {filename: job.filename, from: job.settings ? 'document' : 'disk', hash: job.hash, settings, size: job.size}
     return this.store.insertJob({
       definition_json: JSON.stringify(definition),
