@@ -61,5 +61,6 @@ describe('decompression: one expansion budget shared by concurrent archives', fu
     assert.ok(lowest >= RESERVE - MiB, `the filesystem went down to ${(lowest / MiB).toFixed(1)} MiB free (reserve ${RESERVE / MiB} MiB)`)
     const kept = outcomes.flatMap((o, i) => (o.status === 'fulfilled' ? [`copy-${i}.tar`] : []))
     assert.deepEqual(readdirSync(mnt).sort(), kept, 'a refused copy is removed')
+    assert.equal(kept.length, 1, 'the space a refused one gives back lets the other finish (40 MiB fit, 80 do not)')
   })
 })
