@@ -165,6 +165,8 @@ describe('daemon: watch layout, job store, ctl', function () {
     await until('delta done', () => jobOf(out, 'delta.raw', 'succeeded'), 30_000, d)
     execFileSync('cp', ['--sparse=always', raw, join(watch, 'delta.raw')])
     await until('delta duplicate', () => jobOf(out, 'delta.raw', 'duplicate'), 30_000, d)
+    // The store says duplicate a moment before the file has moved.
+    await until('delta in .duplicates', () => existsSync(join(watch, '.duplicates', today(), 'delta.raw')), 10_000, d)
     assert.deepEqual(readdirSync(join(watch, '.duplicates', today())), ['delta.raw'])
     // The default key is the content: a different disk with the same name and size is converted, not skipped (#9 finding 7).
     const forged = join(base, 'delta.raw')
