@@ -18,7 +18,7 @@ export const guestFlags = {
 /** The conversion flags of `convert`; the job-file keys of the batch issue map onto the same settings. */
 /** Where a job's work directory (decompressed archives, overlays, scratch) is created; convert, batch, and the daemon's work_dir. */
 export const workDirFlag = {
-  'work-dir': Flags.directory({description: 'Directory for the jobs\' work directories (decompressed archives, overlays, scratch), created if missing; removed when the job ends. Default: inside the output directory. Put it on a filesystem with room.'}),
+  'work-dir': Flags.directory({description: 'Directory (created if missing) in which each job makes its work directory for decompressed archives, overlays and scratch, removed when the job ends. Default: inside the output directory. Put it on a filesystem with room.'}),
 }
 
 export const convertFlags = {
