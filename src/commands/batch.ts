@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
+import {workDirFlag} from '../job-flags.js'
 import {loadJobPlan} from '../jobs/job-plan.js'
 import {manifestReport} from '../jobs/manifest-report.js'
 import {type BatchJobOutcome, runBatch} from '../jobs/run-batch.js'
@@ -37,12 +38,14 @@ export default class Batch extends BaseCommand<typeof Batch> {
     concurrency: Flags.integer({description: 'Jobs run at once (default: `concurrency` from the file, else 1).', max: 64, min: 1}),
     'continue-on-error': Flags.boolean({allowNo: true, description: 'Keep starting jobs after one failed (default: `continue_on_error` from the file, else true).'}),
     progress: Flags.boolean({allowNo: true, default: true, description: 'Show per-job progress on stderr.'}),
+    ...workDirFlag,
   }
 
   static override summary = 'Run the jobs of a job file or a manifest v1.0, with bounded concurrency.'
 
   public async run(): Promise<BatchSummary> {
-    const plan = await loadJobPlan(this.args.file, {defaults: (await this.effectiveConfig()).flags})
+    const overrides = this.flags['work-dir'] === undefined ? {} : {'work-dir': this.flags['work-dir']}
+    const plan = await loadJobPlan(this.args.file, {defaults: (await this.effectiveConfig()).flags, overrides})
     const registry = await loadRegistry(this.config)
     for (const failure of registry.failures) process.stderr.write(`warning ${failure.error.code}: ${failure.error.message}\n`)
     const width = Math.max(...plan.jobs.map((j) => j.name.length))

@@ -23,6 +23,7 @@ export interface DaemonConfig {
   /** watch, workflow or manifest workflow, with its directories. */
   layout: Layout
   outputDir: string
+  /** work_dir: where job work directories are created (JobSettings.workDir); default inside each output directory. */
   workDir?: string
   maxConcurrentJobs: number
   /** Seconds a file may keep growing before a warning is logged (it stays pending and is re-checked). */
@@ -30,7 +31,7 @@ export interface DaemonConfig {
   /** Milliseconds between two stability checks (1000; tests use less). */
   stabilityIntervalMs: number
   enableDeduplication: boolean
-  /** deduplication_hash, or md5 when deduplication_use_md5 (the seed key), else name-size. */
+  /** deduplication_hash, or md5 when deduplication_use_md5 (the seed key), else sha256: by name and size only when chosen (anyone knowing both could make a different upload count as a duplicate). */
   dedupKey: DedupKey
   archiveProcessed: boolean
   retry: RetryPolicy
@@ -119,7 +120,7 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
     allowedInputDirs: (keys.allowed_input_dirs ?? []).map((d) => resolve(baseDir, d)),
     archiveProcessed: keys.archive_processed ?? true,
     configFile: effective.file,
-    dedupKey: keys.deduplication_hash ?? (keys.deduplication_use_md5 ? 'md5' : 'name-size'),
+    dedupKey: keys.deduplication_hash ?? (keys.deduplication_use_md5 ? 'md5' : 'sha256'),
     enableDeduplication: keys.enable_deduplication ?? false,
     fileStableTimeout: keys.file_stable_timeout ?? 60,
     jobDefaults,

@@ -1,9 +1,7 @@
 import {randomUUID} from 'node:crypto'
 import {appendFileSync, existsSync, type FSWatcher, statSync, watch} from 'node:fs'
-import {chmod, mkdir, readdir, rm, stat, unlink} from 'node:fs/promises'
-import {connect, createServer, type Server, type Socket} from 'node:net'
+import {mkdir, readdir, rm, stat} from 'node:fs/promises'
 import {basename, dirname, extname, join} from 'node:path'
-import {createInterface} from 'node:readline'
 
 import {H2KError} from '../errors/h2k-error.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
@@ -17,6 +15,7 @@ import type {StageRegistry} from '../stages/stage-registry.js'
 import type {JobSettings} from '../stages/stage-types.js'
 import {claimDir, claimFiles, type ClaimRecord, listClaimFiles, readClaim, settleFiles, settleTarget, undoClaim} from './claim-files.js'
 import {type DaemonConfig, LIVE_KEYS} from './config.js'
+import {type ControlCommand, type ControlReply, ControlServer} from './control-server.js'
 import {errorRecord, storedError} from './error-record.js'
 import {fileKey} from './file-key.js'
 import {checkInputAllowed} from './input-roots.js'
@@ -107,7 +106,7 @@ export class Daemon {
   private readonly tracked = new Map<string, Tracked>()
   private readonly running = new Map<string, Running>()
   private watcher?: FSWatcher
-  private server?: Server
+  private control?: ControlServer
   private timer?: NodeJS.Timeout
   private soon?: NodeJS.Timeout
   private readonly scanner: IntakeScanner
@@ -163,7 +162,7 @@ export class Daemon {
     await mkdir(this.processingDir, {recursive: true})
     await mkdir(stateDir(outputDir), {mode: 0o700, recursive: true})
     if (this.config.logFile) await mkdir(dirname(this.config.logFile), {recursive: true})
-    await this.listen()
+    this.control = await ControlServer.listen(controlSocketPath(outputDir), {handle: (command) => this.controlReply(command), log: (level, event, fields, message) => this.log(level, event, fields, message)})
     this.store = JobStore.open(outputDir)
     await this.recover()
     this.log('info', 'daemon:start', {max_concurrent_jobs: this.config.maxConcurrentJobs, output_dir: outputDir, pid: process.pid, store: this.store.path, inbox, layout: this.config.layout.kind})
@@ -229,34 +228,6 @@ export class Daemon {
     return {claimed_at: new Date().toISOString(), files, id, kind: 'disk', main: files[0]!}
   }
 
-  private async listen(): Promise<void> {
-    const path = controlSocketPath(this.config.outputDir)
-    if (existsSync(path)) {
-      const alive = await new Promise<boolean>((resolve) => {
-        const probe = connect(path)
-        probe.once('connect', () => {
-          probe.destroy()
-          resolve(true)
-        })
-        probe.once('error', () => resolve(false))
-      })
-      if (alive) throw new H2KError('H2K_DAEMON_RUNNING', `A daemon already listens on ${path}.`, {details: {socket: path}})
-      await unlink(path)
-    }
-    const server = createServer((socket) => this.serve(socket))
-    const umask = process.umask(0o177)
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(path, () => resolve())
-      })
-    } finally {
-      process.umask(umask)
-    }
-    await chmod(path, 0o600)
-    this.server = server
-  }
-
   /** Stop: running jobs are cancelled and re-queued (their input stays claimed), then the daemon exits. */
   async stop(reason: string): Promise<void> {
     if (this.state === 'STOPPING') return
@@ -290,7 +261,7 @@ export class Daemon {
     clearInterval(this.statsTimer)
     this.watcher?.close()
     await this.writeStats()
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()))
+    await this.control?.close()
     await rm(controlSocketPath(this.config.outputDir), {force: true})
     this.store.close()
     this.log('info', 'daemon:stopped', {processed: this.counters.processed, failed: this.counters.failed})
@@ -509,8 +480,8 @@ export class Daemon {
     if (existsSync(outputPath) || taken.has(outputPath)) outputPath = join(day, `${job.name}-${job.id}`)
     // The daemon owns where outputs go (output_dir/<date>/<vm>/): it clears that directory before every attempt.
     const settings: JobSettings = job.settings
-      ? {...job.settings, input: job.input, name: job.settings.name ?? job.name, outputDir: outputPath}
-      : settingsFromFlags(job.input, {...this.config.jobDefaults, name: job.name, 'output-dir': outputPath})
+      ? {...job.settings, input: job.input, name: job.settings.name ?? job.name, outputDir: outputPath, workDir: this.config.workDir}
+      : settingsFromFlags(job.input, {...this.config.jobDefaults, name: job.name, 'output-dir': outputPath, 'work-dir': this.config.workDir})
     const definition: Definition = {filename: job.filename, from: job.settings ? 'document' : 'disk', hash: job.hash, settings, size: job.size}
     return this.store.insertJob({
       definition_json: JSON.stringify(definition),
@@ -801,48 +772,23 @@ export class Daemon {
     }
   }
 
-  /** Newline-delimited JSON: one request `{"command": "status"}` per line, one reply per line. */
-  private serve(socket: Socket): void {
-    const lines = createInterface({crlfDelay: Infinity, input: socket})
-    socket.on('error', () => lines.close())
-    lines.on('line', (line) => {
-      if (line.trim() === '') return
-      let reply: Record<string, unknown>
-      let after: (() => void) | undefined
-      try {
-        const request = JSON.parse(line) as {command?: unknown}
-        const command = String(request.command ?? '')
-        switch (command) {
-          case 'status':
-            reply = {ok: true, ...this.status()}
-            break
-          case 'stats':
-            reply = {ok: true, stats: this.stats()}
-            break
-          case 'pause':
-            this.pause()
-            reply = {ok: true, state: this.state}
-            break
-          case 'resume':
-            this.resume()
-            reply = {ok: true, state: this.state}
-            break
-          case 'drain':
-            reply = {ok: true, running: this.running.size, state: 'DRAINING'}
-            after = () => this.drain()
-            break
-          case 'stop':
-            reply = {ok: true, running: this.running.size, state: 'STOPPING'}
-            after = () => void this.stop('ctl stop')
-            break
-          default:
-            reply = {error: {code: 'H2K_USAGE', message: `Unknown control command "${command}" (status, stats, pause, resume, drain, stop).`}, ok: false}
-        }
-        if (['pause', 'resume', 'drain', 'stop'].includes(command)) this.log('info', 'control:request', {command})
-      } catch (error) {
-        reply = {error: {code: 'H2K_USAGE', message: `Invalid control request: ${(error as Error).message}`}, ok: false}
-      }
-      socket.write(`${JSON.stringify(reply)}\n`, () => after?.())
-    })
+  /** The answer to one control-socket command (control-server.ts parses, bounds and types the requests). */
+  private controlReply(command: ControlCommand): ControlReply {
+    switch (command) {
+      case 'status':
+        return {reply: this.status()}
+      case 'stats':
+        return {reply: {stats: this.stats()}}
+      case 'pause':
+        this.pause()
+        return {reply: {state: this.state}}
+      case 'resume':
+        this.resume()
+        return {reply: {state: this.state}}
+      case 'drain':
+        return {after: () => this.drain(), reply: {running: this.running.size, state: 'DRAINING'}}
+      case 'stop':
+        return {after: () => void this.stop('ctl stop'), reply: {running: this.running.size, state: 'STOPPING'}}
+    }
   }
 }

@@ -107,7 +107,13 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     await mkdir(job.outputDir, {recursive: true}).catch((error: unknown) => {
       throw new H2KError('H2K_OUTPUT_FAILED', `Cannot create the output directory ${job.outputDir}: ${(error as Error).message}`, {cause: error, phase: 'setup'})
     })
-    workDir = await mkdtemp(join(job.outputDir, `.hyper2kvm-${jobId}-`))
+    const workRoot = job.workDir ?? job.outputDir
+    if (job.workDir) {
+      await mkdir(job.workDir, {recursive: true}).catch((error: unknown) => {
+        throw new H2KError('H2K_OUTPUT_FAILED', `Cannot create the work directory ${job.workDir}: ${(error as Error).message}`, {cause: error, phase: 'setup'})
+      })
+    }
+    workDir = await mkdtemp(join(workRoot, `.hyper2kvm-${jobId}-`))
     const changes = new ChangeList()
     const log = (level: 'debug' | 'info' | 'warn') => (message: string, fields?: Record<string, unknown>) =>
       emit({fields: {...fields, stage: current.stage}, level, message, type: 'log'})
