@@ -1,7 +1,9 @@
 import {type FileHandle, open} from 'node:fs/promises'
-import {basename} from 'node:path'
+import {basename, dirname} from 'node:path'
 
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError, isH2KError} from '../errors/h2k-error.js'
+import {refuseEscapingName} from '../fs/contained-path.js'
+import {parseVmdkDescriptor} from './vmdk-descriptor.js'
 
 /**
  * Validation of hosted sparse VMDK extents ("KDMV": monolithicSparse, streamOptimized, the -sNNN
@@ -151,27 +153,73 @@ export async function validateSparseVmdk(file: string, window?: FileWindow): Pro
     }
     if (area.offset + area.size > fileSize) throw corrupt(`the VMDK should span ${area.size} bytes but the file ends after ${fileSize - area.offset}`)
     const reader = new WindowReader(handle, area, corrupt)
-    return await validate(reader, {corrupt, unsupported})
+    return await validate(reader, {corrupt, file, name, unsupported})
   } finally {
     await handle.close()
   }
 }
 
-interface Failures {
+interface Context {
+  /** The host file (qemu resolves extent names against its folder) and its name in messages. */
+  file: string
+  name: string
   corrupt: (why: string) => H2KError
   unsupported: (why: string) => H2KError
 }
 
-async function validate(reader: WindowReader, {corrupt, unsupported}: Failures): Promise<SparseVmdkFacts> {
+/** Header fields qemu takes from the footer of a GD_AT_END stream; the first header must say the same. */
+const MUST_AGREE = ['version', 'capacity', 'grainSize', 'descriptorOffset', 'descriptorSize', 'numGTEsPerGT', 'overHead', 'compressAlgorithm'] as const
+
+function refuseDisagreement(first: Header, footer: Header, corrupt: (why: string) => H2KError): void {
+  for (const field of MUST_AGREE) {
+    if (first[field] !== footer[field]) throw corrupt(`the first header and the footer disagree on ${field} (${first[field]} vs ${footer[field]}); qemu and hyper2kvm would read different disks`)
+  }
+}
+
+/**
+ * The extents an embedded descriptor names get the checks of a text descriptor's (no absolute path, URL,
+ * "..", or symlink leaving the folder), whether or not qemu would follow them: a sparse file that names
+ * files elsewhere is not one we trust.
+ */
+async function checkEmbeddedExtents(text: string, {file, name}: Context): Promise<void> {
+  let descriptor
+  try {
+    descriptor = parseVmdkDescriptor(text, `${name} (embedded descriptor)`)
+  } catch (error) {
+    // Text inside a sparse header that is not a descriptor is damage, not an unknown format.
+    if (isH2KError(error) && error.code === 'H2K_INPUT_UNRECOGNIZED') throw new H2KError('H2K_INPUT_CORRUPT', error.message, {cause: error, details: error.details})
+    throw error
+  }
+  for (const extent of descriptor.extents) {
+    if (extent.filename !== undefined) await refuseEscapingName(dirname(file), extent.filename, {referrer: `${name} (embedded descriptor)`, what: 'extent'})
+  }
+}
+
+async function validate(reader: WindowReader, context: Context): Promise<SparseVmdkFacts> {
+  const {corrupt, unsupported} = context
   if (reader.size < SECTOR) throw corrupt(`the file is ${reader.size} bytes, smaller than one sparse header`)
   const first = await reader.read(0, SECTOR, 'the sparse header')
   if (first.subarray(0, 4).toString('latin1') !== MAGIC) throw corrupt('the file does not start with the sparse VMDK magic "KDMV"')
-  let header = parseHeader(first)
+  const firstHeader = parseHeader(first)
+
+  // qemu decides on the FIRST header whether the file is a descriptor wrapped in a sparse header
+  // (capacity 0 and a descriptor offset): then it follows that descriptor's extents, whatever a footer
+  // says. So that descriptor's extent names get the checks of a text descriptor's, and capacity 0 is
+  // refused before any footer is read.
+  const firstDescriptor = await readEmbeddedDescriptor(reader, firstHeader, corrupt)
+  if (firstDescriptor !== undefined) await checkEmbeddedExtents(firstDescriptor, context)
+  if (firstHeader.capacity === 0n) {
+    throw unsupported('the sparse header has capacity 0 (a descriptor wrapped in a sparse header, whose extents qemu would open)')
+  }
 
   // A stream-optimized file written in one pass only knows where its grain directory is at the end:
-  // the header says "at end" and the authoritative header copy sits in the footer.
-  const footerBased = header.gdOffset === GD_AT_END
-  if (footerBased) header = await readFooter(reader, corrupt)
+  // the header says "at end" and qemu takes every other field from the header copy in the footer. The
+  // two must agree, or what we validate is not what qemu reads.
+  let header = firstHeader
+  if (firstHeader.gdOffset === GD_AT_END) {
+    header = await readFooter(reader, corrupt)
+    refuseDisagreement(firstHeader, header, corrupt)
+  }
 
   if (header.version < 1 || header.version > 3) {
     throw header.version === 0 ? corrupt('the header version is 0') : unsupported(`sparse VMDK version ${header.version} (hyper2kvm and qemu read versions 1 to 3)`)
@@ -185,10 +233,7 @@ async function validate(reader: WindowReader, {corrupt, unsupported}: Failures):
   const compressed = header.compressAlgorithm === COMPRESSION_DEFLATE
   const streamOptimized = compressed || (header.flags & (FLAG_COMPRESSED | FLAG_MARKERS)) !== 0
 
-  if (header.capacity === 0n) {
-    // qemu would treat such a header as a wrapper around a descriptor and follow its extent names.
-    throw unsupported('the sparse header has capacity 0 (a descriptor wrapped in a sparse header)')
-  }
+  if (header.capacity === 0n) throw corrupt('the footer says the disk has capacity 0')
   if (header.capacity > MAX_CAPACITY_SECTORS) throw corrupt(`the capacity of ${header.capacity} sectors is more than 64 TiB`)
   const grainSize = header.grainSize
   if (grainSize === 0n || (grainSize & (grainSize - 1n)) !== 0n) throw corrupt(`the grain size of ${grainSize} sectors is not a power of two`)
@@ -207,7 +252,8 @@ async function validate(reader: WindowReader, {corrupt, unsupported}: Failures):
     throw corrupt(`the header reserves ${header.overHead} sectors of metadata but the file has only ${Math.floor(reader.size / SECTOR)}: the file is truncated`)
   }
 
-  const embeddedDescriptor = await readEmbeddedDescriptor(reader, header, corrupt)
+  const embeddedDescriptor = header === firstHeader ? firstDescriptor : await readEmbeddedDescriptor(reader, header, corrupt)
+  if (embeddedDescriptor !== undefined && header !== firstHeader) await checkEmbeddedExtents(embeddedDescriptor, context)
 
   const gdBytes = tableCount * 4
   const gdOffset = bytesAt(header.gdOffset, 'the grain directory offset', corrupt)
