@@ -25,8 +25,8 @@ interface CaseSpec {
   batch?: boolean
   /** Also drop it into a daemon's watch directory. */
   daemon?: boolean
-  /** Run the CLI in the marker's folder (qemu resolves some relative names against its working directory). */
-  cwd?: 'marker'
+  /** Run the CLI in the marker's or the input's folder (qemu resolves some relative names against its working directory). */
+  cwd?: 'marker' | 'input'
 }
 
 interface Case {
@@ -128,7 +128,7 @@ describe('hostile images: qemu opens only what the loader pinned', function () {
         assert.ok(!built.marker.startsWith(statSync(built.input).isDirectory() ? built.input : dirname(built.input)), 'the marker lies outside the input')
       })
 
-      const cwd = (): string => (spec.cwd === 'marker' ? dirname(built.marker) : dir)
+      const cwd = (): string => (spec.cwd === 'marker' ? dirname(built.marker) : spec.cwd === 'input' ? dirname(built.input) : dir)
 
       it(`convert: ${spec.expect.code ?? 'converts'} — ${spec.description}`, async () => {
         const out = join(dir, 'out-convert')
