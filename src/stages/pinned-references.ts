@@ -8,6 +8,8 @@ import {readAt} from '../fs/read-head.js'
 import {driverReferences, formatNodes} from '../qemu/image-spec.js'
 import type {BlockdevSpec} from './stage-types.js'
 
+const DESCRIPTOR_BYTES = 1024 * 1024
+
 /** Where a format node's bytes are: a host file, or a window of one (an archive member). */
 function nodeFile(node: BlockdevSpec): {file: string; window?: {offset: number; size: number}} | undefined {
   const file = node.file as BlockdevSpec | undefined
@@ -50,7 +52,9 @@ export async function refuseUnpinnedReferences(layer: BlockdevSpec, declaredFile
     if (kind === 'vmdk-descriptor') {
       const declared = new Set(declaredFiles)
       const base = dirname(where.file)
-      for (const extent of parseVmdkDescriptor(head.toString('utf8'), label).extents) {
+      // qemu reads a descriptor file of up to 1 MiB; read what it would.
+      const text = await readAt(where.file, where.window?.offset ?? 0, Math.min(DESCRIPTOR_BYTES, where.window?.size ?? DESCRIPTOR_BYTES))
+      for (const extent of parseVmdkDescriptor(text.toString('utf8'), label).extents) {
         if (extent.filename === undefined) continue
         const path = isAbsolute(extent.filename) ? extent.filename : resolve(base, extent.filename)
         if (!declared.has(path)) throw unpinned(label, 'a VMDK extent')
