@@ -1,9 +1,9 @@
 import {type FileHandle, open} from 'node:fs/promises'
-import {basename, dirname} from 'node:path'
+import {basename} from 'node:path'
 
-import {H2KError, isH2KError} from '../errors/h2k-error.js'
-import {refuseEscapingName} from '../fs/contained-path.js'
-import {parseVmdkDescriptor} from './vmdk-descriptor.js'
+import {H2KError} from '../errors/h2k-error.js'
+import {checkEmbeddedExtents} from './vmdk-embedded-extents.js'
+import {type Header, parseHeader, refuseDisagreement} from './vmdk-sparse-header.js'
 
 /**
  * Validation of hosted sparse VMDK extents ("KDMV": monolithicSparse, streamOptimized, the -sNNN
@@ -60,39 +60,6 @@ const MAX_GRAIN_TABLES = 4 * 1024 * 1024
 const MAX_DESCRIPTOR_SECTORS = 2048n
 /** Grain tables are read in batches of at most this many bytes. */
 const READ_BATCH = 4 * 1024 * 1024
-
-interface Header {
-  version: number
-  flags: number
-  capacity: bigint
-  grainSize: bigint
-  descriptorOffset: bigint
-  descriptorSize: bigint
-  numGTEsPerGT: number
-  rgdOffset: bigint
-  gdOffset: bigint
-  overHead: bigint
-  newlineBytes: Buffer
-  compressAlgorithm: number
-}
-
-/** The 512-byte SparseExtentHeader (after its 4-byte magic, which the caller has checked). */
-function parseHeader(sector: Buffer): Header {
-  return {
-    capacity: sector.readBigUInt64LE(12),
-    compressAlgorithm: sector.readUInt16LE(77),
-    descriptorOffset: sector.readBigUInt64LE(28),
-    descriptorSize: sector.readBigUInt64LE(36),
-    flags: sector.readUInt32LE(8),
-    gdOffset: sector.readBigUInt64LE(56),
-    grainSize: sector.readBigUInt64LE(20),
-    newlineBytes: sector.subarray(73, 77),
-    numGTEsPerGT: sector.readUInt32LE(44),
-    overHead: sector.readBigUInt64LE(64),
-    rgdOffset: sector.readBigUInt64LE(48),
-    version: sector.readUInt32LE(4),
-  }
-}
 
 /** Reads inside the window only; running past its end means the file is truncated. */
 class WindowReader {
@@ -167,34 +134,6 @@ interface Context {
   unsupported: (why: string) => H2KError
 }
 
-/** Header fields qemu takes from the footer of a GD_AT_END stream; the first header must say the same. */
-const MUST_AGREE = ['version', 'capacity', 'grainSize', 'descriptorOffset', 'descriptorSize', 'numGTEsPerGT', 'overHead', 'compressAlgorithm'] as const
-
-function refuseDisagreement(first: Header, footer: Header, corrupt: (why: string) => H2KError): void {
-  for (const field of MUST_AGREE) {
-    if (first[field] !== footer[field]) throw corrupt(`the first header and the footer disagree on ${field} (${first[field]} vs ${footer[field]}); qemu and hyper2kvm would read different disks`)
-  }
-}
-
-/**
- * The extents an embedded descriptor names get the checks of a text descriptor's (no absolute path, URL,
- * "..", or symlink leaving the folder), whether or not qemu would follow them: a sparse file that names
- * files elsewhere is not one we trust.
- */
-async function checkEmbeddedExtents(text: string, {file, name}: Context): Promise<void> {
-  let descriptor
-  try {
-    descriptor = parseVmdkDescriptor(text, `${name} (embedded descriptor)`)
-  } catch (error) {
-    // Text inside a sparse header that is not a descriptor is damage, not an unknown format.
-    if (isH2KError(error) && error.code === 'H2K_INPUT_UNRECOGNIZED') throw new H2KError('H2K_INPUT_CORRUPT', error.message, {cause: error, details: error.details})
-    throw error
-  }
-  for (const extent of descriptor.extents) {
-    if (extent.filename !== undefined) await refuseEscapingName(dirname(file), extent.filename, {referrer: `${name} (embedded descriptor)`, what: 'extent'})
-  }
-}
-
 async function validate(reader: WindowReader, context: Context): Promise<SparseVmdkFacts> {
   const {corrupt, unsupported} = context
   if (reader.size < SECTOR) throw corrupt(`the file is ${reader.size} bytes, smaller than one sparse header`)
@@ -207,7 +146,7 @@ async function validate(reader: WindowReader, context: Context): Promise<SparseV
   // says. So that descriptor's extent names get the checks of a text descriptor's, and capacity 0 is
   // refused before any footer is read.
   const firstDescriptor = await readEmbeddedDescriptor(reader, firstHeader, corrupt)
-  if (firstDescriptor !== undefined) await checkEmbeddedExtents(firstDescriptor, context)
+  if (firstDescriptor !== undefined) await checkEmbeddedExtents(firstDescriptor, context.file, context.name)
   if (firstHeader.capacity === 0n) {
     throw unsupported('the sparse header has capacity 0 (a descriptor wrapped in a sparse header, whose extents qemu would open)')
   }
@@ -233,7 +172,6 @@ async function validate(reader: WindowReader, context: Context): Promise<SparseV
   const compressed = header.compressAlgorithm === COMPRESSION_DEFLATE
   const streamOptimized = compressed || (header.flags & (FLAG_COMPRESSED | FLAG_MARKERS)) !== 0
 
-  if (header.capacity === 0n) throw corrupt('the footer says the disk has capacity 0')
   if (header.capacity > MAX_CAPACITY_SECTORS) throw corrupt(`the capacity of ${header.capacity} sectors is more than 64 TiB`)
   const grainSize = header.grainSize
   if (grainSize === 0n || (grainSize & (grainSize - 1n)) !== 0n) throw corrupt(`the grain size of ${grainSize} sectors is not a power of two`)
@@ -252,8 +190,8 @@ async function validate(reader: WindowReader, context: Context): Promise<SparseV
     throw corrupt(`the header reserves ${header.overHead} sectors of metadata but the file has only ${Math.floor(reader.size / SECTOR)}: the file is truncated`)
   }
 
-  const embeddedDescriptor = header === firstHeader ? firstDescriptor : await readEmbeddedDescriptor(reader, header, corrupt)
-  if (embeddedDescriptor !== undefined && header !== firstHeader) await checkEmbeddedExtents(embeddedDescriptor, context)
+  // A footer agrees with the first header on the descriptor's offset and size: it is the same text.
+  const embeddedDescriptor = firstDescriptor
 
   const gdBytes = tableCount * 4
   const gdOffset = bytesAt(header.gdOffset, 'the grain directory offset', corrupt)
