@@ -15,12 +15,19 @@ const MAX_CHAIN = 16
 const BACKING_FORMATS = new Set(['qcow2', 'raw'])
 
 /** A file a qcow2 header names, resolved inside the image's folder; an unsafe name is H2K_UNSAFE_BACKING. */
-async function containedReference(path: string, name: string, what: string): Promise<string> {
+async function containedReference(path: string, name: string, what: string, suggestions?: string[]): Promise<string> {
   return resolveContainedFile(dirname(path), name, {referrer: basename(path), what}).catch((error: unknown) => {
-    if (error instanceof H2KError && error.code === 'H2K_UNSAFE_PATH') throw new H2KError('H2K_UNSAFE_BACKING', error.message, {cause: error, details: error.details})
+    if (error instanceof H2KError && error.code === 'H2K_UNSAFE_PATH') {
+      throw new H2KError('H2K_UNSAFE_BACKING', error.message, {cause: error, details: error.details, ...(suggestions ? {suggestions} : {})})
+    }
     throw error
   })
 }
+
+const DATA_FILE_SUGGESTIONS = [
+  'Keep the data file next to the image under a plain name: qemu-img amend -f qcow2 -o data_file=NAME image.qcow2',
+  'Or fold the data into the image on a trusted machine: qemu-img convert -O qcow2 image.qcow2 self-contained.qcow2',
+]
 
 /**
  * The external data file of a qcow2 image, read from its header by our own code before qemu opens it. qemu
@@ -33,7 +40,7 @@ async function pinnedDataFile(path: string): Promise<string | undefined> {
   if (header.dataFile === undefined) {
     throw new H2KError('H2K_INPUT_CORRUPT', `${basename(path)} says its data lives in an external data file but does not name one.`, {details: {image: path}})
   }
-  return containedReference(path, header.dataFile, 'external data file')
+  return containedReference(path, header.dataFile, 'external data file', DATA_FILE_SUGGESTIONS)
 }
 
 /**
