@@ -83,6 +83,15 @@ function assertNoTrace(out: string, marker: string, texts: string[], what: strin
   assert.deepEqual(workDirs, [], `${what}: no work directory is left`)
 }
 
+/** A JSON file's content, or undefined while it is still being written. */
+function parsedOrUndefined(file: string): {error_code: string} | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as {error_code: string}
+  } catch {
+    return undefined
+  }
+}
+
 function assertConverted(out: string, expected: NonNullable<BuiltCase['expected']>, what: string): void {
   const images = filesUnder(out).filter((file) => file.endsWith('.qcow2'))
   assert.equal(images.length, 1, `${what}: one output image (${images.join(', ')})`)
@@ -180,9 +189,12 @@ describe('hostile images: qemu opens only what the loader pinned', function () {
           copyFileSync(built.input, join(watch, `.${dropped}.part`))
           execFileSync('mv', [join(watch, `.${dropped}.part`), join(watch, dropped)])
           const job = await until(`${dropped} failed`, () => jobs(out).find((j) => j.source_path === dropped && j.status === 'failed'), 60_000, d)
-          const errorFiles = filesUnder(base).filter((file) => file.endsWith('.error.json'))
-          assert.equal(errorFiles.length, 1, `one error file: ${errorFiles.join(', ')}`)
-          const record = JSON.parse(readFileSync(errorFiles[0]!, 'utf8')) as {error_code: string}
+          // The store records the failure a moment before the error file is complete.
+          const record = await until('its error file', () => {
+            const found = filesUnder(base).filter((file) => file.endsWith('.error.json'))
+            assert.ok(found.length <= 1, `one error file: ${found.join(', ')}`)
+            return found.length === 1 && parsedOrUndefined(found[0]!)
+          }, 30_000, d)
           assert.equal(record.error_code, spec.expect.code)
           assert.ok(job.error === null || !job.error.includes(marker))
           d.child.kill('SIGTERM')
