@@ -336,8 +336,8 @@ export class Daemon {
   // ---- intake: stability checks and claims ----------------------------------------------------------
 
   /**
-   * One check of one file (relative to the inbox); file_stable_checks identical size+mtime checks at least one interval
-   * apart make it stable. Returns undefined when the file does not exist (any more).
+   * One check of one file (relative to the inbox); file_stable_checks identical size+mtime checks at least
+   * one interval apart make it stable. Returns undefined when the file does not exist (any more).
    */
   private async observe(rel: string): Promise<Tracked | undefined> {
     let info
@@ -378,17 +378,17 @@ export class Daemon {
    * it is claimed and fails with a clear error).
    */
   private async ready(item: IntakeItem, main: Tracked): Promise<boolean> {
-    const STABLE_CHECKS = this.config.fileStableChecks
-    let ok = main.checks >= STABLE_CHECKS
+    const checks = this.config.fileStableChecks
+    let ok = main.checks >= checks
     const missing: string[] = []
     for (const rel of item.required) {
       const t = await this.observe(rel)
       if (!t) missing.push(rel)
-      else if (t.checks < STABLE_CHECKS) ok = false
+      else if (t.checks < checks) ok = false
     }
     for (const rel of item.optional) {
       const t = await this.observe(rel)
-      if (t && t.checks < STABLE_CHECKS) ok = false
+      if (t && t.checks < checks) ok = false
     }
     const present = [item.main, ...item.required, ...item.optional].filter((rel) => !missing.includes(rel))
     if (!ok || missing.length === 0) return ok && this.gate.admit(present, main.firstSeen)
