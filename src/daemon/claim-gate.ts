@@ -36,6 +36,7 @@ export class ClaimGate {
   /** Completeness verdicts by path, valid while the file's identity, size and mtime stay the same. */
   private readonly verdicts = new Map<string, {stamp: string; result: Completeness}>()
   private readonly waiting = new Map<string, Waiting>()
+  private procWarned = false
 
   constructor(
     private readonly settings: () => GateSettings,
@@ -76,7 +77,16 @@ export class ClaimGate {
   /** One /proc walk per intake tick, shared by every file checked in it. */
   private openFiles(): Promise<OpenFileTable> {
     const now = Date.now()
-    if (!this.table || now - this.table.at > this.settings().intervalMs / 2) this.table = {at: now, scan: OpenFileTable.scan()}
+    if (!this.table || now - this.table.at > this.settings().intervalMs / 2) {
+      const scan = OpenFileTable.scan().catch((error: unknown) => {
+        if (!this.procWarned) {
+          this.procWarned = true
+          this.log('warn', 'intake:no-proc', {}, `cannot walk /proc (${error instanceof Error ? error.message : String(error)}): writers on this host are not seen; rely on upload-then-rename`)
+        }
+        return OpenFileTable.empty
+      })
+      this.table = {at: now, scan}
+    }
     return this.table.scan
   }
 

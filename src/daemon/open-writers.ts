@@ -4,16 +4,20 @@ import {readdir, readFile, readlink, stat} from 'node:fs/promises'
  * Which files some process on this host holds open for writing, from /proc: every process's fd links
  * (`/proc/<pid>/fd/<n>`, stat'ed through the link, so a file is matched by device and inode whatever path
  * or mount namespace the writer opened it by) and their `fdinfo` access mode. This sees local copies and
- * the Samba/NFS server processes that write on a client's behalf.
+ * the user-space file servers that write on a client's behalf (smbd, NFS-Ganesha, sftp-server).
  *
  * Limits: a daemon running as root sees every process; an unprivileged daemon sees only the processes of
  * its own user (the fds of others are not readable), and a /proc mounted with `hidepid` hides others too.
- * A writer on another host (an NFS client) is invisible here: use upload-then-rename.
+ * The kernel NFS server (nfsd) writes without file descriptors, and a writer on another host (an NFS
+ * client) is on no /proc of ours: both are invisible here, hence upload-then-rename.
  */
 
 /** One walk of /proc: the fds of every visible process that point at a file, by device:inode. */
 export class OpenFileTable {
   private constructor(private readonly byInode: Map<string, string[]>) {}
+
+  /** No /proc to walk (a container without it): nobody is seen writing. */
+  static readonly empty = new OpenFileTable(new Map())
 
   /** Walk /proc once. Processes and fds that vanish or cannot be read mid-walk are skipped. */
   static async scan(proc = '/proc'): Promise<OpenFileTable> {

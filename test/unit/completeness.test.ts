@@ -3,6 +3,7 @@ import {execFileSync, spawn} from 'node:child_process'
 import {closeSync, mkdirSync, openSync, readFileSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
+import {ClaimGate} from '../../src/daemon/claim-gate.js'
 import {bufferSource} from '../../src/daemon/completeness/byte-source.js'
 import {completenessOf, fileCompleteness} from '../../src/daemon/completeness/file-completeness.js'
 import {loadDaemonConfig} from '../../src/daemon/config.js'
@@ -192,6 +193,38 @@ describe('daemon: who holds a file open for writing (/proc)', function () {
       await new Promise((resolve) => child.on('exit', resolve))
     }
     assert.deepEqual(await writersOf(file), [])
+  })
+})
+
+describe('daemon: the claim gate', () => {
+  let dir: string
+  let cleanup: () => void
+  before(() => ({cleanup, dir} = makeTempDir('h2k-gate-')))
+  after(() => cleanup())
+
+  it('holds a file open for writing or incomplete, logs each wait once and warns once after file_stable_timeout, then admits it', async () => {
+    const lines: string[] = []
+    const gate = new ClaimGate(() => ({inbox: dir, intervalMs: 0, timeoutS: 0.2}), (level, event, fields) => lines.push(`${level} ${event} ${JSON.stringify(fields)}`))
+    const file = join(dir, 'disk.vhd')
+    const footer = Buffer.alloc(512)
+    footer.write('conectix')
+    writeFileSync(file, Buffer.alloc(4096))
+    const fd = openSync(file, 'r+')
+    const seen = Date.now()
+    assert.equal(await gate.admit(['disk.vhd'], seen), false)
+    assert.equal(await gate.admit(['disk.vhd'], seen), false)
+    assert.deepEqual(lines, [`info file:open-for-writing {"file":"disk.vhd","writers":"${process.pid}"}`])
+    closeSync(fd)
+    assert.equal(await gate.admit(['disk.vhd'], seen), false, 'a .vhd without its footer is incomplete')
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    assert.equal(await gate.admit(['disk.vhd'], seen), false)
+    assert.deepEqual(lines.slice(1), [
+      'info file:incomplete {"file":"disk.vhd","reason":"the VHD has no footer at its end yet"}',
+      'warn file:still-incomplete {"file":"disk.vhd","reason":"the VHD has no footer at its end yet"}',
+    ])
+    writeFileSync(file, Buffer.concat([Buffer.alloc(4096), footer]))
+    assert.equal(await gate.admit(['disk.vhd', 'not-there.vmdk'], seen), true)
+    assert.equal(lines.length, 3)
   })
 })
 
