@@ -92,6 +92,8 @@ describe('daemon: a file still being written or incomplete is not claimed', func
       name: 'vmware-stream.vmdk',
       output: 'vmware-stream.qcow2',
     },
+    {build: (at) => convertFixture(raw, join(at, 'src.qcow2'), 'qcow2'), name: 'disk.qcow2', output: 'disk.qcow2'},
+    {build: (at) => convertFixture(raw, join(at, 'src.vhdx'), 'vhdx'), name: 'disk.vhdx', output: 'disk.qcow2'},
     {
       build(at) {
         const vm = join(at, 'vm')
@@ -130,4 +132,26 @@ describe('daemon: a file still being written or incomplete is not claimed', func
       assert.equal(jobs(out).length, 1)
     })
   }
+
+  it('an OVF whose disk is still arriving waits for the disk (a companion), then converts identically', async () => {
+    const {d, out, watch} = await daemonIn('ovf-companion')
+    const vm = join(dir, 'ovf-companion', 'vm')
+    mkdirSync(vm)
+    const disk = convertFixture(raw, join(vm, 'web02-disk1.vmdk'), 'vmdk', ['subformat=streamOptimized'])
+    writeFileSync(join(vm, 'web02.ovf'), ovfText('web02', [{href: 'web02-disk1.vmdk', id: 'vmdisk1'}]))
+    const bytes = readFileSync(disk)
+    const cut = Math.floor(bytes.length / 2)
+    writeFileSync(join(watch, 'web02-disk1.vmdk'), bytes.subarray(0, cut))
+    writeFileSync(join(watch, 'web02.ovf'), readFileSync(join(vm, 'web02.ovf')))
+    await sleep(2000)
+    assert.ok(existsSync(join(watch, 'web02.ovf')) && existsSync(join(watch, 'web02-disk1.vmdk')), 'claimed with its disk cut')
+    assert.deepEqual(jobs(out), [])
+    assert.match(d.stderr(), /INFO file:incomplete file=web02-disk1\.vmdk reason="[^"]+"/)
+    appendFileSync(join(watch, 'web02-disk1.vmdk'), bytes.subarray(cut))
+    const job = await until('web02 done', () => jobOf(out, 'web02.ovf', 'succeeded'), 60_000, d)
+    const outputs = readdirSync(job.output_path).filter((n) => n.endsWith('.qcow2'))
+    assert.equal(outputs.length, 1, `outputs: ${outputs.join(', ')}`)
+    assert.ok(sameContent(join(job.output_path, outputs[0]!), 'qcow2', raw, 'raw'), 'the output differs from the complete source')
+    assert.equal(jobs(out).length, 1)
+  })
 })
