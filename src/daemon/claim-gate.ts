@@ -1,8 +1,9 @@
 import {lstat} from 'node:fs/promises'
-import {join} from 'node:path'
+import {dirname, isAbsolute, join, normalize} from 'node:path'
 
 import type {Completeness} from './completeness/byte-source.js'
-import {fileCompleteness} from './completeness/file-completeness.js'
+import {fileCompleteness, smallFileHead} from './completeness/file-completeness.js'
+import {DESCRIPTOR_HEAD, flatExtentsCompleteness} from './completeness/flat-extents.js'
 import {OpenFileTable} from './open-writers.js'
 
 type Log = (level: 'info' | 'warn', event: string, fields: Record<string, unknown>, message: string) => void
@@ -64,6 +65,19 @@ export class ClaimGate {
       }
       if (!verdict.result.complete) {
         this.wait(rel, 'incomplete', firstSeen, timeoutS, {file: rel, reason: verdict.result.reason}, 'its format says more is to come; waiting until it is whole')
+        return false
+      }
+    }
+    const sizes = new Map<string, number>()
+    for (const rel of files) {
+      const info = await lstat(join(inbox, rel)).catch(() => undefined) // gone: the claim notices
+      if (info?.isFile()) sizes.set(normalize(rel), info.size)
+    }
+    for (const rel of sizes.keys()) {
+      const head = await smallFileHead(join(inbox, rel), DESCRIPTOR_HEAD, 1024 * 1024)
+      const result = head ? flatExtentsCompleteness(head, (name) => (isAbsolute(name) ? undefined : sizes.get(normalize(join(dirname(rel), name))))) : undefined
+      if (result && !result.complete) {
+        this.wait(rel, 'incomplete', firstSeen, timeoutS, {file: rel, reason: result.reason}, 'the extents it names are not whole yet; waiting')
         return false
       }
     }

@@ -6,6 +6,7 @@ import {join} from 'node:path'
 import {ClaimGate} from '../../src/daemon/claim-gate.js'
 import {bufferSource} from '../../src/daemon/completeness/byte-source.js'
 import {completenessOf, fileCompleteness} from '../../src/daemon/completeness/file-completeness.js'
+import {flatExtentsCompleteness} from '../../src/daemon/completeness/flat-extents.js'
 import {loadDaemonConfig} from '../../src/daemon/config.js'
 import {OpenFileTable} from '../../src/daemon/open-writers.js'
 import {craftHeader, craftTar} from '../helpers/tar-craft.js'
@@ -139,6 +140,18 @@ describe('daemon: completeness of formats that carry their own end', function ()
       if (!result.complete) assert.ok(result.reason.length > 0)
     })
   }
+
+  it('a text descriptor: its flat extents must be as long as it declares (offset + sectors); others are not its business', () => {
+    const descriptor = Buffer.from('# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\n\nRW 2048 FLAT "d-flat.vmdk" 0\nRW 2048 FLAT "d-flat2.vmdk" 8\n')
+    const sizes = (flat: number | undefined, flat2: number | undefined) => (name: string) => ({'d-flat.vmdk': flat, 'd-flat2.vmdk': flat2})[name]
+    assert.equal(flatExtentsCompleteness(descriptor, sizes(2048 * 512, 2056 * 512)).complete, true)
+    assert.equal(flatExtentsCompleteness(descriptor, sizes(2048 * 512, 4096 * 512)).complete, true, 'longer is fine')
+    assert.equal(flatExtentsCompleteness(descriptor, sizes(2048 * 512 - 1, 2056 * 512)).complete, false)
+    assert.equal(flatExtentsCompleteness(descriptor, sizes(2048 * 512, 2048 * 512)).complete, false, 'the offset counts')
+    assert.equal(flatExtentsCompleteness(descriptor, sizes(undefined, undefined)).complete, true, 'absent extents are the intake\'s business')
+    assert.equal(flatExtentsCompleteness(Buffer.from('createType="x"\nRW 10 BOGUS\n'), sizes(0, 0)).complete, true, 'a damaged descriptor is the loader\'s business')
+    assert.equal(flatExtentsCompleteness(Buffer.alloc(512, 0x41), sizes(0, 0)).complete, true, 'not a descriptor')
+  })
 
   it('judges a file in place; neither a FIFO (without blocking) nor a symlink is judged', async () => {
     const file = join(dir, 'half.qcow2')

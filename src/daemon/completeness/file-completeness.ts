@@ -30,16 +30,25 @@ export async function completenessOf(source: ByteSource, name: string): Promise<
  * intake refuses it).
  */
 export async function fileCompleteness(path: string, name: string): Promise<Completeness> {
+  return (await withRegularFile(path, (source) => completenessOf(source, name))) ?? COMPLETE
+}
+
+/** The first `length` bytes of a regular file of at most `maxSize` bytes (a text descriptor), else undefined. */
+export async function smallFileHead(path: string, length: number, maxSize: number): Promise<Buffer | undefined> {
+  return withRegularFile(path, async (source) => (source.size <= maxSize ? source.read(0, length) : undefined))
+}
+
+/** Run `fn` over the file when it is a regular file (opened without following a symlink or blocking on a FIFO). */
+async function withRegularFile<T>(path: string, fn: (source: ByteSource) => Promise<T>): Promise<T | undefined> {
   let handle
   try {
     handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
   } catch {
-    return COMPLETE // gone or not openable: the claim finds out and says so
+    return undefined // gone or not openable: the claim finds out and says so
   }
   try {
     const info = await handle.stat()
-    if (!info.isFile()) return COMPLETE
-    return await completenessOf(fileSource(handle, info.size), name)
+    return info.isFile() ? await fn(fileSource(handle, info.size)) : undefined
   } finally {
     await handle.close()
   }

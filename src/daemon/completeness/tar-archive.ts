@@ -47,7 +47,7 @@ export async function tarCompleteness(source: ByteSource): Promise<Completeness>
           if (path !== undefined) pending.path = path
           if (paxLength !== undefined) pending.size = paxSize(paxLength, dataStart)
         }
-      } else if (header.type !== 'g') {
+      } else if (header.type !== 'g' && header.type !== 'K') {
         const name = (pending.path ?? pending.longName ?? header.name).replace(/^(\.\/)+/, '')
         members.add(name)
         if (/\.mf$/i.test(name) && (header.type === '0' || header.type === '7')) manifests.push(`${dataStart}:${size}`)
