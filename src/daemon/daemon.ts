@@ -13,6 +13,7 @@ import type {JobResult} from '../stages/job-result.js'
 import {runJob} from '../stages/run-job.js'
 import type {StageRegistry} from '../stages/stage-registry.js'
 import type {JobSettings} from '../stages/stage-types.js'
+import {ClaimGate} from './claim-gate.js'
 import {claimDir, claimFiles, type ClaimRecord, listClaimFiles, readClaim, settleFiles, settleTarget, undoClaim} from './claim-files.js'
 import {type DaemonConfig, LIVE_KEYS} from './config.js'
 import {type ControlCommand, type ControlReply, ControlServer} from './control-server.js'
@@ -27,9 +28,6 @@ export type DaemonState = 'RUNNING' | 'PAUSED' | 'DRAINING' | 'STOPPING'
 
 export const controlSocketPath = (outputDir: string): string => join(stateDir(outputDir), 'control.sock')
 export const statsPath = (outputDir: string): string => join(stateDir(outputDir), 'stats.json')
-
-/** Checks with identical size and mtime before a file is claimed. */
-export const STABLE_CHECKS = 3
 
 interface Tracked {
   size: number
@@ -110,6 +108,8 @@ export class Daemon {
   private timer?: NodeJS.Timeout
   private soon?: NodeJS.Timeout
   private readonly scanner: IntakeScanner
+  /** Held open for writing, or incomplete by its format: not claimed yet (claim-gate.ts). */
+  private readonly gate: ClaimGate
   /** Claims being planned (hashing for dedup); stop() aborts and awaits them. */
   private readonly planning = new Set<Promise<void>>()
   private readonly stopping = new AbortController()
@@ -125,6 +125,8 @@ export class Daemon {
     this.config = config
     this.registry = registry
     this.scanner = new IntakeScanner(config.layout.kind, config.layout.inbox, () => this.config.jobDefaults)
+    const gateSettings = () => ({inbox: this.config.layout.inbox, intervalMs: this.config.stabilityIntervalMs, timeoutS: this.config.fileStableTimeout})
+    this.gate = new ClaimGate(gateSettings, (level, event, fields, message) => this.log(level, event, fields, message))
   }
 
   private get processingDir(): string {
@@ -307,8 +309,8 @@ export class Daemon {
   // ---- intake: stability checks and claims ----------------------------------------------------------
 
   /**
-   * One check of one file (relative to the inbox); 3 identical size+mtime checks at least one interval
-   * apart make it stable. Returns undefined when the file does not exist (any more).
+   * One check of one file (relative to the inbox); file_stable_checks identical size+mtime checks at least
+   * one interval apart make it stable. Returns undefined when the file does not exist (any more).
    */
   private async observe(rel: string): Promise<Tracked | undefined> {
     let info
@@ -344,23 +346,26 @@ export class Daemon {
   }
 
   /**
-   * Whether an item can be claimed: its files all stable; a file it names that has not arrived holds it
-   * back until file_stable_timeout (then it is claimed and fails with a clear error).
+   * Whether an item can be claimed: its files all stable, none held open for writing or incomplete by its
+   * format (the gate); a file it names that has not arrived holds it back until file_stable_timeout (then
+   * it is claimed and fails with a clear error).
    */
   private async ready(item: IntakeItem, main: Tracked): Promise<boolean> {
-    let ok = main.checks >= STABLE_CHECKS
+    const checks = this.config.fileStableChecks
+    let ok = main.checks >= checks
     const missing: string[] = []
     for (const rel of item.required) {
       const t = await this.observe(rel)
       if (!t) missing.push(rel)
-      else if (t.checks < STABLE_CHECKS) ok = false
+      else if (t.checks < checks) ok = false
     }
     for (const rel of item.optional) {
       const t = await this.observe(rel)
-      if (t && t.checks < STABLE_CHECKS) ok = false
+      if (t && t.checks < checks) ok = false
     }
-    if (!ok || missing.length === 0) return ok
-    if (Date.now() - main.firstSeen > this.config.fileStableTimeout * 1000) return true
+    const present = [item.main, ...item.required, ...item.optional].filter((rel) => !missing.includes(rel))
+    if (!ok || missing.length === 0) return ok && this.gate.admit(present, main.firstSeen)
+    if (Date.now() - main.firstSeen > this.config.fileStableTimeout * 1000) return this.gate.admit(present, main.firstSeen)
     if (!main.warned) {
       main.warned = true
       this.log('info', 'file:waiting', {file: item.main, missing: missing.join(',')}, 'waiting for the files it names')
