@@ -20,6 +20,9 @@ interface Waiting {
   why: 'open-for-writing' | 'incomplete'
   warned: boolean
   touched: number
+  /** For an incomplete file: its size/mtime stamp, and since when it has been incomplete with that stamp. */
+  stamp?: string
+  since?: number
 }
 
 /** Waits nobody asked about for this long are forgotten (their file went away). */
@@ -31,6 +34,9 @@ const FORGET_MS = 10 * 60 * 1000
  * nor one whose format says more is to come (completeness/). Such an item waits, logged once as waiting
  * (`file:open-for-writing`, `file:incomplete` with the reason) and once more as a warning after
  * file_stable_timeout, like a file that keeps growing; it is re-checked every tick and claimed when whole.
+ * An incomplete file that nobody holds open and that has not changed at all for file_stable_timeout is
+ * an abandoned upload, not a slow one: it is claimed then (`file:incomplete-claimed`), so the loader fails
+ * it with a clear code and an error file instead of it waiting silently for ever.
  */
 export class ClaimGate {
   private table?: {at: number; scan: Promise<OpenFileTable>}
@@ -64,6 +70,7 @@ export class ClaimGate {
         this.verdicts.set(path, verdict)
       }
       if (!verdict.result.complete) {
+        if (this.abandoned(rel, stamp, timeoutS, {file: rel, reason: verdict.result.reason})) continue
         this.wait(rel, 'incomplete', firstSeen, timeoutS, {file: rel, reason: verdict.result.reason}, 'its format says more is to come; waiting until it is whole')
         return false
       }
@@ -77,6 +84,7 @@ export class ClaimGate {
       const head = await smallFileHead(join(inbox, rel), DESCRIPTOR_HEAD, 1024 * 1024)
       const result = head ? flatExtentsCompleteness(head, (name) => (isAbsolute(name) ? undefined : sizes.get(normalize(join(dirname(rel), name))))) : undefined
       if (result && !result.complete) {
+        if (this.abandoned(rel, [...sizes.values()].join(':'), timeoutS, {file: rel, reason: result.reason})) continue
         this.wait(rel, 'incomplete', firstSeen, timeoutS, {file: rel, reason: result.reason}, 'the extents it names are not whole yet; waiting')
         return false
       }
@@ -102,6 +110,24 @@ export class ClaimGate {
       this.table = {at: now, scan}
     }
     return this.table.scan
+  }
+
+  /**
+   * Whether an incomplete file has stayed exactly as it is (same `stamp`) for file_stable_timeout: then it
+   * is claimed as it is (logged once), and the loader refuses it with its reason.
+   */
+  private abandoned(rel: string, stamp: string, timeoutS: number, fields: Record<string, unknown>): boolean {
+    const now = Date.now()
+    const entry = this.waiting.get(rel)
+    if (entry?.why !== 'incomplete') return false // first sight: wait() starts the clock
+    if (entry.stamp !== stamp) {
+      entry.stamp = stamp
+      entry.since = now
+      return false
+    }
+    if (now - (entry.since ?? now) <= timeoutS * 1000) return false
+    this.log('warn', 'file:incomplete-claimed', fields, `unchanged and incomplete for ${timeoutS} s: claimed as it is, so its loader reports what is missing`)
+    return true
   }
 
   private wait(rel: string, why: Waiting['why'], firstSeen: number, timeoutS: number, fields: Record<string, unknown>, message: string): void {

@@ -32,13 +32,13 @@ describe('daemon: a file still being written or incomplete is not claimed', func
   })
   after(() => cleanup())
 
-  async function daemonIn(name: string): Promise<{watch: string; out: string; d: RunningDaemon}> {
+  async function daemonIn(name: string, timeoutS = 60): Promise<{watch: string; out: string; d: RunningDaemon}> {
     const base = join(dir, name)
     const watch = join(base, 'queue')
     const out = join(base, 'out')
     mkdirSync(watch, {recursive: true})
     const config = join(base, 'daemon.yaml')
-    writeFileSync(config, 'command: daemon\nwatch_dir: queue\noutput_dir: out\nfile_stable_checks: 3\nfile_stable_interval: 0.1\nfile_stable_timeout: 60\n')
+    writeFileSync(config, `command: daemon\nwatch_dir: queue\noutput_dir: out\nfile_stable_checks: 3\nfile_stable_interval: 0.1\nfile_stable_timeout: ${timeoutS}\n`)
     // (startDaemon passes --stability-interval 100 too, which wins over the key: the same 100 ms.)
     const d = await startDaemon(['--config', config], out)
     daemons.push(d)
@@ -172,5 +172,22 @@ describe('daemon: a file still being written or incomplete is not claimed', func
     const job = await until('flat done', () => jobOf(out, 'flat.vmdk', 'succeeded'), 60_000, d)
     assert.ok(sameContent(join(job.output_path, 'flat.qcow2'), 'qcow2', raw, 'raw'), 'the output differs from the complete source')
     assert.equal(jobs(out).length, 1)
+  })
+
+  it('an abandoned upload (incomplete, unchanged for file_stable_timeout) is claimed then and fails with its code and an error file', async () => {
+    const {d, out, watch} = await daemonIn('abandoned', 2)
+    const source = convertFixture(raw, join(dir, 'abandoned-src.vmdk'), 'vmdk', ['subformat=streamOptimized'])
+    const bytes = readFileSync(source)
+    writeFileSync(join(watch, 'gone.vmdk'), bytes.subarray(0, Math.floor(bytes.length / 2)))
+    await sleep(1000)
+    assert.deepEqual(jobs(out), [], 'claimed before file_stable_timeout')
+    const job = await until('abandoned upload failed', () => jobOf(out, 'gone.vmdk', 'failed'), 30_000, d)
+    assert.match(job.error ?? '', /H2K_INPUT_CORRUPT/)
+    assert.match(d.stderr(), /WARN file:incomplete-claimed file=gone\.vmdk /)
+    const record = await until('error file', () => {
+      const found = execFileSync('find', [watch, out, '-name', 'gone.vmdk.error.json'], {encoding: 'utf8'}).trim()
+      return found ? JSON.parse(readFileSync(found.split('\n')[0]!, 'utf8')) as {error_code: string} : undefined
+    }, 15_000, d)
+    assert.equal(record.error_code, 'H2K_INPUT_CORRUPT')
   })
 })
