@@ -9,11 +9,13 @@ build: setup
 demo: setup
 	bash scripts/demo.sh
 
+SUITES = 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts' 'test/e2e/**/*.test.ts'
+
 test: setup
-	npx mocha
+	npx mocha $(SUITES)
 
 test-unit: setup
-	npx mocha --no-config --import=tsx 'test/unit/**/*.test.ts'
+	npx mocha 'test/unit/**/*.test.ts'
 
 bench: setup
 	node bench/convert.mjs

@@ -1,3 +1,5 @@
+import {resolve} from 'node:path'
+
 import {Flags} from '@oclif/core'
 
 import {H2KError} from './errors/h2k-error.js'
@@ -24,7 +26,13 @@ export const guestFlags = {
 }
 
 /** The conversion flags of `convert`; the job-file keys of the batch issue map onto the same settings. */
+/** Where a job's work directory (decompressed archives, overlays, scratch) is created; convert, batch, and the daemon's work_dir. */
+export const workDirFlag = {
+  'work-dir': Flags.directory({description: 'Directory (created if missing) in which each job makes its work directory for decompressed archives, overlays and scratch, removed when the job ends. Default: inside the output directory. Put it on a filesystem with room.'}),
+}
+
 export const convertFlags = {
+  ...workDirFlag,
   ...guestFlags,
   'allow-backing': Flags.boolean({description: 'Accept qcow2 inputs whose backing files sit in the input directory (the chain is flattened). VMDK and AVHDX chains need no flag.'}),
   'boot-pattern': Flags.string({dependsOn: ['verify-boot'], description: 'Regular expression on the serial console that counts as booted (default: a login prompt).'}),
@@ -100,5 +108,6 @@ export function settingsFromFlags(input: string, flags: ConvertFlagValues): JobS
     sandbox: flags.sandbox !== false,
     skipSpaceCheck: flags['skip-space-check'] === true,
     verify: flags.verify === true,
+    workDir: typeof flags['work-dir'] === 'string' ? resolve(flags['work-dir']) : undefined,
   }
 }

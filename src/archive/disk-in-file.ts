@@ -2,6 +2,7 @@ import {stat} from 'node:fs/promises'
 
 import {H2KError, isH2KError} from '../errors/h2k-error.js'
 import {detectImageFormat, isFixedVhdFooter} from '../formats/image-magic.js'
+import {readQcow2References} from '../formats/qcow2-header.js'
 import {validateSparseVmdk} from '../formats/vmdk-sparse.js'
 import {readAt} from '../fs/read-head.js'
 import {formatNode, sliceNode} from '../qemu/image-spec.js'
@@ -42,11 +43,11 @@ function vhdDiskType(footer: Buffer): string {
   }
 }
 
-/** qcow2 fields that make qemu open another file: a backing file, or (v3) an external data file. */
-function qcow2OtherFile(head: Buffer): string | null {
-  if (head.length < 104) return null
-  if (head.readBigUInt64BE(8) !== 0n) return 'a backing file'
-  if (head.readUInt32BE(4) >= 3 && (head.readBigUInt64BE(72) & 4n) !== 0n) return 'an external data file'
+/** qcow2 fields that make qemu open another file (image-spec's DRIVER_REFERENCES): a backing file, an external data file. */
+async function qcow2OtherFile(file: string, label: string, window: ByteWindow | undefined): Promise<string | null> {
+  const refs = await readQcow2References(file, label, window)
+  if (refs.backingFile !== undefined) return 'a backing file'
+  if (refs.externalData) return 'an external data file'
   return null
 }
 
@@ -85,7 +86,7 @@ export async function describeDiskInFile(file: string, options: DescribeDiskOpti
         suggestions: ['Export the VM as an OVA with ovftool (it writes streamOptimized disks), or convert the VMDK files directly.'],
       })
     case 'qcow2': {
-      const other = qcow2OtherFile(head)
+      const other = await qcow2OtherFile(file, label, window)
       if (other) throw new H2KError('H2K_UNSAFE_BACKING', `${label} is a qcow2 image with ${other}; refusing to follow it.`, {details: {file, label}})
       return {format: 'qcow2', spec: formatNode('qcow2', container)}
     }

@@ -1,11 +1,12 @@
 import {createHash, type Hash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
-import {open, stat, statfs} from 'node:fs/promises'
+import {open, rm, stat} from 'node:fs/promises'
 import {dirname} from 'node:path'
 import {type Readable, Transform} from 'node:stream'
 import {createGunzip} from 'node:zlib'
 
 import {H2KError, isH2KError} from '../errors/h2k-error.js'
+import {DECOMPRESS_RESERVE_BYTES, ExpansionLease} from './expansion-budget.js'
 import {canonicalMemberName, unsafeMember} from './member-name.js'
 import {FileTarSource, StreamTarSource, type TarByteSource, throwIfCancelled} from './tar-block-source.js'
 import {corruptArchive, isZeroBlock, paddedSize, parsePaxRecords, parseTarHeader, paxSize, TAR_BLOCK} from './tar-header.js'
@@ -236,48 +237,57 @@ export async function scanTarStream(stream: Readable, options: ScanTarStreamOpti
   }
 }
 
-/** Free space a decompression always leaves on the work directory's filesystem (other jobs, the output). */
-export const DECOMPRESS_RESERVE_BYTES = 1024 ** 3
+export {DECOMPRESS_RESERVE_BYTES} from './expansion-budget.js'
 
-/** Fails the stream with H2K_NO_SPACE once more than `limit` bytes went through: a gzip bomb stops here, not at a full disk. */
-function byteLimit(limit: number, archive: string, target: string): Transform {
-  let seen = 0
+/** Fails the stream with H2K_NO_SPACE once the lease cannot hold more: a gzip bomb stops here, not at a full disk. */
+function byteLimit(lease: ExpansionLease, archive: string, target: string, reserveBytes: number): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
-      seen += chunk.length
-      if (seen > limit) {
+      lease.take(chunk.length).then((ok) => {
+        if (ok) return done(null, chunk)
+        const mib = Math.floor(lease.limit / 1024 ** 2)
         done(
-          new H2KError('H2K_NO_SPACE', `${archive}: decompressing it needs more than the ${Math.floor(limit / 1024 ** 2)} MiB that can be used in ${dirname(target)} (1 GiB is always left free); refusing to fill the filesystem.`, {
-            details: {archive, limitBytes: limit, target},
-            suggestions: ['Free space in the work directory (--work-dir), or decompress the archive yourself and convert the plain tar.', 'If the archive is not one you expect, it may be a decompression bomb.'],
+          new H2KError('H2K_NO_SPACE', `${archive}: decompressing it needs more than the ${mib} MiB that can be used in ${dirname(target)} (${Math.round(reserveBytes / 1024 ** 2)} MiB are always left free, shared with the other decompressions running now); refusing to fill the filesystem.`, {
+            details: {archive, limitBytes: lease.limit, reserveBytes, target},
+            suggestions: ['Free space in the work directory (work_dir, --work-dir), or decompress the archive yourself and convert the plain tar.', 'If the archive is not one you expect, it may be a decompression bomb.'],
           }),
         )
-        return
-      }
-      done(null, chunk)
+      }, done)
     },
   })
 }
 
+export interface ScanGzipTarOptions extends ScanTarOptions {
+  /** At most this many uncompressed bytes, whatever the free space. */
+  maxExpandedBytes?: number
+  /** Free space always left on the target's filesystem (DECOMPRESS_RESERVE_BYTES). */
+  reserveBytes?: number
+}
+
 /**
  * Decompress a gzip'ed tar once, streaming: scan it and write the uncompressed tar to `tarPath`, where
- * its members can then be read in place at the offsets returned. The uncompressed size is bounded by the
- * free space of tarPath's filesystem minus DECOMPRESS_RESERVE_BYTES (or `maxExpandedBytes`).
+ * its members can then be read in place at the offsets returned. The uncompressed size is bounded by a
+ * lease on the free space of tarPath's filesystem (expansion-budget.ts: shared by every decompression of
+ * the process, `reserveBytes` always left free) and by `maxExpandedBytes`. On failure the partial copy is
+ * removed and the lease released at once, so the space goes back to the others.
  */
-export async function scanGzipTar(gzipPath: string, tarPath: string, options: ScanTarOptions & {maxExpandedBytes?: number} = {}): Promise<TarMember[]> {
+export async function scanGzipTar(gzipPath: string, tarPath: string, options: ScanGzipTarOptions = {}): Promise<TarMember[]> {
   const archive = options.label ?? gzipPath
   throwIfCancelled(options.signal)
   const {size: bytesTotal} = await stat(gzipPath)
-  const fs = await statfs(dirname(tarPath))
-  const limit = Math.max(0, Math.min(options.maxExpandedBytes ?? Number.POSITIVE_INFINITY, fs.bavail * fs.bsize - DECOMPRESS_RESERVE_BYTES))
+  const reserveBytes = options.reserveBytes ?? DECOMPRESS_RESERVE_BYTES
+  // Only a copy this call creates is removed on failure (scanTarStream refuses an existing tarPath).
+  const existed = await stat(tarPath).then(() => true, () => false)
+  const lease = await ExpansionLease.open(dirname(tarPath), {maxBytes: options.maxExpandedBytes, reserveBytes})
   const input = createReadStream(gzipPath)
   const gunzip = createGunzip()
-  const bounded = byteLimit(limit, archive, tarPath)
+  const bounded = byteLimit(lease, archive, tarPath, reserveBytes)
   input.on('error', (error) => gunzip.destroy(error))
   gunzip.on('error', (error) => bounded.destroy(error))
   input.pipe(gunzip).pipe(bounded)
+  let copied = false
   try {
-    return await scanTarStream(bounded, {
+    const members = await scanTarStream(bounded, {
       ...options,
       copyTo: tarPath,
       describeReadError: (error) =>
@@ -285,10 +295,15 @@ export async function scanGzipTar(gzipPath: string, tarPath: string, options: Sc
       inputProgress: () => ({bytesDone: input.bytesRead, bytesTotal}),
       label: archive,
     })
+    copied = true
+    return members
   } finally {
     input.destroy()
     gunzip.destroy()
     bounded.destroy()
+    // The copy was created here ('wx'): a failed one is ours to remove.
+    if (!copied && !existed) await rm(tarPath, {force: true})
+    lease.release()
   }
 }
 

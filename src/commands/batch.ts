@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
-import {sandboxFlags} from '../job-flags.js'
+import {sandboxFlags, workDirFlag} from '../job-flags.js'
 import {loadJobPlan} from '../jobs/job-plan.js'
 import {manifestReport} from '../jobs/manifest-report.js'
 import {type BatchJobOutcome, runBatch} from '../jobs/run-batch.js'
@@ -39,13 +39,14 @@ export default class Batch extends BaseCommand<typeof Batch> {
     'continue-on-error': Flags.boolean({allowNo: true, description: 'Keep starting jobs after one failed (default: `continue_on_error` from the file, else true).'}),
     progress: Flags.boolean({allowNo: true, default: true, description: 'Show per-job progress on stderr.'}),
     ...sandboxFlags,
+    ...workDirFlag,
   }
 
   static override summary = 'Run the jobs of a job file or a manifest v1.0, with bounded concurrency.'
 
   public async run(): Promise<BatchSummary> {
     // --no-sandbox overrides every job; --sandbox (the default) leaves a job file's own `sandbox: false` alone.
-    const overrides = this.flags.sandbox === false ? {sandbox: false} : undefined
+    const overrides = {...(this.flags['work-dir'] === undefined ? {} : {'work-dir': this.flags['work-dir']}), ...(this.flags.sandbox === false ? {sandbox: false} : {})}
     const plan = await loadJobPlan(this.args.file, {defaults: (await this.effectiveConfig()).flags, overrides})
     const registry = await loadRegistry(this.config)
     for (const failure of registry.failures) process.stderr.write(`warning ${failure.error.code}: ${failure.error.message}\n`)

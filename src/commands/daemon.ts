@@ -19,7 +19,7 @@ export default class DaemonCommand extends BaseCommand<typeof DaemonCommand> {
   static override flags = {
     'max-concurrent-jobs': Flags.integer({description: 'Conversions run at once (default: max_concurrent_jobs, else 2).', max: 64, min: 1}),
     'output-dir': Flags.string({description: 'Where outputs and the daemon state (.daemon/) go (default: output_dir).'}),
-    'stability-interval': Flags.integer({default: 1000, description: 'Milliseconds between two stability checks of a new file.', hidden: true, min: 10}),
+    'stability-interval': Flags.integer({description: 'Milliseconds between two stability checks of a new file (default: file_stable_interval, else 1 s).', hidden: true, min: 10}),
     'manifest-workflow-dir': Flags.string({description: 'Manifest workflow layout root (default: manifest_workflow_dir).'}),
     'manifest-workflow-mode': Flags.boolean({description: 'Manifest workflow layout: manifests dropped in <dir>/to_be_processed/, each gets <manifest>.report.json.', exclusive: ['workflow-mode']}),
     'watch-dir': Flags.string({description: 'Directory to watch for new disks (default: watch_dir).'}),

@@ -23,14 +23,17 @@ export interface DaemonConfig {
   /** watch, workflow or manifest workflow, with its directories. */
   layout: Layout
   outputDir: string
+  /** work_dir: where job work directories are created (JobSettings.workDir); default inside each output directory. */
   workDir?: string
   maxConcurrentJobs: number
   /** Seconds a file may keep growing before a warning is logged (it stays pending and is re-checked). */
   fileStableTimeout: number
-  /** Milliseconds between two stability checks (1000; tests use less). */
+  /** Milliseconds between two stability checks: file_stable_interval (seconds, default 1) or --stability-interval. */
   stabilityIntervalMs: number
+  /** Consecutive identical size+mtime checks before a file is claimed (file_stable_checks, default 3). */
+  fileStableChecks: number
   enableDeduplication: boolean
-  /** deduplication_hash, or md5 when deduplication_use_md5 (the seed key), else name-size. */
+  /** deduplication_hash, or md5 when deduplication_use_md5 (the seed key), else sha256: by name and size only when chosen (anyone knowing both could make a different upload count as a duplicate). */
   dedupKey: DedupKey
   archiveProcessed: boolean
   retry: RetryPolicy
@@ -45,7 +48,7 @@ export interface DaemonConfig {
 }
 
 /** The settings SIGHUP may change while jobs run. */
-export const LIVE_KEYS = ['maxConcurrentJobs', 'fileStableTimeout', 'enableDeduplication', 'dedupKey', 'archiveProcessed', 'retry', 'verbose', 'allowedInputDirs'] as const
+export const LIVE_KEYS = ['maxConcurrentJobs', 'fileStableTimeout', 'fileStableChecks', 'enableDeduplication', 'dedupKey', 'archiveProcessed', 'retry', 'verbose', 'allowedInputDirs'] as const
 
 export interface DaemonFlagValues {
   config?: string
@@ -65,6 +68,8 @@ interface DaemonKeys {
   work_dir?: string
   max_concurrent_jobs?: number
   file_stable_timeout?: number
+  file_stable_checks?: number
+  file_stable_interval?: number
   enable_deduplication?: boolean
   deduplication_use_md5?: boolean
   deduplication_hash?: DedupKey
@@ -121,8 +126,9 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
     allowedInputDirs: (keys.allowed_input_dirs ?? []).map((d) => resolve(baseDir, d)),
     archiveProcessed: keys.archive_processed ?? true,
     configFile: effective.file,
-    dedupKey: keys.deduplication_hash ?? (keys.deduplication_use_md5 ? 'md5' : 'name-size'),
+    dedupKey: keys.deduplication_hash ?? (keys.deduplication_use_md5 ? 'md5' : 'sha256'),
     enableDeduplication: keys.enable_deduplication ?? false,
+    fileStableChecks: keys.file_stable_checks ?? 3,
     fileStableTimeout: keys.file_stable_timeout ?? 60,
     jobDefaults,
     layout: layoutOf(kind, root!),
@@ -136,7 +142,7 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
       maxRetries: retry.max_retries ?? 3,
       retryDelay: retry.retry_delay ?? 30,
     },
-    stabilityIntervalMs: flags['stability-interval'] ?? 1000,
+    stabilityIntervalMs: flags['stability-interval'] ?? Math.round((keys.file_stable_interval ?? 1) * 1000),
     verbose: keys.verbose ?? 1,
     workDir: path(keys.work_dir),
   }

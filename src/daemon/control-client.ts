@@ -1,13 +1,35 @@
-import {existsSync} from 'node:fs'
+import {lstatSync} from 'node:fs'
 import {connect} from 'node:net'
 
 import {H2KError} from '../errors/h2k-error.js'
 import {controlSocketPath} from './daemon.js'
 
+/** Permission errors: the socket (0600) or its directory (0700) belongs to the daemon's user. */
+const DENIED = new Set(['EACCES', 'EPERM'])
+
+function accessDenied(path: string, cause?: unknown): H2KError {
+  return new H2KError('H2K_DAEMON_ACCESS_DENIED', `Permission denied on the daemon's control socket ${path}: it is for the daemon's user (and root) only.`, {
+    cause,
+    details: {socket: path},
+  })
+}
+
+/** Whether the socket's path exists, telling "not there" from "not yours to see". */
+function socketPresence(path: string): 'present' | 'absent' | 'denied' {
+  try {
+    lstatSync(path)
+    return 'present'
+  } catch (error) {
+    return DENIED.has((error as NodeJS.ErrnoException).code ?? '') ? 'denied' : 'absent'
+  }
+}
+
 /** Send one request to the daemon's control socket and wait for its one-line JSON reply. */
 export function controlRequest(outputDir: string, command: string, timeoutMs = 10_000): Promise<Record<string, unknown>> {
   const path = controlSocketPath(outputDir)
-  if (!existsSync(path)) {
+  const presence = socketPresence(path)
+  if (presence === 'denied') return Promise.reject(accessDenied(path))
+  if (presence === 'absent') {
     return Promise.reject(
       new H2KError('H2K_DAEMON_NOT_RUNNING', `Daemon not running: socket not found at ${path} — wrong --output-dir?`, {
         details: {socket: path},
@@ -44,6 +66,7 @@ export function controlRequest(outputDir: string, command: string, timeoutMs = 1
       }
     })
     socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (DENIED.has(error.code ?? '')) return finish(accessDenied(path, error))
       const stale = error.code === 'ECONNREFUSED' || error.code === 'ENOENT'
       finish(
         stale

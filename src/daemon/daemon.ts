@@ -1,9 +1,7 @@
 import {randomUUID} from 'node:crypto'
 import {appendFileSync, existsSync, type FSWatcher, statSync, watch} from 'node:fs'
-import {chmod, mkdir, readdir, rm, stat, unlink} from 'node:fs/promises'
-import {connect, createServer, type Server, type Socket} from 'node:net'
+import {mkdir, readdir, rm, stat} from 'node:fs/promises'
 import {basename, dirname, extname, join} from 'node:path'
-import {createInterface} from 'node:readline'
 
 import {H2KError} from '../errors/h2k-error.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
@@ -16,21 +14,21 @@ import type {JobResult} from '../stages/job-result.js'
 import {runJob} from '../stages/run-job.js'
 import type {StageRegistry} from '../stages/stage-registry.js'
 import type {JobSettings} from '../stages/stage-types.js'
+import {ClaimGate} from './claim-gate.js'
 import {claimDir, claimFiles, type ClaimRecord, listClaimFiles, readClaim, settleFiles, settleTarget, undoClaim} from './claim-files.js'
 import {type DaemonConfig, LIVE_KEYS} from './config.js'
+import {type ControlCommand, type ControlReply, ControlServer} from './control-server.js'
 import {errorRecord, storedError} from './error-record.js'
 import {fileKey} from './file-key.js'
 import {checkInputAllowed} from './input-roots.js'
 import {ignoredName, type IntakeItem, IntakeScanner, insideInbox, planDocument} from './intake-items.js'
+import {childRecordsOf, reapLeftoverChildren} from './leftover-children.js'
 import {type JobRow, JobStore, stateDir} from './store.js'
 
 export type DaemonState = 'RUNNING' | 'PAUSED' | 'DRAINING' | 'STOPPING'
 
 export const controlSocketPath = (outputDir: string): string => join(stateDir(outputDir), 'control.sock')
 export const statsPath = (outputDir: string): string => join(stateDir(outputDir), 'stats.json')
-
-/** Checks with identical size and mtime before a file is claimed. */
-export const STABLE_CHECKS = 3
 
 interface Tracked {
   size: number
@@ -107,10 +105,12 @@ export class Daemon {
   private readonly tracked = new Map<string, Tracked>()
   private readonly running = new Map<string, Running>()
   private watcher?: FSWatcher
-  private server?: Server
+  private control?: ControlServer
   private timer?: NodeJS.Timeout
   private soon?: NodeJS.Timeout
   private readonly scanner: IntakeScanner
+  /** Held open for writing, or incomplete by its format: not claimed yet (claim-gate.ts). */
+  private readonly gate: ClaimGate
   /** Claims being planned (hashing for dedup); stop() aborts and awaits them. */
   private readonly planning = new Set<Promise<void>>()
   private readonly stopping = new AbortController()
@@ -126,6 +126,8 @@ export class Daemon {
     this.config = config
     this.registry = registry
     this.scanner = new IntakeScanner(config.layout.kind, config.layout.inbox, () => this.config.jobDefaults)
+    const gateSettings = () => ({inbox: this.config.layout.inbox, intervalMs: this.config.stabilityIntervalMs, timeoutS: this.config.fileStableTimeout})
+    this.gate = new ClaimGate(gateSettings, (level, event, fields, message) => this.log(level, event, fields, message))
   }
 
   private get processingDir(): string {
@@ -165,7 +167,7 @@ export class Daemon {
     if (this.config.logFile) await mkdir(dirname(this.config.logFile), {recursive: true})
     // A daemon that would fail every job (no bwrap, no user namespaces) refuses to start instead.
     if (this.config.sandbox) await sandboxRunner()
-    await this.listen()
+    this.control = await ControlServer.listen(controlSocketPath(outputDir), {handle: (command) => this.controlReply(command), log: (level, event, fields, message) => this.log(level, event, fields, message)})
     this.store = JobStore.open(outputDir)
     await this.recover()
     this.log('info', 'daemon:start', {max_concurrent_jobs: this.config.maxConcurrentJobs, output_dir: outputDir, pid: process.pid, store: this.store.path, inbox, layout: this.config.layout.kind, sandbox: this.config.sandbox ? 'bwrap' : 'none'})
@@ -195,6 +197,7 @@ export class Daemon {
    * is settled.
    */
   private async recover(): Promise<void> {
+    await reapLeftoverChildren(this.config.outputDir, this.log.bind(this))
     for (const row of this.store.unfinished()) {
       if (row.status !== 'running') continue
       await rm(row.output_path, {force: true, recursive: true})
@@ -231,34 +234,6 @@ export class Daemon {
     return {claimed_at: new Date().toISOString(), files, id, kind: 'disk', main: files[0]!}
   }
 
-  private async listen(): Promise<void> {
-    const path = controlSocketPath(this.config.outputDir)
-    if (existsSync(path)) {
-      const alive = await new Promise<boolean>((resolve) => {
-        const probe = connect(path)
-        probe.once('connect', () => {
-          probe.destroy()
-          resolve(true)
-        })
-        probe.once('error', () => resolve(false))
-      })
-      if (alive) throw new H2KError('H2K_DAEMON_RUNNING', `A daemon already listens on ${path}.`, {details: {socket: path}})
-      await unlink(path)
-    }
-    const server = createServer((socket) => this.serve(socket))
-    const umask = process.umask(0o177)
-    try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen(path, () => resolve())
-      })
-    } finally {
-      process.umask(umask)
-    }
-    await chmod(path, 0o600)
-    this.server = server
-  }
-
   /** Stop: running jobs are cancelled and re-queued (their input stays claimed), then the daemon exits. */
   async stop(reason: string): Promise<void> {
     if (this.state === 'STOPPING') return
@@ -292,7 +267,7 @@ export class Daemon {
     clearInterval(this.statsTimer)
     this.watcher?.close()
     await this.writeStats()
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()))
+    await this.control?.close()
     await rm(controlSocketPath(this.config.outputDir), {force: true})
     this.store.close()
     this.log('info', 'daemon:stopped', {processed: this.counters.processed, failed: this.counters.failed})
@@ -339,8 +314,8 @@ export class Daemon {
   // ---- intake: stability checks and claims ----------------------------------------------------------
 
   /**
-   * One check of one file (relative to the inbox); 3 identical size+mtime checks at least one interval
-   * apart make it stable. Returns undefined when the file does not exist (any more).
+   * One check of one file (relative to the inbox); file_stable_checks identical size+mtime checks at least
+   * one interval apart make it stable. Returns undefined when the file does not exist (any more).
    */
   private async observe(rel: string): Promise<Tracked | undefined> {
     let info
@@ -376,23 +351,26 @@ export class Daemon {
   }
 
   /**
-   * Whether an item can be claimed: its files all stable; a file it names that has not arrived holds it
-   * back until file_stable_timeout (then it is claimed and fails with a clear error).
+   * Whether an item can be claimed: its files all stable, none held open for writing or incomplete by its
+   * format (the gate); a file it names that has not arrived holds it back until file_stable_timeout (then
+   * it is claimed and fails with a clear error).
    */
   private async ready(item: IntakeItem, main: Tracked): Promise<boolean> {
-    let ok = main.checks >= STABLE_CHECKS
+    const checks = this.config.fileStableChecks
+    let ok = main.checks >= checks
     const missing: string[] = []
     for (const rel of item.required) {
       const t = await this.observe(rel)
       if (!t) missing.push(rel)
-      else if (t.checks < STABLE_CHECKS) ok = false
+      else if (t.checks < checks) ok = false
     }
     for (const rel of item.optional) {
       const t = await this.observe(rel)
-      if (t && t.checks < STABLE_CHECKS) ok = false
+      if (t && t.checks < checks) ok = false
     }
-    if (!ok || missing.length === 0) return ok
-    if (Date.now() - main.firstSeen > this.config.fileStableTimeout * 1000) return true
+    const present = [item.main, ...item.required, ...item.optional].filter((rel) => !missing.includes(rel))
+    if (!ok || missing.length === 0) return ok && this.gate.admit(present, main.firstSeen)
+    if (Date.now() - main.firstSeen > this.config.fileStableTimeout * 1000) return this.gate.admit(present, main.firstSeen)
     if (!main.warned) {
       main.warned = true
       this.log('info', 'file:waiting', {file: item.main, missing: missing.join(',')}, 'waiting for the files it names')
@@ -513,8 +491,8 @@ export class Daemon {
     // The daemon owns where outputs go (output_dir/<date>/<vm>/): it clears that directory before every attempt.
     // Whether qemu is sandboxed is the daemon's configuration, never a dropped document's `sandbox` key.
     const settings: JobSettings = job.settings
-      ? {...job.settings, input: job.input, name: job.settings.name ?? job.name, outputDir: outputPath, sandbox: this.config.sandbox}
-      : settingsFromFlags(job.input, {...this.config.jobDefaults, name: job.name, 'output-dir': outputPath, sandbox: this.config.sandbox})
+      ? {...job.settings, input: job.input, name: job.settings.name ?? job.name, outputDir: outputPath, sandbox: this.config.sandbox, workDir: this.config.workDir}
+      : settingsFromFlags(job.input, {...this.config.jobDefaults, name: job.name, 'output-dir': outputPath, sandbox: this.config.sandbox, 'work-dir': this.config.workDir})
     const definition: Definition = {filename: job.filename, from: job.settings ? 'document' : 'disk', hash: job.hash, settings, size: job.size}
     return this.store.insertJob({
       definition_json: JSON.stringify(definition),
@@ -581,7 +559,7 @@ export class Daemon {
       await rm(row.output_path, {force: true, recursive: true}).catch((error: unknown) => {
         throw new H2KError('H2K_OUTPUT_FAILED', `Cannot clear the job's output directory ${row.output_path}: ${(error as Error).message}`, {cause: error, phase: 'setup'})
       })
-      result = await runJob(definition.settings, {jobId: row.id, observer, registry: this.registry, signal: entry.controller.signal})
+      result = await runJob(definition.settings, {childRecords: childRecordsOf(this.config.outputDir), jobId: row.id, observer, registry: this.registry, signal: entry.controller.signal})
     } catch (error) {
       await this.failed(entry, definition, mapForeignError(error))
       return
@@ -805,48 +783,23 @@ export class Daemon {
     }
   }
 
-  /** Newline-delimited JSON: one request `{"command": "status"}` per line, one reply per line. */
-  private serve(socket: Socket): void {
-    const lines = createInterface({crlfDelay: Infinity, input: socket})
-    socket.on('error', () => lines.close())
-    lines.on('line', (line) => {
-      if (line.trim() === '') return
-      let reply: Record<string, unknown>
-      let after: (() => void) | undefined
-      try {
-        const request = JSON.parse(line) as {command?: unknown}
-        const command = String(request.command ?? '')
-        switch (command) {
-          case 'status':
-            reply = {ok: true, ...this.status()}
-            break
-          case 'stats':
-            reply = {ok: true, stats: this.stats()}
-            break
-          case 'pause':
-            this.pause()
-            reply = {ok: true, state: this.state}
-            break
-          case 'resume':
-            this.resume()
-            reply = {ok: true, state: this.state}
-            break
-          case 'drain':
-            reply = {ok: true, running: this.running.size, state: 'DRAINING'}
-            after = () => this.drain()
-            break
-          case 'stop':
-            reply = {ok: true, running: this.running.size, state: 'STOPPING'}
-            after = () => void this.stop('ctl stop')
-            break
-          default:
-            reply = {error: {code: 'H2K_USAGE', message: `Unknown control command "${command}" (status, stats, pause, resume, drain, stop).`}, ok: false}
-        }
-        if (['pause', 'resume', 'drain', 'stop'].includes(command)) this.log('info', 'control:request', {command})
-      } catch (error) {
-        reply = {error: {code: 'H2K_USAGE', message: `Invalid control request: ${(error as Error).message}`}, ok: false}
-      }
-      socket.write(`${JSON.stringify(reply)}\n`, () => after?.())
-    })
+  /** The answer to one control-socket command (control-server.ts parses, bounds and types the requests). */
+  private controlReply(command: ControlCommand): ControlReply {
+    switch (command) {
+      case 'status':
+        return {reply: this.status()}
+      case 'stats':
+        return {reply: {stats: this.stats()}}
+      case 'pause':
+        this.pause()
+        return {reply: {state: this.state}}
+      case 'resume':
+        this.resume()
+        return {reply: {state: this.state}}
+      case 'drain':
+        return {after: () => this.drain(), reply: {running: this.running.size, state: 'DRAINING'}}
+      case 'stop':
+        return {after: () => void this.stop('ctl stop'), reply: {running: this.running.size, state: 'STOPPING'}}
+    }
   }
 }

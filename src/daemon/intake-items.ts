@@ -4,7 +4,8 @@ import {join} from 'node:path'
 import {H2KError} from '../errors/h2k-error.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import {relativeInside} from '../fs/contained-path.js'
-import {type FlagValues, type JobPlan, loadJobPlan} from '../jobs/job-plan.js'
+import {type FlagValues, type JobPlan} from '../jobs/job-plan.js'
+import {loadJobPlanInWorker} from '../jobs/plan-in-worker.js'
 import {companionsOf} from './companions.js'
 import type {LayoutKind} from './layout.js'
 
@@ -138,7 +139,8 @@ export class IntakeScanner {
  * inbox (`baseDir`) even once the file has been claimed elsewhere. A manifest workflow runs manifests only.
  */
 export async function planDocument(kind: LayoutKind, path: string, baseDir: string, defaults: FlagValues): Promise<JobPlan> {
-  const plan = await loadJobPlan(path, {baseDir, defaults})
+  // Off the event loop, with a time and memory budget: the document is a stranger's.
+  const plan = await loadJobPlanInWorker(path, {baseDir, defaults})
   if (kind === 'manifest-workflow' && plan.kind !== 'manifest') {
     throw new H2KError('H2K_JOB_INVALID', `${path} is a job file, not a manifest v1.0; this daemon runs the manifest workflow.`, {
       suggestions: ["Drop job files (single or `jobs:` batches) into a workflow-mode daemon's to_be_processed/, or write a manifest (version: \"1.0\", pipeline: …)."],

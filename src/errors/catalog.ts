@@ -40,7 +40,7 @@ export const ERROR_CATALOG = {
   H2K_RESOURCE_LIMIT: entry(4, true, 'Inspecting the input exceeded its memory or CPU limit; the image header is probably hostile or corrupt.', 'Check where the image came from; a genuine image never needs this much to describe itself.'),
   H2K_CONVERT_FAILED: entry(7, false, 'qemu-img convert failed.', 'Re-run with --log-level debug; check the input with qemu-img check.'),
   H2K_VERIFY_FAILED: entry(8, false, 'The converted output failed verification (qemu-img check or compare).', 'Keep the input; re-run the conversion and report the mismatch with --log-level debug output.'),
-  H2K_BOOT_FAILED: entry(8, false, 'The converted guest did not boot to a login prompt on virtio.', 'Read the serial console excerpt in the report; re-run with --log-level debug, or convert with --no-verify-boot to inspect the disk by hand.'),
+  H2K_BOOT_FAILED: entry(8, false, 'The converted guest did not boot to a login prompt on virtio.', 'Read the serial console excerpt in the report; re-run with --log-level debug, or convert without --verify-boot (and with verify_boot: false in a job or config file) to inspect the disk by hand.'),
   H2K_GUEST_FAILED: entry(7, false, 'The libguestfs appliance failed to start or a guest operation failed.', 'Check `libguestfs-test-tool`; on hosts where KVM hangs, pass --accel tcg.'),
   H2K_FIX_FAILED: entry(7, false, 'A guest fixer failed; the output would probably not boot.', 'The message names the fixer and the tool output; fix the guest on the source side, or pass --continue-on-fix-error to convert anyway.'),
   H2K_PLUGIN_FAILED: entry(9, false, 'A stage plugin failed to load or register its stages.', 'Run `hyper2kvm plugins` to see which plugin failed and why; update or uninstall it.'),
@@ -50,6 +50,7 @@ export const ERROR_CATALOG = {
   H2K_STORE_FAILED: entry(11, false, 'The daemon job store (SQLite in output_dir/.daemon/) could not be opened, read or written.', 'Check that output_dir/.daemon/ is writable and its disk not full; `hyper2kvm ctl jobs` shows whether the store can be read.'),
   H2K_DAEMON_NOT_RUNNING: entry(12, false, 'No daemon answers on the control socket (not running, or another --output-dir).', 'Start it with `hyper2kvm daemon --config FILE`, or pass the daemon\'s --output-dir (the socket is output_dir/.daemon/control.sock).'),
   H2K_DAEMON_RUNNING: entry(12, true, 'A daemon already runs with this output directory.', 'Stop it with `hyper2kvm ctl stop --output-dir DIR`, or use another output_dir.'),
+  H2K_DAEMON_ACCESS_DENIED: entry(12, true, 'Permission denied on the daemon\'s control socket (mode 0600 in a 0700 directory: only the daemon\'s user and root may use it).', 'Run ctl as the daemon\'s user (`sudo -u hyper2kvm hyper2kvm ctl status --output-dir DIR`) or as root.'),
   H2K_DAEMON_TIMEOUT: entry(12, false, 'The daemon did not answer on its control socket in time.', 'It may be overloaded or hung: check its log; `kill -TERM` it if it does not recover.'),
   H2K_INTERNAL: entry(1, false, 'An unexpected internal error.', 'Please report it with the --log-level debug output.'),
 } as const satisfies Record<string, CatalogEntry>

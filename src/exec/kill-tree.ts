@@ -1,17 +1,18 @@
-import {readFile, readdir} from 'node:fs/promises'
+import {readdir} from 'node:fs/promises'
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import {processStat, processStatSync} from './process-identity.js'
 
 /** Every descendant of `pid` (children first found, then theirs), from /proc. */
-async function descendants(pid: number): Promise<number[]> {
+export async function descendants(pid: number): Promise<number[]> {
   const parents = new Map<number, number[]>()
   for (const entry of await readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(entry)) continue
-    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '')
-    // The command name may contain spaces and parentheses: the ppid is the 2nd field after the last ')'.
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-    if (!Number.isFinite(ppid)) continue
-    const list = parents.get(ppid) ?? []
-    list.push(Number(entry))
-    parents.set(ppid, list)
+    const stat = await processStat(Number(entry))
+    if (!stat) continue
+    const list = parents.get(stat.ppid) ?? []
+    list.push(stat.pid)
+    parents.set(stat.ppid, list)
   }
   const found: number[] = []
   const queue = [pid]
@@ -39,11 +40,21 @@ export async function killTree(pid: number, signal: NodeJS.Signals = 'SIGKILL'):
   }
 }
 
+/**
+ * Whether `pid` still runs. A zombie does not: it has exited and only waits for a parent to collect it (a
+ * daemonized process's parent is init, and not every init collects promptly).
+ */
 export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
+  const stat = processStatSync(pid)
+  return stat !== undefined && stat.state !== 'Z'
+}
+
+/** Wait until none of `pids` runs; false if some still do after `timeoutMs`. */
+export async function waitGone(pids: readonly number[], timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    if (!pids.some((pid) => isAlive(pid))) return true
+    if (Date.now() > end) return false
+    await sleep(50)
   }
 }

@@ -2,6 +2,8 @@ import {type FileHandle, open} from 'node:fs/promises'
 import {basename} from 'node:path'
 
 import {H2KError} from '../errors/h2k-error.js'
+import {checkEmbeddedExtents} from './vmdk-embedded-extents.js'
+import {type Header, parseHeader, refuseDisagreement} from './vmdk-sparse-header.js'
 
 /**
  * Validation of hosted sparse VMDK extents ("KDMV": monolithicSparse, streamOptimized, the -sNNN
@@ -58,39 +60,6 @@ const MAX_GRAIN_TABLES = 4 * 1024 * 1024
 const MAX_DESCRIPTOR_SECTORS = 2048n
 /** Grain tables are read in batches of at most this many bytes. */
 const READ_BATCH = 4 * 1024 * 1024
-
-interface Header {
-  version: number
-  flags: number
-  capacity: bigint
-  grainSize: bigint
-  descriptorOffset: bigint
-  descriptorSize: bigint
-  numGTEsPerGT: number
-  rgdOffset: bigint
-  gdOffset: bigint
-  overHead: bigint
-  newlineBytes: Buffer
-  compressAlgorithm: number
-}
-
-/** The 512-byte SparseExtentHeader (after its 4-byte magic, which the caller has checked). */
-function parseHeader(sector: Buffer): Header {
-  return {
-    capacity: sector.readBigUInt64LE(12),
-    compressAlgorithm: sector.readUInt16LE(77),
-    descriptorOffset: sector.readBigUInt64LE(28),
-    descriptorSize: sector.readBigUInt64LE(36),
-    flags: sector.readUInt32LE(8),
-    gdOffset: sector.readBigUInt64LE(56),
-    grainSize: sector.readBigUInt64LE(20),
-    newlineBytes: sector.subarray(73, 77),
-    numGTEsPerGT: sector.readUInt32LE(44),
-    overHead: sector.readBigUInt64LE(64),
-    rgdOffset: sector.readBigUInt64LE(48),
-    version: sector.readUInt32LE(4),
-  }
-}
 
 /** Reads inside the window only; running past its end means the file is truncated. */
 class WindowReader {
@@ -151,27 +120,45 @@ export async function validateSparseVmdk(file: string, window?: FileWindow): Pro
     }
     if (area.offset + area.size > fileSize) throw corrupt(`the VMDK should span ${area.size} bytes but the file ends after ${fileSize - area.offset}`)
     const reader = new WindowReader(handle, area, corrupt)
-    return await validate(reader, {corrupt, unsupported})
+    return await validate(reader, {corrupt, file, name, unsupported})
   } finally {
     await handle.close()
   }
 }
 
-interface Failures {
+interface Context {
+  /** The host file (qemu resolves extent names against its folder) and its name in messages. */
+  file: string
+  name: string
   corrupt: (why: string) => H2KError
   unsupported: (why: string) => H2KError
 }
 
-async function validate(reader: WindowReader, {corrupt, unsupported}: Failures): Promise<SparseVmdkFacts> {
+async function validate(reader: WindowReader, context: Context): Promise<SparseVmdkFacts> {
+  const {corrupt, unsupported} = context
   if (reader.size < SECTOR) throw corrupt(`the file is ${reader.size} bytes, smaller than one sparse header`)
   const first = await reader.read(0, SECTOR, 'the sparse header')
   if (first.subarray(0, 4).toString('latin1') !== MAGIC) throw corrupt('the file does not start with the sparse VMDK magic "KDMV"')
-  let header = parseHeader(first)
+  const firstHeader = parseHeader(first)
+
+  // qemu decides on the FIRST header whether the file is a descriptor wrapped in a sparse header
+  // (capacity 0 and a descriptor offset): then it follows that descriptor's extents, whatever a footer
+  // says. So that descriptor's extent names get the checks of a text descriptor's, and capacity 0 is
+  // refused before any footer is read.
+  const firstDescriptor = await readEmbeddedDescriptor(reader, firstHeader, corrupt)
+  if (firstDescriptor !== undefined) await checkEmbeddedExtents(firstDescriptor, context.file, context.name)
+  if (firstHeader.capacity === 0n) {
+    throw unsupported('the sparse header has capacity 0 (a descriptor wrapped in a sparse header, whose extents qemu would open)')
+  }
 
   // A stream-optimized file written in one pass only knows where its grain directory is at the end:
-  // the header says "at end" and the authoritative header copy sits in the footer.
-  const footerBased = header.gdOffset === GD_AT_END
-  if (footerBased) header = await readFooter(reader, corrupt)
+  // the header says "at end" and qemu takes every other field from the header copy in the footer. The
+  // two must agree, or what we validate is not what qemu reads.
+  let header = firstHeader
+  if (firstHeader.gdOffset === GD_AT_END) {
+    header = await readFooter(reader, corrupt)
+    refuseDisagreement(firstHeader, header, corrupt)
+  }
 
   if (header.version < 1 || header.version > 3) {
     throw header.version === 0 ? corrupt('the header version is 0') : unsupported(`sparse VMDK version ${header.version} (hyper2kvm and qemu read versions 1 to 3)`)
@@ -185,10 +172,6 @@ async function validate(reader: WindowReader, {corrupt, unsupported}: Failures):
   const compressed = header.compressAlgorithm === COMPRESSION_DEFLATE
   const streamOptimized = compressed || (header.flags & (FLAG_COMPRESSED | FLAG_MARKERS)) !== 0
 
-  if (header.capacity === 0n) {
-    // qemu would treat such a header as a wrapper around a descriptor and follow its extent names.
-    throw unsupported('the sparse header has capacity 0 (a descriptor wrapped in a sparse header)')
-  }
   if (header.capacity > MAX_CAPACITY_SECTORS) throw corrupt(`the capacity of ${header.capacity} sectors is more than 64 TiB`)
   const grainSize = header.grainSize
   if (grainSize === 0n || (grainSize & (grainSize - 1n)) !== 0n) throw corrupt(`the grain size of ${grainSize} sectors is not a power of two`)
@@ -207,7 +190,8 @@ async function validate(reader: WindowReader, {corrupt, unsupported}: Failures):
     throw corrupt(`the header reserves ${header.overHead} sectors of metadata but the file has only ${Math.floor(reader.size / SECTOR)}: the file is truncated`)
   }
 
-  const embeddedDescriptor = await readEmbeddedDescriptor(reader, header, corrupt)
+  // A footer agrees with the first header on the descriptor's offset and size: it is the same text.
+  const embeddedDescriptor = firstDescriptor
 
   const gdBytes = tableCount * 4
   const gdOffset = bytesAt(header.gdOffset, 'the grain directory offset', corrupt)

@@ -16,6 +16,34 @@ export function relativeInside(root: string, path: string): string | undefined {
   return rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel) ? undefined : rel
 }
 
+function unsafeName(name: string, options: ContainedPathOptions): (why: string) => H2KError {
+  return (why) => new H2KError('H2K_UNSAFE_PATH', `${options.referrer} names its ${options.what} "${name}", ${why}; refusing to open it.`, {details: {name, referrer: options.referrer}})
+}
+
+/** The checks on the name alone: no empty name, URL, absolute path or "..". */
+function refuseUnsafeName(name: string, options: ContainedPathOptions): void {
+  const unsafe = unsafeName(name, options)
+  if (name.length === 0 || name.includes('\0')) throw unsafe('an empty or invalid name')
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(name)) throw unsafe('a URL')
+  if (isAbsolute(name) || /^[a-z]:[\\/]/i.test(name) || name.startsWith('\\')) throw unsafe('an absolute path')
+  if (name.split(/[\\/]/).includes('..')) throw unsafe('a path with ".."')
+}
+
+/**
+ * The same checks for a name we will never open but qemu could (the extents of an embedded VMDK
+ * descriptor): the name must be safe, and if it exists it must not lead out of `baseDir` through a symlink.
+ * A missing file is fine here.
+ */
+export async function refuseEscapingName(baseDir: string, name: string, options: ContainedPathOptions): Promise<void> {
+  refuseUnsafeName(name, options)
+  const root = await realpath(baseDir)
+  const real = await realpath(join(root, name)).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined
+    throw error
+  })
+  if (real !== undefined && !relativeInside(root, real)) throw unsafeName(name, options)(`a symlink that leaves ${root}`)
+}
+
 /**
  * Resolve a file name that an untrusted descriptor uses to refer to another file. Only plain relative
  * names inside `baseDir` are accepted: no absolute paths, no "..", no URLs, no symlink that leaves the
@@ -23,12 +51,8 @@ export function relativeInside(root: string, path: string): string | undefined {
  */
 export async function resolveContainedFile(baseDir: string, name: string, options: ContainedPathOptions): Promise<string> {
   const details = {name, referrer: options.referrer}
-  const unsafe = (why: string): H2KError =>
-    new H2KError('H2K_UNSAFE_PATH', `${options.referrer} names its ${options.what} "${name}", ${why}; refusing to open it.`, {details})
-  if (name.length === 0 || name.includes('\0')) throw unsafe('an empty or invalid name')
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(name)) throw unsafe('a URL')
-  if (isAbsolute(name) || /^[a-z]:[\\/]/i.test(name) || name.startsWith('\\')) throw unsafe('an absolute path')
-  if (name.split(/[\\/]/).includes('..')) throw unsafe('a path with ".."')
+  const unsafe = unsafeName(name, options)
+  refuseUnsafeName(name, options)
   const root = await realpath(baseDir)
   const candidate = join(root, name)
   let real: string

@@ -2,9 +2,11 @@ import {readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {H2KError} from '../errors/h2k-error.js'
-import {isAlive, killTree} from '../exec/kill-tree.js'
+import type {ChildRecords, RecordedChild} from '../exec/child-records.js'
+import {descendants, isAlive, killTree, waitGone} from '../exec/kill-tree.js'
 import {runTool} from '../exec/run-tool.js'
 import type {GuestSession} from '../stages/stage-types.js'
+import {ApplianceNamespace} from './appliance-namespace.js'
 
 /** A PATH that finds the guest's own tools wherever the distribution keeps them. */
 const GUEST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
@@ -17,7 +19,15 @@ export interface GuestfishLaunch {
   signal: AbortSignal
   memoryMiB?: number
   cpus?: number
+  /** Where to record the listener and its qemu, for a later instance to reap (the daemon's state). */
+  records?: ChildRecords
 }
+
+/** How the appliance is kept from outliving us. */
+export type Containment =
+  | {kind: 'pid-namespace'}
+  /** No namespace could be made (bwrap missing or namespaces disallowed): killed on close or cancel only. */
+  | {kind: 'none'; reason: string}
 
 function guestError(error: unknown, what: string): never {
   if (error instanceof H2KError && error.code === 'H2K_TOOL_FAILED') {
@@ -31,39 +41,77 @@ function guestError(error: unknown, what: string): never {
  * One libguestfs appliance for a whole job: `guestfish --listen` starts it once, every operation is a
  * `guestfish --remote` call (argument arrays, no shell), and close() syncs, shuts it down and makes sure
  * neither the listener nor its qemu outlives the job, even when cancelled.
+ *
+ * The listener daemonizes, so it is not our child and would survive a `kill -9` of ours: it runs in a PID
+ * namespace that dies with us (appliance-namespace.ts), and where a recorder is given, the listener and its
+ * qemu are also recorded so the next daemon reaps them if that ever fails.
  */
 export class GuestfishSession implements GuestSession {
   private transfers = 0
   private closed = false
+  private readonly recorded: RecordedChild[] = []
 
   private constructor(
+    /** The listener's pid as guestfish sees it (inside the namespace, when there is one). */
     readonly pid: number,
+    /** The listener's pid on the host. */
+    readonly hostPid: number,
+    readonly containment: Containment,
+    private readonly namespace: ApplianceNamespace | undefined,
     private readonly scratch: string,
     private readonly signal: AbortSignal,
   ) {}
 
   static async launch(options: GuestfishLaunch): Promise<GuestfishSession> {
+    let namespace: ApplianceNamespace | undefined
+    let containment: Containment = {kind: 'pid-namespace'}
+    try {
+      namespace = await ApplianceNamespace.open({signal: options.signal, workDir: options.scratch})
+    } catch (error) {
+      options.signal.throwIfAborted()
+      containment = {kind: 'none', reason: error instanceof Error ? error.message : String(error)}
+    }
+    try {
+      return await GuestfishSession.start(options, namespace, containment)
+    } catch (error) {
+      await namespace?.close()
+      throw error
+    }
+  }
+
+  private static async start(options: GuestfishLaunch, namespace: ApplianceNamespace | undefined, containment: Containment): Promise<GuestfishSession> {
     const args = ['--listen', ...options.drives.flatMap((d) => [`--format=${d.format}`, '-a', d.path])]
     // The listener daemonizes and keeps the stdio it inherited: captured through pipes, they would never
     // reach end-of-file. It reports its PID through a file instead.
     const announce = join(options.scratch, 'guestfish-listen.out')
-    await runTool('guestfish', args, {env: options.env, signal: options.signal, stdoutFile: announce}).catch((error: unknown) => guestError(error, 'Could not start guestfish'))
+    const listen = namespace ? namespace.command('guestfish', args) : {args, file: 'guestfish'}
+    await runTool(listen.file, listen.args, {env: options.env, signal: options.signal, stdoutFile: announce}).catch((error: unknown) => guestError(error, 'Could not start guestfish'))
     const started = await readFile(announce, 'utf8')
     const pid = Number(/GUESTFISH_PID=(\d+)/.exec(started)?.[1])
     if (!Number.isInteger(pid) || pid <= 0) throw new H2KError('H2K_GUEST_FAILED', `guestfish --listen did not report its PID: ${started.trim()}`)
-    const session = new GuestfishSession(pid, options.scratch, options.signal)
-    const onAbort = () => void killTree(pid)
+    const hostPid = namespace ? await namespace.hostPid(pid) : pid
+    if (hostPid === undefined) throw new H2KError('H2K_GUEST_FAILED', `guestfish --listen (pid ${pid} in its namespace) exited at once: ${started.trim()}`)
+    const session = new GuestfishSession(pid, hostPid, containment, namespace, options.scratch, options.signal)
+    const onAbort = () => void (namespace ? namespace.close() : killTree(hostPid))
     options.signal.addEventListener('abort', onAbort, {once: true})
     try {
+      await session.record(options.records, hostPid, 'guestfish listener')
       await session.waitUntilListening(announce)
       await session.call('set-memsize', String(options.memoryMiB ?? 1536))
       await session.call('set-smp', String(options.cpus ?? 2))
       await session.call('run')
+      // The appliance's qemu (and libguestfs' recovery process) are the listener's children, not ours.
+      for (const child of await descendants(hostPid)) await session.record(options.records, child, 'libguestfs appliance process')
     } catch (error) {
       await session.close()
       throw error
     }
     return session
+  }
+
+  private async record(records: ChildRecords | undefined, pid: number, what: string): Promise<void> {
+    const recorded = await records?.record(pid, what, this.scratch)
+    if (recorded) this.recorded.push(recorded)
   }
 
   /**
@@ -78,9 +126,9 @@ export class GuestfishSession implements GuestSession {
         return
       } catch (error) {
         const notYet = error instanceof H2KError && /not running|No such file|Connection refused/i.test(error.message)
-        if (!notYet || !isAlive(this.pid) || Date.now() > deadline) {
+        if (!notYet || !isAlive(this.hostPid) || Date.now() > deadline) {
           const stderr = await readFile(announce, 'utf8').catch(() => '')
-          throw new H2KError('H2K_GUEST_FAILED', `guestfish --listen (pid ${this.pid}) did not start listening${stderr.trim() ? `: ${stderr.trim()}` : ''}.`, {cause: error})
+          throw new H2KError('H2K_GUEST_FAILED', `guestfish --listen (pid ${this.hostPid}) did not start listening${stderr.trim() ? `: ${stderr.trim()}` : ''}.`, {cause: error})
         }
         await new Promise((resolve) => setTimeout(resolve, 200))
       }
@@ -89,9 +137,9 @@ export class GuestfishSession implements GuestSession {
 
   async call(command: string, ...args: string[]): Promise<string> {
     if (this.closed) throw new H2KError('H2K_INTERNAL', `guest session already closed (running ${command})`)
-    const result = await runTool('guestfish', [`--remote=${this.pid}`, '--', command, ...args], {signal: this.signal}).catch((error: unknown) =>
-      guestError(error, `guestfish ${command} failed`),
-    )
+    const remote = [`--remote=${this.pid}`, '--', command, ...args]
+    const {file, args: argv} = this.namespace ? this.namespace.command('guestfish', remote) : {args: remote, file: 'guestfish'}
+    const result = await runTool(file, argv, {signal: this.signal}).catch((error: unknown) => guestError(error, `guestfish ${command} failed`))
     return result.stdout
   }
 
@@ -127,17 +175,24 @@ export class GuestfishSession implements GuestSession {
   /** Flush and stop the appliance; idempotent; never leaves the listener or qemu running. */
   async close(): Promise<void> {
     if (this.closed) return
+    let exiting = false
     try {
-      if (!this.signal.aborted && isAlive(this.pid)) {
+      if (!this.signal.aborted && isAlive(this.hostPid)) {
         await this.call('umount-all').catch(() => undefined)
         await this.call('sync').catch(() => undefined)
         await this.call('shutdown').catch(() => undefined)
+        exiting = true
         await this.call('exit').catch(() => undefined)
       }
     } finally {
       this.closed = true
-      for (let i = 0; i < 100 && isAlive(this.pid); i++) await new Promise((r) => setTimeout(r, 100))
-      if (isAlive(this.pid)) await killTree(this.pid)
+      // After `exit` the listener ends on its own: give it the time to (the overlays are synced already).
+      if (exiting) await waitGone([this.hostPid], 10_000)
+      if (this.namespace) await this.namespace.close()
+      else if (isAlive(this.hostPid)) await killTree(this.hostPid)
+      // Whatever still runs keeps its record: the daemon's next start reaps it.
+      const ended = await waitGone([this.hostPid, ...this.recorded.map((r) => r.pid)], 5000)
+      if (ended) await Promise.all(this.recorded.splice(0).map((r) => r.forget()))
     }
   }
 }

@@ -1,4 +1,5 @@
 import {H2KError} from '../errors/h2k-error.js'
+import type {ChildRecords} from '../exec/child-records.js'
 import {runTool} from '../exec/run-tool.js'
 import {formatNode, qemuFilename} from '../qemu/image-spec.js'
 import type {AccelPreference, GuestAccess, GuestSession, Source} from '../stages/stage-types.js'
@@ -16,6 +17,8 @@ export interface GuestAccessDeps {
   accel: AccelPreference
   warn: (code: string, message: string) => void
   report: (message: string) => void
+  /** Where the appliance's processes are recorded for a later instance to reap (the daemon's state). */
+  records?: ChildRecords
 }
 
 /**
@@ -59,7 +62,12 @@ export class JobGuestAccess implements GuestAccess {
       this.deps.warn('GUEST_TCG_FALLBACK', `KVM is not usable here (${accel.reason}); the libguestfs appliance runs under TCG (slower). Set --accel tcg to skip the check.`)
     }
     this.deps.report(`starting the libguestfs appliance (${accel.accel})`)
-    this.session = await GuestfishSession.launch({drives, env: libguestfsEnv(accel.accel), scratch: this.deps.workDir, signal: this.deps.signal})
+    const env = libguestfsEnv(accel.accel)
+    this.session = await GuestfishSession.launch({drives, env, records: this.deps.records, scratch: this.deps.workDir, signal: this.deps.signal})
+    const {containment} = this.session
+    if (containment.kind === 'none') {
+      this.deps.warn('GUEST_NOT_CONTAINED', `The libguestfs appliance runs without its own PID namespace (${containment.reason}): if this process is killed, the appliance may keep running until stopped by hand or by the daemon's next start.`)
+    }
     return this.session
   }
 

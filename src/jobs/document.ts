@@ -6,6 +6,7 @@ import {type Document, isMap, isNode, isScalar, LineCounter, parseDocument} from
 import {H2KError} from '../errors/h2k-error.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import {didYouMean} from './did-you-mean.js'
+import {excessNesting, MAX_NESTING_DEPTH} from './nesting-depth.js'
 import {type ErrorObject, type SchemaName, schemaValidator} from './schemas.js'
 
 /** Job files, manifests and configs are small; anything bigger is refused before it is parsed. */
@@ -64,7 +65,16 @@ export class SourceDocument {
     return SourceDocument.parse(text, file)
   }
 
+  /** Parse YAML or JSON text; a document nesting deeper than MAX_NESTING_DEPTH is refused before any tree is built. */
   static parse(text: string, file: string): SourceDocument {
+    const deep = excessNesting(text)
+    if (deep) {
+      // The message names the file and line only: the document may be hostile, its text is not repeated.
+      throw new H2KError('H2K_JOB_INVALID', `${file}:${deep.line}: nests deeper than ${MAX_NESTING_DEPTH} levels; job files, manifests and configs never need that. Refusing to parse it.`, {
+        details: {file, line: deep.line, maxDepth: MAX_NESTING_DEPTH},
+        suggestions: ['Check where the file came from: a genuine job file, manifest or configuration is a few levels deep.'],
+      })
+    }
     const lines = new LineCounter()
     const doc = parseDocument(text, {lineCounter: lines, prettyErrors: true, uniqueKeys: true})
     if (doc.errors.length > 0) throw mapForeignError(doc.errors[0], {path: file})

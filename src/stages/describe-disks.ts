@@ -1,12 +1,15 @@
 import {H2KError} from '../errors/h2k-error.js'
 import {chainLayers} from '../qemu/image-spec.js'
 import {checkImage, imageInfo} from '../qemu/qemu-img.js'
+import {refuseReportedDataFile, refuseUnpinnedReferences} from './pinned-references.js'
 import type {Source} from './stage-types.js'
 
 /**
- * The pipeline's own look at every layer of every disk a loader produced, whoever wrote the loader: size
- * from `qemu-img info` (under resource limits), a refusal of any backing file the loader did not choose
- * (a layer that still names one after the loader's explicit chain ended), and a `qemu-img check` so
+ * The pipeline's own look at every layer of every disk a loader produced, whoever wrote the loader: before
+ * qemu opens a layer, a refusal of anything it could open that the loader did not pin (DRIVER_REFERENCES:
+ * a qcow2 data file, a capacity-0 sparse VMDK, an undeclared extent); size from `qemu-img info` (under
+ * resource limits), a refusal of any backing file or data file the loader did not choose (a layer that
+ * still names one after the loader's explicit chain ended), and a `qemu-img check` so
  * damaged metadata fails now instead of converting into silent zeros.
  */
 export async function describeDisks(source: Source, signal: AbortSignal, sandbox = true): Promise<void> {
@@ -14,7 +17,10 @@ export async function describeDisks(source: Source, signal: AbortSignal, sandbox
     const layers = chainLayers(disk.spec)
     let allocated = 0
     for (const [depth, layer] of layers.entries()) {
+      const label = disk.label ?? source.name
+      await refuseUnpinnedReferences(layer, disk.files, label)
       const info = await imageInfo(layer, {files: disk.files, phase: 'load', sandbox, signal})
+      refuseReportedDataFile(info, layer, label)
       const backing = info['backing-filename']
       if (backing && depth === layers.length - 1) {
         throw new H2KError('H2K_UNSAFE_BACKING', `${disk.label ?? source.name} refers to a backing file "${backing}" that its loader did not open; refusing it.`, {

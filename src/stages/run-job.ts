@@ -4,6 +4,7 @@ import {join, resolve} from 'node:path'
 
 import {H2KError} from '../errors/h2k-error.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
+import type {ChildRecords} from '../exec/child-records.js'
 import {runTool} from '../exec/run-tool.js'
 import {sandboxRunner} from '../sandbox/sandbox-probe.js'
 import {bytesOnDisk, commitOutputs, discardParts, writeFileAtomic} from '../output/commit-outputs.js'
@@ -27,6 +28,8 @@ export interface RunJobOptions {
   jobId?: string
   /** `inspect` stops after INSPECT and writes nothing (`hyper2kvm inspect`). */
   stopAfter?: 'inspect'
+  /** Record children that detach from us (the libguestfs appliance) here, for a later instance to reap. */
+  childRecords?: ChildRecords
 }
 
 interface Step {
@@ -105,13 +108,20 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     await mkdir(job.outputDir, {recursive: true}).catch((error: unknown) => {
       throw new H2KError('H2K_OUTPUT_FAILED', `Cannot create the output directory ${job.outputDir}: ${(error as Error).message}`, {cause: error, phase: 'setup'})
     })
-    workDir = await mkdtemp(join(job.outputDir, `.hyper2kvm-${jobId}-`))
+    const workRoot = job.workDir ?? job.outputDir
+    if (job.workDir) {
+      await mkdir(job.workDir, {recursive: true}).catch((error: unknown) => {
+        throw new H2KError('H2K_OUTPUT_FAILED', `Cannot create the work directory ${job.workDir}: ${(error as Error).message}`, {cause: error, phase: 'setup'})
+      })
+    }
+    workDir = await mkdtemp(join(workRoot, `.hyper2kvm-${jobId}-`))
     const changes = new ChangeList()
     const log = (level: 'debug' | 'info' | 'warn') => (message: string, fields?: Record<string, unknown>) =>
       emit({fields: {...fields, stage: current.stage}, level, message, type: 'log'})
     let loaded: Source | undefined
     const guest = new JobGuestAccess({
       accel: job.accel,
+      records: options.childRecords,
       report: (message) => context.report({message}),
       signal,
       source: () => loaded,

@@ -158,6 +158,8 @@ export interface JobSettings {
   /** Accept qcow2/VMDK inputs whose backing files sit inside the input's directory. */
   allowBacking: boolean
   skipSpaceCheck: boolean
+  /** Where the job's work directory is created (--work-dir, the daemon's work_dir); default: inside outputDir. */
+  workDir?: string
   fix: FixSettings
   boot: BootSettings
   /** Hardware acceleration for the libguestfs appliance and the boot test: auto probes KVM and falls back to TCG. */

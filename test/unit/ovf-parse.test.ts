@@ -287,6 +287,12 @@ describe('parseOvfDescriptor', () => {
     assert.throws(() => parseOvfDescriptor(vapp, 'x.ovf'), code('H2K_INPUT_UNSUPPORTED'))
   })
 
+  it('refuses nesting beyond the XML parser\'s limit as an invalid descriptor (permanent), not an internal error', () => {
+    const nest = (depth: number) => VMWARE_OVF.replace('</VirtualSystem>', `<Annotation>${'<x>'.repeat(depth)}deep${'</x>'.repeat(depth)}</Annotation></VirtualSystem>`)
+    assert.ok(parseOvfDescriptor(nest(10), 'x.ovf'))
+    for (const depth of [200, 100_000]) assert.throws(() => parseOvfDescriptor(nest(depth), 'x.ovf'), code('H2K_OVF_INVALID'))
+  })
+
   it('recognises OVF text for probes', () => {
     assert.ok(looksLikeOvf(VMWARE_OVF))
     assert.ok(looksLikeOvf(VIRTUALBOX_OVF))

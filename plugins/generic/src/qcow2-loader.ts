@@ -4,6 +4,7 @@ import {
   type LoaderStage,
   formatNode,
   imageInfo,
+  readQcow2References,
   resolveContainedFile,
   safeFileStem,
 } from 'hyper2kvm/plugin-api'
@@ -13,10 +14,40 @@ import {basename, dirname, extname} from 'node:path'
 const MAX_CHAIN = 16
 const BACKING_FORMATS = new Set(['qcow2', 'raw'])
 
+/** A file a qcow2 header names, resolved inside the image's folder; an unsafe name is H2K_UNSAFE_BACKING. */
+async function containedReference(path: string, name: string, what: string, suggestions?: string[]): Promise<string> {
+  return resolveContainedFile(dirname(path), name, {referrer: basename(path), what}).catch((error: unknown) => {
+    if (error instanceof H2KError && error.code === 'H2K_UNSAFE_PATH') {
+      throw new H2KError('H2K_UNSAFE_BACKING', error.message, {cause: error, details: error.details, ...(suggestions ? {suggestions} : {})})
+    }
+    throw error
+  })
+}
+
+const DATA_FILE_SUGGESTIONS = [
+  'Keep the data file next to the image under a plain name: qemu-img amend -f qcow2 -o data_file=NAME image.qcow2',
+  'Or fold the data into the image on a trusted machine: qemu-img convert -O qcow2 image.qcow2 self-contained.qcow2',
+]
+
+/**
+ * The external data file of a qcow2 image, read from its header by our own code before qemu opens it. qemu
+ * resolves a relative name against its working directory and an absolute one anywhere, so the file is
+ * accepted only when it sits inside the image's folder, and is then passed to qemu explicitly.
+ */
+async function pinnedDataFile(path: string): Promise<string | undefined> {
+  const header = await readQcow2References(path, basename(path))
+  if (!header.externalData) return undefined
+  if (header.dataFile === undefined) {
+    throw new H2KError('H2K_INPUT_CORRUPT', `${basename(path)} says its data lives in an external data file but does not name one.`, {details: {image: path}})
+  }
+  return containedReference(path, header.dataFile, 'external data file', DATA_FILE_SUGGESTIONS)
+}
+
 /**
  * qcow2 inputs. A backing file is refused unless the user passed --allow-backing and it sits inside the
  * input's directory with its format recorded in the header; then the chain is opened with explicit
- * formats and flattened by the conversion.
+ * formats and flattened by the conversion. An external data file is accepted only inside the input's
+ * directory and is passed to qemu explicitly (`data-file`).
  */
 export const qcow2Loader: LoaderStage = {
   description: 'qcow2 images; backing chains only with --allow-backing and inside the input directory',
@@ -31,9 +62,12 @@ export const qcow2Loader: LoaderStage = {
     const chain: string[] = []
     const open = async (path: string, depth: number): Promise<BlockdevSpec> => {
       chain.push(path)
-      const info = await imageInfo(formatNode('qcow2', path), {sandbox: ctx.job.sandbox, signal: ctx.signal})
+      const dataFile = await pinnedDataFile(path)
+      if (dataFile !== undefined) chain.push(dataFile)
+      const pins = dataFile === undefined ? {} : {dataFile}
+      const info = await imageInfo(formatNode('qcow2', path, null, pins), {sandbox: ctx.job.sandbox, signal: ctx.signal})
       const backing = info['backing-filename']
-      if (!backing) return formatNode('qcow2', path)
+      if (!backing) return formatNode('qcow2', path, null, pins)
       if (!ctx.job.allowBacking) {
         throw new H2KError('H2K_UNSAFE_BACKING', `${basename(path)} has a backing file "${backing}"; backing files are refused by default.`, {
           details: {backing, image: path},
@@ -41,10 +75,7 @@ export const qcow2Loader: LoaderStage = {
         })
       }
       if (depth >= MAX_CHAIN) throw new H2KError('H2K_INPUT_UNSUPPORTED', `The backing chain of ${basename(ctx.input.path)} is deeper than ${MAX_CHAIN}.`)
-      const parent = await resolveContainedFile(dirname(path), backing, {referrer: basename(path), what: 'backing file'}).catch((error: unknown) => {
-        if (error instanceof H2KError && error.code === 'H2K_UNSAFE_PATH') throw new H2KError('H2K_UNSAFE_BACKING', error.message, {cause: error, details: error.details})
-        throw error
-      })
+      const parent = await containedReference(path, backing, 'backing file')
       if (chain.includes(parent)) throw new H2KError('H2K_UNSAFE_BACKING', `The backing chain of ${basename(ctx.input.path)} loops back to ${basename(parent)}.`)
       const parentFormat = info['backing-filename-format']
       if (!parentFormat || !BACKING_FORMATS.has(parentFormat)) {
@@ -54,9 +85,9 @@ export const qcow2Loader: LoaderStage = {
       }
       if (parentFormat === 'raw') {
         chain.push(parent)
-        return formatNode('qcow2', path, formatNode('raw', parent))
+        return formatNode('qcow2', path, formatNode('raw', parent), pins)
       }
-      return formatNode('qcow2', path, await open(parent, depth + 1))
+      return formatNode('qcow2', path, await open(parent, depth + 1), pins)
     }
     const spec = await open(ctx.input.path, 0)
     const sizes = await Promise.all(chain.map(async (file) => (await stat(file)).size))

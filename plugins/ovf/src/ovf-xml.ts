@@ -24,16 +24,35 @@ function invalid(label: string, why: string): H2KError {
   return new H2KError('H2K_OVF_INVALID', `${label}: ${why}`, {details: {descriptor: label}})
 }
 
+/** Real OVF descriptors nest about 6 elements deep; the parser's limit (its default, stated here) is ample. */
+const MAX_NESTED_TAGS = 100
+
+/**
+ * The XML library reports a document it will not read (nesting beyond its limit, a malformed tag its
+ * validator let through, a stack overflow on pathological input) by throwing a plain Error: that is an
+ * invalid descriptor (permanent), not an internal failure to retry.
+ */
+function withinParserLimits<T>(parse: () => T, label: string): T {
+  try {
+    return parse()
+  } catch (error) {
+    if (error instanceof H2KError) throw error
+    const why = error instanceof Error ? error.message.slice(0, 120) : 'unknown parser error'
+    throw new H2KError('H2K_OVF_INVALID', `${label}: the XML parser refused the descriptor (${why}).`, {cause: error, details: {descriptor: label}})
+  }
+}
+
 /**
  * Parse untrusted OVF XML safely: documents with a DTD are refused (no entity expansion, no external
- * references), the text must be well-formed, and namespace prefixes are dropped so `ovf:`, `rasd:`,
- * `vmw:` or a default namespace all read the same.
+ * references), the text must be well-formed and within the parser's limits (H2K_OVF_INVALID otherwise),
+ * and namespace prefixes are dropped so `ovf:`, `rasd:`, `vmw:` or a default namespace all read the same.
  */
 export function parseOvfXml(text: string, label: string): XmlNode {
   if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw invalid(label, 'the descriptor declares a DTD or entities, which OVF never needs; refusing it.')
-  const valid = XMLValidator.validate(text)
+  const valid = withinParserLimits(() => XMLValidator.validate(text), label)
   if (valid !== true) throw invalid(label, `not well-formed XML (line ${valid.err.line}: ${valid.err.msg}).`)
   const parser = new XMLParser({
+    maxNestedTags: MAX_NESTED_TAGS,
     attributeNamePrefix: '@',
     htmlEntities: false,
     ignoreAttributes: false,
@@ -46,7 +65,7 @@ export function parseOvfXml(text: string, label: string): XmlNode {
     removeNSPrefix: true,
     trimValues: true,
   })
-  const document = parser.parse(text) as XmlNode
+  const document = withinParserLimits(() => parser.parse(text) as XmlNode, label)
   const envelope = document.Envelope
   if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) throw invalid(label, 'the root element is not an OVF Envelope.')
   return envelope as XmlNode

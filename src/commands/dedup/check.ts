@@ -37,7 +37,7 @@ export default class DedupCheck extends BaseCommand<typeof DedupCheck> {
   ]
   static override flags = {
     ...outputDirFlag,
-    hash: Flags.option({description: 'The key to compute (default: the configuration\'s deduplication_hash, else name-size).', options: ['sha256', 'md5', 'name-size'] as const})(),
+    hash: Flags.option({description: 'The key to compute (default: the configuration\'s deduplication_hash, else sha256).', options: ['sha256', 'md5', 'name-size'] as const})(),
   }
   static override summary = 'Check whether the daemon would skip a file as already converted.'
 
@@ -50,7 +50,7 @@ export default class DedupCheck extends BaseCommand<typeof DedupCheck> {
     // The configuration gives the output directory, the key and whether dedup is on; without --config, --output-dir is enough.
     const config: DaemonConfig | undefined = this.flags.config !== undefined || this.flags['output-dir'] === undefined ? await loadDaemonConfig({config: this.flags.config}) : undefined
     const outputDir = this.flags['output-dir'] === undefined ? config!.outputDir : resolve(this.flags['output-dir'])
-    const key: DedupKey = this.flags.hash ?? config?.dedupKey ?? 'name-size'
+    const key: DedupKey = this.flags.hash ?? config?.dedupKey ?? 'sha256'
     const filename = basename(path)
     const hash = await fileKey(path, key, this.abort.signal)
     const store = JobStore.open(outputDir, {readonly: true})

@@ -1,0 +1,8 @@
+import {join} from 'node:path'
+
+import {type BuiltCase, qcow2WithDataFile, writeMarker} from '../../../helpers/hostile-image-craft.js'
+
+export async function build(dir: string, marker: string): Promise<BuiltCase> {
+  const secret = writeMarker(dir, marker, 'stolen.raw')
+  return {input: qcow2WithDataFile(join(dir, 'input', 'disk.qcow2'), 'stolen.raw'), marker: secret}
+}
