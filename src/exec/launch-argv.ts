@@ -1,4 +1,5 @@
 import {realpathSync} from 'node:fs'
+import {dirname} from 'node:path'
 
 import {H2KError} from '../errors/h2k-error.js'
 import {toolMissing} from '../errors/map-foreign-error.js'
@@ -25,6 +26,7 @@ export interface LaunchOptions {
 /**
  * An unsandboxed child must still die with us (`kill -9` of the daemon must not leave a qemu-img writing
  * a `.part`): setpriv sets PR_SET_PDEATHSIG and execs the tool, so the tool is our direct child with it set.
+ * The tool keeps its plain name as argv[0] (setpriv finds it on the same PATH), so process listings read as before.
  */
 function dieWithUs(argv: readonly string[]): string[] {
   const setpriv = findOnPath('setpriv')
@@ -34,21 +36,21 @@ function dieWithUs(argv: readonly string[]): string[] {
 
 /** An unsandboxed tool's argv (setpriv first), or undefined when `file` is not on PATH. */
 export function unsandboxedArgv(file: string, args: readonly string[]): string[] | undefined {
-  const found = findOnPath(file)
-  return found === undefined ? undefined : dieWithUs([found, ...args])
+  return findOnPath(file) === undefined ? undefined : dieWithUs([file, ...args])
 }
 
 /** How to start `file`: inside bwrap with the given view, else under setpriv's parent-death signal. */
 export async function launchArgv(file: string, args: readonly string[], options: LaunchOptions = {}): Promise<Launch> {
   const found = findOnPath(file)
   if (found === undefined) throw toolMissing(file)
-  if (!options.sandbox) return {argv: dieWithUs([found, ...args]), sandboxed: false}
+  if (!options.sandbox) return {argv: dieWithUs([file, ...args]), sandboxed: false}
   const bwrap = await sandboxRunner()
   // Inside, only /usr (and the merged-/usr links to it) exists.
   const program = realpathSync(found)
   if (!program.startsWith('/usr/')) {
     throw new H2KError('H2K_SANDBOX_UNAVAILABLE', `${program} is outside /usr, so the sandbox cannot show it; install ${file} from the distribution's packages.`, {phase: 'setup'})
   }
-  const argv = bwrapArgv({argv: [program, ...args], bwrap, cwd: options.cwd, env: options.env, system: hostSystemDirs(), view: resolveView(options.sandbox)})
+  // Started by its plain name on a PATH whose first entry is where we found it: the same binary, named as usual.
+  const argv = bwrapArgv({argv: [file, ...args], bwrap, cwd: options.cwd, env: options.env, path: dirname(program), system: hostSystemDirs(), view: resolveView(options.sandbox)})
   return {argv, sandboxed: true}
 }

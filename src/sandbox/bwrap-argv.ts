@@ -77,8 +77,10 @@ export function resolveView(view: SandboxView): ResolvedView {
 export interface BwrapCommand {
   /** The bwrap executable (absolute). */
   bwrap: string
-  /** The program to run inside (absolute: the sandbox's PATH is minimal) and its arguments. */
+  /** The program to run inside and its arguments. */
   argv: readonly string[]
+  /** A directory (under /usr) searched first for the program: where the caller found it. */
+  path?: string
   view: ResolvedView
   system: SystemDirs
   /** Working directory inside the sandbox: must be visible, else `/`. */
@@ -106,7 +108,7 @@ export function bwrapArgv(command: BwrapCommand): string[] {
   for (const bind of command.view.binds) args.push(bind.writable ? '--bind' : '--ro-bind', bind.source, bind.dest)
   args.push('--remount-ro', '/')
   const visible = command.cwd !== undefined && command.view.binds.some((b) => b.dest === command.cwd)
-  args.push('--chdir', visible ? command.cwd! : '/', '--clearenv', '--setenv', 'PATH', '/usr/local/bin:/usr/bin:/bin', '--setenv', 'TMPDIR', command.view.tmpDir ?? '/tmp')
+  args.push('--chdir', visible ? command.cwd! : '/', '--clearenv', '--setenv', 'PATH', [...(command.path === undefined ? [] : [command.path]), '/usr/local/bin', '/usr/bin', '/bin'].join(':'), '--setenv', 'TMPDIR', command.view.tmpDir ?? '/tmp')
   for (const [name, value] of Object.entries(command.env ?? {})) args.push('--setenv', name, value)
   args.push('--', ...command.argv)
   return args
