@@ -36,6 +36,8 @@ export interface DaemonConfig {
   retry: RetryPolicy
   verbose: number
   logFile?: string
+  /** The process umask the daemon sets at start (`umask` key, octal string; default 0o027: nothing it creates is world-readable). */
+  umask: number
   /** Directories (besides a claim's own files) that job files may name inputs in, and dropped symlinks may point into. */
   allowedInputDirs: string[]
   /** Default conversion settings (the config's job keys) as convert flag values. */
@@ -71,6 +73,7 @@ interface DaemonKeys {
   retry_policy?: {enabled?: boolean; max_retries?: number; retry_delay?: number; backoff_multiplier?: number}
   verbose?: number
   log_file?: string
+  umask?: string
   workflow_mode?: boolean
   workflow_dir?: string
   manifest_workflow_mode?: boolean
@@ -134,6 +137,7 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
       retryDelay: retry.retry_delay ?? 30,
     },
     stabilityIntervalMs: flags['stability-interval'] ?? 1000,
+    umask: Number.parseInt(keys.umask ?? '0027', 8),
     verbose: keys.verbose ?? 1,
     workDir: path(keys.work_dir),
   }
