@@ -15,6 +15,8 @@ export interface ClaimRecord {
   /** Every file of the claim, main first, relative paths. */
   files: string[]
   claimed_at: string
+  /** An item refused before its claim (a symlink, a companion that may not travel): the error it fails with, so the file is never read to find it again. */
+  refused?: {code: string; message: string; suggestions: readonly string[]; details: Record<string, unknown>}
   /** Set when the claim is being settled: where its files go (so a settle resumed after a crash goes to the same place). */
   target?: string
 }

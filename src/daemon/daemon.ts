@@ -24,6 +24,7 @@ import {fileKey} from './file-key.js'
 import {checkInputAllowed} from './input-roots.js'
 import {ignoredName, type IntakeItem, IntakeScanner, insideInbox, planDocument, symlinkRefused} from './intake-items.js'
 import {outputDirName} from './output-name.js'
+import {refusedError} from './refused-error.js'
 import {logLine} from './log-line.js'
 import {type JobRow, JobStore, stateDir} from './store.js'
 
@@ -216,10 +217,12 @@ export class Daemon {
       this.log('warn', 'job:recovered', {file: row.source_path, job: row.id}, 're-queued after an unclean stop')
     }
     // A refused processing directory is not read: its claims wait until it is fixed and the daemon restarted.
-    const claims = await readdir(this.safe(this.processingDir)).catch((error: unknown) => {
-      this.log('error', 'recover:skipped', {dir: this.processingDir}, mapForeignError(error).message)
-      return [] as string[]
-    })
+    const claims = await Promise.resolve()
+      .then(() => readdir(this.safe(this.processingDir)))
+      .catch((error: unknown) => {
+        this.log('error', 'recover:skipped', {dir: this.processingDir}, mapForeignError(error).message)
+        return [] as string[]
+      })
     for (const id of claims) {
       const dir = claimDir(this.processingDir, id)
       const known = this.store.jobsOfIntake(id)
@@ -453,7 +456,8 @@ export class Daemon {
     const dir = claimDir(this.processingDir, id)
     const inbox = this.config.layout.inbox
     const files = [item.main, ...[...item.required, ...item.optional].filter((rel) => existsSync(join(inbox, rel)))]
-    const record: ClaimRecord = {claimed_at: new Date().toISOString(), files, id, kind: item.kind, main: item.main}
+    const refused = item.kind === 'invalid' && item.error ? {code: item.error.code, details: item.error.details, message: item.error.message, suggestions: item.error.suggestions} : undefined
+    const record: ClaimRecord = {claimed_at: new Date().toISOString(), files, id, kind: item.kind, main: item.main, ...(refused ? {refused} : {})}
     for (const rel of files) this.tracked.delete(rel)
     try {
       if (!(await claimFiles(inbox, this.safe(dir), record))) return
@@ -485,6 +489,7 @@ export class Daemon {
     try {
       // The dropped file itself must be a regular file (lstat): a symlink is refused before anything opens it.
       if ((await lstat(path)).isSymbolicLink()) throw symlinkRefused(main)
+      if (record.refused) throw refusedError(record.refused)
       if (record.kind === 'disk') {
         await checkInputAllowed(path, dir, this.config.allowedInputDirs)
         jobs = [{filename: main, id, input: path, intake: id, name: vmName(main), size: (await stat(path)).size}]
