@@ -4,6 +4,14 @@ import {join} from 'node:path'
 import {H2KError} from '../errors/h2k-error.js'
 import {relativeInside} from '../fs/contained-path.js'
 
+function isSymlink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink()
+  } catch {
+    return false
+  }
+}
+
 /** A directory held open: operations go through `/proc/self/fd/<fd>/…`, which the kernel resolves to this very directory. */
 export interface HeldDir {
   fd: number
@@ -92,8 +100,8 @@ export class BookkeepingDirs {
       fd = this.open(dir)
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code
-      if (code === 'ELOOP') return 'is a symbolic link'
-      if (code === 'ENOTDIR') return 'is not a directory'
+      // O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR (or ELOOP): lstat tells which it was.
+      if (code === 'ELOOP' || code === 'ENOTDIR') return isSymlink(dir) ? 'is a symbolic link' : 'is not a directory'
       return `cannot be opened (${code ?? (error as Error).message})`
     }
     const info = fstatSync(fd)

@@ -38,7 +38,7 @@ export interface DaemonConfig {
   logFile?: string
   /** The process umask the daemon sets at start (`umask` key, octal string; default 0o027: nothing it creates is world-readable). */
   umask: number
-  /** Directories (besides a claim's own files) that job files may name inputs in, and dropped symlinks may point into. */
+  /** Directories (besides a claim's own files) that job files may name inputs in (a dropped symlink is refused wherever it points). */
   allowedInputDirs: string[]
   /** Default conversion settings (the config's job keys) as convert flag values. */
   jobDefaults: FlagValues

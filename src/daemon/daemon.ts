@@ -367,12 +367,13 @@ export class Daemon {
   private async observe(rel: string): Promise<Tracked | undefined> {
     let info
     try {
-      info = await stat(join(this.config.layout.inbox, rel))
+      // lstat: a dropped symlink is observed as itself (and refused at intake), its target never looked at.
+      info = await lstat(join(this.config.layout.inbox, rel))
     } catch {
       this.tracked.delete(rel)
       return undefined
     }
-    if (!info.isFile()) return undefined
+    if (!info.isFile() && !info.isSymbolicLink()) return undefined
     const now = Date.now()
     const seen = this.tracked.get(rel)
     if (!seen) {

@@ -165,6 +165,8 @@ describe('daemon: watch layout, job store, ctl', function () {
     await until('delta done', () => jobOf(out, 'delta.raw', 'succeeded'), 30_000, d)
     execFileSync('cp', ['--sparse=always', raw, join(watch, 'delta.raw')])
     await until('delta duplicate', () => jobOf(out, 'delta.raw', 'duplicate'), 30_000, d)
+    // The store records the duplicate just before the claim settles (its files move a moment later).
+    await until('delta moved to .duplicates', () => existsSync(join(watch, '.duplicates', today(), 'delta.raw')), 10_000, d)
     assert.deepEqual(readdirSync(join(watch, '.duplicates', today())), ['delta.raw'])
     writeFileSync(join(watch, 'empty.vmdk'), '')
     await until('empty failed', () => jobOf(out, 'empty.vmdk', 'failed'), 30_000, d)

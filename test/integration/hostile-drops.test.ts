@@ -273,7 +273,8 @@ describe('hostile drops: the drop directory cannot be turned against the host (t
             {op: 'write', path: 'authorized_keys.vmdk', text: 'ssh-ed25519 AAAA attacker@elsewhere\n'},
           ])
         }
-        await until('the refusal in the log', () => d.stderr().includes(`bookkeeping:refused dir=${bk} `), 10_000, d)
+        const reason = c.bookkeeping!.kind === 'symlink' ? 'is a symbolic link' : `is owned by uid ${DROPPER.uid}`
+        await until('the refusal in the log', () => d.stderr().includes(`ERROR bookkeeping:refused dir=${bk} ${reason}`), 10_000, d)
         const status = await runCli(['ctl', 'status', '--json', '--output-dir', env.out])
         assert.equal(status.code, 0, status.stderr)
         assert.ok((status.json.warnings as string[]).some((w) => w.startsWith(`${bk} `)), JSON.stringify(status.json))
