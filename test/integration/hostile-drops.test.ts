@@ -279,16 +279,18 @@ describe('hostile drops: the drop directory cannot be turned against the host (t
             {op: 'write', path: 'authorized_keys.vmdk', text: 'ssh-ed25519 AAAA attacker@elsewhere\n'},
           ])
         }
-        const reason = c.bookkeeping!.kind === 'symlink' ? 'is a symbolic link' : `is owned by uid ${DROPPER.uid}`
-        await until('the refusal in the log', () => d.stderr().includes(`ERROR bookkeeping:refused dir=${bk} ${reason}`), 10_000, d)
-        const status = await runCli(['ctl', 'status', '--json', '--output-dir', env.out])
-        assert.equal(status.code, 0, status.stderr)
-        assert.ok((status.json.warnings as string[]).some((w) => w.startsWith(`${bk} `)), JSON.stringify(status.json))
-        // Several stability rounds (100 ms each): nothing is claimed while the directory is refused.
-        await sleep(1500)
+        // Several stability rounds (100 ms each; main claimed within them): nothing is claimed, nothing lands in the target.
+        await sleep(2000)
+        assert.deepEqual(readdirSync(env.victim).sort(), [...env.victimFiles.keys()].sort(), `something landed in the directory ${bk} points to`)
         for (const f of c.layout === 'manifest-workflow' ? ['good.json', 'authorized_keys.json', 'disks/good.raw'] : ['good.raw', 'authorized_keys.vmdk']) {
           assert.ok(existsSync(join(env.inbox, f)), `${f} was claimed although ${bk} is refused`)
         }
+        // Refused loudly: an ERROR line naming the directory and why, and a ctl status warning.
+        const reason = c.bookkeeping!.kind === 'symlink' ? 'is a symbolic link' : `is owned by uid ${DROPPER.uid}`
+        await until('the refusal in the log', () => d.stderr().includes(`ERROR bookkeeping:refused dir=${bk} ${reason}`), 5000, d)
+        const status = await runCli(['ctl', 'status', '--json', '--output-dir', env.out])
+        assert.equal(status.code, 0, status.stderr)
+        assert.ok(((status.json.warnings ?? []) as string[]).some((w) => w.startsWith(`${bk} `)), JSON.stringify(status.json))
         assert.ok(lstatSync(bk).isSymbolicLink() === (c.bookkeeping!.kind === 'symlink'), 'the refused entry is left as it is')
         await stop(env)
         await assertNoLeaks(env, c.bookkeeping!.kind === 'symlink' && ['.errors', 'failed'].includes(c.bookkeeping!.dir))
