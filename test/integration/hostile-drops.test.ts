@@ -320,6 +320,8 @@ describe('hostile drops: the drop directory cannot be turned against the host (t
             for (const file of expect.succeeds ?? []) await until(`${JSON.stringify(file)} processed`, () => existsSync(join(processedOf(env), file)), 30_000, env.daemon)
             for (const file of expect.fails ?? []) await until(`${JSON.stringify(file)} failed`, () => errorFileOf(env, file), 30_000, env.daemon)
             for (const path of expect.untouched ?? []) assert.ok(existsSync(template(env, path)), `${template(env, path)} was moved`)
+            // Each case on its own: no marker, no leftovers, modes, one line per event, no forged rows.
+            await assertNoLeaks(env)
           })
         }
         it('leaves no marker, no .part, no work directory; 0640 error files, a private log, one line per event, no forged rows', async () => {
