@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, type Stats, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {fileURLToPath} from 'node:url'
@@ -177,7 +177,7 @@ async function runSteps(env: Env, steps: Step[]): Promise<void> {
   flush()
 }
 
-function walk(dir: string, visit: (path: string, info: ReturnType<typeof lstatSync>) => void): void {
+function walk(dir: string, visit: (path: string, info: Stats) => void): void {
   if (!existsSync(dir)) return
   for (const name of readdirSync(dir)) {
     const path = join(dir, name)
