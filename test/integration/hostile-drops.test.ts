@@ -316,6 +316,11 @@ describe('hostile drops: the drop directory cannot be turned against the host (t
               const record = JSON.parse(readFileSync(path, 'utf8')) as {error_code: string; file_size_mb: number; error: string}
               assert.equal(record.error_code, expect.code, JSON.stringify(record))
               if (expect.sizeMb !== undefined) assert.equal(record.file_size_mb, expect.sizeMb)
+              // `ctl job` shows what the store keeps: never where a refused symlink points, nor its target's size.
+              const job = await runCli(['ctl', 'job', (record as unknown as {job_id: string}).job_id, '--output-dir', env.out, '--json'])
+              assert.equal(job.code, 0, job.stderr)
+              assert.ok(!job.stdout.includes(env.victim), job.stdout)
+              if (expect.sizeMb !== undefined) assert.equal(job.json.definition.size, 0)
             }
             for (const file of expect.succeeds ?? []) await until(`${JSON.stringify(file)} processed`, () => existsSync(join(processedOf(env), file)), 30_000, env.daemon)
             for (const file of expect.fails ?? []) await until(`${JSON.stringify(file)} failed`, () => errorFileOf(env, file), 30_000, env.daemon)
