@@ -22,7 +22,7 @@ import {type DaemonConfig, LIVE_KEYS} from './config.js'
 import {errorRecord, storedError} from './error-record.js'
 import {fileKey} from './file-key.js'
 import {checkInputAllowed} from './input-roots.js'
-import {ignoredName, type IntakeItem, IntakeScanner, insideInbox, planDocument, symlinkRefused} from './intake-items.js'
+import {ignoredName, type IntakeItem, IntakeScanner, insideInbox, planDocument, recheckItem, symlinkRefused} from './intake-items.js'
 import {outputDirName} from './output-name.js'
 import {refusedError} from './refused-error.js'
 import {logLine} from './log-line.js'
@@ -452,7 +452,8 @@ export class Daemon {
   }
 
   /** Atomic claim into <processing>/<id>/ (record first, main file last), then plan its jobs. */
-  private async claim(item: IntakeItem): Promise<void> {
+  private async claim(found: IntakeItem): Promise<void> {
+    const item = recheckItem(this.config.layout.inbox, found)
     const id = randomUUID().slice(0, 8)
     const dir = claimDir(this.processingDir, id)
     const inbox = this.config.layout.inbox

@@ -160,6 +160,18 @@ export function symlinkRefused(name: string): H2KError {
   })
 }
 
+/**
+ * The item as it may be claimed now: its files are checked again right before the claim (a descriptor
+ * described while a companion was missing is cached; a symlink may have appeared on the way since).
+ */
+export function recheckItem(inbox: string, item: IntakeItem): IntakeItem {
+  for (const rel of [...item.required, ...item.optional]) {
+    const why = unsafeInboxPath(inbox, rel)
+    if (why !== undefined) return invalid(item.main, travelRefused(item.main, rel, why))
+  }
+  return item
+}
+
 /** A file an item names that may not travel with it (and so is neither moved nor read). */
 function travelRefused(main: string, rel: string, why: string): H2KError {
   return new H2KError('H2K_UNSAFE_PATH', `${main} names ${rel}, which ${why}; refusing to move or read it.`, {

@@ -20,7 +20,7 @@ type Layout = 'watch' | 'workflow' | 'manifest-workflow'
 type As = 'root' | 'user'
 
 interface Step {
-  op: 'symlink' | 'write' | 'raw' | 'pause' | 'resume' | 'claimed' | 'succeeded' | 'error-file'
+  op: 'symlink' | 'write' | 'raw' | 'pause' | 'resume' | 'claimed' | 'succeeded' | 'error-file' | 'waiting'
   path?: string
   target?: string
   text?: string
@@ -173,6 +173,7 @@ async function runSteps(env: Env, steps: Step[]): Promise<void> {
       env.vars.set(step.as!, join(env.layout === 'watch' ? '.processing' : '../processing', id))
     } else if (step.op === 'succeeded') await until(`${file} processed`, () => existsSync(join(processedOf(env), file)), 20_000, env.daemon)
     else if (step.op === 'error-file') await until(`${file} error file`, () => errorFileOf(env, file), 15_000, env.daemon)
+    else if (step.op === 'waiting') await until(`${file} waiting for the files it names`, () => env.daemon!.stderr().includes(`file:waiting file=${file} `), 15_000, env.daemon)
   }
   flush()
 }
