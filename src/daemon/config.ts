@@ -39,7 +39,9 @@ export interface DaemonConfig {
   retry: RetryPolicy
   verbose: number
   logFile?: string
-  /** Directories (besides a claim's own files) that job files may name inputs in, and dropped symlinks may point into. */
+  /** The process umask the daemon sets at start (`umask` key, octal string; default 0o027: nothing it creates is world-readable). */
+  umask: number
+  /** Directories (besides a claim's own files) that job files may name inputs in (a dropped symlink is refused wherever it points). */
   allowedInputDirs: string[]
   /** Default conversion settings (the config's job keys) as convert flag values. */
   jobDefaults: FlagValues
@@ -78,6 +80,7 @@ interface DaemonKeys {
   retry_policy?: {enabled?: boolean; max_retries?: number; retry_delay?: number; backoff_multiplier?: number}
   verbose?: number
   log_file?: string
+  umask?: string
   workflow_mode?: boolean
   workflow_dir?: string
   manifest_workflow_mode?: boolean
@@ -143,6 +146,7 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
       retryDelay: retry.retry_delay ?? 30,
     },
     stabilityIntervalMs: flags['stability-interval'] ?? Math.round((keys.file_stable_interval ?? 1) * 1000),
+    umask: Number.parseInt(keys.umask ?? '0027', 8),
     verbose: keys.verbose ?? 1,
     workDir: path(keys.work_dir),
   }

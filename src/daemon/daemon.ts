@@ -1,6 +1,6 @@
 import {randomUUID} from 'node:crypto'
 import {appendFileSync, existsSync, type FSWatcher, statSync, watch} from 'node:fs'
-import {mkdir, readdir, rm, stat} from 'node:fs/promises'
+import {lstat, mkdir, readdir, rm, stat} from 'node:fs/promises'
 import {basename, dirname, extname, join} from 'node:path'
 
 import {H2KError} from '../errors/h2k-error.js'
@@ -9,20 +9,25 @@ import {sandboxRunner} from '../sandbox/sandbox-probe.js'
 import {settingsFromFlags} from '../job-flags.js'
 import {manifestReport} from '../jobs/manifest-report.js'
 import {writeFileAtomic} from '../output/commit-outputs.js'
+import {writeNewFileAtomic} from '../fs/write-new-file.js'
 import type {JobEvent} from '../stages/job-events.js'
 import type {JobResult} from '../stages/job-result.js'
 import {runJob} from '../stages/run-job.js'
 import type {StageRegistry} from '../stages/stage-registry.js'
 import type {JobSettings} from '../stages/stage-types.js'
 import {ClaimGate} from './claim-gate.js'
+import {BookkeepingDirs} from './bookkeeping.js'
 import {claimDir, claimFiles, type ClaimRecord, listClaimFiles, readClaim, settleFiles, settleTarget, undoClaim} from './claim-files.js'
 import {type DaemonConfig, LIVE_KEYS} from './config.js'
 import {type ControlCommand, type ControlReply, ControlServer} from './control-server.js'
 import {errorRecord, storedError} from './error-record.js'
 import {fileKey} from './file-key.js'
 import {checkInputAllowed} from './input-roots.js'
-import {ignoredName, type IntakeItem, IntakeScanner, insideInbox, planDocument} from './intake-items.js'
 import {childRecordsOf, reapLeftoverChildren} from './leftover-children.js'
+import {ignoredName, type IntakeItem, IntakeScanner, insideInbox, planDocument, recheckItem, symlinkRefused} from './intake-items.js'
+import {outputDirName} from './output-name.js'
+import {refusedError} from './refused-error.js'
+import {logLine} from './log-line.js'
 import {type JobRow, JobStore, stateDir} from './store.js'
 
 export type DaemonState = 'RUNNING' | 'PAUSED' | 'DRAINING' | 'STOPPING'
@@ -111,6 +116,8 @@ export class Daemon {
   private readonly scanner: IntakeScanner
   /** Held open for writing, or incomplete by its format: not claimed yet (claim-gate.ts). */
   private readonly gate: ClaimGate
+  /** The layout's own directories, held open and checked (never followed through a symlink). */
+  private readonly bookkeeping: BookkeepingDirs
   /** Claims being planned (hashing for dedup); stop() aborts and awaits them. */
   private readonly planning = new Set<Promise<void>>()
   private readonly stopping = new AbortController()
@@ -128,6 +135,20 @@ export class Daemon {
     this.scanner = new IntakeScanner(config.layout.kind, config.layout.inbox, () => this.config.jobDefaults)
     const gateSettings = () => ({inbox: this.config.layout.inbox, intervalMs: this.config.stabilityIntervalMs, timeoutS: this.config.fileStableTimeout})
     this.gate = new ClaimGate(gateSettings, (level, event, fields, message) => this.log(level, event, fields, message))
+    this.bookkeeping = new BookkeepingDirs(config.layout.bookkeeping)
+  }
+
+  /** A bookkeeping path (real) as the held descriptors reach it; H2K_UNSAFE_PATH when its directory is refused. */
+  private safe(real: string): string {
+    return this.bookkeeping.safe(real)
+  }
+
+  /** Re-check the bookkeeping directories; a refused one is logged once (and shown by `ctl status`). Returns whether all are usable. */
+  private checkBookkeeping(): boolean {
+    for (const {dir, problem} of this.bookkeeping.check()) {
+      this.log('error', 'bookkeeping:refused', {dir}, `${problem}: refused and never followed; no new item is claimed until it is removed (the daemon recreates it)`)
+    }
+    return this.bookkeeping.healthy()
   }
 
   private get processingDir(): string {
@@ -139,12 +160,8 @@ export class Daemon {
   log(level: 'error' | 'warn' | 'info' | 'debug', event: string, fields: Record<string, unknown> = {}, message = ''): void {
     const rank = {debug: 3, error: 0, info: 1, warn: 0}[level]
     if (rank > this.config.verbose && level !== 'error' && level !== 'warn') return
-    const parts = Object.entries(fields)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`)
-    // One event, one line: a multi-line message (a config with several violations) is folded.
-    const text = message.replace(/\s*\n\s*/g, ' | ')
-    const line = `${new Date().toISOString()} ${level.toUpperCase()} ${event}${parts.length > 0 ? ` ${parts.join(' ')}` : ''}${text ? ` ${text}` : ''}\n`
+    // One event, one line: messages are folded and control characters escaped (log-line.ts).
+    const line = logLine(level, event, fields, message)
     process.stderr.write(line)
     if (this.config.logFile) {
       try {
@@ -161,8 +178,10 @@ export class Daemon {
   async start(): Promise<void> {
     const {outputDir} = this.config
     const inbox = this.config.layout.inbox
+    // Files the daemon creates (error files, sidecars, daemon.log, outputs) are not world-readable.
+    process.umask(this.config.umask)
     await mkdir(inbox, {recursive: true})
-    await mkdir(this.processingDir, {recursive: true})
+    this.checkBookkeeping()
     await mkdir(stateDir(outputDir), {mode: 0o700, recursive: true})
     if (this.config.logFile) await mkdir(dirname(this.config.logFile), {recursive: true})
     // A daemon that would fail every job (no bwrap, no user namespaces) refuses to start instead.
@@ -204,7 +223,14 @@ export class Daemon {
       this.store.transition(row.id, 'queued', 'recovered after an unclean stop: re-queued, partial outputs removed')
       this.log('warn', 'job:recovered', {file: row.source_path, job: row.id}, 're-queued after an unclean stop')
     }
-    for (const id of await readdir(this.processingDir)) {
+    // A refused processing directory is not read: its claims wait until it is fixed and the daemon restarted.
+    const claims = await Promise.resolve()
+      .then(() => readdir(this.safe(this.processingDir)))
+      .catch((error: unknown) => {
+        this.log('error', 'recover:skipped', {dir: this.processingDir}, mapForeignError(error).message)
+        return [] as string[]
+      })
+    for (const id of claims) {
       const dir = claimDir(this.processingDir, id)
       const known = this.store.jobsOfIntake(id)
       if (known.length > 0) {
@@ -213,13 +239,13 @@ export class Daemon {
       }
       const record = await this.claimRecord(dir, id)
       if (!record) {
-        await rm(dir, {force: true, recursive: true})
-      } else if (existsSync(join(dir, record.main))) {
+        await rm(this.safe(dir), {force: true, recursive: true})
+      } else if (existsSync(join(this.safe(dir), record.main))) {
         // Claimed (renamed) but the daemon died before recording the jobs: adopt it.
         this.log('warn', 'job:adopted', {file: record.main, intake: id}, 'claimed before an unclean stop')
         await this.planClaim(dir, record)
       } else {
-        await undoClaim(this.config.layout.inbox, dir, record)
+        await undoClaim(this.config.layout.inbox, this.safe(dir), record)
         this.log('warn', 'file:unclaimed', {file: record.main, intake: id}, 'claim interrupted before its main file moved: put back')
       }
     }
@@ -227,9 +253,9 @@ export class Daemon {
 
   /** The claim record, or one made up from the directory for claims made before records existed. */
   private async claimRecord(dir: string, id: string): Promise<ClaimRecord | undefined> {
-    const record = await readClaim(dir)
+    const record = await readClaim(this.safe(dir))
     if (record) return record
-    const files = await listClaimFiles(dir).catch(() => [] as string[])
+    const files = await listClaimFiles(this.safe(dir)).catch(() => [] as string[])
     if (files.length === 0) return undefined
     return {claimed_at: new Date().toISOString(), files, id, kind: 'disk', main: files[0]!}
   }
@@ -270,6 +296,7 @@ export class Daemon {
     await this.control?.close()
     await rm(controlSocketPath(this.config.outputDir), {force: true})
     this.store.close()
+    this.bookkeeping.close()
     this.log('info', 'daemon:stopped', {processed: this.counters.processed, failed: this.counters.failed})
     this.finished()
   }
@@ -320,12 +347,13 @@ export class Daemon {
   private async observe(rel: string): Promise<Tracked | undefined> {
     let info
     try {
-      info = await stat(join(this.config.layout.inbox, rel))
+      // lstat: a dropped symlink is observed as itself (and refused at intake), its target never looked at.
+      info = await lstat(join(this.config.layout.inbox, rel))
     } catch {
       this.tracked.delete(rel)
       return undefined
     }
-    if (!info.isFile()) return undefined
+    if (!info.isFile() && !info.isSymbolicLink()) return undefined
     const now = Date.now()
     const seen = this.tracked.get(rel)
     if (!seen) {
@@ -391,7 +419,9 @@ export class Daemon {
       const items = await this.scanner.scan(seen)
       const relevant = new Set([...seen.keys(), ...items.flatMap((i) => [...i.required, ...i.optional])])
       for (const rel of this.tracked.keys()) if (!relevant.has(rel)) this.tracked.delete(rel)
-      for (const item of items) {
+      // Nothing is claimed while a bookkeeping directory is refused (a symlink, foreign-owned): nowhere safe to put it.
+      const claimable = this.checkBookkeeping()
+      for (const item of claimable ? items : []) {
         if ((this.state as DaemonState) === 'STOPPING') break
         const main = seen.get(item.main)
         if (main && (await this.ready(item, main))) await this.claim(item)
@@ -405,15 +435,17 @@ export class Daemon {
   }
 
   /** Atomic claim into <processing>/<id>/ (record first, main file last), then plan its jobs. */
-  private async claim(item: IntakeItem): Promise<void> {
+  private async claim(found: IntakeItem): Promise<void> {
+    const item = recheckItem(this.config.layout.inbox, found)
     const id = randomUUID().slice(0, 8)
     const dir = claimDir(this.processingDir, id)
     const inbox = this.config.layout.inbox
     const files = [item.main, ...[...item.required, ...item.optional].filter((rel) => existsSync(join(inbox, rel)))]
-    const record: ClaimRecord = {claimed_at: new Date().toISOString(), files, id, kind: item.kind, main: item.main}
+    const refused = item.kind === 'invalid' && item.error ? {code: item.error.code, details: item.error.details, message: item.error.message, suggestions: item.error.suggestions} : undefined
+    const record: ClaimRecord = {claimed_at: new Date().toISOString(), files, id, kind: item.kind, main: item.main, ...(refused ? {refused} : {})}
     for (const rel of files) this.tracked.delete(rel)
     try {
-      if (!(await claimFiles(inbox, dir, record))) return
+      if (!(await claimFiles(inbox, this.safe(dir), record))) return
     } catch (error) {
       this.log('warn', 'file:claim-failed', {file: item.main}, mapForeignError(error).message)
       return
@@ -440,6 +472,9 @@ export class Daemon {
     const inbox = this.config.layout.inbox
     let jobs: NewJob[]
     try {
+      // The dropped file itself must be a regular file (lstat): a symlink is refused before anything opens it.
+      if ((await lstat(path)).isSymbolicLink()) throw symlinkRefused(main)
+      if (record.refused) throw refusedError(record.refused)
       if (record.kind === 'disk') {
         await checkInputAllowed(path, dir, this.config.allowedInputDirs)
         jobs = [{filename: main, id, input: path, intake: id, name: vmName(main), size: (await stat(path)).size}]
@@ -458,7 +493,9 @@ export class Daemon {
     } catch (error) {
       const mapped = mapForeignError(error)
       if (mapped.code === 'H2K_CANCELLED') throw mapped
-      const size = (await stat(path).catch(() => undefined))?.size ?? 0
+      // lstat: a refused symlink's target size is never recorded.
+      const info = await lstat(path).catch(() => undefined)
+      const size = info?.isFile() ? info.size : 0
       const row = this.createJob({filename: main, id, input: path, intake: id, name: vmName(main), size}, 'failed', `${mapped.code}: ${mapped.message}`)
       this.store.transition(row.id, 'failed', `cannot run: ${mapped.code}${mapped.permanent ? ' (permanent: not retried)' : ''}`, {completed_at: new Date().toISOString(), error: JSON.stringify(this.storedError(mapped))})
       this.count(main, 'failed', 0)
@@ -486,8 +523,10 @@ export class Daemon {
   private createJob(job: NewJob, status: 'queued' | 'duplicate' | 'failed' = 'queued', detail?: string): JobRow {
     const day = join(this.config.outputDir, today())
     const taken = new Set(this.store.unfinished().map((r) => r.output_path))
-    let outputPath = join(day, job.name)
-    if (existsSync(outputPath) || taken.has(outputPath)) outputPath = join(day, `${job.name}-${job.id}`)
+    // Names come from dropped file names and documents: control characters never reach a directory name.
+    const dirName = outputDirName(job.name, job.id)
+    let outputPath = join(day, dirName)
+    if (existsSync(outputPath) || taken.has(outputPath)) outputPath = join(day, `${dirName}-${job.id}`)
     // The daemon owns where outputs go (output_dir/<date>/<vm>/): it clears that directory before every attempt.
     // Whether qemu is sandboxed is the daemon's configuration, never a dropped document's `sandbox` key.
     const settings: JobSettings = job.settings
@@ -622,12 +661,19 @@ export class Daemon {
     const jobs = this.store.jobsOfIntake(intakeId)
     if (jobs.length === 0 || jobs.some((j) => j.status === 'queued' || j.status === 'running' || j.status === 'retry_wait')) return
     const dir = claimDir(this.processingDir, intakeId)
-    if (!existsSync(dir)) return
+    let present: boolean
+    try {
+      present = existsSync(this.safe(dir))
+    } catch (error) {
+      this.log('error', 'file:settle-deferred', {intake: intakeId}, `${mapForeignError(error).message} (settled once it is fixed, on the next start)`)
+      return
+    }
+    if (!present) return
     this.settling.add(intakeId)
     try {
       const record = await this.claimRecord(dir, intakeId)
       if (!record) {
-        await rm(dir, {force: true, recursive: true})
+        await rm(this.safe(dir), {force: true, recursive: true})
         return
       }
       await this.settle(dir, record, jobs)
@@ -645,16 +691,17 @@ export class Daemon {
     const date = today()
     const dated = outcome === 'failed' ? layout.failedDir(date) : outcome === 'duplicate' ? layout.duplicatesDir(date) : layout.processedDir(date)
     const keep = outcome !== 'succeeded' || layout.kind !== 'watch' || this.config.archiveProcessed
-    const target = keep ? await settleTarget(dir, record, dated) : undefined
+    // Every look and move goes through the held bookkeeping descriptors (bookkeeping.ts); a refused target throws before anything moves.
+    const target = keep ? await settleTarget(this.safe(dir), record, dated, (real) => this.safe(real)) : undefined
     if (target) {
-      await mkdir(target, {recursive: true})
+      await mkdir(this.safe(target), {mode: 0o750, recursive: true})
       // Sidecars first: a claim that left processing/ always has them.
       for (const [name, content] of await this.sidecars(record, jobs, failed, outcome, target)) {
-        await writeFileAtomic(join(target, name), `${JSON.stringify(content, null, 2)}\n`)
+        await writeNewFileAtomic(this.safe(join(target, name)), `${JSON.stringify(content, null, 2)}\n`)
         this.log('info', name.endsWith('.error.json') ? 'job:error-file' : 'file:sidecar', {intake: record.id, path: join(target, name)})
       }
     }
-    await settleFiles(dir, record, target)
+    await settleFiles(this.safe(dir), record, target === undefined ? undefined : this.safe(target))
     this.log('info', `file:${outcome === 'succeeded' ? 'processed' : outcome}`, {file: record.main, intake: record.id, to: target ?? 'removed'})
   }
 
@@ -780,6 +827,7 @@ export class Daemon {
       output_dir: this.config.outputDir,
       uptime_seconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
       config: this.config.configFile ?? null,
+      warnings: this.bookkeeping.warnings(),
     }
   }
 

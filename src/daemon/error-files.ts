@@ -1,4 +1,4 @@
-import {readdir, readFile, rmdir, stat} from 'node:fs/promises'
+import {lstat, readdir, readFile, rmdir, stat} from 'node:fs/promises'
 import {basename, dirname, isAbsolute, join, normalize, resolve, sep} from 'node:path'
 
 import {Flags} from '@oclif/core'
@@ -120,6 +120,14 @@ const CLAIM_DIR = /^[0-9a-f]{8}$/
 async function errorDirs(layout: Layout): Promise<string[]> {
   const bases: string[] = []
   for (const root of layout.errorRoots) {
+    // The daemon refuses a symlink in place of its error directory; the errors commands do not follow one either.
+    const info = await lstat(root).catch(() => undefined)
+    if (info?.isSymbolicLink()) {
+      throw new H2KError('H2K_UNSAFE_PATH', `${root} is a symbolic link, not the daemon's error directory; refusing to follow it.`, {
+        details: {dir: root},
+        suggestions: [`Remove ${root}; the daemon recreates it (see \`hyper2kvm ctl status\` warnings).`],
+      })
+    }
     if (!layout.datedErrors) {
       bases.push(root)
       continue

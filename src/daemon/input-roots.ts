@@ -11,8 +11,9 @@ export async function checkInputAllowed(input: string, claim: string, allowedDir
   const real = await realOrSelf(input)
   const roots = [await realOrSelf(claim), ...(await Promise.all(allowedDirs.map(realOrSelf)))]
   if (roots.some((root) => relativeInside(root, real) !== undefined)) return
-  throw new H2KError('H2K_UNSAFE_PATH', `${input}${real === input ? '' : ` (→ ${real})`} is outside what a dropped item may read: its own files${allowedDirs.length > 0 ? ` and ${allowedDirs.join(', ')}` : ''}.`, {
-    details: {allowedInputDirs: allowedDirs, input, resolved: real},
+  // Where a symlink points is not said (nor recorded): the message names only what the item itself named.
+  throw new H2KError('H2K_UNSAFE_PATH', `${input}${real === input ? '' : ' (a symbolic link, or a path through one)'} is outside what a dropped item may read: its own files${allowedDirs.length > 0 ? ` and ${allowedDirs.join(', ')}` : ''}.`, {
+    details: {allowedInputDirs: allowedDirs, input},
     suggestions: ['Drop the disk itself (or put it in a subdirectory of the drop directory next to the job file), or add its directory to allowed_input_dirs in the daemon configuration.'],
   })
 }

@@ -7,6 +7,7 @@ import {relativeInside} from '../fs/contained-path.js'
 import {type FlagValues, type JobPlan} from '../jobs/job-plan.js'
 import {loadJobPlanInWorker} from '../jobs/plan-in-worker.js'
 import {companionsOf} from './companions.js'
+import {droppedFileType, unsafeInboxPath} from './inbox-paths.js'
 import type {LayoutKind} from './layout.js'
 
 /**
@@ -87,12 +88,19 @@ export class IntakeScanner {
 
   private async describe(name: string): Promise<IntakeItem> {
     const path = join(this.inbox, name)
+    // Decided by lstat before anything opens it: a symlink is claimed as itself and refused, never read.
+    if (droppedFileType(this.inbox, name) === 'symlink') return invalid(name, symlinkRefused(name))
     if (this.kind !== 'watch' && DOCUMENT.test(name)) return this.describeDocument(name)
-    return {kind: 'disk', main: name, ...(await this.companions([path]))}
+    const found = await this.companions([path])
+    return 'error' in found ? invalid(name, found.error) : {kind: 'disk', main: name, ...found}
   }
 
-  /** Companions of the given files, transitively, as paths relative to the inbox (outside ones stay where they are). */
-  private async companions(paths: string[]): Promise<{required: string[]; optional: string[]}> {
+  /**
+   * Companions of the given files, transitively, as paths relative to the inbox (outside ones stay where
+   * they are). One that may not travel (inbox-paths.ts: through a symlink, hidden, not a regular file) makes
+   * the whole item refused: nothing of it moves but the dropped file.
+   */
+  private async companions(paths: string[]): Promise<{required: string[]; optional: string[]} | {error: H2KError}> {
     const required = new Set<string>()
     const optional = new Set<string>()
     const queue = [...paths]
@@ -106,6 +114,8 @@ export class IntakeScanner {
         for (const path of list) {
           const rel = insideInbox(this.inbox, path)
           if (rel === undefined || seen.has(path)) continue
+          const why = unsafeInboxPath(this.inbox, rel)
+          if (why !== undefined) return {error: travelRefused(relativeName(this.inbox, paths[0]!), rel, why)}
           seen.add(path)
           into.add(rel)
           queue.push(path)
@@ -120,10 +130,15 @@ export class IntakeScanner {
     try {
       plan = await planDocument(this.kind, join(this.inbox, name), this.inbox, this.defaults())
     } catch (error) {
-      return {error: mapForeignError(error), kind: 'invalid', main: name, optional: [], required: []}
+      return invalid(name, mapForeignError(error))
     }
     const inputs = plan.jobs.map((j) => j.settings.input).filter((p) => insideInbox(this.inbox, p) !== undefined)
+    for (const input of inputs) {
+      const why = unsafeInboxPath(this.inbox, insideInbox(this.inbox, input)!)
+      if (why !== undefined) return invalid(name, travelRefused(name, insideInbox(this.inbox, input)!, why))
+    }
     const more = await this.companions(inputs)
+    if ('error' in more) return invalid(name, more.error)
     return {
       kind: plan.kind === 'manifest' ? 'manifest' : 'job-config',
       main: name,
@@ -132,6 +147,38 @@ export class IntakeScanner {
       required: [...new Set([...inputs.map((p) => insideInbox(this.inbox, p)!), ...more.required])],
     }
   }
+}
+
+const invalid = (main: string, error: H2KError): IntakeItem => ({error, kind: 'invalid', main, optional: [], required: []})
+
+const relativeName = (inbox: string, path: string): string => insideInbox(inbox, path) ?? path
+
+/** A dropped top-level symlink: refused by what it is; where it points is neither read nor said. */
+export function symlinkRefused(name: string): H2KError {
+  return new H2KError('H2K_UNSAFE_PATH', `${name} is a symbolic link; the daemon takes only regular files dropped into its drop directory and never follows a link there.`, {
+    details: {file: name},
+    suggestions: ['Copy or move the file itself into the drop directory; to convert disks where they lie, add their directory to allowed_input_dirs and name them from a job file.'],
+  })
+}
+
+/**
+ * The item as it may be claimed now: its files are checked again right before the claim (a descriptor
+ * described while a companion was missing is cached; a symlink may have appeared on the way since).
+ */
+export function recheckItem(inbox: string, item: IntakeItem): IntakeItem {
+  for (const rel of [...item.required, ...item.optional]) {
+    const why = unsafeInboxPath(inbox, rel)
+    if (why !== undefined) return invalid(item.main, travelRefused(item.main, rel, why))
+  }
+  return item
+}
+
+/** A file an item names that may not travel with it (and so is neither moved nor read). */
+function travelRefused(main: string, rel: string, why: string): H2KError {
+  return new H2KError('H2K_UNSAFE_PATH', `${main} names ${rel}, which ${why}; refusing to move or read it.`, {
+    details: {file: main, names: rel},
+    suggestions: ["Put the files an item names next to it or in a plain subdirectory of the drop directory: no symlinks, no hidden directories, never the daemon's own directories."],
+  })
 }
 
 /**

@@ -26,11 +26,14 @@ export interface Layout {
   errorRoots: string[]
   /** Whether error files sit in dated subdirectories of errorRoots (`failed/<date>/`). */
   datedErrors: boolean
+  /** The daemon's own directories (seed names), checked and used through held descriptors (bookkeeping.ts). */
+  bookkeeping: string[]
 }
 
 export function layoutOf(kind: LayoutKind, root: string): Layout {
   if (kind === 'watch') {
     return {
+      bookkeeping: ['.processing', '.processed', '.errors', '.duplicates'].map((d) => join(root, d)),
       datedErrors: false,
       duplicatesDir: (date) => join(root, '.duplicates', date),
       errorRoots: [join(root, '.errors')],
@@ -43,6 +46,7 @@ export function layoutOf(kind: LayoutKind, root: string): Layout {
     }
   }
   return {
+    bookkeeping: ['processing', 'processed', 'failed', 'duplicates'].map((d) => join(root, d)),
     datedErrors: true,
     duplicatesDir: (date) => join(root, 'duplicates', date),
     errorRoots: [join(root, 'failed')],

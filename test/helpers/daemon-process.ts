@@ -28,9 +28,11 @@ export interface RunningDaemon {
 
 export const today = (): string => new Date().toISOString().slice(0, 10)
 
-/** Start a real daemon process; resolves once its control socket exists. */
-export async function startDaemon(args: string[], out = args[args.indexOf('--output-dir') + 1]!): Promise<RunningDaemon> {
-  const child = spawn(process.execPath, [CLI, 'daemon', '--stability-interval', '100', ...args], {env: {...process.env, NO_COLOR: '1'}, stdio: ['ignore', 'pipe', 'pipe']})
+/** Start a real daemon process (as `as.uid`/`as.gid` through setpriv when given); resolves once its control socket exists. */
+export async function startDaemon(args: string[], out = args[args.indexOf('--output-dir') + 1]!, as?: {uid: number; gid: number}): Promise<RunningDaemon> {
+  const command = [process.execPath, CLI, 'daemon', '--stability-interval', '100', ...args]
+  const [file, ...rest] = as ? ['setpriv', `--reuid=${as.uid}`, `--regid=${as.gid}`, '--clear-groups', '--', ...command] : command
+  const child = spawn(file!, rest, {env: {...process.env, NO_COLOR: '1'}, stdio: ['ignore', 'pipe', 'pipe']})
   let stderr = ''
   child.stderr!.on('data', (chunk) => (stderr += chunk))
   child.stdout!.resume()

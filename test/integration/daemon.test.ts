@@ -93,6 +93,8 @@ describe('daemon: watch layout, job store, ctl', function () {
     const job = await until('empty failed', () => jobOf(out, 'empty.vmdk', 'failed'), 30_000, d)
     assert.equal(job.attempts, 1)
     assert.deepEqual(history(out, job.id), ['queued', 'running', 'failed'])
+    // The store records the failure just before the claim settles: its error file first, then its files.
+    await until('empty.vmdk settled into .errors/', () => existsSync(join(watch, '.errors', 'empty.vmdk')), 10_000, d)
     const record = JSON.parse(readFileSync(join(watch, '.errors', 'empty.vmdk.error.json'), 'utf8')) as Record<string, any>
     for (const key of ['filename', 'filepath', 'file_size_mb', 'timestamp', 'error', 'error_code', 'phase', 'suggestion', 'system_info', 'retry_info']) assert.ok(key in record, key)
     assert.equal(record.filename, 'empty.vmdk')
@@ -177,6 +179,7 @@ describe('daemon: watch layout, job store, ctl', function () {
     assert.deepEqual(readdirSync(join(watch, '.duplicates', today())), ['delta.raw'], 'only the identical copy was a duplicate')
     writeFileSync(join(watch, 'empty.vmdk'), '')
     await until('empty failed', () => jobOf(out, 'empty.vmdk', 'failed'), 30_000, d)
+    await until('empty.vmdk settled into .errors/', () => existsSync(join(watch, '.errors', 'empty.vmdk')), 10_000, d)
     const listed = await runCli(['errors', 'list', '--watch-dir', watch, '--json'])
     assert.deepEqual(listed.json.errors.map((e: {filename: string}) => e.filename), ['empty.vmdk'])
     const retried = await runCli(['errors', 'retry', 'empty.vmdk', '--watch-dir', watch, '--json'])

@@ -4,6 +4,7 @@ import {BaseCommand} from '../../base-command.js'
 import {daemonOutputDir, outputDirFlag} from '../../daemon/ctl-command.js'
 import {type HistoryRow, JobStore} from '../../daemon/store.js'
 import {H2KError} from '../../errors/h2k-error.js'
+import {escapeControl} from '../../render/escape-control.js'
 
 export default class CtlJob extends BaseCommand<typeof CtlJob> {
   static override args = {id: Args.string({description: 'Job id (or a unique prefix of it)', required: true})}
@@ -22,10 +23,10 @@ export default class CtlJob extends BaseCommand<typeof CtlJob> {
       const job = {...row, definition: parse(row.definition_json), error: parse(row.error), history, progress: parse(row.progress_json), result: parse(row.result_json)}
       const {definition_json: _d, progress_json: _p, result_json: _r, ...shown} = job
       if (!this.jsonEnabled()) {
-        for (const key of ['id', 'name', 'status', 'attempts', 'source_path', 'vm_path', 'output_path', 'created_at', 'started_at', 'completed_at'] as const) this.log(`${key.padEnd(13)} ${String(row[key])}`)
+        for (const key of ['id', 'name', 'status', 'attempts', 'source_path', 'vm_path', 'output_path', 'created_at', 'started_at', 'completed_at'] as const) this.log(`${key.padEnd(13)} ${escapeControl(String(row[key]))}`)
         if (job.error) this.log(`error         ${JSON.stringify(job.error)}`)
         this.log('history:')
-        for (const h of history) this.log(`  ${h.at}  ${(h.from_status ?? '-').padEnd(10)} → ${h.to_status.padEnd(10)}  ${h.detail ?? ''}`)
+        for (const h of history) this.log(`  ${h.at}  ${(h.from_status ?? '-').padEnd(10)} → ${h.to_status.padEnd(10)}  ${escapeControl(h.detail ?? '')}`)
       }
       return shown
     } finally {

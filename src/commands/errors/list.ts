@@ -1,5 +1,6 @@
 import {BaseCommand} from '../../base-command.js'
 import {errorFileJson, errorsLayout, readErrorFiles, watchDirFlag} from '../../daemon/error-files.js'
+import {escapeControl} from '../../render/escape-control.js'
 
 export default class ErrorsList extends BaseCommand<typeof ErrorsList> {
   static override description = `Reads the structured error files of failed daemon jobs, newest first: watch_dir/.errors/*.error.json in the watch layout, <dir>/failed/<YYYY-MM-DD>/*.error.json in the workflow and manifest-workflow layouts. The failed files sit beside their error file.`
@@ -16,9 +17,10 @@ export default class ErrorsList extends BaseCommand<typeof ErrorsList> {
     if (!this.jsonEnabled()) {
       if (entries.length > 0) this.log(`${'FAILED AT'.padEnd(24)}  ${'CODE'.padEnd(24)}  ${'PHASE'.padEnd(8)}  FILE`)
       for (const e of entries) {
-        const code = e.unreadable === undefined ? String(e.record?.error_code ?? '-') : 'unreadable'
+        // One row per file: names and fields are escaped, so a newline in a dropped name cannot forge a row.
+        const code = escapeControl(e.unreadable === undefined ? String(e.record?.error_code ?? '-') : 'unreadable')
         const extra = e.files.length > 1 ? ` (+${e.files.length - 1} file(s))` : ''
-        this.log(`${e.failedAt.toISOString().padEnd(24)}  ${code.padEnd(24)}  ${String(e.record?.phase ?? '-').padEnd(8)}  ${e.filename}${extra}`)
+        this.log(`${e.failedAt.toISOString().padEnd(24)}  ${code.padEnd(24)}  ${escapeControl(String(e.record?.phase ?? '-')).padEnd(8)}  ${escapeControl(e.filename)}${extra}`)
       }
       this.log(`${entries.length} failed file(s) in ${layout.errorRoots.join(', ')}${layout.datedErrors ? '/<date>' : ''}`)
     }
