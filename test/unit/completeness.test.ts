@@ -42,6 +42,7 @@ describe('daemon: completeness of formats that carry their own end', function ()
     convert('fixed.vhd', 'vpc', ['subformat=fixed'])
     convert('disk.vhdx', 'vhdx')
     convert('disk.qcow2', 'qcow2')
+    convert('external.qcow2', 'qcow2', [`data_file=${join(dir, 'external.data')}`])
     execFileSync('qemu-img', ['convert', '-q', '-c', '-f', 'raw', '-O', 'qcow2', raw, join(dir, 'compressed.qcow2')])
     images.set('compressed.qcow2', readFileSync(join(dir, 'compressed.qcow2')))
   })
@@ -102,6 +103,7 @@ describe('daemon: completeness of formats that carry their own end', function ()
     {bytes: () => half('disk.qcow2'), complete: false, name: 'disk.qcow2', what: 'qcow2 cut in half'},
     {bytes: () => cut('disk.qcow2', -65536), complete: false, name: 'disk.qcow2', what: 'qcow2 without its last cluster'},
     {bytes: () => cut('disk.qcow2', 40), complete: false, name: 'disk.qcow2', what: 'qcow2 cut inside its header'},
+    {bytes: () => image('external.qcow2'), complete: true, name: 'external.qcow2', what: 'qcow2 whose data clusters are in an external data file (the loader decides on it)'},
     {bytes: () => image('compressed.qcow2'), complete: true, name: 'compressed.qcow2', what: 'compressed qcow2, whole'},
     {bytes: () => cut('compressed.qcow2', -4096), complete: false, name: 'compressed.qcow2', what: 'compressed qcow2 without its last compressed cluster'},
     {bytes: () => overwrite(cut('disk.qcow2', 4096), 4, Buffer.from([0, 0, 0, 9])), complete: true, name: 'garbage.qcow2', what: 'qcow2 version 9: damage, left to the loader'},

@@ -18,6 +18,8 @@ const MAX_L2_BYTES = 64 * 1024 * 1024
 const COMPRESSED = 1n << 62n
 /** Incompatible feature bit 4: extended L2 entries (16 bytes, the first 8 as usual). */
 const EXTENDED_L2 = 1n << 4n
+/** Incompatible feature bit 2: data clusters live in an external data file, not in this one. */
+const EXTERNAL_DATA = 1n << 2n
 
 export async function qcow2Completeness(source: ByteSource): Promise<Completeness> {
   const header = await readExact(source, 0, 72)
@@ -55,7 +57,10 @@ export async function qcow2Completeness(source: ByteSource): Promise<Completenes
   }
   const l2Tables = tables.get('an L2 table') ?? []
   if (l2Tables.length * cluster > MAX_L2_BYTES) return COMPLETE
-  const extended = version === 3 ? ((await readExact(source, 72, 8))?.readBigUInt64BE(0) ?? 0n) & EXTENDED_L2 : 0n
+  const incompatible = version === 3 ? ((await readExact(source, 72, 8))?.readBigUInt64BE(0) ?? 0n) : 0n
+  // Its data clusters' offsets are in another file (which the loader pins or refuses): nothing more to wait for here.
+  if (incompatible & EXTERNAL_DATA) return COMPLETE
+  const extended = incompatible & EXTENDED_L2
   const entryBytes = extended ? 16 : 8
   // A compressed cluster's descriptor: the host offset in the low 62 - (cluster_bits - 8) bits.
   const compressedOffsetMask = (1n << BigInt(62 - (clusterBits - 8))) - 1n
