@@ -13,10 +13,14 @@ export interface CliResult {
   json: any
 }
 
-/** Run the real, built CLI (`bin/run.js`) as a user would. */
-export function runCli(args: string[], options: {cwd?: string; onSpawn?: (pid: number) => void} = {}): Promise<CliResult> {
+/**
+ * Run the real, built CLI (`bin/run.js`) as a user would; `as` is a command prefix (e.g. setpriv to run it as
+ * another user), `env` is added to the environment.
+ */
+export function runCli(args: string[], options: {cwd?: string; env?: NodeJS.ProcessEnv; as?: string[]; onSpawn?: (pid: number) => void} = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {cwd: options.cwd, env: {...process.env, NO_COLOR: '1'}, stdio: ['ignore', 'pipe', 'pipe']})
+    const argv = [...(options.as ?? []), process.execPath, CLI, ...args]
+    const child = spawn(argv[0]!, argv.slice(1), {cwd: options.cwd, env: {...process.env, NO_COLOR: '1', ...options.env}, stdio: ['ignore', 'pipe', 'pipe']})
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (chunk) => (stdout += chunk))

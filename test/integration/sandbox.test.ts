@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import {spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
@@ -10,7 +9,7 @@ import {convertImage} from '../../src/qemu/qemu-img.js'
 import type {BlockdevSpec} from '../../src/stages/stage-types.js'
 import {killAll, type RunningDaemon, startDaemon, today, until, jobs} from '../helpers/daemon-process.js'
 import {makePatternedRaw, sameContent} from '../helpers/patterned-image.js'
-import {CLI, type CliResult, leftovers, sha256} from '../helpers/run-cli.js'
+import {type CliResult, leftovers, runCli, sha256} from '../helpers/run-cli.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
 const CASES = new URL('../hostile/sandbox/', import.meta.url)
@@ -22,26 +21,7 @@ interface SandboxCase {
 }
 
 /** The CLI as a user runs it, with a chosen environment and, optionally, as another user (a `setpriv` prefix). */
-function cli(args: string[], options: {env?: NodeJS.ProcessEnv; as?: string[]} = {}): Promise<CliResult> {
-  const argv = [...(options.as ?? []), process.execPath, CLI, ...args]
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), {env: {...process.env, NO_COLOR: '1', ...options.env}, stdio: ['ignore', 'pipe', 'pipe']})
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk) => (stdout += chunk))
-    child.stderr.on('data', (chunk) => (stderr += chunk))
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      let json: unknown
-      try {
-        json = JSON.parse(stdout)
-      } catch {
-        json = undefined
-      }
-      resolve({code, json, signal, stderr, stdout})
-    })
-  })
-}
+const cli = (args: string[], options: {env?: NodeJS.ProcessEnv; as?: string[]} = {}): Promise<CliResult> => runCli(args, options)
 
 describe('sandbox: qemu sees only what it was given', function () {
   this.timeout(180_000)
