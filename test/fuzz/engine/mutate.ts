@@ -96,7 +96,7 @@ const MUTATIONS: readonly Mutation[] = [flipBit, setByte, addToByte, setWord, in
 
 /** A mutated copy of `input`: 1 to 8 stacked mutations. */
 export function mutate(input: Buffer, context: MutationContext): Buffer {
-  let data = Buffer.from(input)
+  let data: Buffer = Buffer.from(input)
   const rounds = 1 + randomInt(8)
   for (let i = 0; i < rounds; i++) data = (pick(MUTATIONS) as Mutation)(data, context)
   return data.length > context.maxLength ? data.subarray(0, context.maxLength) : data
