@@ -68,8 +68,9 @@ if (job.mode === 'replay') {
     const outcome = await execute(data)
     const fresh = coverage.takeNew()
     if (outcome.kind === 'crash') {
-      // One report per distinct failure site: the message line and the first frames.
-      const signature = outcome.error.split('\n').slice(0, 4).join('\n')
+      // One report per distinct failure site: the error's class and its first frames (messages vary with the input).
+      const [first = '', ...frames] = outcome.error.split('\n')
+      const signature = [first.split(':')[0], ...frames.slice(0, 3)].join('\n')
       if (!crashes.has(signature)) {
         crashes.add(signature)
         send({kind: 'crash', input: new Uint8Array(data), error: outcome.error})
