@@ -34,43 +34,49 @@ async function saveFinding(target: string, kind: string, input: Buffer, detail: 
 
 let findings = 0
 const started = Date.now()
+/** A hang or OOM ends a worker; the run goes on in a new one (from the corpus kept so far) while time remains, up to this many times. */
+const MAX_RESTARTS = 10
+
 for (const name of targets) {
   const corpusDir = join(WORK_DIR, name, 'corpus')
-  const seeds = [...(await readInputs(join(SEED_DIR, name))), ...(await readInputs(corpusDir))].map((file) => file.bytes)
   const t0 = Date.now()
-  let last = {execs: 0, corpus: 0, features: 0}
+  const deadline = t0 + seconds * 1000
+  let total = {execs: 0, corpus: 0, features: 0}
   let lastPrint = 0
-  const pending: Array<Promise<unknown>> = []
   const line = (tag: string): string => {
     const elapsed = (Date.now() - t0) / 1000
-    return `[${name}] ${tag} #${last.execs} cov: ${last.features} corp: ${last.corpus} exec/s: ${Math.round(last.execs / Math.max(elapsed, 0.001))} (${elapsed.toFixed(0)} s)`
+    return `[${name}] ${tag} #${total.execs} cov: ${total.features} corp: ${total.corpus} exec/s: ${Math.round(total.execs / Math.max(elapsed, 0.001))} (${elapsed.toFixed(0)} s)`
   }
-  console.log(`[${name}] ${seeds.length} seed input(s), ${seconds} s, per-input timeout ${timeoutMs} ms`)
-  const end = await superviseWorker({
-    mode: 'fuzz',
-    targetFile: targetFile(name),
-    inputs: seeds,
-    timeoutMs,
-    durationMs: seconds * 1000,
-    corpusDir,
-    onMessage: (message) => {
-      if (message.kind === 'stats' || message.kind === 'done') last = message
-      if (message.kind === 'stats' && Date.now() - lastPrint >= 10_000) {
-        lastPrint = Date.now()
-        console.log(line('pulse'))
-      }
-      if (message.kind === 'crash') {
-        findings++
-        pending.push(
-          saveFinding(name, 'crash', Buffer.from(message.input), message.error).then((file) => console.log(`[${name}] CRASH saved to ${file}\n${message.error}`)),
-        )
-      }
-    },
-  })
-  await Promise.all(pending)
-  if (end.kind !== 'done') {
+  for (let restarts = 0; restarts <= MAX_RESTARTS && Date.now() < deadline; restarts++) {
+    const seeds = [...(await readInputs(join(SEED_DIR, name))), ...(await readInputs(corpusDir))].map((file) => file.bytes)
+    if (restarts === 0) console.log(`[${name}] ${seeds.length} seed input(s), ${seconds} s, per-input timeout ${timeoutMs} ms`)
+    const before = total.execs
+    const pending: Array<Promise<unknown>> = []
+    const end = await superviseWorker({
+      mode: 'fuzz',
+      targetFile: targetFile(name),
+      inputs: seeds,
+      timeoutMs,
+      durationMs: deadline - Date.now(),
+      corpusDir,
+      onMessage: (message) => {
+        if (message.kind === 'stats' || message.kind === 'done') total = {...message, execs: before + message.execs}
+        if (message.kind === 'stats' && Date.now() - lastPrint >= 10_000) {
+          lastPrint = Date.now()
+          console.log(line('pulse'))
+        }
+        if (message.kind === 'crash') {
+          findings++
+          pending.push(
+            saveFinding(name, 'crash', Buffer.from(message.input), message.error).then((file) => console.log(`[${name}] CRASH saved to ${file}\n${message.error}`)),
+          )
+        }
+      },
+    })
+    await Promise.all(pending)
+    if (end.kind === 'done') break
     findings++
-    const file = await saveFinding(name, end.kind, end.input, end.kind === 'died' ? end.error : `${end.kind} (timeout ${timeoutMs} ms, heap limit)`)
+    const file = await saveFinding(name, end.kind, end.input, end.kind === 'died' ? end.error : `${end.kind} (per-input timeout ${timeoutMs} ms; heap limit)`)
     console.log(`[${name}] ${end.kind.toUpperCase()} saved to ${file}`)
   }
   console.log(line('done'))
