@@ -35,5 +35,5 @@ fuzz: setup
 	FUZZ_SECONDS=$(FUZZ_SECONDS) nice -n 10 npx tsx test/fuzz/run.ts
 
 # The bounded run CI does: every target for 10 s (7 targets: about 80 s).
-fuzz-ci:
+fuzz-ci: setup
 	FUZZ_SECONDS=10 FUZZ_TIMEOUT_MS=10000 npx tsx test/fuzz/run.ts
