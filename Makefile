@@ -1,5 +1,5 @@
 # hyper2kvm: `make demo` and `make test` work on a fresh Debian 12 machine (root, Node 20, npm).
-.PHONY: setup build demo test test-unit bench bench-pipeline bench-daemon clean
+.PHONY: setup build demo test test-unit bench bench-pipeline bench-daemon clean fuzz fuzz-ci
 
 setup:
 	bash scripts/setup.sh
@@ -28,3 +28,12 @@ bench-daemon: setup
 
 clean:
 	rm -rf dist plugins/*/dist demo out
+
+# Coverage-guided fuzzing of the parsers of hostile bytes (README: Development). Findings: .cache/fuzz/<target>/findings/.
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) nice -n 10 npx tsx test/fuzz/run.ts
+
+# The bounded run CI does: every target for 10 s (7 targets: about 80 s).
+fuzz-ci: setup
+	FUZZ_SECONDS=10 FUZZ_TIMEOUT_MS=10000 npx tsx test/fuzz/run.ts

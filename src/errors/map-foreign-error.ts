@@ -147,6 +147,10 @@ function mapDocumentError(error: unknown, context: ForeignErrorContext): H2KErro
       suggestions: ['Write the values out instead of nesting aliases of aliases.'],
     })
   }
+  // toJS() also throws a ReferenceError for an alias whose anchor is not defined before it (found by fuzzing).
+  if (error instanceof ReferenceError && /^Unresolved alias/.test(error.message)) {
+    return new H2KError('H2K_JOB_INVALID', `${file}: a YAML alias (*name) refers to an anchor (&name) that is not defined before it.`, {...base, details: {file}})
+  }
   if (error instanceof AjvValidationError) {
     const lines = (error.errors as Array<{instancePath?: string; message?: string}>).map((e) => `${file}: ${e.instancePath || '/'} ${e.message ?? 'is invalid'}`)
     return new H2KError('H2K_JOB_INVALID', lines.join('\n'), {...base, details: {file}})

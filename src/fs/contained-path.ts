@@ -38,7 +38,10 @@ export async function refuseEscapingName(baseDir: string, name: string, options:
   refuseUnsafeName(name, options)
   const root = await realpath(baseDir)
   const real = await realpath(join(root, name)).catch((error: unknown) => {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined
+    // A name no file can have, or a symlink loop: not a file we could vouch for (found by fuzzing: it escaped as a raw ENAMETOOLONG).
+    if (code === 'ENAMETOOLONG' || code === 'ELOOP') throw unsafeName(name, options)(code === 'ELOOP' ? 'a symlink loop' : 'a name too long for a file')
     throw error
   })
   if (real !== undefined && !relativeInside(root, real)) throw unsafeName(name, options)(`a symlink that leaves ${root}`)

@@ -37,7 +37,8 @@ function withinParserLimits<T>(parse: () => T, label: string): T {
     return parse()
   } catch (error) {
     if (error instanceof H2KError) throw error
-    const why = error instanceof Error ? error.message.slice(0, 120) : 'unknown parser error'
+    // Some of its messages quote the text after " Context:" (found by fuzzing); keep only what went wrong.
+    const why = error instanceof Error ? (error.message.split(' Context:')[0] ?? '').slice(0, 120) : 'unknown parser error'
     throw new H2KError('H2K_OVF_INVALID', `${label}: the XML parser refused the descriptor (${why}).`, {cause: error, details: {descriptor: label}})
   }
 }
