@@ -4,15 +4,18 @@
  * A crash (an exception that is not the parser's documented refusal), a hang (one input running longer
  * than FUZZ_TIMEOUT_MS) or an OOM is saved under .cache/fuzz/<target>/findings/ and fails the run.
  *
- *   tsx test/fuzz/run.ts [target…]     env: FUZZ_SECONDS (60), FUZZ_TIMEOUT_MS (5000)
+ *   tsx test/fuzz/run.ts [target…]     env: FUZZ_SECONDS (60), FUZZ_TIMEOUT_MS (5000), FUZZ_SEED (random, printed)
  */
 import {createHash} from 'node:crypto'
 import {mkdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {readInputs, SEED_DIR, targetFile, targetNames, WORK_DIR} from './engine/corpus-files.js'
+import {FUZZ_SEED} from './engine/random.js'
 import {superviseWorker} from './engine/supervisor.js'
 
+// Every worker (and a restarted one) draws from this seed: a run is repeatable with the printed FUZZ_SEED.
+process.env.FUZZ_SEED = String(FUZZ_SEED)
 const seconds = Number(process.env.FUZZ_SECONDS ?? '60')
 const timeoutMs = Number(process.env.FUZZ_TIMEOUT_MS ?? '5000')
 if (!(seconds > 0) || !(timeoutMs > 0)) throw new Error('FUZZ_SECONDS and FUZZ_TIMEOUT_MS must be positive numbers')
@@ -49,7 +52,7 @@ for (const name of targets) {
   }
   for (let restarts = 0; restarts <= MAX_RESTARTS && Date.now() < deadline; restarts++) {
     const seeds = [...(await readInputs(join(SEED_DIR, name))), ...(await readInputs(corpusDir))].map((file) => file.bytes)
-    if (restarts === 0) console.log(`[${name}] ${seeds.length} seed input(s), ${seconds} s, per-input timeout ${timeoutMs} ms`)
+    if (restarts === 0) console.log(`[${name}] ${seeds.length} seed input(s), ${seconds} s, per-input timeout ${timeoutMs} ms, FUZZ_SEED=${FUZZ_SEED}`)
     const before = total.execs
     const pending: Array<Promise<unknown>> = []
     const end = await superviseWorker({

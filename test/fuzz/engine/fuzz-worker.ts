@@ -7,6 +7,7 @@ import {parentPort, workerData} from 'node:worker_threads'
 import {BlockCoverage} from './block-coverage.js'
 import {ExecSlot} from './exec-slot.js'
 import {mutate} from './mutate.js'
+import {random} from './random.js'
 import {type FuzzTarget, runOne} from './target.js'
 
 /** What the supervisor hands a worker. */
@@ -85,12 +86,12 @@ if (job.mode === 'replay') {
 
   for (const seed of inputs) await consider(seed.subarray(0, maxLength), true)
   if (corpus.length === 0) corpus.push(Buffer.alloc(0))
-  const context = {maxLength, dictionary, other: () => corpus[Math.floor(Math.random() * corpus.length)] as Buffer}
+  const context = {maxLength, dictionary, other: () => corpus[Math.floor(random() * corpus.length)] as Buffer}
   const deadline = Date.now() + job.durationMs
   let nextStats = Date.now() + 1000
   while (Date.now() < deadline) {
     // Favour the newest finds a little: they sit at the coverage frontier.
-    const index = Math.random() < 0.3 ? corpus.length - 1 - Math.floor(Math.random() * Math.min(8, corpus.length)) : Math.floor(Math.random() * corpus.length)
+    const index = random() < 0.3 ? corpus.length - 1 - Math.floor(random() * Math.min(8, corpus.length)) : Math.floor(random() * corpus.length)
     await consider(mutate(corpus[index] as Buffer, context), false)
     if (Date.now() >= nextStats) {
       send({kind: 'stats', execs: slot.execs, corpus: corpus.length, features: coverage.size})

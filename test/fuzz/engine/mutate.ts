@@ -1,9 +1,11 @@
 /** Byte-level mutations in the spirit of libFuzzer's: flips, interesting values, inserts, erases, copies, splices, dictionary words. */
 
+import {random} from './random.js'
+
 const INTERESTING_8 = [0, 1, 0x7f, 0x80, 0xff, 0x20, 0x0a, 0x30, 0x37, 0x39]
 const INTERESTING_32 = [0, 1, 0x7fffffff, 0x80000000, 0xffffffff, 0x100, 0x200, 0x1000, 0x10000, 0x100000, 0xfffffffe]
 
-const randomInt = (limit: number): number => Math.floor(Math.random() * limit)
+const randomInt = (limit: number): number => Math.floor(random() * limit)
 const pick = <T>(items: readonly T[]): T => items[randomInt(items.length)] as T
 
 export interface MutationContext {
@@ -24,7 +26,7 @@ const flipBit: Mutation = (data) => {
 
 const setByte: Mutation = (data) => {
   if (data.length === 0) return data
-  data[randomInt(data.length)] = Math.random() < 0.5 ? pick(INTERESTING_8) : randomInt(256)
+  data[randomInt(data.length)] = random() < 0.5 ? pick(INTERESTING_8) : randomInt(256)
   return data
 }
 
@@ -39,9 +41,9 @@ const setWord: Mutation = (data) => {
   const width = pick([2, 4, 8])
   if (data.length < width) return data
   const at = randomInt(data.length - width + 1)
-  const value = BigInt(pick(INTERESTING_32)) * (width === 8 && Math.random() < 0.3 ? 0x1_0000_0000n : 1n)
+  const value = BigInt(pick(INTERESTING_32)) * (width === 8 && random() < 0.3 ? 0x1_0000_0000n : 1n)
   const word = Buffer.alloc(8)
-  const littleEndian = Math.random() < 0.5
+  const littleEndian = random() < 0.5
   if (littleEndian) word.writeBigUInt64LE(value & 0xffff_ffff_ffff_ffffn)
   else word.writeBigUInt64BE(value & 0xffff_ffff_ffff_ffffn)
   word.copy(data, at, littleEndian ? 0 : 8 - width, littleEndian ? width : 8)
@@ -49,17 +51,17 @@ const setWord: Mutation = (data) => {
 }
 
 const insertBytes: Mutation = (data, context) => {
-  const count = 1 + randomInt(Math.random() < 0.8 ? 8 : 512)
+  const count = 1 + randomInt(random() < 0.8 ? 8 : 512)
   if (data.length + count > context.maxLength) return data
   const at = randomInt(data.length + 1)
-  const fill = Math.random() < 0.5 ? Buffer.alloc(count, pick(INTERESTING_8)) : Buffer.from(Array.from({length: count}, () => randomInt(256)))
+  const fill = random() < 0.5 ? Buffer.alloc(count, pick(INTERESTING_8)) : Buffer.from(Array.from({length: count}, () => randomInt(256)))
   return Buffer.concat([data.subarray(0, at), fill, data.subarray(at)])
 }
 
 const eraseBytes: Mutation = (data) => {
   if (data.length < 2) return data
   const at = randomInt(data.length)
-  const count = 1 + randomInt(Math.min(data.length - at, Math.random() < 0.8 ? 8 : 4096))
+  const count = 1 + randomInt(Math.min(data.length - at, random() < 0.8 ? 8 : 4096))
   return Buffer.concat([data.subarray(0, at), data.subarray(at + count)])
 }
 
@@ -76,7 +78,7 @@ const useDictionary: Mutation = (data, context) => {
   if (context.dictionary.length === 0) return data
   const word = pick(context.dictionary)
   const at = randomInt(data.length + 1)
-  if (Math.random() < 0.5 && at + word.length <= data.length) {
+  if (random() < 0.5 && at + word.length <= data.length) {
     word.copy(data, at)
     return data
   }
