@@ -1,5 +1,5 @@
-import {closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync} from 'node:fs'
-import {join} from 'node:path'
+import {closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, statSync} from 'node:fs'
+import {dirname, join} from 'node:path'
 
 import {H2KError} from '../errors/h2k-error.js'
 import {relativeInside} from '../fs/contained-path.js'
@@ -36,6 +36,8 @@ export const O_DIR_NOFOLLOW = constants.O_RDONLY | constants.O_DIRECTORY | const
 export class BookkeepingDirs {
   private readonly held = new Map<string, HeldDir>()
   private readonly problems = new Map<string, string>()
+  /** Parents (drop directories) where others could rename the daemon's directories: advice, not a refusal. */
+  private readonly advisories = new Map<string, string>()
   /** Replaced directories stay open: an operation in flight may still use their fd path. */
   private readonly retired: number[] = []
   private readonly uid = process.geteuid?.() ?? 0
@@ -58,9 +60,37 @@ export class BookkeepingDirs {
     return fresh
   }
 
+  /**
+   * The directories holding the bookkeeping ones that others may write without the sticky bit: there a
+   * dropper can rename the daemon's directories (the next check then refuses them, but paths handed to
+   * queued jobs were taken before). Returns the ones new since the last call, to log them once.
+   */
+  checkParents(): Array<{dir: string; advice: string}> {
+    const fresh: Array<{dir: string; advice: string}> = []
+    for (const parent of new Set(this.dirs.map((dir) => dirname(dir)))) {
+      let mode: number
+      try {
+        mode = statSync(parent).mode
+      } catch {
+        continue // missing: the daemon creates it, or fails on it, elsewhere
+      }
+      const advice = (mode & 0o022) !== 0 && (mode & 0o1000) === 0 ? `is writable by group or others without the sticky bit (mode ${(mode & 0o7777).toString(8)}): they can rename the daemon's directories in it; chmod +t ${parent}` : undefined
+      if (advice === undefined) {
+        this.advisories.delete(parent)
+        continue
+      }
+      if (this.advisories.get(parent) !== advice) fresh.push({advice, dir: parent})
+      this.advisories.set(parent, advice)
+    }
+    return fresh
+  }
+
   /** What `ctl status` shows: one line per refused directory. */
   warnings(): string[] {
-    return [...this.problems].map(([dir, problem]) => `${dir} ${problem}: refused, never followed; nothing is claimed or settled there until it is fixed`)
+    return [
+      ...[...this.problems].map(([dir, problem]) => `${dir} ${problem}: refused, never followed; nothing is claimed or settled there until it is fixed`),
+      ...[...this.advisories].map(([dir, advice]) => `${dir} ${advice}`),
+    ]
   }
 
   /** Whether every bookkeeping directory is usable (new items are claimed only then). */

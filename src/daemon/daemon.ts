@@ -148,6 +148,7 @@ export class Daemon {
     for (const {dir, problem} of this.bookkeeping.check()) {
       this.log('error', 'bookkeeping:refused', {dir}, `${problem}: refused and never followed; no new item is claimed until it is removed (the daemon recreates it)`)
     }
+    for (const {dir, advice} of this.bookkeeping.checkParents()) this.log('warn', 'bookkeeping:not-sticky', {dir}, advice)
     return this.bookkeeping.healthy()
   }
 

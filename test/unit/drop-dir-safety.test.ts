@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {chownSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync} from 'node:fs'
+import {chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {BookkeepingDirs} from '../../src/daemon/bookkeeping.js'
@@ -39,6 +39,22 @@ describe('drop directory safety: bookkeeping descriptors, inbox paths, one-line 
     assert.equal(bk.warnings().length, 2)
     assert.throws(() => bk.safe(join(dir, '.errors', 'a')), (e: {code: string}) => e.code === 'H2K_UNSAFE_PATH')
     assert.deepEqual(readdirSync(join(dir, 'target')), [])
+    bk.close()
+  })
+
+  it('advises the sticky bit where others may write the directory holding the bookkeeping ones, once, until it is set', () => {
+    const bk = new BookkeepingDirs([join(dir, '.errors'), join(dir, '.processed')])
+    chmodSync(dir, 0o777)
+    const advice = bk.checkParents()
+    assert.deepEqual(advice.map((a) => a.dir), [dir])
+    assert.match(advice[0]!.advice, /without the sticky bit \(mode 777\).*chmod \+t/)
+    assert.deepEqual(bk.checkParents(), [], 'advised once')
+    assert.equal(bk.warnings().length, 1)
+    chmodSync(dir, 0o1777)
+    assert.deepEqual(bk.checkParents(), [])
+    assert.deepEqual(bk.warnings(), [])
+    chmodSync(dir, 0o755)
+    assert.deepEqual(bk.checkParents(), [])
     bk.close()
   })
 
