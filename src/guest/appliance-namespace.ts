@@ -74,7 +74,7 @@ export class ApplianceNamespace {
     /** Host pid of the namespace's init. */
     readonly initPid: number,
     /** Whether bwrap made a user namespace (not as root): then nsenter must enter it too. */
-    private readonly ownUserNamespace: boolean,
+    readonly ownUserNamespace: boolean,
   ) {}
 
   /** Start the namespace; throws (with bwrap's reason) where bubblewrap is missing or namespaces are not allowed. */

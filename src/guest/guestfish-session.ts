@@ -7,6 +7,7 @@ import {descendants, isAlive, killTree, waitGone} from '../exec/kill-tree.js'
 import {runTool} from '../exec/run-tool.js'
 import type {GuestSession} from '../stages/stage-types.js'
 import {ApplianceNamespace} from './appliance-namespace.js'
+import {applianceBuiltOutsideNamespace} from './supermin-appliance.js'
 
 /** A PATH that finds the guest's own tools wherever the distribution keeps them. */
 const GUEST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
@@ -72,7 +73,9 @@ export class GuestfishSession implements GuestSession {
       containment = {kind: 'none', reason: error instanceof Error ? error.message : String(error)}
     }
     try {
-      return await GuestfishSession.start(options, namespace, containment)
+      // In a user namespace of its own, libguestfs would build a broken appliance: build it outside first.
+      const fixed = namespace?.ownUserNamespace ? await applianceBuiltOutsideNamespace(options.env, options.signal).catch((error: unknown) => guestError(error, 'Could not build the libguestfs appliance')) : {}
+      return await GuestfishSession.start({...options, env: {...options.env, ...fixed}}, namespace, containment)
     } catch (error) {
       await namespace?.close()
       throw error
