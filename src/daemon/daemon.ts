@@ -16,6 +16,7 @@ import {runJob} from '../stages/run-job.js'
 import type {StageRegistry} from '../stages/stage-registry.js'
 import type {JobSettings} from '../stages/stage-types.js'
 import {ClaimGate} from './claim-gate.js'
+import type {DaemonState} from './daemon-events.js'
 import {BookkeepingDirs} from './bookkeeping.js'
 import {claimDir, claimFiles, type ClaimRecord, listClaimFiles, readClaim, settleFiles, settleTarget, undoClaim} from './claim-files.js'
 import {type DaemonConfig, LIVE_KEYS} from './config.js'
@@ -30,7 +31,7 @@ import {refusedError} from './refused-error.js'
 import {logLine} from './log-line.js'
 import {type JobRow, JobStore, stateDir} from './store.js'
 
-export type DaemonState = 'RUNNING' | 'PAUSED' | 'DRAINING' | 'STOPPING'
+export type {DaemonState} from './daemon-events.js'
 
 export const controlSocketPath = (outputDir: string): string => join(stateDir(outputDir), 'control.sock')
 export const statsPath = (outputDir: string): string => join(stateDir(outputDir), 'stats.json')

@@ -1,0 +1,66 @@
+/**
+ * What the daemon tells the pieces around it (notifications, metrics, the HTTP listener, stats): one event
+ * per job transition and daemon state change. Listeners receive narrow, plain data — never the daemon, the
+ * store or a job row — and must not throw or block (delivery that takes time is queued by the listener).
+ */
+
+/** A job as listeners see it. */
+export interface JobInfo {
+  /** The store's job id. */
+  id: string
+  /** The claim the job came from (a batch job file claims once for several jobs). */
+  intakeId: string
+  /** The VM name (output directory name). */
+  name: string
+  /** The dropped file as it arrived (its name, relative to the inbox). */
+  filename: string
+  /** Lower-case extension of `filename` without the dot (`vmdk`, `ova` …), `none` when it has none. */
+  fileType: string
+  /** Size of the dropped file in bytes (0 when unknown). */
+  sizeBytes: number
+}
+
+/** A failure as listeners see it: the H2KError's stable parts (messages never quote refused content). */
+export interface ErrorInfo {
+  code: string
+  message: string
+  phase?: string
+  stage?: string
+  suggestion?: string
+  permanent: boolean
+}
+
+export type DaemonState = 'RUNNING' | 'PAUSED' | 'DRAINING' | 'STOPPING'
+
+export type DaemonEvent =
+  | {type: 'job:queued'; at: Date; job: JobInfo}
+  | {type: 'job:started'; at: Date; job: JobInfo; attempt: number}
+  | {type: 'job:phase'; at: Date; job: JobInfo; phase: string}
+  /** A stage of the pipeline finished (per-stage durations for metrics). */
+  | {type: 'job:stage'; at: Date; job: JobInfo; stage: string; kind: string; durationMs: number; status: 'ok' | 'skipped' | 'failed'}
+  | {type: 'job:succeeded'; at: Date; job: JobInfo; attempt: number; maxRetries: number; durationMs: number; outputPath: string; outputBytes: number; previousError?: ErrorInfo}
+  | {type: 'job:retry'; at: Date; job: JobInfo; attempt: number; maxRetries: number; error: ErrorInfo; delayMs: number; nextRetryAt: Date}
+  | {type: 'job:failed'; at: Date; job: JobInfo; attempt: number; maxRetries: number; error: ErrorInfo; durationMs: number}
+  | {type: 'job:duplicate'; at: Date; job: JobInfo; ofJob?: string}
+  /** Jobs are queued or running but nothing progressed for `idleSeconds` (stall_check_interval). */
+  | {type: 'daemon:stalled'; at: Date; idleSeconds: number; queued: number; running: number}
+  | {type: 'daemon:state'; at: Date; state: DaemonState}
+
+/** A piece that listens to the daemon. */
+export interface DaemonListener {
+  onDaemonEvent(event: DaemonEvent): void
+}
+
+/** What gauges read at scrape time (queue depth, active jobs …). */
+export interface DaemonSnapshot {
+  state: DaemonState
+  /** Jobs queued (including those waiting for a retry). */
+  queued: number
+  /** Jobs waiting for a retry (a subset of `queued`). */
+  retryWaiting: number
+  running: number
+  /** Files seen in the inbox, not claimed yet (waiting to be stable / complete). */
+  pendingFiles: number
+  maxConcurrentJobs: number
+  startedAt: Date
+}
