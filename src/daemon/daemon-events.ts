@@ -36,6 +36,8 @@ export type DaemonEvent =
   | {type: 'job:queued'; at: Date; job: JobInfo}
   | {type: 'job:started'; at: Date; job: JobInfo; attempt: number}
   | {type: 'job:phase'; at: Date; job: JobInfo; phase: string}
+  /** A running job reported progress (a copy advanced, a stage moved on): what stall detection watches. */
+  | {type: 'job:progress'; at: Date; job: JobInfo; phase: string; stage: string}
   /** A stage of the pipeline finished (per-stage durations for metrics). */
   | {type: 'job:stage'; at: Date; job: JobInfo; stage: string; kind: string; durationMs: number; status: 'ok' | 'skipped' | 'failed'}
   | {type: 'job:succeeded'; at: Date; job: JobInfo; attempt: number; maxRetries: number; durationMs: number; outputPath: string; outputBytes: number; previousError?: ErrorInfo}

@@ -3,6 +3,7 @@ import {appendFileSync, existsSync, type FSWatcher, statSync, watch} from 'node:
 import {lstat, mkdir, readdir, rm, stat} from 'node:fs/promises'
 import {basename, dirname, extname, join} from 'node:path'
 
+import {ERROR_CATALOG, type ErrorCode} from '../errors/catalog.js'
 import {H2KError} from '../errors/h2k-error.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import {sandboxRunner} from '../sandbox/sandbox-probe.js'
@@ -16,7 +17,8 @@ import {runJob} from '../stages/run-job.js'
 import type {StageRegistry} from '../stages/stage-registry.js'
 import type {JobSettings} from '../stages/stage-types.js'
 import {ClaimGate} from './claim-gate.js'
-import type {DaemonState} from './daemon-events.js'
+import type {DaemonEvent, DaemonSnapshot, DaemonState, ErrorInfo, JobInfo} from './daemon-events.js'
+import {type DaemonPiece, dispatch, type ReadinessCheck, startPieces} from './daemon-pieces.js'
 import {BookkeepingDirs} from './bookkeeping.js'
 import {claimDir, claimFiles, type ClaimRecord, listClaimFiles, readClaim, settleFiles, settleTarget, undoClaim} from './claim-files.js'
 import {type DaemonConfig, LIVE_KEYS} from './config.js'
@@ -79,6 +81,13 @@ const today = (): string => new Date().toISOString().slice(0, 10)
 const fileType = (name: string): string => extname(name).slice(1).toLowerCase() || 'none'
 const vmName = (file: string): string => basename(file, extname(file)) || file
 
+/** An error as listeners see it (daemon-events.ts). */
+function errorInfo(error: {code: string; message: string; phase?: string; stage?: string; suggestions?: readonly string[]}): ErrorInfo {
+  const permanent = ERROR_CATALOG[error.code as ErrorCode]?.permanent ?? false
+  const suggestion = error.suggestions?.[0] ?? ERROR_CATALOG[error.code as ErrorCode]?.suggestions[0]
+  return {code: error.code, message: error.message, permanent, ...(error.phase ? {phase: error.phase} : {}), ...(error.stage ? {stage: error.stage} : {}), ...(suggestion ? {suggestion} : {})}
+}
+
 /** One job in a `.meta.json`. */
 function jobSummary(row: JobRow): Record<string, unknown> {
   const result = row.result_json ? (JSON.parse(row.result_json) as JobResult) : undefined
@@ -127,6 +136,8 @@ export class Daemon {
   private readonly startedAt = new Date()
   private readonly counters = {failed: 0, processed: 0, retried: 0, totalMs: 0}
   private readonly byType = new Map<string, {processed: number; failed: number; totalMs: number}>()
+  /** Notifications, the HTTP listener, sd_notify … (daemon-pieces.ts): they hear every job and state event. */
+  private pieces: DaemonPiece[] = []
   private finished!: () => void
   private readonly whenFinished = new Promise<void>((resolve) => (this.finished = resolve))
 
@@ -155,6 +166,50 @@ export class Daemon {
 
   private get processingDir(): string {
     return this.config.layout.processing
+  }
+
+  // ---- events for the pieces around the daemon (daemon-events.ts) -----------------------------------
+
+  private emit(event: DaemonEvent): void {
+    dispatch(this.pieces, event, this.log.bind(this))
+  }
+
+  private setState(state: DaemonState): void {
+    this.state = state
+    this.emit({at: new Date(), state, type: 'daemon:state'})
+  }
+
+  private jobInfo(row: JobRow, definition?: Definition): JobInfo {
+    const size = definition?.size ?? (JSON.parse(row.definition_json) as Definition).size
+    return {fileType: fileType(row.source_path), filename: row.source_path, id: row.id, intakeId: row.intake_id ?? row.id, name: row.name, sizeBytes: size}
+  }
+
+  snapshot(): DaemonSnapshot {
+    const waiting = this.waiting()
+    return {
+      maxConcurrentJobs: this.config.maxConcurrentJobs,
+      pendingFiles: this.tracked.size,
+      queued: waiting.length,
+      retryWaiting: waiting.filter((r) => r.status === 'retry_wait').length,
+      running: this.running.size,
+      startedAt: this.startedAt,
+      state: this.state,
+    }
+  }
+
+  /** Readiness: the store answers and takes writes, the directories are there and usable, the daemon takes new work. */
+  async readiness(): Promise<ReadinessCheck[]> {
+    const checks: ReadinessCheck[] = []
+    try {
+      this.store.ping()
+      checks.push({name: 'store', ok: true})
+    } catch (error) {
+      checks.push({detail: mapForeignError(error).message, name: 'store', ok: false})
+    }
+    const problems = this.bookkeeping.check().map((c) => `${c.dir}: ${c.problem}`)
+    checks.push({name: 'directories', ok: problems.length === 0 && existsSync(this.config.layout.inbox), ...(problems.length > 0 ? {detail: problems.join('; ')} : existsSync(this.config.layout.inbox) ? {} : {detail: 'the inbox is missing'})})
+    checks.push({name: 'accepting', ok: this.state === 'RUNNING', ...(this.state === 'RUNNING' ? {} : {detail: this.state.toLowerCase()})})
+    return checks
   }
 
   // ---- logging: one line per event ------------------------------------------------------------------
@@ -191,6 +246,13 @@ export class Daemon {
     this.control = await ControlServer.listen(controlSocketPath(outputDir), {handle: (command) => this.controlReply(command), log: (level, event, fields, message) => this.log(level, event, fields, message)})
     this.store = JobStore.open(outputDir)
     await this.recover()
+    this.pieces = await startPieces({
+      config: this.config,
+      emit: (event) => this.emit(event),
+      log: this.log.bind(this),
+      readiness: () => this.readiness(),
+      snapshot: () => this.snapshot(),
+    })
     this.log('info', 'daemon:start', {max_concurrent_jobs: this.config.maxConcurrentJobs, output_dir: outputDir, pid: process.pid, store: this.store.path, inbox, layout: this.config.layout.kind, sandbox: this.config.sandbox ? 'bwrap' : 'none'})
     if (!this.config.sandbox) this.log('warn', 'daemon:no-sandbox', {}, 'sandbox: false: qemu reads dropped inputs WITHOUT the bubblewrap sandbox')
     // fs events only bring the next scan forward; the periodic scan is the safety net (and counts the checks).
@@ -265,7 +327,7 @@ export class Daemon {
   /** Stop: running jobs are cancelled and re-queued (their input stays claimed), then the daemon exits. */
   async stop(reason: string): Promise<void> {
     if (this.state === 'STOPPING') return
-    this.state = 'STOPPING'
+    this.setState('STOPPING')
     this.log('info', 'daemon:stopping', {reason, running: this.running.size})
     for (const job of this.running.values()) job.controller.abort(new H2KError('H2K_CANCELLED', `Daemon stopping (${reason}).`))
     await Promise.all([...this.running.values()].map((j) => j.done))
@@ -275,14 +337,14 @@ export class Daemon {
   /** Drain: no new job starts; the daemon exits once the running ones have finished. */
   drain(): void {
     if (this.state === 'STOPPING' || this.state === 'DRAINING') return
-    this.state = 'DRAINING'
+    this.setState('DRAINING')
     this.log('info', 'daemon:draining', {running: this.running.size})
     void this.maybeDrained()
   }
 
   private async maybeDrained(): Promise<void> {
     if (this.state === 'DRAINING' && this.running.size === 0) {
-      this.state = 'STOPPING'
+      this.setState('STOPPING')
       await this.shutdown()
     }
   }
@@ -295,6 +357,9 @@ export class Daemon {
     clearInterval(this.statsTimer)
     this.watcher?.close()
     await this.writeStats()
+    for (const piece of this.pieces) {
+      await piece.close?.().catch((error: unknown) => this.log('warn', 'piece:close-failed', {piece: piece.name}, mapForeignError(error).message))
+    }
     await this.control?.close()
     await rm(controlSocketPath(this.config.outputDir), {force: true})
     this.store.close()
@@ -305,13 +370,13 @@ export class Daemon {
 
   pause(): void {
     if (this.state !== 'RUNNING') return
-    this.state = 'PAUSED'
+    this.setState('PAUSED')
     this.log('info', 'daemon:paused', {running: this.running.size})
   }
 
   resume(): void {
     if (this.state !== 'PAUSED') return
-    this.state = 'RUNNING'
+    this.setState('RUNNING')
     this.log('info', 'daemon:resumed')
     this.pump()
   }
@@ -502,6 +567,7 @@ export class Daemon {
       this.store.transition(row.id, 'failed', `cannot run: ${mapped.code}${mapped.permanent ? ' (permanent: not retried)' : ''}`, {completed_at: new Date().toISOString(), error: JSON.stringify(this.storedError(mapped))})
       this.count(main, 'failed', 0)
       this.log('error', 'job:failed', {code: mapped.code, file: main, job: row.id, permanent: mapped.permanent}, mapped.message)
+      this.emit({at: new Date(), attempt: 1, durationMs: 0, error: errorInfo(mapped), job: this.jobInfo(row), maxRetries: this.config.retry.maxRetries, type: 'job:failed'})
       await this.maybeSettle(id)
       return
     }
@@ -510,14 +576,16 @@ export class Daemon {
       job.hash = await fileKey(path, this.config.dedupKey, this.stopping.signal)
       const earlier = this.store.findProcessed(main, job.size, job.hash)
       if (earlier) {
-        this.createJob(job, 'duplicate', `duplicate of job ${earlier.job_id ?? '?'} (${earlier.processed_at})`)
+        const row = this.createJob(job, 'duplicate', `duplicate of job ${earlier.job_id ?? '?'} (${earlier.processed_at})`)
         this.log('info', 'file:duplicate', {file: main, job: id, of_job: earlier.job_id ?? undefined})
+        this.emit({at: new Date(), job: this.jobInfo(row), type: 'job:duplicate', ...(earlier.job_id ? {ofJob: earlier.job_id} : {})})
         await this.maybeSettle(id)
         return
       }
     }
     for (const job of jobs) {
-      this.createJob(job)
+      const row = this.createJob(job)
+      this.emit({at: new Date(), job: this.jobInfo(row), type: 'job:queued'})
       this.log('info', 'job:queued', {file: main, job: job.id, name: job.name === vmName(main) ? undefined : job.name, size: job.size})
     }
   }
@@ -583,9 +651,17 @@ export class Daemon {
     entry.row = row
     const fields = {file: row.source_path, job: row.id}
     this.log('info', 'job:start', {...fields, attempt})
+    const job = this.jobInfo(row, definition)
+    this.emit({at: new Date(), attempt, job, type: 'job:started'})
     const observer = {
       onEvent: (event: JobEvent) => {
+        if (event.type === 'progress' || event.type === 'stage:start') {
+          this.emit({at: new Date(), job, phase: event.phase, stage: event.stage, type: 'job:progress'})
+        } else if (event.type === 'stage:end') {
+          this.emit({at: new Date(), durationMs: event.durationMs, job, kind: event.phase, stage: event.stage, status: event.status, type: 'job:stage'})
+        }
         if (event.type === 'phase:start') {
+          this.emit({at: new Date(), job, phase: event.phase, type: 'job:phase'})
           entry.phase = event.phase
           this.store.setProgress(row.id, {phase: event.phase, stages: event.stages})
           this.log('debug', 'job:phase', {...fields, phase: event.phase})
@@ -606,6 +682,7 @@ export class Daemon {
       return
     }
     const durationMs = Date.now() - entry.startedAt
+    const previous = row.attempts > 1 && row.error ? errorInfo(storedError(row)) : undefined
     const done = this.store.transition(row.id, 'succeeded', `${result.outputs.length} output(s) in ${durationMs} ms`, {completed_at: new Date().toISOString(), error: null, result_json: JSON.stringify(result)})
     // Only dropped disks count for dedup; a job config or manifest is an explicit request.
     if (definition.from !== 'document') {
@@ -613,6 +690,8 @@ export class Daemon {
     }
     this.count(definition.filename, 'processed', durationMs)
     this.log('info', 'job:succeeded', {...fields, duration_ms: durationMs, output: row.output_path})
+    const outputBytes = result.outputs.reduce((sum, o) => sum + o.bytesOnDisk, 0)
+    this.emit({at: new Date(), attempt, durationMs, job, maxRetries: this.config.retry.maxRetries, outputBytes, outputPath: row.output_path, type: 'job:succeeded', ...(previous ? {previousError: previous} : {})})
     void done
     await this.maybeSettle(row.intake_id ?? row.id)
   }
@@ -636,6 +715,7 @@ export class Daemon {
       })
       this.counters.retried++
       this.log('warn', 'job:retry', {...fields, delay_ms: delayMs, retry: `${row.attempts}/${retry.maxRetries}`}, error.message)
+      this.emit({at: new Date(), attempt: row.attempts, delayMs, error: errorInfo(error), job: this.jobInfo(row, definition), maxRetries: retry.maxRetries, nextRetryAt: new Date(Date.now() + delayMs), type: 'job:retry'})
       setTimeout(() => this.pump(), delayMs + 10).unref()
       return
     }
@@ -645,6 +725,7 @@ export class Daemon {
     })
     this.count(definition.filename, 'failed', Date.now() - entry.startedAt)
     this.log('error', 'job:failed', {...fields, permanent: error.permanent}, error.message)
+    this.emit({at: new Date(), attempt: row.attempts, durationMs: Date.now() - entry.startedAt, error: errorInfo(error), job: this.jobInfo(done, definition), maxRetries: retry.maxRetries, type: 'job:failed'})
     await this.maybeSettle(done.intake_id ?? done.id)
   }
 

@@ -156,6 +156,11 @@ export class JobStore {
     }
   }
 
+  /** A write that changes nothing, in a transaction: throws when the store cannot take writes (readiness). */
+  ping(): void {
+    this.guard('The job store does not take writes', () => this.db.transaction(() => this.db.prepare('UPDATE jobs SET id = id WHERE 0').run())())
+  }
+
   get journalMode(): string {
     return String(this.db.pragma('journal_mode', {simple: true}))
   }

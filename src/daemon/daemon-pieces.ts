@@ -1,0 +1,55 @@
+import type {DaemonConfig} from './config.js'
+import type {DaemonEvent, DaemonListener, DaemonSnapshot} from './daemon-events.js'
+
+export type DaemonLogLevel = 'error' | 'warn' | 'info' | 'debug'
+/** The daemon's one-line-per-event logger. */
+export type DaemonLogFn = (level: DaemonLogLevel, event: string, fields?: Record<string, unknown>, message?: string) => void
+
+/** One readiness check (`/api/v1/ready`): store writable, directories present, not draining … */
+export interface ReadinessCheck {
+  name: string
+  ok: boolean
+  detail?: string
+}
+
+/** What a piece gets from the daemon: narrow inputs, never the daemon itself. */
+export interface PieceContext {
+  config: DaemonConfig
+  log: DaemonLogFn
+  /** Counts read at the moment (gauges, stall detection). */
+  snapshot: () => DaemonSnapshot
+  /** Readiness checks, run when asked. */
+  readiness: () => Promise<ReadinessCheck[]>
+  /** Send an event to every piece (e.g. a stall detector reporting `daemon:stalled`). */
+  emit: (event: DaemonEvent) => void
+}
+
+/** Something the daemon composes: it may listen to events, and is closed when the daemon stops. */
+export interface DaemonPiece extends Partial<DaemonListener> {
+  readonly name: string
+  /** Called once the daemon is stopping, after the last job event; flush and release. */
+  close?(): Promise<void>
+}
+
+/**
+ * The pieces around the daemon (notifications, the HTTP listener with metrics and health, sd_notify),
+ * started once the store is open. Each is built from the configuration and the narrow context; one that
+ * fails to start fails the daemon's start (a configured webhook or listener that cannot work is an error,
+ * not a silent degradation).
+ */
+export async function startPieces(ctx: PieceContext): Promise<DaemonPiece[]> {
+  const pieces: DaemonPiece[] = []
+  void ctx
+  return pieces
+}
+
+/** Deliver one event to every piece; a piece that throws is logged, never allowed to stop the daemon. */
+export function dispatch(pieces: readonly DaemonPiece[], event: DaemonEvent, log: DaemonLogFn): void {
+  for (const piece of pieces) {
+    try {
+      piece.onDaemonEvent?.(event)
+    } catch (error) {
+      log('warn', 'piece:error', {piece: piece.name, event: event.type}, (error as Error).message)
+    }
+  }
+}
