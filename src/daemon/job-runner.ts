@@ -1,0 +1,130 @@
+import {rm} from 'node:fs/promises'
+
+import {H2KError} from '../errors/h2k-error.js'
+import {mapForeignError} from '../errors/map-foreign-error.js'
+import type {JobEvent} from '../stages/job-events.js'
+import type {JobResult} from '../stages/job-result.js'
+import {runJob} from '../stages/run-job.js'
+import type {StageRegistry} from '../stages/stage-registry.js'
+import type {DaemonConfig} from './config.js'
+import type {DaemonEvent} from './daemon-events.js'
+import type {DaemonLogFn} from './daemon-pieces.js'
+import {storedError} from './error-record.js'
+import type {Definition} from './job-definition.js'
+import {errorInfo, errorToStore, jobInfo} from './job-info.js'
+import {childRecordsOf} from './leftover-children.js'
+import type {JobRow, JobStore} from './store.js'
+
+/** A job the pool runs. */
+export interface RunningJob {
+  row: JobRow
+  controller: AbortController
+  startedAt: number
+  size: number
+  done: Promise<void>
+  phase?: string
+}
+
+export interface RunnerContext {
+  store: JobStore
+  registry: StageRegistry
+  config: () => DaemonConfig
+  log: DaemonLogFn
+  emit: (event: DaemonEvent) => void
+  settle: (intakeId: string) => Promise<void>
+  /** The daemon is stopping: a cancelled job is re-queued, not failed. */
+  stopping: () => boolean
+  /** Start what is due (after a retry delay). */
+  pump: () => void
+}
+
+/**
+ * One attempt of one job: runJob() with the daemon's observer, then the store transition — succeeded
+ * (recorded for dedup), retry_wait with backoff, failed — and the events the pieces hear.
+ */
+export class JobRunner {
+  constructor(private readonly ctx: RunnerContext) {}
+
+  async execute(entry: RunningJob, definition: Definition): Promise<void> {
+    const {config, emit, log, store} = this.ctx
+    const attempt = entry.row.attempts + 1
+    const row = store.transition(entry.row.id, 'running', `attempt ${attempt}`, {attempts: attempt, next_attempt_at: null, started_at: new Date().toISOString()})
+    entry.row = row
+    const fields = {file: row.source_path, job: row.id}
+    log('info', 'job:start', {...fields, attempt})
+    const job = jobInfo(row, definition)
+    emit({at: new Date(), attempt, job, type: 'job:started'})
+    const observer = {
+      onEvent: (event: JobEvent) => {
+        if (event.type === 'progress' || event.type === 'stage:start') {
+          emit({at: new Date(), job, phase: event.phase, stage: event.stage, type: 'job:progress'})
+        } else if (event.type === 'stage:end') {
+          emit({at: new Date(), durationMs: event.durationMs, job, kind: event.phase, stage: event.stage, status: event.status, type: 'job:stage'})
+        } else if (event.type === 'phase:start') {
+          emit({at: new Date(), job, phase: event.phase, type: 'job:phase'})
+          entry.phase = event.phase
+          store.setProgress(row.id, {phase: event.phase, stages: event.stages})
+          log('debug', 'job:phase', {...fields, phase: event.phase})
+        } else if (event.type === 'warning') {
+          log('warn', 'job:warning', {...fields, code: event.warning.code, phase: entry.phase}, event.warning.message)
+        }
+      },
+    }
+    let result: JobResult
+    try {
+      // The job owns its output directory: whatever an earlier attempt left there goes first.
+      await rm(row.output_path, {force: true, recursive: true}).catch((error: unknown) => {
+        throw new H2KError('H2K_OUTPUT_FAILED', `Cannot clear the job's output directory ${row.output_path}: ${(error as Error).message}`, {cause: error, phase: 'setup'})
+      })
+      const cfg = config()
+      result = await runJob(definition.settings, {childRecords: childRecordsOf(cfg.outputDir), jobId: row.id, observer, registry: this.ctx.registry, signal: entry.controller.signal})
+    } catch (error) {
+      await this.failed(entry, definition, mapForeignError(error))
+      return
+    }
+    const durationMs = Date.now() - entry.startedAt
+    const previous = row.attempts > 1 && row.error ? errorInfo(storedError(row)) : undefined
+    store.transition(row.id, 'succeeded', `${result.outputs.length} output(s) in ${durationMs} ms`, {completed_at: new Date().toISOString(), error: null, result_json: JSON.stringify(result)})
+    // Only dropped disks count for dedup; a job config or manifest is an explicit request.
+    if (definition.from !== 'document') {
+      store.recordProcessed({file_hash: definition.hash ?? null, file_size: definition.size, filename: definition.filename, job_id: row.id, output_path: row.output_path})
+    }
+    log('info', 'job:succeeded', {...fields, duration_ms: durationMs, output: row.output_path})
+    const outputBytes = result.outputs.reduce((sum, o) => sum + o.bytesOnDisk, 0)
+    emit({at: new Date(), attempt, durationMs, job, maxRetries: config().retry.maxRetries, outputBytes, outputPath: row.output_path, type: 'job:succeeded', ...(previous ? {previousError: previous} : {})})
+    await this.ctx.settle(row.intake_id ?? row.id)
+  }
+
+  private async failed(entry: RunningJob, definition: Definition, error: H2KError): Promise<void> {
+    const {config, emit, log, store} = this.ctx
+    const row = entry.row
+    const fields = {code: error.code, file: row.source_path, job: row.id, phase: error.phase}
+    if (error.code === 'H2K_CANCELLED' && this.ctx.stopping()) {
+      store.transition(row.id, 'queued', 'daemon stopped: cancelled and re-queued', {attempts: row.attempts - 1})
+      log('info', 'job:requeued', fields, 'cancelled by stop; will run again on the next start')
+      return
+    }
+    // Nothing of a failed attempt is kept: the job owns its output directory.
+    await rm(row.output_path, {force: true, recursive: true}).catch(() => {})
+    const {retry, verbose} = config()
+    const job = jobInfo(row, definition)
+    if (retry.enabled && !error.permanent && row.attempts <= retry.maxRetries) {
+      const delayMs = Math.round(retry.retryDelay * retry.backoffMultiplier ** (row.attempts - 1) * 1000)
+      store.transition(row.id, 'retry_wait', `${error.code}: ${error.message} — retry ${row.attempts}/${retry.maxRetries} in ${delayMs} ms`, {
+        error: JSON.stringify(error.toJSON()),
+        next_attempt_at: Date.now() + delayMs,
+      })
+      log('warn', 'job:retry', {...fields, delay_ms: delayMs, retry: `${row.attempts}/${retry.maxRetries}`}, error.message)
+      emit({at: new Date(), attempt: row.attempts, delayMs, error: errorInfo(error), job, maxRetries: retry.maxRetries, nextRetryAt: new Date(Date.now() + delayMs), type: 'job:retry'})
+      setTimeout(() => this.ctx.pump(), delayMs + 10).unref()
+      return
+    }
+    const done = store.transition(row.id, 'failed', `${error.code}: ${error.message}${error.permanent ? ' (permanent: not retried)' : ''}`, {
+      completed_at: new Date().toISOString(),
+      error: JSON.stringify(errorToStore(error, verbose)),
+    })
+    log('error', 'job:failed', {...fields, permanent: error.permanent}, error.message)
+    emit({at: new Date(), attempt: row.attempts, durationMs: Date.now() - entry.startedAt, error: errorInfo(error), job, maxRetries: retry.maxRetries, type: 'job:failed'})
+    await this.ctx.settle(done.intake_id ?? done.id)
+  }
+}

@@ -1,0 +1,145 @@
+import {existsSync} from 'node:fs'
+import {mkdir, rm} from 'node:fs/promises'
+import {basename, extname, join} from 'node:path'
+
+import {mapForeignError} from '../errors/map-foreign-error.js'
+import {writeNewFileAtomic} from '../fs/write-new-file.js'
+import {manifestReport} from '../jobs/manifest-report.js'
+import type {JobResult} from '../stages/job-result.js'
+import {claimDir, type ClaimRecord, settleFiles, settleTarget} from './claim-files.js'
+import type {DaemonConfig} from './config.js'
+import type {DaemonLogFn} from './daemon-pieces.js'
+import {errorRecord, storedError} from './error-record.js'
+import {readClaimRecord} from './claim-record.js'
+import {definitionOf} from './job-definition.js'
+import type {JobRow, JobStore} from './store.js'
+
+const today = (): string => new Date().toISOString().slice(0, 10)
+
+/** One job in a `.meta.json`. */
+function jobSummary(row: JobRow): Record<string, unknown> {
+  const result = row.result_json ? (JSON.parse(row.result_json) as JobResult) : undefined
+  return {
+    job_id: row.id,
+    name: row.name,
+    status: row.status,
+    attempts: row.attempts,
+    output_path: row.status === 'succeeded' ? row.output_path : null,
+    outputs: result?.outputs.map((o) => o.path) ?? [],
+    report: result?.report ?? null,
+    started_at: row.started_at,
+    completed_at: row.completed_at,
+    ...(row.status === 'failed' ? {error: storedError(row)} : {}),
+  }
+}
+
+/**
+ * Settling a claim once every job of it has finished: its files move to processed/, failed/ (with the
+ * error file) or duplicates/, with their sidecars; idempotent and resumable after a crash. Every look and
+ * move goes through the held bookkeeping descriptors (`safe`).
+ */
+export class ClaimSettler {
+  private readonly settling = new Set<string>()
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly config: () => DaemonConfig,
+    private readonly safe: (real: string) => string,
+    private readonly log: DaemonLogFn,
+  ) {}
+
+  /** Settle the claim if all its jobs have finished. */
+  async maybeSettle(intakeId: string): Promise<void> {
+    if (this.settling.has(intakeId)) return
+    const jobs = this.store.jobsOfIntake(intakeId)
+    if (jobs.length === 0 || jobs.some((j) => j.status === 'queued' || j.status === 'running' || j.status === 'retry_wait')) return
+    const dir = claimDir(this.config().layout.processing, intakeId)
+    let present: boolean
+    try {
+      present = existsSync(this.safe(dir))
+    } catch (error) {
+      this.log('error', 'file:settle-deferred', {intake: intakeId}, `${mapForeignError(error).message} (settled once it is fixed, on the next start)`)
+      return
+    }
+    if (!present) return
+    this.settling.add(intakeId)
+    try {
+      const record = await readClaimRecord(this.safe(dir), intakeId)
+      if (!record) {
+        await rm(this.safe(dir), {force: true, recursive: true})
+        return
+      }
+      await this.settle(dir, record, jobs)
+    } catch (error) {
+      this.log('error', 'file:settle-failed', {file: jobs[0]!.source_path, intake: intakeId}, mapForeignError(error).message)
+    } finally {
+      this.settling.delete(intakeId)
+    }
+  }
+
+  private async settle(dir: string, record: ClaimRecord, jobs: JobRow[]): Promise<void> {
+    const config = this.config()
+    const {layout} = config
+    const failed = jobs.filter((j) => j.status === 'failed')
+    const outcome = failed.length > 0 ? 'failed' : jobs.every((j) => j.status === 'duplicate') ? 'duplicate' : 'succeeded'
+    const date = today()
+    const dated = outcome === 'failed' ? layout.failedDir(date) : outcome === 'duplicate' ? layout.duplicatesDir(date) : layout.processedDir(date)
+    const keep = outcome !== 'succeeded' || layout.kind !== 'watch' || config.archiveProcessed
+    // A refused target throws before anything moves.
+    const target = keep ? await settleTarget(this.safe(dir), record, dated, (real) => this.safe(real)) : undefined
+    if (target) {
+      await mkdir(this.safe(target), {mode: 0o750, recursive: true})
+      // Sidecars first: a claim that left processing/ always has them.
+      for (const [name, content] of await this.sidecars(config, record, jobs, failed, outcome, target)) {
+        await writeNewFileAtomic(this.safe(join(target, name)), `${JSON.stringify(content, null, 2)}\n`)
+        this.log('info', name.endsWith('.error.json') ? 'job:error-file' : 'file:sidecar', {intake: record.id, path: join(target, name)})
+      }
+    }
+    await settleFiles(this.safe(dir), record, target === undefined ? undefined : this.safe(target))
+    this.log('info', `file:${outcome === 'succeeded' ? 'processed' : outcome}`, {file: record.main, intake: record.id, to: target ?? 'removed'})
+  }
+
+  /** The files written next to a settled claim: `.error.json`, `.meta.json` (workflow layouts), `.report.json` (manifests). */
+  private async sidecars(config: DaemonConfig, record: ClaimRecord, jobs: JobRow[], failed: JobRow[], outcome: string, target: string): Promise<Array<[string, unknown]>> {
+    const {layout} = config
+    const out: Array<[string, unknown]> = []
+    const size = definitionOf(jobs[0]!).size
+    if (failed.length > 0) {
+      const others = jobs.filter((j) => j.status !== 'failed')
+      const input = {dir: target, failed, files: record.files, inbox: layout.inbox, layout: layout.kind, others, outputDir: config.outputDir, retry: config.retry, size, verbose: config.verbose}
+      out.push([`${record.main}.error.json`, await errorRecord(input)])
+    }
+    if (layout.kind !== 'watch') {
+      out.push([
+        `${record.main}.meta.json`,
+        {
+          filename: record.main,
+          files: record.files,
+          kind: record.kind,
+          claim_id: record.id,
+          layout: layout.kind,
+          status: outcome,
+          claimed_at: record.claimed_at,
+          settled_at: new Date().toISOString(),
+          jobs: jobs.map((j) => jobSummary(j)),
+        },
+      ])
+    }
+    if (record.kind === 'manifest' || layout.kind === 'manifest-workflow') {
+      const job = jobs[0]!
+      const started = job.started_at ?? job.created_at
+      const error = job.status === 'failed' ? storedError(job) : undefined
+      const report = manifestReport({
+        durationMs: Date.parse(job.completed_at ?? new Date().toISOString()) - Date.parse(started),
+        error: error as Record<string, unknown> | undefined,
+        jobId: job.id,
+        manifest: join(target, record.main),
+        result: job.result_json ? (JSON.parse(job.result_json) as JobResult) : undefined,
+        startedAt: started,
+        status: job.status,
+      })
+      out.push([`${basename(record.main, extname(record.main))}.report.json`, report])
+    }
+    return out
+  }
+}
