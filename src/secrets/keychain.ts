@@ -21,8 +21,9 @@ export const KEYCHAIN_TIMEOUT_MS = 5000
 const FROM_SOURCE = import.meta.url.endsWith('.ts')
 const CHILD = fileURLToPath(new URL(`keychain-child${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url))
 
-/** Why the keychain cannot be used in this process, once known. */
-let unavailableReason: string | undefined
+/** Why the keychain cannot be used in this process, once known, per session bus address (another bus may work). */
+const unavailable = new Map<string, string>()
+const busKey = (env: NodeJS.ProcessEnv): string => env.DBUS_SESSION_BUS_ADDRESS ?? ''
 
 export class KeychainUnavailable extends H2KError {
   constructor(reason: string) {
@@ -47,7 +48,7 @@ function missingBus(env: NodeJS.ProcessEnv): string | undefined {
 
 /** Whether the keychain is already known to be unavailable in this process (and why). */
 export function keychainUnavailableReason(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  return unavailableReason ?? missingBus(env)
+  return unavailable.get(busKey(env)) ?? missingBus(env)
 }
 
 async function ask(request: KeychainRequest, options: {env?: NodeJS.ProcessEnv; timeoutMs?: number} = {}): Promise<KeychainAnswer & {ok: true}> {
@@ -78,7 +79,7 @@ async function ask(request: KeychainRequest, options: {env?: NodeJS.ProcessEnv; 
     if (parsed?.ok) return parsed
     reason = parsed ? parsed.message : `its helper process failed (exit ${result.exitCode ?? result.signal})`
   }
-  unavailableReason = reason
+  unavailable.set(busKey(env), reason)
   throw new KeychainUnavailable(reason)
 }
 
