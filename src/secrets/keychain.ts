@@ -17,6 +17,8 @@ import {KEYCHAIN_SERVICE} from './secret-names.js'
 
 /** A keychain that has not answered by then is treated as unavailable (an unlocked one answers in ~100 ms). */
 export const KEYCHAIN_TIMEOUT_MS = 5000
+/** At a terminal, the keyring may show an unlock prompt: give the user time to answer it. */
+export const KEYCHAIN_INTERACTIVE_TIMEOUT_MS = 120_000
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts')
 const CHILD = fileURLToPath(new URL(`keychain-child${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url))
@@ -35,6 +37,11 @@ export class KeychainUnavailable extends H2KError {
       ],
     })
   }
+}
+
+/** The keychain timeout for a command: long at a terminal (someone can answer an unlock prompt), short otherwise. */
+export function keychainTimeoutFor(interactive: boolean = process.stdin.isTTY === true && process.stderr.isTTY === true): number {
+  return interactive ? KEYCHAIN_INTERACTIVE_TIMEOUT_MS : KEYCHAIN_TIMEOUT_MS
 }
 
 /** Linux without a session bus to reach: no Secret Service can answer (checked without starting anything). */

@@ -24,8 +24,9 @@ async function readPiped(stdin: NodeJS.ReadStream): Promise<string> {
 
 /** One line typed at a terminal, not echoed (raw mode: backspace edits, Ctrl-C cancels, Enter ends). */
 function readHidden(stdin: NodeJS.ReadStream, prompt: string): Promise<string> {
-  process.stderr.write(prompt)
+  // Echo off before the prompt shows: whatever is typed once it is visible must not be echoed.
   stdin.setRawMode(true)
+  process.stderr.write(prompt)
   stdin.setEncoding('utf8')
   stdin.resume()
   return new Promise((resolve, reject) => {

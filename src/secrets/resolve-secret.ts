@@ -59,6 +59,8 @@ export interface ResolveOptions {
   env?: NodeJS.ProcessEnv
   /** false: do not ask the OS keychain. */
   keychain?: boolean
+  /** How long the keychain may take (default KEYCHAIN_TIMEOUT_MS; interactive commands allow time for an unlock prompt). */
+  keychainTimeoutMs?: number
 }
 
 const warnedPlain = new Set<string>()
@@ -70,7 +72,8 @@ async function fromKeychain(name: string, options: ResolveOptions): Promise<stri
   const env = options.env ?? process.env
   try {
     if (keychainUnavailableReason(env) !== undefined) throw new H2KError('H2K_SECRET_UNAVAILABLE', `The OS keychain cannot be used: ${keychainUnavailableReason(env)}.`)
-    return (await keychainGet([name], {env}))[name] ?? undefined
+    const stored = (await keychainGet([name], {env, timeoutMs: options.keychainTimeoutMs}))[name]
+    return stored === null || stored === undefined || stored === '' ? undefined : stored
   } catch (error) {
     if (!(error instanceof H2KError) || error.code !== 'H2K_SECRET_UNAVAILABLE') throw error
     if (!notedKeychain) options.debug?.(`${error.message} Secrets come from systemd credentials, *_file keys, HYPER2KVM_* variables or the configuration.`)
@@ -88,12 +91,12 @@ async function fromCredential(name: string, env: NodeJS.ProcessEnv): Promise<{va
     () => true,
     (error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return false
-      throw new H2KError('H2K_SECRET_UNAVAILABLE', `${name}: the systemd credential ${path} cannot be examined (${error.code ?? error.message}).`, {cause: error, details: {path, secret: name}})
+      throw new H2KError('H2K_SECRET_UNAVAILABLE', `${name}: the systemd credential ${path} cannot be examined (${error.code ?? error.message}).`, {cause: error, details: {path, reason: 'unreadable', secret: name, source: 'credential'}})
     },
   )
   if (!present) return undefined
   // systemd creates it read-only for the service's user; still no symlink, no special file, bounded size.
-  return {path, value: await readSecretFile(path, {strict: false, what: `${name} (systemd credential)`})}
+  return {path, value: await readSecretFile(path, {source: 'credential', strict: false, what: `${name} (systemd credential)`})}
 }
 
 /**
@@ -130,7 +133,7 @@ export async function resolveSecret(request: SecretRequest, warn: (message: stri
 
   if (request.file !== undefined && request.file !== '') {
     const path = isAbsolute(request.file) ? request.file : resolve(request.baseDir ?? process.cwd(), request.file)
-    const value = await readSecretFile(path, {strict: true, what: `${name}_file`})
+    const value = await readSecretFile(path, {source: 'file', strict: true, what: `${name}_file`})
     return found(value, 'file', `file ${path}`)
   }
 

@@ -11,6 +11,8 @@ export interface SecretFileOptions {
   strict: boolean
   /** For messages: which key named the file. */
   what: string
+  /** Which source the file is (in the error's details, so a status can say which source refused). */
+  source: 'credential' | 'file'
 }
 
 /**
@@ -21,9 +23,9 @@ export interface SecretFileOptions {
  */
 export async function readSecretFile(path: string, options: SecretFileOptions): Promise<string> {
   const unsafe = (reason: string, why: string): H2KError =>
-    new H2KError('H2K_SECRET_UNSAFE', `${options.what}: ${path} ${why}; refusing to read a secret from it.`, {details: {path, reason, secret: options.what}})
+    new H2KError('H2K_SECRET_UNSAFE', `${options.what}: ${path} ${why}; refusing to read a secret from it.`, {details: {path, reason, secret: options.what, source: options.source}})
   const unavailable = (reason: string, why: string, cause?: unknown): H2KError =>
-    new H2KError('H2K_SECRET_UNAVAILABLE', `${options.what}: ${path} ${why}.`, {cause, details: {path, reason, secret: options.what}})
+    new H2KError('H2K_SECRET_UNAVAILABLE', `${options.what}: ${path} ${why}.`, {cause, details: {path, reason, secret: options.what, source: options.source}})
 
   const link = await lstat(path).catch((error: NodeJS.ErrnoException) => {
     throw error.code === 'ENOENT' || error.code === 'ENOTDIR' ? unavailable('missing', 'does not exist') : unavailable('unreadable', `cannot be examined (${error.code ?? error.message})`, error)

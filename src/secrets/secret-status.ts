@@ -38,7 +38,7 @@ export async function secretStatus(
     try {
       fromKeychain = await keychainGet(
         requests.map((r) => r.name),
-        {env: options.env},
+        {env: options.env, timeoutMs: options.keychainTimeoutMs},
       )
     } catch (error) {
       if (!(error instanceof H2KError) || error.code !== 'H2K_SECRET_UNAVAILABLE') throw error
@@ -48,17 +48,17 @@ export async function secretStatus(
   }
   const secrets: SecretStatus[] = []
   for (const request of requests) {
-    const stored = fromKeychain[request.name]
+    const stored = fromKeychain[request.name] || undefined
     try {
       // The other sources still run (for a plain value's warning), but the keychain wins when it has it.
       const resolved = await resolveSecret(request, warn, {...options, keychain: false})
-      if (stored !== undefined && stored !== null) secrets.push({name: request.name, origin: 'keychain', source: 'keychain', ...(options.reveal ? {value: stored} : {})})
+      if (stored !== undefined) secrets.push({name: request.name, origin: 'keychain', source: 'keychain', ...(options.reveal ? {value: stored} : {})})
       else if (resolved) secrets.push({name: request.name, origin: resolved.origin, source: resolved.source, ...(options.reveal ? {value: resolved.value} : {})})
       else secrets.push({name: request.name, source: 'none'})
     } catch (error) {
       if (!(error instanceof H2KError)) throw error
-      if (stored !== undefined && stored !== null) secrets.push({name: request.name, origin: 'keychain', source: 'keychain', ...(options.reveal ? {value: stored} : {})})
-      else secrets.push({error: {code: error.code, message: error.message}, name: request.name, origin: String(error.details.path ?? ''), source: 'file'})
+      if (stored !== undefined) secrets.push({name: request.name, origin: 'keychain', source: 'keychain', ...(options.reveal ? {value: stored} : {})})
+      else secrets.push({error: {code: error.code, message: error.message}, name: request.name, origin: String(error.details.path ?? ''), source: error.details.source === 'credential' ? 'credential' : 'file'})
     }
   }
   return {keychainUnavailable, secrets}

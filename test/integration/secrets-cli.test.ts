@@ -3,7 +3,9 @@ import {chmodSync, mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {resolveSecret} from '../../src/secrets/resolve-secret.js'
-import {runCli} from '../helpers/run-cli.js'
+import {spawn} from 'node:child_process'
+
+import {CLI, runCli} from '../helpers/run-cli.js'
 import {type SecretService, startSecretService} from '../helpers/secret-service.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
@@ -215,5 +217,27 @@ describe('secrets in a real Secret Service (dbus-daemon + gnome-keyring-daemon)'
     assert.deepEqual(deleted.json, {deleted: true, name: 'metrics.token'})
     const after = await runCli(['secrets', 'get', 'metrics.token', '--json'], {env})
     assert.equal(after.json.source, 'credential')
+  })
+
+  it('at a terminal, secrets set prompts and does not echo what is typed (backspace edits)', async () => {
+    // script(1) gives the CLI a pseudo-terminal; everything the terminal shows comes back on its stdout.
+    const command = [process.execPath, CLI, 'secrets', 'set', 'notifications.smtp_password'].map((word) => `'${word}'`).join(' ')
+    const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], {env: {...process.env, ...service.env}, stdio: ['pipe', 'pipe', 'pipe']})
+    let screen = ''
+    let typed = false
+    child.stdout.on('data', (chunk: Buffer) => {
+      screen += chunk.toString()
+      if (!typed && screen.includes('(not echoed): ')) {
+        typed = true
+        child.stdin.write('typed-at-tty-99X\u007F\r')
+      }
+    })
+    child.stderr.on('data', (chunk: Buffer) => (screen += chunk.toString()))
+    const code = await new Promise((resolve) => child.on('close', resolve))
+    assert.equal(code, 0, screen)
+    assert.match(screen, /notifications\.smtp_password stored in the keychain/)
+    assert.ok(!screen.includes('typed-at-tty'), `the terminal showed the value: ${JSON.stringify(screen)}`)
+    const reveal = await runCli(['secrets', 'get', 'notifications.smtp_password', '--reveal'], {env: service.env})
+    assert.equal(reveal.stdout, 'typed-at-tty-99\n')
   })
 })

@@ -9,6 +9,7 @@ import {keychainGet} from '../../src/secrets/keychain.js'
 import {REDACTED, redactConfig, redactSecrets, resolveSecret, type SecretNotice} from '../../src/secrets/resolve-secret.js'
 import {secretRequestFromConfig} from '../../src/secrets/config-secrets.js'
 import {SECRET_MAX_BYTES} from '../../src/secrets/secret-file.js'
+import {secretStatus} from '../../src/secrets/secret-status.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
 /** No session bus: the keychain is known unavailable without starting anything. */
@@ -111,6 +112,10 @@ describe('secrets: sources and their order', () => {
     mkdirSync(creds)
     symlinkSync(secretFile('elsewhere', 'x-value'), join(creds, 'metrics.token'))
     await assert.rejects(resolveSecret({name: 'metrics.token'}, noWarn, {env: {...HEADLESS, CREDENTIALS_DIRECTORY: creds}}), {code: 'H2K_SECRET_UNSAFE'})
+    const report = await secretStatus([{name: 'metrics.token'}], noWarn, {env: {...HEADLESS, CREDENTIALS_DIRECTORY: creds}})
+    assert.equal(report.secrets[0]!.source, 'credential')
+    assert.equal(report.secrets[0]!.error?.code, 'H2K_SECRET_UNSAFE')
+    assert.match(report.keychainUnavailable ?? '', /no D-Bus session bus/)
   })
 })
 

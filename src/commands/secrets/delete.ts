@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
-import {keychainDelete} from '../../secrets/keychain.js'
+import {keychainDelete, keychainTimeoutFor} from '../../secrets/keychain.js'
 import {assertSecretName, KEYCHAIN_SERVICE, SECRET_NAMES} from '../../secrets/secret-names.js'
 
 export default class SecretsDelete extends BaseCommand<typeof SecretsDelete> {
@@ -13,7 +13,7 @@ export default class SecretsDelete extends BaseCommand<typeof SecretsDelete> {
   public async run(): Promise<{name: string; deleted: boolean}> {
     const {name} = this.args
     assertSecretName(name)
-    const deleted = await keychainDelete(name)
+    const deleted = await keychainDelete(name, {timeoutMs: keychainTimeoutFor()})
     if (!this.jsonEnabled()) this.log(deleted ? `${name} deleted from the keychain` : `${name} was not in the keychain`)
     return {deleted, name}
   }

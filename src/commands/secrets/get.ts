@@ -3,6 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
 import {H2KError} from '../../errors/h2k-error.js'
 import {secretRequestsFromFile} from '../../secrets/config-secrets.js'
+import {keychainTimeoutFor} from '../../secrets/keychain.js'
 import {assertSecretName, SECRET_NAMES} from '../../secrets/secret-names.js'
 import {type SecretStatus, secretStatus} from '../../secrets/secret-status.js'
 import {describeSource} from '../../secrets/describe-status.js'
@@ -22,7 +23,7 @@ export default class SecretsGet extends BaseCommand<typeof SecretsGet> {
     assertSecretName(name)
     const {file} = await this.effectiveConfig()
     const requests = await secretRequestsFromFile(file, [name])
-    const report = await secretStatus(requests, (message) => this.warn(message), {debug: (message) => this.debugNote(message), reveal: this.flags.reveal})
+    const report = await secretStatus(requests, (message) => this.warn(message), {debug: (message) => this.debugNote(message), keychainTimeoutMs: keychainTimeoutFor(), reveal: this.flags.reveal})
     const status = report.secrets[0]!
     if (status.error) throw new H2KError(status.error.code as 'H2K_SECRET_UNSAFE', status.error.message)
     const set = status.source !== 'none'

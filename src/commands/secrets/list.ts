@@ -1,6 +1,7 @@
 import {BaseCommand} from '../../base-command.js'
 import {secretRequestsFromFile} from '../../secrets/config-secrets.js'
 import {describeSource} from '../../secrets/describe-status.js'
+import {keychainTimeoutFor} from '../../secrets/keychain.js'
 import {SECRET_NAMES} from '../../secrets/secret-names.js'
 import {type StatusReport, secretStatus} from '../../secrets/secret-status.js'
 
@@ -13,6 +14,7 @@ export default class SecretsList extends BaseCommand<typeof SecretsList> {
     const {file} = await this.effectiveConfig()
     const report = await secretStatus(await secretRequestsFromFile(file, SECRET_NAMES), (message) => this.warn(message), {
       debug: (message) => this.debugNote(message),
+      keychainTimeoutMs: keychainTimeoutFor(),
     })
     if (!this.jsonEnabled()) {
       const width = Math.max(...SECRET_NAMES.map((n) => n.length))

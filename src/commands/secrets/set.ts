@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
-import {keychainSet} from '../../secrets/keychain.js'
+import {keychainSet, keychainTimeoutFor} from '../../secrets/keychain.js'
 import {readSecretInput} from '../../secrets/read-secret-input.js'
 import {registerSecret} from '../../secrets/redact.js'
 import {assertSecretName, KEYCHAIN_SERVICE, SECRET_NAMES} from '../../secrets/secret-names.js'
@@ -20,7 +20,7 @@ export default class SecretsSet extends BaseCommand<typeof SecretsSet> {
     assertSecretName(name)
     const value = await readSecretInput(name)
     registerSecret(value)
-    await keychainSet(name, value)
+    await keychainSet(name, value, {timeoutMs: keychainTimeoutFor()})
     if (!this.jsonEnabled()) this.log(`${name} stored in the keychain (service ${KEYCHAIN_SERVICE})${SECRET_NAMES.includes(name as never) ? '' : ' — note: hyper2kvm itself does not use this name'}`)
     return {name, source: 'keychain', stored: true}
   }
