@@ -24,8 +24,8 @@ export function runCli(args: string[], options: {cwd?: string; env?: NodeJS.Proc
     if (options.input !== undefined) child.stdin!.end(options.input)
     let stdout = ''
     let stderr = ''
-    child.stdout.on('data', (chunk) => (stdout += chunk))
-    child.stderr.on('data', (chunk) => (stderr += chunk))
+    child.stdout!.on('data', (chunk) => (stdout += chunk))
+    child.stderr!.on('data', (chunk) => (stderr += chunk))
     child.on('error', reject)
     if (child.pid) options.onSpawn?.(child.pid)
     child.on('close', (code, signal) => {
