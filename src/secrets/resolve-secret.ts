@@ -13,7 +13,7 @@ import {lstat} from 'node:fs/promises'
 import {isAbsolute, join, resolve} from 'node:path'
 
 import {H2KError} from '../errors/h2k-error.js'
-import {keychainGet, keychainUnavailableReason} from './keychain.js'
+import {keychainGet} from './keychain.js'
 import {registerSecret} from './redact.js'
 import {readSecretFile} from './secret-file.js'
 import {isValidSecretName, secretEnvName} from './secret-names.js'
@@ -69,10 +69,8 @@ let notedKeychain = false
 /** The keychain's value, or undefined when it has none or cannot be used (noted at debug level, once). */
 async function fromKeychain(name: string, options: ResolveOptions): Promise<string | undefined> {
   if (options.keychain === false) return undefined
-  const env = options.env ?? process.env
   try {
-    if (keychainUnavailableReason(env) !== undefined) throw new H2KError('H2K_SECRET_UNAVAILABLE', `The OS keychain cannot be used: ${keychainUnavailableReason(env)}.`)
-    const stored = (await keychainGet([name], {env, timeoutMs: options.keychainTimeoutMs}))[name]
+    const stored = (await keychainGet([name], {env: options.env, timeoutMs: options.keychainTimeoutMs}))[name]
     return stored === null || stored === undefined || stored === '' ? undefined : stored
   } catch (error) {
     if (!(error instanceof H2KError) || error.code !== 'H2K_SECRET_UNAVAILABLE') throw error
