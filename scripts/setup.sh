@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 # libguestfs-tools + linux-image-amd64: the appliance that inspects and fixes guests (it boots the host's
 # kernel). qemu-system-x86 + ovmf: the boot test (BIOS and UEFI). debootstrap: the e2e test guest.
 # tar/gzip: OVA tooling and fixtures. bubblewrap: the sandbox every qemu process reading untrusted bytes runs in.
-PACKAGES=(qemu-utils util-linux tar gzip libguestfs-tools linux-image-amd64 qemu-system-x86 ovmf debootstrap bubblewrap)
+# dbus-daemon + gnome-keyring: tests only — a private session bus and a real Secret Service, so the
+# keychain path of `hyper2kvm secrets` is tested against the real thing (the daemon itself needs neither).
+PACKAGES=(qemu-utils util-linux tar gzip libguestfs-tools linux-image-amd64 qemu-system-x86 ovmf debootstrap bubblewrap dbus-daemon gnome-keyring)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -72,6 +72,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return (this.flags as typeof this.flags | undefined)?.['log-level'] ?? 'info'
   }
 
+  /** A debug-level note on stderr (shown with --log-level debug). */
+  protected debugNote(message: string): void {
+    if (this.logLevel === 'debug') this.logToStderr(`debug: ${message}`)
+  }
+
   protected override async catch(error: Error & {exitCode?: number}): Promise<unknown> {
     if (error instanceof Errors.ExitError) throw error
     const h2k = toH2KError(error)

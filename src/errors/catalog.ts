@@ -52,6 +52,8 @@ export const ERROR_CATALOG = {
   H2K_DAEMON_RUNNING: entry(12, true, 'A daemon already runs with this output directory.', 'Stop it with `hyper2kvm ctl stop --output-dir DIR`, or use another output_dir.'),
   H2K_DAEMON_ACCESS_DENIED: entry(12, true, 'Permission denied on the daemon\'s control socket (mode 0600 in a 0700 directory: only the daemon\'s user and root may use it).', 'Run ctl as the daemon\'s user (`sudo -u hyper2kvm hyper2kvm ctl status --output-dir DIR`) or as root.'),
   H2K_DAEMON_TIMEOUT: entry(12, false, 'The daemon did not answer on its control socket in time.', 'It may be overloaded or hung: check its log; `kill -TERM` it if it does not recover.'),
+  H2K_SECRET_UNSAFE: entry(4, true, 'A secret file (a `*_file` key) is refused: not a regular file, a symlink, owned by another user, readable by group or others, or too large.', 'Make it a regular file owned by the daemon\'s user (or root) with mode 0600 or 0400: `chmod 600 FILE`; or use the keychain (`hyper2kvm secrets set NAME`) or a systemd credential (LoadCredential=).'),
+  H2K_SECRET_UNAVAILABLE: entry(6, true, 'A secret cannot be read or stored: its file is missing or unreadable, or no OS keychain (Secret Service) is reachable.', 'On a server without a desktop session, give the secret as a systemd credential (LoadCredential=NAME:/path in the unit) or a 0600 file named by the `*_file` key; `hyper2kvm secrets list` shows where each secret comes from.'),
   H2K_INTERNAL: entry(1, false, 'An unexpected internal error.', 'Please report it with the --log-level debug output.'),
 } as const satisfies Record<string, CatalogEntry>
 

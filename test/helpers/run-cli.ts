@@ -17,14 +17,15 @@ export interface CliResult {
  * Run the real, built CLI (`bin/run.js`) as a user would; `as` is a command prefix (e.g. setpriv to run it as
  * another user), `env` is added to the environment.
  */
-export function runCli(args: string[], options: {cwd?: string; env?: NodeJS.ProcessEnv; as?: string[]; onSpawn?: (pid: number) => void} = {}): Promise<CliResult> {
+export function runCli(args: string[], options: {cwd?: string; env?: NodeJS.ProcessEnv; as?: string[]; onSpawn?: (pid: number) => void; input?: string} = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const argv = [...(options.as ?? []), process.execPath, CLI, ...args]
-    const child = spawn(argv[0]!, argv.slice(1), {cwd: options.cwd, env: {...process.env, NO_COLOR: '1', ...options.env}, stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(argv[0]!, argv.slice(1), {cwd: options.cwd, env: {...process.env, NO_COLOR: '1', ...options.env}, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe']})
+    if (options.input !== undefined) child.stdin!.end(options.input)
     let stdout = ''
     let stderr = ''
-    child.stdout.on('data', (chunk) => (stdout += chunk))
-    child.stderr.on('data', (chunk) => (stderr += chunk))
+    child.stdout!.on('data', (chunk) => (stdout += chunk))
+    child.stderr!.on('data', (chunk) => (stderr += chunk))
     child.on('error', reject)
     if (child.pid) options.onSpawn?.(child.pid)
     child.on('close', (code, signal) => {
