@@ -10,7 +10,7 @@ export interface DeliveryOptions {
   maxAgeMs: number
   /** First backoff ceiling; doubles per attempt (default 2 s). */
   baseDelayMs: number
-  /** Backoff ceiling (default 10 min); also caps a Retry-After. */
+  /** Backoff ceiling (default 10 min); a receiver's Retry-After is honoured up to 1 h. */
   maxDelayMs: number
   /** Per-attempt timeout (default 10 s). */
   timeoutMs: number
@@ -19,6 +19,8 @@ export interface DeliveryOptions {
 }
 
 export const DELIVERY_DEFAULTS: DeliveryOptions = {baseDelayMs: 2000, concurrency: 4, maxAgeMs: 86_400_000, maxAttempts: 8, maxDelayMs: 600_000, timeoutMs: 10_000}
+
+const RETRY_AFTER_CAP_MS = 3_600_000
 
 /** Exponential backoff with full jitter: uniform in [0, min(max, base * 2^(attempt-1))]. */
 export function backoffMs(attempt: number, options: Pick<DeliveryOptions, 'baseDelayMs' | 'maxDelayMs'>, random = Math.random): number {
@@ -130,7 +132,7 @@ export class DeliveryEngine {
       this.log('error', 'notify:failed', fields, `${outcome.reason}: given up after ${attempt} attempt(s) over ${Math.round(age / 1000)} s`)
       return
     }
-    const delay = outcome.retryAfterMs === undefined ? backoffMs(attempt, this.options) : Math.min(outcome.retryAfterMs, this.options.maxDelayMs)
+    const delay = outcome.retryAfterMs === undefined ? backoffMs(attempt, this.options) : Math.min(outcome.retryAfterMs, RETRY_AFTER_CAP_MS)
     this.outbox.retryAt(row.id, attempt, Date.now() + delay, outcome.reason)
     this.log('warn', 'notify:retry', {...fields, delay_ms: delay}, outcome.reason)
   }

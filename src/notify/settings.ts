@@ -133,7 +133,12 @@ async function webhook(key: string, spec: ExtraWebhookKeys, warnings: string[]):
   const headers = {...spec.headers}
   for (const [name, value] of Object.entries(headers)) {
     // A bearer token is a credential like any other: it never reaches a log line.
-    if (name.toLowerCase() === 'authorization') registerSecret(value)
+    if (name.toLowerCase() === 'authorization') {
+      registerSecret(value)
+      // `Bearer <token>`: the token alone too.
+      const credential = /^\S+\s+(\S+)$/.exec(value)?.[1]
+      if (credential) registerSecret(credential)
+    }
   }
   // Slack and Discord URLs carry their credential in the path.
   if (type !== 'generic') registerSecret(url)
