@@ -2,7 +2,8 @@ import type {Notice} from './notice.js'
 
 /** The subject: `<email_subject_prefix> Conversion Failed: vm-123.vmdk` (the title without its emoji). */
 export function emailSubject(prefix: string, notice: Notice): string {
-  const title = notice.title.replace(/^[^\p{L}]+/u, '')
+  // Titles are our fixed English strings: everything before the first letter is the emoji.
+  const title = notice.title.replace(/^[^A-Za-z]+/, '')
   const file = notice.details.filename
   return `${prefix ? `${prefix} ` : ''}${title}${file ? `: ${file}` : ''}`
 }
