@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {writeFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import type {DaemonEvent, ErrorInfo, JobInfo} from '../../src/daemon/daemon-events.js'
@@ -9,6 +9,10 @@ import {emailBody, emailSubject} from '../../src/notify/email-message.js'
 import {noticeFor} from '../../src/notify/notice.js'
 import {type NotificationSettings, parseNotificationSettings} from '../../src/notify/settings.js'
 import {discordPayload, genericPayload, slackPayload} from '../../src/notify/webhook-payloads.js'
+import {parse} from 'yaml'
+
+import {schemaValidator} from '../../src/jobs/schemas.js'
+import {signatureHeaders} from '../../src/delivery/sign-webhook.js'
 import {redactSecrets} from '../../src/secrets/resolve-secret.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
@@ -138,5 +142,28 @@ notifications:
     } finally {
       cleanup()
     }
+  })
+
+  it('the README\'s verifier accepts our signature and refuses a changed body, a wrong secret, an old timestamp', async () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+    const section = readme.slice(readme.indexOf('#### Notifications'))
+    const code = /```js\n([\s\S]*?)```/.exec(section)![1]!.replace(/^ {2}/gm, '')
+    const {verify} = (await import(`data:text/javascript,${encodeURIComponent(code)}`)) as {verify: (s: string, h: Record<string, string>, b: string) => boolean}
+    const body = JSON.stringify({event: 'test'})
+    const lower = (h: Record<string, string>) => Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]))
+    const headers = lower(signatureHeaders('s3cret', body))
+    assert.equal(verify('s3cret', headers, body), true)
+    assert.equal(verify('s3cret', headers, body.replace('test', 'tesT')), false)
+    assert.equal(verify('other', headers, body), false)
+    assert.equal(verify('s3cret', lower(signatureHeaders('s3cret', body, new Date(Date.now() - 600_000))), body), false)
+  })
+
+  it('the README\'s notifications example is valid for the daemon schema', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+    const section = readme.slice(readme.indexOf('#### Notifications'))
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)![1]!
+    const validate = schemaValidator('daemon')
+    const config = {command: 'daemon', output_dir: 'o', watch_dir: 'q', ...(parse(yaml) as object)}
+    assert.equal(validate(config), true, JSON.stringify(validate.errors))
   })
 })
