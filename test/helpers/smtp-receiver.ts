@@ -60,17 +60,25 @@ export function parseMail(raw: string): {headers: Record<string, string>; text: 
 export class SmtpReceiver {
   readonly mails: ReceivedMail[] = []
   readonly authFailures: string[] = []
+  readonly errors: string[] = []
+  /** Every AUTH attempt: user and whether the session was encrypted then. */
+  readonly authAttempts: Array<{user: string; secure: boolean}> = []
 
   private constructor(private readonly server: SMTPServer) {}
 
-  static async start(options: {key: string; cert: string; user: string; password: string; secure?: boolean}): Promise<SmtpReceiver> {
+  static async start(options: {key: string; cert: string; user: string; password: string; secure?: boolean; noStarttls?: boolean}): Promise<SmtpReceiver> {
     let receiver!: SmtpReceiver
     const server = new SMTPServer({
       authMethods: ['PLAIN', 'LOGIN'],
+      // Without TLS the server would still take AUTH: a client that falls back to plain text would leak.
+      allowInsecureAuth: true,
+      // noStarttls: a server that neither offers nor accepts STARTTLS (a downgrade by a man in the middle).
+      disabledCommands: options.noStarttls ? ['STARTTLS'] : [],
       cert: options.cert,
       key: options.key,
       logger: false,
-      onAuth(auth, _session, callback) {
+      onAuth(auth, session, callback) {
+        receiver.authAttempts.push({secure: session.secure, user: auth.username ?? ''})
         if (auth.username === options.user && auth.password === options.password) return callback(null, {user: auth.username})
         receiver.authFailures.push(auth.username ?? '')
         return callback(Object.assign(new Error('Invalid username or password'), {responseCode: 535}))
@@ -96,8 +104,10 @@ export class SmtpReceiver {
       },
       secure: options.secure ?? false,
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     receiver = new SmtpReceiver(server)
+    // A client that drops the connection (e.g. refusing our certificate) is an event of the test, not a crash.
+    server.on('error', (error: Error) => receiver.errors.push(error.message))
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     return receiver
   }
 

@@ -277,4 +277,36 @@ describe('daemon notifications: webhooks (Slack, signed generic), email, outbox,
     assert.deepEqual(smtp.authFailures, [USER])
     for (const needle of [wrong, SECRET]) assert.ok(!(failed.stdout + failed.stderr).includes(needle), needle)
   })
+
+  it('email security: implicit TLS (smtp_security: tls) delivers; a server without STARTTLS is refused before AUTH (no plain-text fallback)', async () => {
+    const implicit = await SmtpReceiver.start({cert: cert.cert, key: cert.key, password: PASSWORD, secure: true, user: USER})
+    const noStarttls = await SmtpReceiver.start({cert: cert.cert, key: cert.key, noStarttls: true, password: PASSWORD, user: USER})
+    try {
+      const mailOnly = (port: number, security: string) =>
+        `  enabled: true\n  email_enabled: true\n  smtp_server: 127.0.0.1\n  smtp_port: ${port}\n  ${security}\n  smtp_username: ${USER}\n  smtp_password: "${PASSWORD}"\n  smtp_tls_ca_file: ${cert.certFile}\n  email_from: a@test.local\n  email_to: b@test.local\n`
+      const tls = setup('t6', mailOnly(implicit.port, 'smtp_security: tls'))
+      const sent = await runCli(['notify', 'test', '--config', tls.config, '--json'])
+      assert.equal(sent.code, 0, sent.stdout + sent.stderr)
+      assert.equal(implicit.mails.length, 1)
+      assert.deepEqual(implicit.authAttempts, [{secure: true, user: USER}])
+
+      const plain = setup('t7', mailOnly(noStarttls.port, 'smtp_use_tls: true'))
+      const refused = await runCli(['notify', 'test', '--config', plain.config, '--json'])
+      assert.equal(refused.code, 1, refused.stdout + refused.stderr)
+      assert.equal(refused.json.channels[0].ok, false)
+      assert.match(refused.json.channels[0].detail, /STARTTLS/i)
+      assert.deepEqual(noStarttls.authAttempts, [], 'the password was never offered over plain text')
+      assert.equal(noStarttls.mails.length, 0)
+
+      // Without the CA the self-signed certificate is refused: the check is on by default.
+      writeFileSync(tls.config, readFileSync(tls.config, 'utf8').replace(/ {2}smtp_tls_ca_file: .*\n/, ''))
+      const untrusted = await runCli(['notify', 'test', '--config', tls.config, '--json'])
+      assert.equal(untrusted.code, 1, untrusted.stdout + untrusted.stderr)
+      assert.match(untrusted.json.channels[0].detail, /self[- ]signed|certificate/i)
+      assert.equal(implicit.mails.length, 1)
+    } finally {
+      await implicit.close()
+      await noStarttls.close()
+    }
+  })
 })
