@@ -96,6 +96,12 @@ export class DeliveryEngine {
       this.log('warn', 'notify:dropped', fields, 'the channel this message was queued for is no longer configured')
       return
     }
+    if (Date.now() - row.created_at >= this.options.maxAgeMs) {
+      // Queued long ago (e.g. while notifications were switched off): a stale alert is not sent.
+      this.outbox.failed(row.id, row.attempts, 'expired before delivery')
+      this.log('error', 'notify:failed', fields, `expired before delivery (older than ${Math.round(this.options.maxAgeMs / 1000)} s)`)
+      return
+    }
     const controller = new AbortController()
     const attempt = row.attempts + 1
     const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(this.options.timeoutMs)])

@@ -138,4 +138,14 @@ describe('notification delivery: outbox, retries, backoff', function () {
     await until('delivered after restart', () => rows(path)[0]?.status === 'delivered', 10_000)
     assert.equal(receiver.requests.at(-1)!.headers['x-hyper2kvm-delivery'], id)
   })
+
+  it('a message older than the max age is given up without being sent', async () => {
+    const path = join(dir, 'jobs.db')
+    const outbox = Outbox.open(path)
+    outbox.add('generic:test', 'test', testNotice(), Date.now() - 7_200_000)
+    engine(outbox, {maxAgeMs: 3_600_000})
+    await until('expired', () => rows(path)[0]?.status === 'failed', 5000)
+    assert.equal(rows(path)[0]!.last_error, 'expired before delivery')
+    assert.equal(receiver.requests.length, 0)
+  })
 })
