@@ -1,6 +1,7 @@
 import {resolve} from 'node:path'
 
 import {H2KError} from '../errors/h2k-error.js'
+import {type NotificationKeys, type NotificationSettings, parseNotificationSettings} from '../notify/settings.js'
 import {type EffectiveConfig, loadConfig} from '../jobs/config.js'
 import {SourceDocument} from '../jobs/document.js'
 import type {FlagValues} from '../jobs/job-plan.js'
@@ -47,6 +48,8 @@ export interface DaemonConfig {
   jobDefaults: FlagValues
   /** qemu runs in the bubblewrap sandbox (the config's `sandbox`, default true) for EVERY job: dropped job files cannot turn it off. */
   sandbox: boolean
+  /** `notifications:` (webhooks, email, stall detection), secrets resolved; read at start (a SIGHUP does not change them). */
+  notifications: NotificationSettings
 }
 
 /** The settings SIGHUP may change while jobs run. */
@@ -85,6 +88,7 @@ interface DaemonKeys {
   workflow_dir?: string
   manifest_workflow_mode?: boolean
   manifest_workflow_dir?: string
+  notifications?: NotificationKeys
 }
 
 /**
@@ -137,6 +141,7 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
     layout: layoutOf(kind, root!),
     logFile: path(keys.log_file),
     maxConcurrentJobs: flags['max-concurrent-jobs'] ?? keys.max_concurrent_jobs ?? 2,
+    notifications: await parseNotificationSettings(keys.notifications, baseDir),
     outputDir: outputDir!,
     sandbox: jobDefaults.sandbox !== false,
     retry: {

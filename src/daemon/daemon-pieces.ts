@@ -1,5 +1,8 @@
 import type {DaemonConfig} from './config.js'
 import type {DaemonEvent, DaemonListener, DaemonSnapshot} from './daemon-events.js'
+import {NotifyPiece} from '../notify/notify-piece.js'
+import {StallDetector} from './stall-detector.js'
+import {storePath} from './store.js'
 
 export type DaemonLogLevel = 'error' | 'warn' | 'info' | 'debug'
 /** The daemon's one-line-per-event logger. */
@@ -39,7 +42,11 @@ export interface DaemonPiece extends Partial<DaemonListener> {
  */
 export async function startPieces(ctx: PieceContext): Promise<DaemonPiece[]> {
   const pieces: DaemonPiece[] = []
-  void ctx
+  const notifications = ctx.config.notifications
+  // Stalls are logged (and reach every piece) whether or not anyone is notified of them.
+  pieces.push(new StallDetector(notifications.stallCheckInterval, ctx.snapshot, ctx.emit, ctx.log))
+  const notify = NotifyPiece.start(notifications, storePath(ctx.config.outputDir), ctx.log, notifications.delivery)
+  if (notify) pieces.push(notify)
   return pieces
 }
 

@@ -301,6 +301,8 @@ export class Daemon {
       this.config.layout.root === next.layout.root && this.config.layout.kind === next.layout.kind ? undefined : 'layout',
       // sandbox too: turning it off is logged at start, never done silently by a reload.
       ...(['outputDir', 'logFile', 'sandbox'] as const).filter((k) => this.config[k] !== next[k]),
+      // Channels and the outbox are built at start: a changed notifications block takes a restart.
+      JSON.stringify(this.config.notifications) === JSON.stringify(next.notifications) ? undefined : 'notifications',
     ].filter(Boolean)
     this.config = updated
     this.log('info', 'daemon:reloaded', {changed: changed.length > 0 ? changed.join('; ') : 'nothing', needs_restart: ignoredKeys.length > 0 ? ignoredKeys.join(',') : undefined})

@@ -1,0 +1,153 @@
+import type {Channel, DeliveryOutcome} from './channel.js'
+import type {Outbox, OutboxRow} from './outbox.js'
+
+export type DeliveryLog = (level: 'error' | 'warn' | 'info' | 'debug', event: string, fields: Record<string, unknown>, message?: string) => void
+
+export interface DeliveryOptions {
+  /** Attempts per message before it is given up (default 8). */
+  maxAttempts: number
+  /** A message older than this is given up (default 24 h). */
+  maxAgeMs: number
+  /** First backoff ceiling; doubles per attempt (default 2 s). */
+  baseDelayMs: number
+  /** Backoff ceiling (default 10 min); a receiver's Retry-After is honoured up to 1 h. */
+  maxDelayMs: number
+  /** Per-attempt timeout (default 10 s). */
+  timeoutMs: number
+  /** Attempts in flight at once (default 4). */
+  concurrency: number
+}
+
+export const DELIVERY_DEFAULTS: DeliveryOptions = {baseDelayMs: 2000, concurrency: 4, maxAgeMs: 86_400_000, maxAttempts: 8, maxDelayMs: 600_000, timeoutMs: 10_000}
+
+const RETRY_AFTER_CAP_MS = 3_600_000
+
+/** Exponential backoff with full jitter: uniform in [0, min(max, base * 2^(attempt-1))]. */
+export function backoffMs(attempt: number, options: Pick<DeliveryOptions, 'baseDelayMs' | 'maxDelayMs'>, random = Math.random): number {
+  const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** Math.max(0, attempt - 1))
+  return Math.round(random() * ceiling)
+}
+
+/**
+ * Delivers what producers put in the outbox, asynchronously and at most `concurrency` at a time: a message
+ * is written first (so a restart resumes it), then sent per channel with a timeout, retried with backoff
+ * on a transient failure, given up after maxAttempts or maxAge, dropped at once on a permanent one. Never
+ * blocks the producer. close() aborts what is in flight; those rows stay pending for the next start.
+ */
+export class DeliveryEngine {
+  private readonly channels = new Map<string, Channel>()
+  private readonly inFlight = new Map<string, {controller: AbortController; done: Promise<void>}>()
+  private timer: NodeJS.Timeout | undefined
+  private closed = false
+  private readonly options: DeliveryOptions
+
+  constructor(
+    private readonly outbox: Outbox,
+    channels: readonly Channel[],
+    private readonly log: DeliveryLog,
+    options: Partial<DeliveryOptions> = {},
+  ) {
+    for (const channel of channels) this.channels.set(channel.id, channel)
+    this.options = {...DELIVERY_DEFAULTS, ...options}
+  }
+
+  /** Resume what an earlier run left pending. */
+  start(): void {
+    this.kick()
+  }
+
+  /** Queue `payload` for every channel that accepts `event`; returns the delivery ids. */
+  enqueue(event: string, payload: unknown, only?: (channel: Channel) => boolean): string[] {
+    if (this.closed) return []
+    const ids: string[] = []
+    for (const channel of this.channels.values()) {
+      if (channel.accepts && !channel.accepts(event)) continue
+      if (only && !only(channel)) continue
+      ids.push(this.outbox.add(channel.id, event, payload))
+    }
+    if (ids.length > 0) this.kick()
+    return ids
+  }
+
+  /** Start what is due (up to `concurrency`), then sleep until the next row is due. */
+  private kick(): void {
+    if (this.closed) return
+    clearTimeout(this.timer)
+    this.timer = undefined
+    const now = Date.now()
+    const skip = new Set(this.inFlight.keys())
+    const free = this.options.concurrency - this.inFlight.size
+    if (free > 0) {
+      for (const row of this.outbox.due(now, free, skip)) this.attempt(row)
+    }
+    const next = this.outbox.nextDue(new Set(this.inFlight.keys()))
+    if (next !== undefined && this.inFlight.size < this.options.concurrency) {
+      this.timer = setTimeout(() => this.kick(), Math.max(10, next - Date.now()))
+      this.timer.unref()
+    }
+  }
+
+  private attempt(row: OutboxRow): void {
+    const channel = this.channels.get(row.channel)
+    const fields = {channel: channel?.label ?? row.channel, delivery: row.id, event: row.event}
+    if (!channel) {
+      // Its channel was removed from the configuration since the message was queued.
+      this.outbox.failed(row.id, row.attempts, 'channel no longer configured')
+      this.log('warn', 'notify:dropped', fields, 'the channel this message was queued for is no longer configured')
+      return
+    }
+    if (Date.now() - row.created_at >= this.options.maxAgeMs) {
+      // Queued long ago (e.g. while notifications were switched off): a stale alert is not sent.
+      this.outbox.failed(row.id, row.attempts, 'expired before delivery')
+      this.log('error', 'notify:failed', fields, `expired before delivery (older than ${Math.round(this.options.maxAgeMs / 1000)} s)`)
+      return
+    }
+    const controller = new AbortController()
+    const attempt = row.attempts + 1
+    const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(this.options.timeoutMs)])
+    const done = channel
+      .send({attempt, createdAt: new Date(row.created_at), event: row.event, id: row.id, payload: JSON.parse(row.payload_json) as unknown}, signal)
+      .catch((error: unknown): DeliveryOutcome => ({ok: false, permanent: false, reason: (error as Error).message}))
+      .then((outcome) => {
+        // Closing aborted it: not an attempt; the row stays pending for the next start.
+        if (controller.signal.aborted) return
+        this.settle(row, attempt, outcome, {...fields, attempt})
+      })
+      .catch((error: unknown) => this.log('error', 'notify:outbox-error', fields, (error as Error).message))
+      .finally(() => {
+        this.inFlight.delete(row.id)
+        this.kick()
+      })
+    this.inFlight.set(row.id, {controller, done})
+  }
+
+  private settle(row: OutboxRow, attempt: number, outcome: DeliveryOutcome, fields: Record<string, unknown>): void {
+    if (outcome.ok) {
+      this.outbox.delivered(row.id, attempt)
+      this.log('info', 'notify:delivered', {...fields, ...(outcome.detail ? {response: outcome.detail.slice(0, 80)} : {})})
+      return
+    }
+    const age = Date.now() - row.created_at
+    if (outcome.permanent) {
+      this.outbox.failed(row.id, attempt, outcome.reason)
+      this.log('error', 'notify:failed', {...fields, permanent: true}, `${outcome.reason}: not retried`)
+      return
+    }
+    if (attempt >= this.options.maxAttempts || age >= this.options.maxAgeMs) {
+      this.outbox.failed(row.id, attempt, outcome.reason)
+      this.log('error', 'notify:failed', fields, `${outcome.reason}: given up after ${attempt} attempt(s) over ${Math.round(age / 1000)} s`)
+      return
+    }
+    const delay = outcome.retryAfterMs === undefined ? backoffMs(attempt, this.options) : Math.min(outcome.retryAfterMs, RETRY_AFTER_CAP_MS)
+    this.outbox.retryAt(row.id, attempt, Date.now() + delay, outcome.reason)
+    this.log('warn', 'notify:retry', {...fields, delay_ms: delay}, outcome.reason)
+  }
+
+  /** Stop: abort attempts in flight (their rows stay pending) and wait for them to unwind. */
+  async close(): Promise<void> {
+    this.closed = true
+    clearTimeout(this.timer)
+    for (const {controller} of this.inFlight.values()) controller.abort(new Error('delivery engine closing'))
+    await Promise.all([...this.inFlight.values()].map((f) => f.done))
+  }
+}

@@ -1,0 +1,101 @@
+import {randomUUID} from 'node:crypto'
+
+import Database from 'better-sqlite3'
+
+import {mapForeignError} from '../errors/map-foreign-error.js'
+
+export type OutboxStatus = 'pending' | 'delivered' | 'failed'
+
+export interface OutboxRow {
+  id: string
+  channel: string
+  event: string
+  payload_json: string
+  created_at: number
+  attempts: number
+  next_attempt_at: number
+  status: OutboxStatus
+  last_error: string | null
+  updated_at: number
+}
+
+/** Its own table in the daemon's store (never the job tables): a message is written before it is sent. */
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS notification_outbox (
+  id TEXT PRIMARY KEY,
+  channel TEXT NOT NULL,
+  event TEXT NOT NULL,
+  payload_json TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending','delivered','failed')),
+  last_error TEXT,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notification_outbox_due ON notification_outbox(status, next_attempt_at);
+`
+
+/** Delivered and given-up rows are kept this long (for `sqlite3` forensics), then purged at open. */
+const KEEP_MS = 7 * 86_400_000
+
+/** The persistent outbox: one row per message and channel (SQLite, WAL, its own connection). */
+export class Outbox {
+  private constructor(private readonly db: Database.Database) {}
+
+  static open(path: string, now = Date.now()): Outbox {
+    try {
+      const db = new Database(path)
+      db.pragma('busy_timeout = 5000')
+      db.pragma('journal_mode = WAL')
+      db.pragma('synchronous = NORMAL')
+      db.exec(SCHEMA)
+      db.prepare("DELETE FROM notification_outbox WHERE status != 'pending' AND updated_at < ?").run(now - KEEP_MS)
+      return new Outbox(db)
+    } catch (error) {
+      throw mapForeignError(error, {operation: 'Cannot open the notification outbox', path})
+    }
+  }
+
+  add(channel: string, event: string, payload: unknown, now = Date.now()): string {
+    const id = randomUUID()
+    this.db
+      .prepare("INSERT INTO notification_outbox (id, channel, event, payload_json, created_at, attempts, next_attempt_at, status, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, 'pending', ?)")
+      .run(id, channel, event, JSON.stringify(payload), now, now, now)
+    return id
+  }
+
+  /** Pending rows due at `now`, oldest first. */
+  due(now: number, limit: number, skip: ReadonlySet<string>): OutboxRow[] {
+    const rows = this.db.prepare("SELECT * FROM notification_outbox WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, created_at LIMIT ?").all(now, limit + skip.size) as OutboxRow[]
+    return rows.filter((r) => !skip.has(r.id)).slice(0, limit)
+  }
+
+  /** When the next pending row is due (undefined: none pending). */
+  nextDue(skip: ReadonlySet<string>): number | undefined {
+    const rows = this.db.prepare("SELECT id, next_attempt_at FROM notification_outbox WHERE status = 'pending' ORDER BY next_attempt_at LIMIT ?").all(skip.size + 1) as Array<{id: string; next_attempt_at: number}>
+    return rows.find((r) => !skip.has(r.id))?.next_attempt_at
+  }
+
+  delivered(id: string, attempts: number, now = Date.now()): void {
+    this.db.prepare("UPDATE notification_outbox SET status = 'delivered', attempts = ?, last_error = NULL, updated_at = ? WHERE id = ?").run(attempts, now, id)
+  }
+
+  failed(id: string, attempts: number, reason: string, now = Date.now()): void {
+    this.db.prepare("UPDATE notification_outbox SET status = 'failed', attempts = ?, last_error = ?, updated_at = ? WHERE id = ?").run(attempts, reason, now, id)
+  }
+
+  retryAt(id: string, attempts: number, at: number, reason: string, now = Date.now()): void {
+    this.db.prepare('UPDATE notification_outbox SET attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?').run(attempts, at, reason, now, id)
+  }
+
+  counts(): Record<OutboxStatus, number> {
+    const out: Record<OutboxStatus, number> = {delivered: 0, failed: 0, pending: 0}
+    for (const r of this.db.prepare('SELECT status, COUNT(*) AS n FROM notification_outbox GROUP BY status').all() as Array<{status: OutboxStatus; n: number}>) out[r.status] = r.n
+    return out
+  }
+
+  close(): void {
+    this.db.close()
+  }
+}
