@@ -12,7 +12,7 @@ export type SecretName = (typeof SECRET_NAMES)[number]
 /** The keychain service every entry is stored under. */
 export const KEYCHAIN_SERVICE = 'hyper2kvm'
 
-const NAME = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/
+const NAME = /^[a-z][a-z0-9_]*(\.[a-z0-9][a-z0-9_]*)+$/
 
 /** A dotted lower-case name (`section.key`): safe as a file name inside $CREDENTIALS_DIRECTORY. */
 export function isValidSecretName(name: string): boolean {

@@ -82,7 +82,7 @@ describe('notification messages and settings', () => {
     try {
       const none = await parseNotificationSettings(undefined, dir)
       assert.deepEqual([none.enabled, none.notifyOnSuccess, none.notifyOnFailure, none.notifyOnStall, none.stallCheckInterval, none.webhooks.length], [false, false, true, true, 3600, 0])
-      writeFileSync(join(dir, 'secret'), 'file-secret-9d2e\n')
+      writeFileSync(join(dir, 'secret'), 'file-secret-9d2e\n', {mode: 0o600})
       const s = await parseNotificationSettings(
         {email_enabled: true, email_from: 'h@x', email_to: 'a@x, b@x', smtp_password: 'pw-plain-77aa', smtp_server: 'mail', smtp_username: 'u', webhook_headers: {Authorization: 'Bearer tok-31f0'}, webhook_secret_file: 'secret', webhook_url: 'https://hooks.example/T/B/X'},
         dir,
@@ -96,9 +96,13 @@ describe('notification messages and settings', () => {
       assert.equal((await parseNotificationSettings({email_enabled: true, email_from: 'a', email_to: 'b', smtp_port: 465, smtp_server: 'm'}, dir)).email!.security, 'tls')
       assert.equal((await parseNotificationSettings({email_enabled: true, email_from: 'a', email_to: 'b', smtp_server: 'm', smtp_use_tls: false}, dir)).email!.security, 'none')
       await assert.rejects(parseNotificationSettings({email_enabled: true, smtp_server: 'm'}, dir), (e: H2KError) => e.code === 'H2K_JOB_INVALID' && /email_from, email_to/.test(e.message))
-      await assert.rejects(parseNotificationSettings({webhook_url: 'file:///etc/passwd'}, dir), /only http and https/)
-      // The schema refuses it before: a daemon config with a non-http URL or an unknown key does not load.
-      writeFileSync(join(dir, 'd.yaml'), 'command: daemon\nwatch_dir: q\noutput_dir: o\nnotifications:\n  webhook_url: "ftp://x/y"\n')
+      await assert.rejects(parseNotificationSettings({webhooks: [{url: 'file:///etc/passwd'}]}, dir), /only http and https/)
+      // The seed's own key with its placeholder (the production config ships "YOUR_WEBHOOK_URL"): loads, that webhook off, said loudly.
+      const placeholder = await parseNotificationSettings({enabled: true, webhook_type: 'slack', webhook_url: 'YOUR_WEBHOOK_URL'}, dir)
+      assert.deepEqual(placeholder.webhooks, [])
+      assert.ok(placeholder.warnings.some((w) => /webhook_url is not an http\(s\) URL.*DISABLED/.test(w) && !w.includes('YOUR_WEBHOOK_URL')), placeholder.warnings.join('\n'))
+      // The schema refuses before: a daemon config with a non-http URL in webhooks: or an unknown key does not load.
+      writeFileSync(join(dir, 'd.yaml'), 'command: daemon\nwatch_dir: q\noutput_dir: o\nnotifications:\n  webhooks:\n    - url: "ftp://x/y"\n')
       await assert.rejects(loadDaemonConfig({config: join(dir, 'd.yaml')}), (e: H2KError) => e.code === 'H2K_JOB_INVALID')
       writeFileSync(join(dir, 'd.yaml'), 'command: daemon\nwatch_dir: q\noutput_dir: o\nnotifications:\n  webhook_typo: slack\n')
       await assert.rejects(loadDaemonConfig({config: join(dir, 'd.yaml')}), (e: H2KError) => e.code === 'H2K_JOB_INVALID' && /webhook_typo/.test(e.message))
