@@ -3,6 +3,8 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../base-command.js'
 import {loadDaemonConfig} from '../daemon/config.js'
 import {Daemon} from '../daemon/daemon.js'
+import {systemdNotifier} from '../daemon/sd-notify.js'
+import {sendReady, sendReloading} from '../daemon/systemd-piece.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import {loadRegistry} from '../stages/load-registry.js'
 
@@ -31,6 +33,8 @@ export default class DaemonCommand extends BaseCommand<typeof DaemonCommand> {
 
   public async run(): Promise<{status: string}> {
     const flags = this.flags
+    // Read $NOTIFY_SOCKET (systemd Type=notify) before anything runs a tool that would inherit it.
+    systemdNotifier()
     const load = () =>
       loadDaemonConfig({
         config: flags.config,
@@ -54,13 +58,22 @@ export default class DaemonCommand extends BaseCommand<typeof DaemonCommand> {
         daemon.log('warn', 'daemon:reload-ignored', {}, 'SIGHUP while starting; send it again once daemon:start is logged')
         return
       }
-      load().then(
-        (next) => daemon.reload(next),
-        (error: unknown) => daemon.log('error', 'daemon:reload-failed', {}, `${mapForeignError(error).message} (keeping the running configuration)`),
-      )
+      const notified = (what: string) => (error: Error | undefined) => {
+        if (error) daemon.log('warn', 'sd-notify:failed', {what}, error.message)
+      }
+      void sendReloading().then(notified('reloading'))
+      load()
+        .then(
+          (next) => daemon.reload(next),
+          (error: unknown) => daemon.log('error', 'daemon:reload-failed', {}, `${mapForeignError(error).message} (keeping the running configuration)`),
+        )
+        .finally(() => void sendReady(daemon.snapshot()).then(notified('ready')))
     })
     await daemon.start()
     started = true
+    // systemd (Type=notify): started means the store is open, the control socket and HTTP listener answer.
+    const readyError = await sendReady(daemon.snapshot())
+    if (readyError) daemon.log('warn', 'sd-notify:failed', {what: 'ready'}, readyError.message)
     // SIGTERM / SIGINT abort this.abort (BaseCommand): that is a stop.
     this.abort.signal.addEventListener('abort', () => void daemon.stop('signal'), {once: true})
     await daemon.wait()

@@ -1,5 +1,7 @@
 import type {DaemonConfig} from './config.js'
+import {startHttpPiece} from '../http/http-piece.js'
 import type {DaemonEvent, DaemonListener, DaemonSnapshot} from './daemon-events.js'
+import {startSystemdPiece} from './systemd-piece.js'
 
 export type DaemonLogLevel = 'error' | 'warn' | 'info' | 'debug'
 /** The daemon's one-line-per-event logger. */
@@ -39,7 +41,11 @@ export interface DaemonPiece extends Partial<DaemonListener> {
  */
 export async function startPieces(ctx: PieceContext): Promise<DaemonPiece[]> {
   const pieces: DaemonPiece[] = []
-  void ctx
+  // The HTTP listener (metrics, health) first: a taken port or a missing token fails the start.
+  const http = await startHttpPiece(ctx)
+  if (http) pieces.push(http)
+  const systemd = startSystemdPiece(ctx)
+  if (systemd) pieces.push(systemd)
   return pieces
 }
 

@@ -52,6 +52,7 @@ export const ERROR_CATALOG = {
   H2K_DAEMON_RUNNING: entry(12, true, 'A daemon already runs with this output directory.', 'Stop it with `hyper2kvm ctl stop --output-dir DIR`, or use another output_dir.'),
   H2K_DAEMON_ACCESS_DENIED: entry(12, true, 'Permission denied on the daemon\'s control socket (mode 0600 in a 0700 directory: only the daemon\'s user and root may use it).', 'Run ctl as the daemon\'s user (`sudo -u hyper2kvm hyper2kvm ctl status --output-dir DIR`) or as root.'),
   H2K_DAEMON_TIMEOUT: entry(12, false, 'The daemon did not answer on its control socket in time.', 'It may be overloaded or hung: check its log; `kill -TERM` it if it does not recover.'),
+  H2K_LISTEN_FAILED: entry(12, false, 'The daemon\'s HTTP listener (metrics, health) could not listen on its address and port.', 'Another process uses the port (`ss -ltnp` shows which): stop it, or set metrics.port (and metrics.address) to a free one.'),
   H2K_INTERNAL: entry(1, false, 'An unexpected internal error.', 'Please report it with the --log-level debug output.'),
 } as const satisfies Record<string, CatalogEntry>
 
