@@ -24,7 +24,7 @@ function writeConfig(base: string, metrics: Record<string, unknown>): {config: s
 }
 
 async function listeningPort(d: RunningDaemon): Promise<number> {
-  const line = await until('http:listening', () => /http:listening address=\S+ auth=.* port=(\d+)/.exec(d.stderr()), 10_000, d)
+  const line = await until('http:listening', () => /http:listening address=\S+ auth=.* port=(\d+)/.exec(d.stderr()) ?? undefined, 10_000, d)
   return Number(line[1])
 }
 
@@ -175,7 +175,8 @@ describe('daemon: HTTP listener (Prometheus metrics, health, readiness)', functi
     daemons.push(d)
     const port = await listeningPort(d)
     assert.match(d.stderr(), /http:listening address=0\.0\.0\.0 auth="bearer \(file\)"/)
-    for (const headers of [{}, {Authorization: `Bearer ${token.slice(0, -1)}x`}, {Authorization: `Basic ${token}`}, {Authorization: 'Bearer '}]) {
+    const attempts: Array<Record<string, string>> = [{}, {Authorization: `Bearer ${token.slice(0, -1)}x`}, {Authorization: `Basic ${token}`}, {Authorization: 'Bearer '}]
+    for (const headers of attempts) {
       const refused = await request(port, '/metrics', {headers})
       assert.equal(refused.status, 401, JSON.stringify(headers))
       assert.equal(refused.headers['www-authenticate'], 'Bearer realm="hyper2kvm"')

@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict'
+import {writeFileSync} from 'node:fs'
+import {join} from 'node:path'
 
+import {loadDaemonConfig} from '../../src/daemon/config.js'
 import {notifySettings} from '../../src/daemon/sd-notify.js'
 import {watchdogVerdict} from '../../src/daemon/systemd-piece.js'
 import {BearerToken, isLoopback} from '../../src/http/bearer-token.js'
+import type {H2KError} from '../../src/errors/h2k-error.js'
 import {requestIdOf} from '../../src/http/request-id.js'
 import {RouteTable, json} from '../../src/http/routes.js'
 import {StageLabels, errorCodeLabel, phaseLabel} from '../../src/metrics/label-values.js'
+import {makeTempDir} from '../helpers/temp-dir.js'
 
 describe('HTTP listener, metrics labels and sd_notify: the rules', () => {
   it('loopback is 127.0.0.0/8, ::1 and localhost; everything else needs a token', () => {
@@ -78,5 +83,30 @@ describe('HTTP listener, metrics labels and sd_notify: the rules', () => {
     assert.equal(stale.ok, false)
     assert.match(stale.reason!, /not finished a scan for 31 s \(limit 30 s\)/)
     assert.equal(watchdogVerdict({intakeIntervalMs: 60_000, intakeTickAt: at(100)}, 30_000_000, now).ok, true, 'rare scans (file_stable_interval 60 s) get three intervals')
+  })
+})
+
+describe('metrics: configuration keys', () => {
+  it("takes the seed's `metrics: {enabled: true, port: 9090}` as printed, with loopback by default; refuses unknown keys", async () => {
+    const {cleanup, dir} = makeTempDir('h2k-metrics-config-')
+    try {
+      const seed = join(dir, 'seed.yaml')
+      writeFileSync(seed, `command: daemon\nwatch_dir: ${dir}/in\noutput_dir: ${dir}/out\nmetrics:\n  enabled: true\n  port: 9090\n`)
+      assert.deepEqual((await loadDaemonConfig({config: seed})).metrics, {address: '127.0.0.1', enabled: true, port: 9090})
+      const none = join(dir, 'none.yaml')
+      writeFileSync(none, `command: daemon\nwatch_dir: ${dir}/in\noutput_dir: ${dir}/out\n`)
+      assert.deepEqual((await loadDaemonConfig({config: none})).metrics, {address: '127.0.0.1', enabled: false, port: 9090})
+      const full = join(dir, 'full.yaml')
+      writeFileSync(full, `command: daemon\nwatch_dir: ${dir}/in\noutput_dir: ${dir}/out\nmetrics: {enabled: true, port: 9464, address: "::", token_file: secrets/metrics.token}\n`)
+      assert.deepEqual((await loadDaemonConfig({config: full})).metrics, {address: '::', enabled: true, port: 9464, tokenFile: join(dir, 'secrets', 'metrics.token')})
+      const wrong = join(dir, 'wrong.yaml')
+      writeFileSync(wrong, `command: daemon\nwatch_dir: ${dir}/in\noutput_dir: ${dir}/out\nmetrics: {enabled: true, listen: 9090}\n`)
+      await assert.rejects(loadDaemonConfig({config: wrong}), (error: H2KError) => error.code === 'H2K_JOB_INVALID' && /listen/.test(error.message))
+      const short = join(dir, 'short.yaml')
+      writeFileSync(short, `command: daemon\nwatch_dir: ${dir}/in\noutput_dir: ${dir}/out\nmetrics: {enabled: true, token: secret}\n`)
+      await assert.rejects(loadDaemonConfig({config: short}), (error: H2KError) => error.code === 'H2K_JOB_INVALID')
+    } finally {
+      cleanup()
+    }
   })
 })
