@@ -44,7 +44,12 @@ export function startSystemdPiece(ctx: PieceContext): DaemonPiece | undefined {
     const usec = notifier.watchdogUsec
     let withheld = false
     timer = setInterval(() => {
-      const verdict = watchdogVerdict(ctx.snapshot(), usec)
+      let verdict: WatchdogVerdict
+      try {
+        verdict = watchdogVerdict(ctx.snapshot(), usec)
+      } catch (error) {
+        verdict = {ok: false, reason: `the daemon's state cannot be read (${(error as Error).message})`}
+      }
       if (verdict.ok) {
         if (withheld) ctx.log('info', 'sd-notify:watchdog-resumed', {})
         withheld = false

@@ -93,14 +93,22 @@ export class HttpListener {
     const started = process.hrtime.bigint()
     const requestId = requestIdOf(req.headers['x-request-id'])
     const method = req.method ?? 'GET'
-    const url = new URL(req.url ?? '/', 'http://localhost')
+    let url = new URL('/', 'http://localhost')
     let route = 'unmatched'
     let reply: HttpReply
     try {
-      const {allowed, found} = this.options.routes.match(method, url.pathname)
+      url = new URL(req.url ?? '/', 'http://localhost')
+    } catch {
+      // An absolute-form target with an invalid authority: answered 400 below, logged with path `/`.
+      route = 'refused'
+    }
+    try {
+      const {allowed, found} = route === 'refused' ? {allowed: []} : this.options.routes.match(method, url.pathname)
       if (found) route = found.route.name
       const body = declaredBody(req)
-      if (!found) {
+      if (route === 'refused') {
+        reply = problem(400, 'The request target is not a valid URL.', requestId)
+      } else if (!found) {
         reply = allowed.length > 0 ? problem(405, `${method} is not allowed here.`, requestId, {Allow: [...new Set([...allowed, ...(allowed.includes('GET') ? ['HEAD'] : [])])].join(', ')}) : problem(404, 'No such endpoint.', requestId)
       } else if (!found.route.open && this.options.token && !this.options.token.accepts(req.headers.authorization)) {
         reply = problem(401, 'A bearer token is required (Authorization: Bearer <token>).', requestId, {'WWW-Authenticate': 'Bearer realm="hyper2kvm"'})

@@ -1,5 +1,6 @@
 import {execFileSync} from 'node:child_process'
 import {request as httpRequest} from 'node:http'
+import {connect} from 'node:net'
 
 export interface HttpAnswer {
   status: number
@@ -43,4 +44,16 @@ export function promtoolCheck(text: string): {ok: boolean; output: string} {
     const e = error as {status?: number; stdout?: string; stderr?: string}
     return {ok: false, output: `exit ${e.status}: ${e.stdout ?? ''}${e.stderr ?? ''}`}
   }
+}
+
+/** Bytes written as they are on a fresh connection (requests node's client would not send); what came back before the close. */
+export function rawExchange(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let reply = ''
+    const socket = connect(port, '127.0.0.1', () => socket.write(bytes))
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => (reply += chunk))
+    socket.on('error', reject)
+    socket.on('close', () => resolve(reply))
+  })
 }

@@ -6,7 +6,7 @@ import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {jobOf, killAll, type RunningDaemon, startDaemon, until} from '../helpers/daemon-process.js'
-import {parseExposition, promtoolCheck, request} from '../helpers/http-scrape.js'
+import {parseExposition, promtoolCheck, rawExchange, request} from '../helpers/http-scrape.js'
 import {makePatternedRaw} from '../helpers/patterned-image.js'
 import {runCli} from '../helpers/run-cli.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
@@ -146,6 +146,10 @@ describe('daemon: HTTP listener (Prometheus metrics, health, readiness)', functi
     assert.equal((await request(port, '/api/v1/health', {body: 'x=1', headers: {'Transfer-Encoding': 'chunked'}})).status, 413)
     const badLength = await request(port, '/metrics', {headers: {'Content-Length': 'abc'}})
     assert.equal(badLength.status, 400)
+    // Requests no client library sends: an invalid absolute-form target, oversize headers. Answered, never fatal.
+    assert.match(await rawExchange(port, 'GET http://[/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 400 [^]*"The request target is not a valid URL\."/)
+    assert.match(await rawExchange(port, `GET /metrics HTTP/1.1\r\nHost: a\r\nX-Big: ${'a'.repeat(10_000)}\r\n\r\n`), /^HTTP\/1\.1 431 /)
+    assert.equal(d.child.exitCode, null)
     const head = await request(port, '/api/v1/health', {method: 'HEAD'})
     assert.equal(head.status, 200)
     assert.equal(head.body, '')
