@@ -53,7 +53,13 @@ export class HttpListener {
     server.maxHeadersCount = LIMITS.maxHeadersCount
     server.maxConnections = LIMITS.maxConnections
     server.setTimeout(LIMITS.socketIdleMs, (socket) => socket.destroy())
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => void listener.serve(req, res))
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      // serve() answers every handler failure itself; anything escaping it must not end the daemon.
+      listener.serve(req, res).catch((error: unknown) => {
+        options.log('warn', 'http:serve-failed', {}, mapForeignError(error).message)
+        res.destroy()
+      })
+    })
     server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
       // Malformed requests, oversize headers, timeouts: answered (when the socket still can be) and closed.
       const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
