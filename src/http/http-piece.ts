@@ -7,7 +7,7 @@ import {resolveSecret} from '../secrets/resolve-secret.js'
 import {BearerToken, isLoopback} from './bearer-token.js'
 import {daemonRoutes} from './daemon-routes.js'
 import {HttpListener} from './http-listener.js'
-import {RouteTable} from './routes.js'
+import {type Route, RouteTable} from './routes.js'
 
 /** The version in package.json (src/ and dist/ sit at the same depth). */
 export function packageVersion(): string {
@@ -18,9 +18,10 @@ export function packageVersion(): string {
  * The HTTP listener with metrics and health (`metrics:` in the daemon configuration), or nothing when it
  * is not enabled. Bound beyond loopback it refuses to start without a token (`metrics.token`, resolved
  * through the secret sources): metrics and readiness name directories and volumes an outsider should not
- * read, and a listener open to the network by accident is the mistake this rule prevents.
+ * read, and a listener open to the network by accident is the mistake this rule prevents. `moreRoutes`
+ * (the job service's `/api/v1/jobs` …) join the same table, token and limits.
  */
-export async function startHttpPiece(ctx: PieceContext): Promise<DaemonPiece | undefined> {
+export async function startHttpPiece(ctx: PieceContext, moreRoutes: readonly Route[] = []): Promise<DaemonPiece | undefined> {
   const settings = ctx.config.metrics
   if (!settings.enabled) return undefined
   const secret = await resolveSecret({file: settings.tokenFile, name: 'metrics.token', value: settings.token}, (message) => ctx.log('warn', 'secret:plain', {name: 'metrics.token'}, message))
@@ -36,7 +37,7 @@ export async function startHttpPiece(ctx: PieceContext): Promise<DaemonPiece | u
     })
   }
   const metrics = new DaemonMetrics(ctx.snapshot, packageVersion())
-  const routes = new RouteTable(daemonRoutes({metrics, readiness: ctx.readiness, snapshot: ctx.snapshot, version: packageVersion()}))
+  const routes = new RouteTable([...daemonRoutes({metrics, readiness: ctx.readiness, snapshot: ctx.snapshot, version: packageVersion()}), ...moreRoutes])
   const listener = await HttpListener.listen({
     address: settings.address,
     log: ctx.log,

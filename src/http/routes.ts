@@ -28,7 +28,7 @@ export interface Route {
   path: string
   /** Answer without the bearer token even when one is configured (liveness probes). */
   open?: boolean
-  /** Largest request body accepted, bytes (default 0: any body is refused with 413). */
+  /** Largest request body accepted, bytes (default 0: any body is refused with 413). A body needs a Content-Length (chunked: 413); the handler reads `req` itself. */
   maxBodyBytes?: number
   handle(ctx: HttpRequestContext): Promise<HttpReply>
 }

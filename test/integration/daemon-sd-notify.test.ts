@@ -36,24 +36,53 @@ describe('daemon: systemd notifications (Type=notify, WatchdogSec)', function ()
   afterEach(() => killAll(daemons))
   after(() => cleanup())
 
+  /** startDaemon with the service manager's variables set for that one child. */
+  async function startWith(env: Record<string, string>, args: string[]): Promise<RunningDaemon> {
+    const names = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']
+    const saved = Object.fromEntries(names.map((n) => [n, process.env[n]]))
+    try {
+      for (const n of names) delete process.env[n]
+      Object.assign(process.env, env)
+      return await startDaemon(args)
+    } finally {
+      for (const n of names) {
+        if (saved[n] === undefined) delete process.env[n]
+        else process.env[n] = saved[n]
+      }
+    }
+  }
+
+  it('an abstract NOTIFY_SOCKET (@name) is reported (sd-notify:unavailable), not fatal', async () => {
+    const out = join(dir, 'abstract-out')
+    execFileSync('mkdir', ['-p', join(dir, 'abstract-queue')])
+    const d = await startWith({NOTIFY_SOCKET: '@h2k-test-notify'}, ['--watch-dir', join(dir, 'abstract-queue'), '--output-dir', out])
+    daemons.push(d)
+    await until('sd-notify:unavailable', () => /WARN sd-notify:unavailable NOTIFY_SOCKET=@h2k-test-notify is an abstract socket name/.test(d.stderr()), 5000, d)
+    d.child.kill('SIGTERM')
+    assert.equal(await d.exited, 0)
+  })
+
+  it('no WATCHDOG=1 when $WATCHDOG_PID names another process (the watchdog is not ours)', async () => {
+    const out = join(dir, 'other-out')
+    execFileSync('mkdir', ['-p', join(dir, 'other-queue')])
+    const receiver = notifyReceiver(join(dir, 'other.sock'))
+    const d = await startWith({NOTIFY_SOCKET: join(dir, 'other.sock'), WATCHDOG_PID: '1', WATCHDOG_USEC: '200000'}, ['--watch-dir', join(dir, 'other-queue'), '--output-dir', out])
+    daemons.push(d)
+    await until('READY=1', () => receiver.messages.some((m) => m.READY === '1'), 10_000, d)
+    await new Promise((resolve) => setTimeout(resolve, 600))
+    assert.deepEqual(receiver.messages.filter((m) => 'WATCHDOG' in m), [])
+    d.child.kill('SIGTERM')
+    assert.equal(await d.exited, 0)
+    await until('STOPPING=1', () => receiver.messages.some((m) => m.STOPPING === '1'), 5000, d)
+    receiver.close()
+  })
+
   it('sends READY=1 with MAINPID once started, WATCHDOG=1 pings, RELOADING=1 then READY=1 on SIGHUP, STOPPING=1 at stop', async () => {
     const watch = join(dir, 'queue')
     const out = join(dir, 'out')
     execFileSync('mkdir', ['-p', watch])
     const receiver = notifyReceiver(join(dir, 'notify.sock'))
-    const saved = {...process.env}
-    let d: RunningDaemon
-    try {
-      // startDaemon passes process.env on: the service manager's variables for this one child.
-      Object.assign(process.env, {NOTIFY_SOCKET: join(dir, 'notify.sock'), WATCHDOG_USEC: '400000'})
-      delete process.env.WATCHDOG_PID
-      d = await startDaemon(['--watch-dir', watch, '--output-dir', out])
-    } finally {
-      for (const name of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) {
-        if (saved[name] === undefined) delete process.env[name]
-        else process.env[name] = saved[name]
-      }
-    }
+    const d = await startWith({NOTIFY_SOCKET: join(dir, 'notify.sock'), WATCHDOG_USEC: '400000'}, ['--watch-dir', watch, '--output-dir', out])
     daemons.push(d)
     const ready = await until('READY=1', () => receiver.messages.find((m) => m.READY === '1'), 10_000, d)
     assert.equal(ready.MAINPID, String(d.child.pid))
