@@ -5,7 +5,7 @@ import {createServer} from 'node:net'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {jobOf, killAll, type RunningDaemon, startDaemon, until} from '../helpers/daemon-process.js'
+import {jobOf, killAll, type RunningDaemon, startDaemon, today, until} from '../helpers/daemon-process.js'
 import {parseExposition, promtoolCheck, rawExchange, request} from '../helpers/http-scrape.js'
 import {makePatternedRaw} from '../helpers/patterned-image.js'
 import {runCli} from '../helpers/run-cli.js'
@@ -14,13 +14,24 @@ import {makeTempDir} from '../helpers/temp-dir.js'
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {version: string}).version
 
 /** A daemon config with the HTTP listener; `port: 0` picks a free port, read back from the http:listening line. */
-function writeConfig(base: string, metrics: Record<string, unknown>): {config: string; watch: string; out: string} {
+function writeConfig(base: string, metrics: Record<string, unknown>, more = ''): {config: string; watch: string; out: string} {
   const watch = join(base, 'queue')
   const out = join(base, 'out')
   execFileSync('mkdir', ['-p', watch])
   const config = join(base, 'daemon.yaml')
-  writeFileSync(config, `command: daemon\nwatch_dir: ${watch}\noutput_dir: ${out}\nverbose: 3\nmetrics: ${JSON.stringify(metrics)}\n`)
+  writeFileSync(config, `command: daemon\nwatch_dir: ${watch}\noutput_dir: ${out}\nverbose: 3\nmetrics: ${JSON.stringify(metrics)}\n${more}`)
   return {config, out, watch}
+}
+
+/** Scrape until `ready` holds for the samples (events reach the metrics a moment after the store records them). */
+async function scrapeUntil(port: number, what: string, ready: (samples: Map<string, number>) => boolean): Promise<{body: string; contentType: string; samples: Map<string, number>}> {
+  for (let i = 0; ; i++) {
+    const answer = await request(port, '/metrics')
+    const samples = parseExposition(answer.body)
+    if (ready(samples)) return {body: answer.body, contentType: String(answer.headers['content-type']), samples}
+    if (i === 100) throw new Error(`metrics never showed ${what}:\n${answer.body}`)
+    await sleep(50)
+  }
 }
 
 async function listeningPort(d: RunningDaemon): Promise<number> {
@@ -38,34 +49,41 @@ describe('daemon: HTTP listener (Prometheus metrics, health, readiness)', functi
   afterEach(() => killAll(daemons))
   after(() => cleanup())
 
-  it('scrapes counters, histograms and gauges after a succeeded and a failed job; promtool passes; health, readiness, request ids, limits', async () => {
-    const {config, out, watch} = writeConfig(join(dir, 'scrape'), {enabled: true, port: 0})
+  it('scrapes counters, histograms and gauges through a retry, a success and a failure; promtool passes; health, readiness, request ids, limits', async () => {
+    const base = join(dir, 'scrape')
+    const {config, out, watch} = writeConfig(base, {enabled: true, port: 0}, 'retry_policy: {max_retries: 3, retry_delay: 2, backoff_multiplier: 2}\n')
+    // A file where the day's output directory should be: writing the output fails (H2K_OUTPUT_FAILED, retryable).
+    execFileSync('mkdir', ['-p', out])
+    const blocker = join(out, today())
+    writeFileSync(blocker, 'in the way')
     const d = await startDaemon(['--config', config, '--output-dir', out])
     daemons.push(d)
     const port = await listeningPort(d)
     assert.match(d.stderr(), /http:listening address=127\.0\.0\.1 auth=none/)
 
-    // One real disk that converts, one text file named .vmdk that no loader recognises.
-    const raw = makePatternedRaw(join(dir, 'scrape', 'alpha.raw'), 4 * 1024 * 1024, [{length: 65_536, offset: 0, pattern: 0x5a}])
+    // One real disk (retried once the output cannot be written), one text file named .vmdk that no loader recognises.
+    const raw = makePatternedRaw(join(base, 'alpha.raw'), 4 * 1024 * 1024, [{length: 65_536, offset: 0, pattern: 0x5a}])
     renameSync(raw, join(watch, 'alpha.raw'))
+    await until('alpha waiting for a retry', () => jobOf(out, 'alpha.raw', 'retry_wait'), 30_000, d)
+    const waiting = await scrapeUntil(port, 'the retry', (s) => s.get('hyper2kvm_retry_attempts_total') === 1)
+    assert.equal(waiting.samples.get('hyper2kvm_errors_total{code="H2K_OUTPUT_FAILED"}'), 1)
+    assert.equal(waiting.samples.get('hyper2kvm_retry_waiting_jobs'), 1)
+    assert.equal(waiting.samples.get('hyper2kvm_queued_jobs'), 1, 'a job waiting for its retry is queued')
+    assert.equal(waiting.samples.get('hyper2kvm_jobs_total{status="succeeded"}'), 0)
+    execFileSync('rm', [blocker])
+    const alpha = await until('alpha converted', () => jobOf(out, 'alpha.raw', 'succeeded'), 30_000, d)
     writeFileSync(join(watch, 'bad.vmdk'), 'this is not a disk\n')
-    await until('alpha converted', () => jobOf(out, 'alpha.raw', 'succeeded'), 30_000, d)
     await until('bad failed', () => jobOf(out, 'bad.vmdk', 'failed'), 30_000, d)
 
-    // The store records an outcome just before the event reaches the metrics: scrape until both are counted.
-    let answer = await request(port, '/metrics')
-    let samples = parseExposition(answer.body)
-    for (let i = 0; i < 50 && !(samples.get('hyper2kvm_jobs_total{status="failed"}') === 1 && samples.get('hyper2kvm_jobs_total{status="succeeded"}') === 1); i++) {
-      await sleep(100)
-      answer = await request(port, '/metrics')
-      samples = parseExposition(answer.body)
-    }
-    assert.equal(answer.status, 200)
-    assert.match(String(answer.headers['content-type']), /^text\/plain; version=0\.0\.4/)
+    const {body, contentType, samples} = await scrapeUntil(port, 'both outcomes', (s) => s.get('hyper2kvm_jobs_total{status="failed"}') === 1 && s.get('hyper2kvm_jobs_total{status="succeeded"}') === 1)
+    assert.match(contentType, /^text\/plain; version=0\.0\.4/)
     const value = (key: string) => {
       assert.ok(samples.has(key), `${key} is exposed`)
       return samples.get(key)!
     }
+    assert.equal(value('hyper2kvm_retry_attempts_total'), alpha.attempts - 1)
+    assert.equal(value('hyper2kvm_errors_total{code="H2K_OUTPUT_FAILED"}'), alpha.attempts - 1)
+    assert.equal(value('hyper2kvm_retry_waiting_jobs'), 0)
     assert.equal(value('hyper2kvm_processed_total'), 1)
     assert.equal(value('hyper2kvm_failed_total'), 1)
     assert.equal(value('hyper2kvm_success_rate'), 50)
@@ -79,7 +97,6 @@ describe('daemon: HTTP listener (Prometheus metrics, health, readiness)', functi
     assert.equal(value('hyper2kvm_bytes_converted_total'), 4 * 1024 * 1024)
     assert.ok(value('hyper2kvm_output_bytes_total') > 0)
     assert.equal(value('hyper2kvm_errors_total{code="H2K_INPUT_UNRECOGNIZED"}'), 1)
-    assert.equal(value('hyper2kvm_retry_attempts_total'), 0)
     assert.equal(value('hyper2kvm_duplicates_total'), 0)
     assert.equal(value('hyper2kvm_stage_duration_seconds_count{phase="convert",stage="converter:qemu-img",status="ok"}'), 1)
     assert.equal(value('hyper2kvm_active_jobs'), 0)
@@ -92,8 +109,8 @@ describe('daemon: HTTP listener (Prometheus metrics, health, readiness)', functi
     assert.equal(value(`hyper2kvm_build_info{version="${VERSION}"}`), 1)
     assert.ok(value('hyper2kvm_process_resident_memory_bytes') > 0, 'process metrics, prefixed')
     // No label carries a file name: cardinality stays bounded, and dropped names never reach a scrape.
-    assert.doesNotMatch(answer.body, /alpha|bad\.vmdk/)
-    const lint = promtoolCheck(answer.body)
+    assert.doesNotMatch(body, /alpha|bad\.vmdk/)
+    const lint = promtoolCheck(body)
     assert.ok(lint.ok, `promtool check metrics: ${lint.output}`)
     assert.equal(lint.output, '')
     const api = await request(port, '/api/v1/metrics')
@@ -104,12 +121,12 @@ describe('daemon: HTTP listener (Prometheus metrics, health, readiness)', functi
     // Liveness and readiness; readiness follows pause/resume.
     const health = await request(port, '/api/v1/health')
     assert.equal(health.status, 200)
-    const body = JSON.parse(health.body) as Record<string, unknown>
-    assert.deepEqual(Object.keys(body).sort(), ['state', 'status', 'uptime_seconds', 'version'])
-    assert.equal(body.status, 'ok')
-    assert.equal(body.version, VERSION)
-    assert.equal(body.state, 'RUNNING')
-    assert.equal(typeof body.uptime_seconds, 'number')
+    const live = JSON.parse(health.body) as Record<string, unknown>
+    assert.deepEqual(Object.keys(live).sort(), ['state', 'status', 'uptime_seconds', 'version'])
+    assert.equal(live.status, 'ok')
+    assert.equal(live.version, VERSION)
+    assert.equal(live.state, 'RUNNING')
+    assert.equal(typeof live.uptime_seconds, 'number')
     const ready = await request(port, '/api/v1/ready')
     assert.equal(ready.status, 200, ready.body)
     assert.deepEqual((JSON.parse(ready.body) as {checks: Array<{name: string; ok: boolean}>}).checks.map((c) => [c.name, c.ok]), [['store', true], ['directories', true], ['accepting', true]])
