@@ -41,7 +41,8 @@ export function promtoolCheck(text: string): {ok: boolean; output: string} {
     const output = execFileSync('promtool', ['check', 'metrics'], {encoding: 'utf8', input: text, stdio: ['pipe', 'pipe', 'pipe']})
     return {ok: true, output}
   } catch (error) {
-    const e = error as {status?: number; stdout?: string; stderr?: string}
+    const e = error as {code?: string; status?: number; stdout?: string; stderr?: string}
+    if (e.code === 'ENOENT') return {ok: false, output: 'promtool is not installed: run scripts/setup.sh (Debian package prometheus)'}
     return {ok: false, output: `exit ${e.status}: ${e.stdout ?? ''}${e.stderr ?? ''}`}
   }
 }
