@@ -1,5 +1,5 @@
-import type {DaemonConfig} from './config.js'
 import {startHttpPiece} from '../http/http-piece.js'
+import type {DaemonConfig} from './config.js'
 import type {DaemonEvent, DaemonListener, DaemonSnapshot} from './daemon-events.js'
 import {startSystemdPiece} from './systemd-piece.js'
 
