@@ -19,6 +19,18 @@ export interface RetryPolicy {
 /** How a dropped file counts as one converted before: its name and size, or its content. */
 export type DedupKey = 'name-size' | 'sha256' | 'md5'
 
+/** The HTTP listener (metrics, health): `metrics:` in the configuration; off unless enabled. */
+export interface MetricsConfig {
+  enabled: boolean
+  port: number
+  /** Default 127.0.0.1; anything beyond loopback needs a token. */
+  address: string
+  /** `metrics.token` as written in the file (resolved with resolveSecret at start, never logged). */
+  token?: string
+  /** `metrics.token_file`: a file holding the token. */
+  tokenFile?: string
+}
+
 export interface DaemonConfig {
   configFile?: string
   /** watch, workflow or manifest workflow, with its directories. */
@@ -50,6 +62,8 @@ export interface DaemonConfig {
   sandbox: boolean
   /** `notifications:` (webhooks, email, stall detection), secrets resolved; read at start (a SIGHUP does not change them). */
   notifications: NotificationSettings
+  /** metrics: the HTTP listener with /metrics and /api/v1/health, /api/v1/ready (http/http-piece.ts). */
+  metrics: MetricsConfig
 }
 
 /** The settings SIGHUP may change while jobs run. */
@@ -89,6 +103,7 @@ interface DaemonKeys {
   manifest_workflow_mode?: boolean
   manifest_workflow_dir?: string
   notifications?: NotificationKeys
+  metrics?: {enabled?: boolean; port?: number; address?: string; token?: string; token_file?: string}
 }
 
 /**
@@ -142,6 +157,13 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
     logFile: path(keys.log_file),
     maxConcurrentJobs: flags['max-concurrent-jobs'] ?? keys.max_concurrent_jobs ?? 2,
     notifications: await parseNotificationSettings(keys.notifications, baseDir),
+    metrics: {
+      address: keys.metrics?.address ?? '127.0.0.1',
+      enabled: keys.metrics?.enabled ?? false,
+      port: keys.metrics?.port ?? 9090,
+      ...(keys.metrics?.token === undefined ? {} : {token: keys.metrics.token}),
+      ...(keys.metrics?.token_file === undefined ? {} : {tokenFile: resolve(baseDir, keys.metrics.token_file)}),
+    },
     outputDir: outputDir!,
     sandbox: jobDefaults.sandbox !== false,
     retry: {

@@ -65,4 +65,8 @@ export interface DaemonSnapshot {
   pendingFiles: number
   maxConcurrentJobs: number
   startedAt: Date
+  /** When the intake loop last finished a scan of the inbox (the sd_notify watchdog pings only while it does); undefined before the first. */
+  intakeTickAt?: Date
+  /** Milliseconds between two intake scans (stability interval): how old `intakeTickAt` may normally get. */
+  intakeIntervalMs?: number
 }

@@ -1,8 +1,10 @@
+import {startHttpPiece} from '../http/http-piece.js'
 import type {DaemonConfig} from './config.js'
 import type {DaemonEvent, DaemonListener, DaemonSnapshot} from './daemon-events.js'
 import {NotifyPiece} from '../notify/notify-piece.js'
 import {StallDetector} from './stall-detector.js'
 import {storePath} from './store.js'
+import {startSystemdPiece} from './systemd-piece.js'
 
 export type DaemonLogLevel = 'error' | 'warn' | 'info' | 'debug'
 /** The daemon's one-line-per-event logger. */
@@ -42,11 +44,22 @@ export interface DaemonPiece extends Partial<DaemonListener> {
  */
 export async function startPieces(ctx: PieceContext): Promise<DaemonPiece[]> {
   const pieces: DaemonPiece[] = []
-  const notifications = ctx.config.notifications
-  // Stalls are logged (and reach every piece) whether or not anyone is notified of them.
-  pieces.push(new StallDetector(notifications.stallCheckInterval, ctx.snapshot, ctx.emit, ctx.log))
-  const notify = NotifyPiece.start(notifications, storePath(ctx.config.outputDir), ctx.log, notifications.delivery)
-  if (notify) pieces.push(notify)
+  try {
+    // The HTTP listener (metrics, health) first: a taken port or a missing token fails the start.
+    const http = await startHttpPiece(ctx)
+    if (http) pieces.push(http)
+    const notifications = ctx.config.notifications
+    // Stalls are logged (and reach every piece) whether or not anyone is notified of them.
+    pieces.push(new StallDetector(notifications.stallCheckInterval, ctx.snapshot, ctx.emit, ctx.log))
+    const notify = NotifyPiece.start(notifications, storePath(ctx.config.outputDir), ctx.log, notifications.delivery)
+    if (notify) pieces.push(notify)
+    const systemd = startSystemdPiece(ctx)
+    if (systemd) pieces.push(systemd)
+  } catch (error) {
+    // What did start is released: a failed start leaves no listener or outbox connection behind.
+    for (const piece of pieces) await piece.close?.().catch(() => {})
+    throw error
+  }
   return pieces
 }
 

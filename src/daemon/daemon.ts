@@ -60,6 +60,8 @@ export class Daemon {
   private readonly stopping = new AbortController()
   private statsTimer?: NodeJS.Timeout
   private ticking = false
+  /** When the last intake scan ended (the sd_notify watchdog pings only while intake is alive). */
+  private lastTickAt?: Date
   private readonly startedAt = new Date()
   private readonly statistics: DaemonStats
   /** Notifications, the HTTP listener, sd_notify … (daemon-pieces.ts): they hear every job and state event. */
@@ -120,6 +122,8 @@ export class Daemon {
       running: this.running.size,
       startedAt: this.startedAt,
       state: this.state,
+      intakeIntervalMs: this.config.stabilityIntervalMs,
+      ...(this.lastTickAt ? {intakeTickAt: this.lastTickAt} : {}),
     }
   }
 
@@ -204,7 +208,16 @@ export class Daemon {
     this.runner = new JobRunner({config, emit, log, pump: () => this.pump(), registry: this.registry, settle, stopping: () => this.state === 'STOPPING', store: this.store})
     await reapLeftoverChildren(outputDir, log)
     await recoverClaims({layout: this.config.layout, log, planner: this.planner, safe: (real) => this.safe(real), settler: this.settler, store: this.store})
-    this.pieces = await startPieces({config: this.config, emit, log, readiness: () => this.readiness(), snapshot: () => this.snapshot()})
+    try {
+      this.pieces = await startPieces({config: this.config, emit, log, readiness: () => this.readiness(), snapshot: () => this.snapshot()})
+    } catch (error) {
+      // A listener that cannot listen, a token missing: nothing of this start is left behind (socket, store).
+      await this.control.close()
+      await rm(controlSocketPath(outputDir), {force: true})
+      this.store.close()
+      this.bookkeeping.close()
+      throw error
+    }
     this.log('info', 'daemon:start', {max_concurrent_jobs: this.config.maxConcurrentJobs, output_dir: outputDir, pid: process.pid, store: this.store.path, inbox, layout: this.config.layout.kind, sandbox: this.config.sandbox ? 'bwrap' : 'none'})
     if (!this.config.sandbox) this.log('warn', 'daemon:no-sandbox', {}, 'sandbox: false: qemu reads dropped inputs WITHOUT the bubblewrap sandbox')
     // fs events only bring the next scan forward; the periodic scan is the safety net (and counts the checks).
@@ -303,6 +316,7 @@ export class Daemon {
       ...(['outputDir', 'logFile', 'sandbox'] as const).filter((k) => this.config[k] !== next[k]),
       // Channels and the outbox are built at start: a changed notifications block takes a restart.
       JSON.stringify(this.config.notifications) === JSON.stringify(next.notifications) ? undefined : 'notifications',
+      JSON.stringify(this.config.metrics) === JSON.stringify(next.metrics) ? undefined : 'metrics',
     ].filter(Boolean)
     this.config = updated
     this.log('info', 'daemon:reloaded', {changed: changed.length > 0 ? changed.join('; ') : 'nothing', needs_restart: ignoredKeys.length > 0 ? ignoredKeys.join(',') : undefined})
@@ -337,6 +351,7 @@ export class Daemon {
       this.log('error', 'intake:error', {}, mapForeignError(error).message)
     } finally {
       this.ticking = false
+      this.lastTickAt = new Date()
     }
   }
 

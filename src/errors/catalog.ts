@@ -54,6 +54,7 @@ export const ERROR_CATALOG = {
   H2K_DAEMON_TIMEOUT: entry(12, false, 'The daemon did not answer on its control socket in time.', 'It may be overloaded or hung: check its log; `kill -TERM` it if it does not recover.'),
   H2K_SECRET_UNSAFE: entry(4, true, 'A secret file (a `*_file` key) is refused: not a regular file, a symlink, owned by another user, readable by group or others, or too large.', 'Make it a regular file owned by the daemon\'s user (or root) with mode 0600 or 0400: `chmod 600 FILE`; or use the keychain (`hyper2kvm secrets set NAME`) or a systemd credential (LoadCredential=).'),
   H2K_SECRET_UNAVAILABLE: entry(6, true, 'A secret cannot be read or stored: its file is missing or unreadable, or no OS keychain (Secret Service) is reachable.', 'On a server without a desktop session, give the secret as a systemd credential (LoadCredential=NAME:/path in the unit) or a 0600 file named by the `*_file` key; `hyper2kvm secrets list` shows where each secret comes from.'),
+  H2K_LISTEN_FAILED: entry(12, false, 'The daemon\'s HTTP listener (metrics, health) could not listen on its address and port.', 'Another process uses the port (`ss -ltnp` shows which): stop it, or set metrics.port (and metrics.address) to a free one.'),
   H2K_INTERNAL: entry(1, false, 'An unexpected internal error.', 'Please report it with the --log-level debug output.'),
 } as const satisfies Record<string, CatalogEntry>
 

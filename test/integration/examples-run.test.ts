@@ -6,6 +6,7 @@ import {join} from 'node:path'
 import {parse, stringify} from 'yaml'
 
 import {jobs, killAll, type RunningDaemon, startDaemon, today, until} from '../helpers/daemon-process.js'
+import {request} from '../helpers/http-scrape.js'
 import {ovfText} from '../helpers/ovf-fixtures.js'
 import {convertFixture, makePatternedRaw, sameContent} from '../helpers/patterned-image.js'
 import {runCli} from '../helpers/run-cli.js'
@@ -79,6 +80,8 @@ describe('examples/ run as shipped', function () {
       values.output_dir = out
       if ('work_dir' in values) values.work_dir = join(base, 'work')
       if ('log_file' in values) values.log_file = join(base, 'daemon.log')
+      // The shipped metrics port may be taken on a test machine: any free one (logged as http:listening).
+      if (values.metrics) values.metrics = {...(values.metrics as object), port: 0}
       mkdirSync(base, {recursive: true})
       writeFileSync(join(base, name), stringify(values))
       return {config: join(base, name), out, root}
@@ -110,6 +113,13 @@ describe('examples/ run as shipped', function () {
           // The shipped defaults say compress: true.
           const info = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', output], {encoding: 'utf8'})) as {'actual-size': number}
           assert.ok(info['actual-size'] < 2 * 1024 * 1024, `compressed output (${info['actual-size']} bytes)`)
+        }
+        if (name === 'daemon.yaml') {
+          // The shipped metrics block serves: jobs counted on loopback.
+          const port = Number((await until('http:listening', () => /http:listening address=127\.0\.0\.1 auth=none port=(\d+)/.exec(d.stderr()) ?? undefined, 5000, d))[1])
+          let scrape = await request(port, '/metrics')
+          for (let i = 0; i < 50 && !/^hyper2kvm_jobs_total\{status="succeeded"\} 1$/m.test(scrape.body); i++) scrape = await new Promise((resolve) => setTimeout(resolve, 100)).then(() => request(port, '/metrics'))
+          assert.match(scrape.body, /^hyper2kvm_jobs_total\{status="succeeded"\} 1$/m)
         }
         if (name === 'daemon.yaml') await until('log file', () => existsSync(join(dir, 'daemon', name, 'daemon.log')) && readFileSync(join(dir, 'daemon', name, 'daemon.log'), 'utf8').includes('job:succeeded'), 5000, d)
       })
