@@ -35,6 +35,8 @@ export class LogFile {
           suggestions: ['Remove the link and let the daemon create the file, or point log_file at a regular file in a directory only the daemon\'s user can write.'],
         })
       }
+      // ENXIO: a FIFO nobody reads (O_NONBLOCK made the open fail instead of hang).
+      if (code === 'ENXIO') throw refused(path, 'is not a regular file')
       throw new H2KError('H2K_OUTPUT_FAILED', `Cannot open log_file ${path}: ${(error as Error).message}`, {
         cause: error,
         details: {log_file: path},
@@ -45,10 +47,7 @@ export class LogFile {
     const problem = !info.isFile() ? 'is not a regular file' : info.nlink > 1 ? 'has other hard links (it would write into another file)' : undefined
     if (problem) {
       closeSync(fd)
-      throw new H2KError('H2K_UNSAFE_PATH', `log_file ${path} ${problem}: refused.`, {
-        details: {log_file: path},
-        suggestions: ['Remove it and let the daemon create the file, or point log_file at a regular file in a directory only the daemon\'s user can write.'],
-      })
+      throw refused(path, problem)
     }
     return fd
   }
@@ -77,4 +76,11 @@ export class LogFile {
     closeSync(this.fd)
     this.fd = -1
   }
+}
+
+function refused(path: string, problem: string): H2KError {
+  return new H2KError('H2K_UNSAFE_PATH', `log_file ${path} ${problem}: refused.`, {
+    details: {log_file: path},
+    suggestions: ["Remove it and let the daemon create the file, or point log_file at a regular file in a directory only the daemon's user can write."],
+  })
 }

@@ -173,7 +173,7 @@ async function runSteps(env: Env, steps: Step[]): Promise<void> {
       env.vars.set(step.as!, join(env.layout === 'watch' ? '.processing' : '../processing', id))
     } else if (step.op === 'succeeded') await until(`${file} processed`, () => existsSync(join(processedOf(env), file)), 20_000, env.daemon)
     else if (step.op === 'error-file') await until(`${file} error file`, () => errorFileOf(env, file), 15_000, env.daemon)
-    else if (step.op === 'waiting') await until(`${file} waiting for the files it names`, () => env.daemon!.stderr().includes(`file:waiting file=${file} `), 15_000, env.daemon)
+    else if (step.op === 'waiting') await until(`${file} waiting for the files it names`, () => existsSync(env.logFile) && readFileSync(env.logFile, 'utf8').includes(`file:waiting file=${file} `), 15_000, env.daemon)
   }
   flush()
 }
