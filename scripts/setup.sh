@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 # dbus-daemon + gnome-keyring: tests only — a private session bus and a real Secret Service, so the
 # keychain path of `hyper2kvm secrets` is tested against the real thing (the daemon itself needs neither).
 PACKAGES=(qemu-utils util-linux tar gzip libguestfs-tools linux-image-amd64 qemu-system-x86 ovmf debootstrap bubblewrap dbus-daemon gnome-keyring)
+# logrotate: the daemon-logs test runs the shipped examples/systemd/hyper2kvm-daemon.logrotate against a real daemon.
+PACKAGES+=(logrotate)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

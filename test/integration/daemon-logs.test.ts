@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
-import {existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync} from 'node:fs'
+import {existsSync, lstatSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync} from 'node:fs'
+import {execFileSync} from 'node:child_process'
 import {connect} from 'node:net'
 import {join} from 'node:path'
 
@@ -122,6 +123,47 @@ describe('daemon: logs (log_format, --log-level, log_file as the one sink, SIGUS
     assert.equal(stderr.length, 1, d.stderr())
     assert.match(stderr[0]!, new RegExp(`INFO daemon:start log_file=${log.replaceAll('/', '\\/')} pid=${d.child.pid} further lines go to log_file$`))
     assert.doesNotMatch(d.stderr(), /Debugger listening/)
+  })
+
+  it('the shipped logrotate snippet (no copytruncate, USR1 to the main process) rotates a running daemon\'s log_file: nothing lost, nothing twice', async () => {
+    const base = join(dir, 'logrotate')
+    const {config, inbox, out} = configIn(base, 'log_file: log/daemon.log\n')
+    const log = join(base, 'log', 'daemon.log')
+    const d = await startDaemon(['--config', config], out)
+    daemons.push(d)
+    dropBad(inbox, 'before.vmdk')
+    await until('before failed', () => /job:failed .*file=before\.vmdk/.test(readFileSync(log, 'utf8')), 20_000, d)
+
+    // The example as shipped, pointed at this daemon: its path, root instead of the hyper2kvm user, and
+    // `kill` in place of `systemctl kill` (no systemd here); every other line is logrotate's to interpret.
+    const example = readFileSync(new URL('../../examples/systemd/hyper2kvm-daemon.logrotate', import.meta.url), 'utf8')
+    assert.doesNotMatch(example, /^\s*copytruncate/m)
+    const rewrites: Array<[RegExp, string]> = [
+      [/^\/var\/log\/hyper2kvm\/daemon\.log \{$/m, `${log} {`],
+      [/^(\s*create 0640) hyper2kvm hyper2kvm$/m, '$1 root root'],
+      [/^\s*su hyper2kvm hyper2kvm\n/m, ''],
+      [/^(\s*)systemctl kill --kill-whom=main --signal=USR1 hyper2kvm-daemon\.service (.*)$/m, `$1kill -USR1 ${d.child.pid} $2`],
+    ]
+    let conf = example
+    for (const [pattern, replacement] of rewrites) {
+      assert.match(conf, pattern, 'the example still has this line')
+      conf = conf.replace(pattern, replacement)
+    }
+    writeFileSync(join(base, 'logrotate.conf'), conf, {mode: 0o644})
+    execFileSync('logrotate', ['--force', '--state', join(base, 'logrotate.state'), join(base, 'logrotate.conf')], {stdio: 'pipe'})
+
+    dropBad(inbox, 'after.vmdk')
+    await until('after failed', () => /job:failed .*file=after\.vmdk/.test(readFileSync(log, 'utf8')), 20_000, d)
+    assert.equal((await runCli(['ctl', 'stop', '--output-dir', out])).code, 0)
+    assert.equal(await d.exited, 0)
+    const rotated = readFileSync(`${log}.1`, 'utf8')
+    const current = readFileSync(log, 'utf8')
+    assert.match(rotated, /job:failed .*file=before\.vmdk/)
+    assert.doesNotMatch(rotated, /after\.vmdk/)
+    assert.match(current, /^\S+ INFO daemon:log-reopened /, 'the new file starts with the reopen')
+    assert.match(current, /daemon:stopped/)
+    assert.equal(lstatSync(log).mode & 0o777, 0o640)
+    for (const line of `${rotated}${current}`.trim().split('\n')) assert.match(line, /^\d{4}-\d\d-\d\dT[\d:.]+Z (ERROR|WARN|INFO|DEBUG) [\w:-]+/, 'no line cut in two')
   })
 
   it('SIGHUP applies a changed log_level to the running daemon', async () => {
