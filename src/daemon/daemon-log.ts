@@ -1,6 +1,6 @@
 import {pino, type Logger} from 'pino'
 
-import {redactSecrets} from '../secrets/resolve-secret.js'
+import {redactConfig, redactSecrets} from '../secrets/redact.js'
 import {LogFile} from './log-file.js'
 import {logLine, type LogLevel} from './log-line.js'
 
@@ -31,7 +31,8 @@ const ANNOUNCED = 'daemon:start'
 
 /**
  * The daemon's log: one writer for every line, in text or JSON, at one level. Every value is redacted
- * (registered secrets) and bounded before it is formatted; untrusted strings stay escaped (log-line.ts
+ * (registered secrets anywhere, the values of secret-named keys: redact.ts) and bounded before it is
+ * formatted, redaction first (a cut could leave half a secret); untrusted strings stay escaped (log-line.ts
  * for text, JSON escaping plus DEL/C1/U+2028 for JSON), so one event is always one line.
  *
  * One sink, never two (no double lines under journald): with `log_file` the lines go to the file only
@@ -75,8 +76,8 @@ export class DaemonLog {
     // Whatever the level: one line on stderr says the daemon started and where its log goes.
     if (this.file && event === ANNOUNCED) this.stderr.write(this.render(level, event, {log_file: this.file.path, pid: process.pid}, 'further lines go to log_file'))
     if (RANK[level] > RANK[this.level]) return
-    const clean = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => [k, scrub(v)]))
-    const line = this.render(level, event, clean, bounded(redactSecrets(message), MAX_MESSAGE_CHARS))
+    const clean = bounded(redactConfig(Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)))) as Record<string, unknown>
+    const line = this.render(level, event, clean, cut(redactSecrets(message), MAX_MESSAGE_CHARS))
     if (this.file && !this.closed) this.toFile(line)
     else this.stderr.write(line)
   }
@@ -129,16 +130,15 @@ export class DaemonLog {
   }
 }
 
-/** A value with every registered secret removed and every string bounded (objects and arrays walked). */
-function scrub(value: unknown): unknown {
-  if (typeof value === 'string') return bounded(redactSecrets(value), MAX_FIELD_CHARS)
-  if (typeof value === 'bigint') return scrub(String(value))
-  if (typeof value === 'number' || typeof value === 'boolean') return redactSecrets(String(value)) === String(value) ? value : '[REDACTED]'
-  if (Array.isArray(value)) return value.map((v) => scrub(v))
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, scrub(v)]))
+/** A value with every string cut to MAX_FIELD_CHARS (objects and arrays walked; bigints as text, which JSON lacks). */
+function bounded(value: unknown): unknown {
+  if (typeof value === 'string') return cut(value, MAX_FIELD_CHARS)
+  if (typeof value === 'bigint') return String(value)
+  if (Array.isArray(value)) return value.map((v) => bounded(v))
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, bounded(v)]))
   return value
 }
 
-function bounded(text: string, max: number): string {
+function cut(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max)}…(+${text.length - max} chars)`
 }

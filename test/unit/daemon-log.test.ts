@@ -6,7 +6,7 @@ import {join} from 'node:path'
 import {loadDaemonConfig} from '../../src/daemon/config.js'
 import {DaemonLog, type DaemonLogSettings, MAX_FIELD_CHARS, MAX_MESSAGE_CHARS} from '../../src/daemon/daemon-log.js'
 import {H2KError} from '../../src/errors/h2k-error.js'
-import {registerSecret} from '../../src/secrets/resolve-secret.js'
+import {registerSecret} from '../../src/secrets/redact.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
 /** A DaemonLog whose stderr is an array of lines. */
@@ -88,10 +88,10 @@ describe('daemon log (DaemonLog): formats, levels, redaction, one sink, reopen',
       const secret = `hunter2-${format}-0123456789`
       registerSecret(secret)
       const {log, stderr} = capture({format})
-      log.log('warn', 'notify:failed', {detail: {headers: [`Bearer ${secret}`]}, url: `https://hooks.example/${secret}/x`}, `SMTP said: bad password ${secret}`)
+      log.log('warn', 'notify:failed', {detail: {headers: [`Bearer ${secret}`]}, smtp_password: 'never-registered', url: `https://hooks.example/${secret}/x`}, `SMTP said: bad password ${secret}`)
       log.log('info', 'file:claimed', {file: 'x'.repeat(100_000)}, 'y'.repeat(100_000))
-      assert.ok(stderr.every((l) => !l.includes(secret)), stderr[0])
-      assert.equal(stderr[0]!.match(/\[REDACTED\]/g)!.length, 3, stderr[0])
+      assert.ok(stderr.every((l) => !l.includes(secret) && !l.includes('never-registered')), stderr[0])
+      assert.equal(stderr[0]!.match(/\[REDACTED\]/g)!.length, 4, stderr[0])
       assert.ok(stderr[1]!.length < MAX_FIELD_CHARS + MAX_MESSAGE_CHARS + 400, `bounded: ${stderr[1]!.length} chars`)
       assert.match(stderr[1]!, /…\(\+97952 chars\)/)
     })
