@@ -1,3 +1,5 @@
+import {fstatSync} from 'node:fs'
+
 import {pino, type Logger} from 'pino'
 
 import {redactConfig, redactSecrets} from '../secrets/redact.js'
@@ -14,6 +16,26 @@ export interface DaemonLogSettings {
   level: LogLevel
   /** log_file: when set, lines go to this file only (stderr gets the start line as a notice); else to stderr only. */
   file?: string
+  /** Prefix stderr lines with their syslog priority (`<3>` …) for journald; default: when stderr is the journal. */
+  journal?: boolean
+}
+
+/** syslog priorities journald reads from a `<N>` line prefix (SyslogLevelPrefix=, on by default). */
+const PRIORITY: Record<LogLevel, number> = {debug: 7, error: 3, info: 6, warn: 4}
+
+/**
+ * Whether our stderr is the journal: systemd sets JOURNAL_STREAM to the `device:inode` of the stream it
+ * connected; a redirected stderr (a pipe, a file) no longer matches, even with the variable inherited.
+ */
+export function stderrIsJournal(env: NodeJS.ProcessEnv = process.env, fd = 2): boolean {
+  const stream = env.JOURNAL_STREAM
+  if (!stream) return false
+  try {
+    const info = fstatSync(fd)
+    return stream === `${info.dev}:${info.ino}`
+  } catch {
+    return false // no stderr at all: not the journal
+  }
 }
 
 const RANK: Record<LogLevel, number> = {debug: 3, error: 0, info: 2, warn: 1}
@@ -49,11 +71,13 @@ export class DaemonLog {
   private formatted = ''
   private fileFailing = false
   private closed = false
+  private readonly journal: boolean
 
   /** Opens log_file at once: a symlink or a non-regular file there is an H2KError (the daemon does not start). */
   constructor(settings: DaemonLogSettings, private readonly stderr: {write(line: string): unknown} = process.stderr) {
     this.level = settings.level
     this.style = settings.format
+    this.journal = settings.journal ?? stderrIsJournal()
     if (settings.file) this.file = new LogFile(settings.file)
     if (this.style === 'json') {
       this.json = pino(
@@ -74,12 +98,12 @@ export class DaemonLog {
 
   log(level: LogLevel, event: string, fields: Record<string, unknown> = {}, message = ''): void {
     // Whatever the level: one line on stderr says the daemon started and where its log goes.
-    if (this.file && event === ANNOUNCED) this.stderr.write(this.render(level, event, {log_file: this.file.path, pid: process.pid}, 'further lines go to log_file'))
+    if (this.file && event === ANNOUNCED) this.toStderr(level, this.render(level, event, {log_file: this.file.path, pid: process.pid}, 'further lines go to log_file'))
     if (RANK[level] > RANK[this.level]) return
     const clean = bounded(redactConfig(Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)))) as Record<string, unknown>
     const line = this.render(level, event, clean, cut(redactSecrets(message), MAX_MESSAGE_CHARS))
-    if (this.file && !this.closed) this.toFile(line)
-    else this.stderr.write(line)
+    if (this.file && !this.closed) this.toFile(level, line)
+    else this.toStderr(level, line)
   }
 
   /** Logrotate renamed the file: write into a new one at the path. A refusal is logged and the old file kept. */
@@ -100,16 +124,20 @@ export class DaemonLog {
     this.file?.close()
   }
 
-  private toFile(line: string): void {
+  private toStderr(level: LogLevel, line: string): void {
+    this.stderr.write(this.journal ? `<${PRIORITY[level]}>${line}` : line)
+  }
+
+  private toFile(level: LogLevel, line: string): void {
     try {
       this.file!.write(line)
       this.fileFailing = false
     } catch (error) {
       if (!this.fileFailing) {
         this.fileFailing = true
-        this.stderr.write(this.render('error', 'daemon:log-write-failed', {log_file: this.file!.path}, `${(error as Error).message}: lines go to stderr until a write succeeds again`))
+        this.toStderr('error', this.render('error', 'daemon:log-write-failed', {log_file: this.file!.path}, `${(error as Error).message}: lines go to stderr until a write succeeds again`))
       }
-      this.stderr.write(line)
+      this.toStderr(level, line)
     }
   }
 

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
-import {existsSync, lstatSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync} from 'node:fs'
-import {execFileSync} from 'node:child_process'
+import {closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, symlinkSync, writeFileSync} from 'node:fs'
+import {execFileSync, spawn} from 'node:child_process'
 import {connect} from 'node:net'
 import {join} from 'node:path'
 
 import {jobs, killAll, type RunningDaemon, startDaemon, until} from '../helpers/daemon-process.js'
-import {runCli} from '../helpers/run-cli.js'
+import {CLI, runCli} from '../helpers/run-cli.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
 /** One raw line on the control socket → the reply line. */
@@ -180,6 +180,29 @@ describe('daemon: logs (log_format, --log-level, log_file as the one sink, SIGUS
     assert.match(readFileSync(log, 'utf8'), /INFO daemon:reloaded changed="logLevel: \\"warn\\" → \\"info\\""/)
     assert.equal((await runCli(['ctl', 'stop', '--output-dir', out])).code, 0)
     assert.equal(await d.exited, 0)
+  })
+
+  it('under journald (stderr is the stream JOURNAL_STREAM names) each line starts with its syslog priority, so journalctl -p err works', async () => {
+    const {config, inbox, out} = configIn(join(dir, 'journal'), '')
+    const stream = join(dir, 'journal', 'stream')
+    const fd = openSync(stream, 'w')
+    const {dev, ino} = fstatSync(fd)
+    const child = spawn(process.execPath, [CLI, 'daemon', '--config', config, '--stability-interval', '100'], {env: {...process.env, JOURNAL_STREAM: `${dev}:${ino}`, NO_COLOR: '1'}, stdio: ['ignore', 'ignore', fd]})
+    closeSync(fd)
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve))
+    try {
+      await until('daemon:start', () => readFileSync(stream, 'utf8').includes('daemon:start') && existsSync(join(out, '.daemon', 'control.sock')), 20_000)
+      dropBad(inbox, 'bad.vmdk')
+      await until('job:failed', () => readFileSync(stream, 'utf8').includes('job:failed'), 20_000)
+      assert.equal((await runCli(['ctl', 'stop', '--output-dir', out])).code, 0)
+      assert.equal(await exited, 0)
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    }
+    const lines = readFileSync(stream, 'utf8').trim().split('\n')
+    for (const line of lines) assert.match(line, /^<[3467]>\d{4}-/, line)
+    assert.match(lines.find((l) => l.includes('job:failed'))!, /^<3>\S+ ERROR job:failed /)
+    assert.match(lines.find((l) => l.includes('daemon:start'))!, /^<6>\S+ INFO daemon:start /)
   })
 
   it('a symlink at log_file is refused: the daemon does not start and writes nothing through it', async () => {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {existsSync, linkSync, lstatSync, readFileSync, renameSync, symlinkSync, writeFileSync} from 'node:fs'
+import {closeSync, existsSync, fstatSync, linkSync, lstatSync, openSync, readFileSync, renameSync, symlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {loadDaemonConfig} from '../../src/daemon/config.js'
-import {DaemonLog, type DaemonLogSettings, MAX_FIELD_CHARS, MAX_MESSAGE_CHARS} from '../../src/daemon/daemon-log.js'
+import {DaemonLog, type DaemonLogSettings, MAX_FIELD_CHARS, MAX_MESSAGE_CHARS, stderrIsJournal} from '../../src/daemon/daemon-log.js'
 import {H2KError} from '../../src/errors/h2k-error.js'
 import {registerSecret} from '../../src/secrets/redact.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
@@ -12,7 +12,7 @@ import {makeTempDir} from '../helpers/temp-dir.js'
 /** A DaemonLog whose stderr is an array of lines. */
 function capture(settings: Partial<DaemonLogSettings> = {}): {log: DaemonLog; stderr: string[]} {
   const stderr: string[] = []
-  const log = new DaemonLog({format: 'text', level: 'info', ...settings}, {write: (line: string) => stderr.push(line)})
+  const log = new DaemonLog({format: 'text', journal: false, level: 'info', ...settings}, {write: (line: string) => stderr.push(line)})
   return {log, stderr}
 }
 
@@ -96,6 +96,30 @@ describe('daemon log (DaemonLog): formats, levels, redaction, one sink, reopen',
       assert.match(stderr[1]!, /…\(\+97952 chars\)/)
     })
   }
+
+  it('journald: stderr lines carry their syslog priority (<3> error … <7> debug) when JOURNAL_STREAM names our stderr', () => {
+    const fd = openSync(join(dir, 'stream'), 'w')
+    try {
+      const {dev, ino} = fstatSync(fd)
+      assert.equal(stderrIsJournal({JOURNAL_STREAM: `${dev}:${ino}`}, fd), true)
+      assert.equal(stderrIsJournal({JOURNAL_STREAM: `${dev}:${ino + 1}`}, fd), false, 'inherited, but stderr was redirected since')
+      assert.equal(stderrIsJournal({}, fd), false)
+    } finally {
+      closeSync(fd)
+    }
+    for (const format of ['text', 'json'] as const) {
+      const {log, stderr} = capture({format, journal: true, level: 'debug'})
+      for (const level of ['error', 'warn', 'info', 'debug'] as const) log.log(level, `test:${level}`)
+      assert.deepEqual(stderr.map((l) => l.slice(0, 3)), ['<3>', '<4>', '<6>', '<7>'], format)
+      if (format === 'json') for (const line of stderr) JSON.parse(line.slice(3))
+    }
+    const file = join(dir, 'journal.log')
+    const {log, stderr} = capture({file, journal: true})
+    log.log('info', 'daemon:start')
+    log.close()
+    assert.ok(stderr[0]!.startsWith('<6>'), 'the start notice too')
+    assert.ok(!readFileSync(file, 'utf8').startsWith('<'), 'never in log_file')
+  })
 
   it('log_file: lines go to the file only (0640); stderr gets the start line as a notice, whatever the level', () => {
     const file = join(dir, 'log', 'daemon.log')
