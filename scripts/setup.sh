@@ -13,6 +13,8 @@ cd "$(dirname "$0")/.."
 # prometheus: only for its promtool (`promtool check metrics` on the daemon's real /metrics scrape in the
 # tests; 19 MB download, 96 MB installed with the Prometheus server beside it, which is disabled below).
 PACKAGES=(qemu-utils util-linux tar gzip libguestfs-tools linux-image-amd64 qemu-system-x86 ovmf debootstrap bubblewrap dbus-daemon gnome-keyring prometheus)
+# logrotate: the daemon-logs test runs the shipped examples/systemd/hyper2kvm-daemon.logrotate against a real daemon.
+PACKAGES+=(logrotate)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

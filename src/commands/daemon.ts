@@ -9,7 +9,7 @@ import {mapForeignError} from '../errors/map-foreign-error.js'
 import {loadRegistry} from '../stages/load-registry.js'
 
 export default class DaemonCommand extends BaseCommand<typeof DaemonCommand> {
-  static override description = `Converts what is dropped into a directory, through the same pipeline as convert, in one of three layouts. Watch (watch_dir): disks dropped into watch_dir; claimed into watch_dir/.processing/, archived in watch_dir/.processed/<date>/, failures in watch_dir/.errors/ with <file>.error.json. Workflow (--workflow-mode, workflow_dir): disks and job files (single or jobs: batches) dropped into to_be_processed/, then processing/ → processed/<date>/ with <file>.meta.json | failed/<date>/ with <file>.error.json. Manifest workflow (--manifest-workflow-mode, manifest_workflow_dir): manifests v1.0 the same way, each with <manifest>.report.json. An item is claimed once its files are stable (size and mtime unchanged on 3 checks 1 s apart); an .ovf travels with its disks, a VMDK descriptor with its extents, a job file with the inputs it names inside the drop directory. Outputs go to output_dir/YYYY-MM-DD/<vm>/. Jobs, their history and processed files live in SQLite (output_dir/.daemon/jobs.db): a killed daemon re-queues its running jobs on the next start. Control it with \`hyper2kvm ctl\` (socket output_dir/.daemon/control.sock). SIGTERM/SIGINT stop (running jobs are cancelled and re-queued), SIGHUP reloads the configuration. With metrics.enabled an HTTP listener serves GET /metrics (Prometheus), /api/v1/health and /api/v1/ready (metrics.address 127.0.0.1, metrics.port 9090 by default; beyond loopback only with metrics.token). Under systemd Type=notify it sends READY=1, WATCHDOG=1 (WatchdogSec) and STOPPING=1.`
+  static override description = `Converts what is dropped into a directory, through the same pipeline as convert, in one of three layouts. Watch (watch_dir): disks dropped into watch_dir; claimed into watch_dir/.processing/, archived in watch_dir/.processed/<date>/, failures in watch_dir/.errors/ with <file>.error.json. Workflow (--workflow-mode, workflow_dir): disks and job files (single or jobs: batches) dropped into to_be_processed/, then processing/ → processed/<date>/ with <file>.meta.json | failed/<date>/ with <file>.error.json. Manifest workflow (--manifest-workflow-mode, manifest_workflow_dir): manifests v1.0 the same way, each with <manifest>.report.json. An item is claimed once its files are stable (size and mtime unchanged on 3 checks 1 s apart); an .ovf travels with its disks, a VMDK descriptor with its extents, a job file with the inputs it names inside the drop directory. Outputs go to output_dir/YYYY-MM-DD/<vm>/. Jobs, their history and processed files live in SQLite (output_dir/.daemon/jobs.db): a killed daemon re-queues its running jobs on the next start. Control it with \`hyper2kvm ctl\` (socket output_dir/.daemon/control.sock). SIGTERM/SIGINT stop (running jobs are cancelled and re-queued), SIGHUP reloads the configuration and reopens log_file, SIGUSR1 only reopens log_file (logrotate). Logs: one line per event on stderr, or only in log_file when set; log_format text|json; --log-level overrides log_level and verbose. With metrics.enabled an HTTP listener serves GET /metrics (Prometheus), /api/v1/health and /api/v1/ready (metrics.address 127.0.0.1, metrics.port 9090 by default; beyond loopback only with metrics.token). Under systemd Type=notify it sends READY=1, WATCHDOG=1 (WatchdogSec) and STOPPING=1.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> --config /etc/hyper2kvm/daemon.yaml', description: 'Run with a daemon configuration (see examples/daemon.yaml)'},
@@ -32,6 +32,10 @@ export default class DaemonCommand extends BaseCommand<typeof DaemonCommand> {
   static override summary = 'Run the conversion service: convert what is dropped into a directory (watch, workflow or manifest-workflow layout).'
 
   public async run(): Promise<{status: string}> {
+    // First thing: without a listener, Node answers SIGUSR1 by opening its inspector on 127.0.0.1:9229
+    // (code execution for any local user); logrotate sends it. Until the daemon exists it does nothing.
+    let daemon: Daemon | undefined
+    process.on('SIGUSR1', () => daemon?.logger.reopen())
     const flags = this.flags
     // Read $NOTIFY_SOCKET (systemd Type=notify) before anything runs a tool that would inherit it.
     systemdNotifier()
@@ -46,37 +50,41 @@ export default class DaemonCommand extends BaseCommand<typeof DaemonCommand> {
         'watch-dir': flags['watch-dir'],
         'workflow-dir': flags['workflow-dir'],
         'workflow-mode': flags['workflow-mode'] ? true : undefined,
+        'log-level': this.explicitFlags['log-level'] === undefined ? undefined : flags['log-level'],
       })
     const config = await load()
     const registry = await loadRegistry(this.config)
     for (const failure of registry.failures) process.stderr.write(`warning ${failure.error.code}: ${failure.error.message}\n`)
-    const daemon = new Daemon(config, registry)
+    const running = new Daemon(config, registry)
+    daemon = running
     // Registered before start(): a SIGHUP's default action would end the process.
     let started = false
     process.on('SIGHUP', () => {
+      // The log is reopened at once (logrotate's postrotate may send SIGHUP); the configuration once started.
+      running.logger.reopen()
       if (!started) {
-        daemon.log('warn', 'daemon:reload-ignored', {}, 'SIGHUP while starting; send it again once daemon:start is logged')
+        running.log('warn', 'daemon:reload-ignored', {}, 'SIGHUP while starting; send it again once daemon:start is logged')
         return
       }
       const notified = (what: string) => (error: Error | undefined) => {
-        if (error) daemon.log('warn', 'sd-notify:failed', {what}, error.message)
+        if (error) running.log('warn', 'sd-notify:failed', {what}, error.message)
       }
       void sendReloading().then(notified('reloading'))
       load()
         .then(
-          (next) => daemon.reload(next),
-          (error: unknown) => daemon.log('error', 'daemon:reload-failed', {}, `${mapForeignError(error).message} (keeping the running configuration)`),
+          (next) => running.reload(next),
+          (error: unknown) => running.log('error', 'daemon:reload-failed', {}, `${mapForeignError(error).message} (keeping the running configuration)`),
         )
-        .finally(() => void sendReady(daemon.snapshot()).then(notified('ready')))
+        .finally(() => void sendReady(running.snapshot()).then(notified('ready')))
     })
-    await daemon.start()
+    await running.start()
     started = true
     // systemd (Type=notify): started means the store is open, the control socket and HTTP listener answer.
-    const readyError = await sendReady(daemon.snapshot())
-    if (readyError) daemon.log('warn', 'sd-notify:failed', {what: 'ready'}, readyError.message)
+    const readyError = await sendReady(running.snapshot())
+    if (readyError) running.log('warn', 'sd-notify:failed', {what: 'ready'}, readyError.message)
     // SIGTERM / SIGINT abort this.abort (BaseCommand): that is a stop.
-    this.abort.signal.addEventListener('abort', () => void daemon.stop('signal'), {once: true})
-    await daemon.wait()
+    this.abort.signal.addEventListener('abort', () => void running.stop('signal'), {once: true})
+    await running.wait()
     process.exitCode = 0
     return {status: 'stopped'}
   }

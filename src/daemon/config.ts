@@ -6,6 +6,7 @@ import {type EffectiveConfig, loadConfig} from '../jobs/config.js'
 import {SourceDocument} from '../jobs/document.js'
 import type {FlagValues} from '../jobs/job-plan.js'
 import {type Layout, type LayoutKind, layoutOf} from './layout.js'
+import type {LogLevel} from './log-line.js'
 
 export interface RetryPolicy {
   enabled: boolean
@@ -52,6 +53,10 @@ export interface DaemonConfig {
   retry: RetryPolicy
   verbose: number
   logFile?: string
+  /** log_format: text (`key=value` lines, the default) or json (one JSON object per line). */
+  logFormat: 'text' | 'json'
+  /** The least severe level logged: --log-level, else log_level, else from verbose (0 warn, 1-2 info, 3 debug). */
+  logLevel: LogLevel
   /** The process umask the daemon sets at start (`umask` key, octal string; default 0o027: nothing it creates is world-readable). */
   umask: number
   /** Directories (besides a claim's own files) that job files may name inputs in (a dropped symlink is refused wherever it points). */
@@ -67,7 +72,7 @@ export interface DaemonConfig {
 }
 
 /** The settings SIGHUP may change while jobs run. */
-export const LIVE_KEYS = ['maxConcurrentJobs', 'fileStableTimeout', 'fileStableChecks', 'enableDeduplication', 'dedupKey', 'archiveProcessed', 'retry', 'verbose', 'allowedInputDirs'] as const
+export const LIVE_KEYS = ['maxConcurrentJobs', 'fileStableTimeout', 'fileStableChecks', 'enableDeduplication', 'dedupKey', 'archiveProcessed', 'retry', 'verbose', 'allowedInputDirs', 'logLevel'] as const
 
 export interface DaemonFlagValues {
   config?: string
@@ -79,6 +84,8 @@ export interface DaemonFlagValues {
   'output-dir'?: string
   'max-concurrent-jobs'?: number
   'stability-interval'?: number
+  /** The global --log-level, only when given on the command line (its default must not hide log_level). */
+  'log-level'?: LogLevel
 }
 
 interface DaemonKeys {
@@ -97,6 +104,8 @@ interface DaemonKeys {
   retry_policy?: {enabled?: boolean; max_retries?: number; retry_delay?: number; backoff_multiplier?: number}
   verbose?: number
   log_file?: string
+  log_format?: 'text' | 'json'
+  log_level?: LogLevel
   umask?: string
   workflow_mode?: boolean
   workflow_dir?: string
@@ -155,6 +164,8 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
     jobDefaults,
     layout: layoutOf(kind, root!),
     logFile: path(keys.log_file),
+    logFormat: keys.log_format ?? 'text',
+    logLevel: flags['log-level'] ?? keys.log_level ?? levelOfVerbose(keys.verbose ?? 1),
     maxConcurrentJobs: flags['max-concurrent-jobs'] ?? keys.max_concurrent_jobs ?? 2,
     notifications: await parseNotificationSettings(keys.notifications, baseDir),
     metrics: {
@@ -177,4 +188,9 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
     verbose: keys.verbose ?? 1,
     workDir: path(keys.work_dir),
   }
+}
+
+/** The seed's `verbose`: 0 warnings and errors, 1 and 2 info (2 adds the stack to error files), 3 debug. */
+export function levelOfVerbose(verbose: number): LogLevel {
+  return verbose <= 0 ? 'warn' : verbose >= 3 ? 'debug' : 'info'
 }

@@ -1,3 +1,4 @@
+import {randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
 import {chmod, unlink} from 'node:fs/promises'
 import {connect, createServer, type Server, type Socket} from 'node:net'
@@ -24,8 +25,17 @@ export interface ControlReply {
 /** What the control server needs from the daemon: one answer per command, and a log line. */
 export interface ControlHandler {
   handle(command: ControlCommand): ControlReply
-  log(level: 'warn' | 'info', event: string, fields: Record<string, unknown>, message?: string): void
+  log(level: 'error' | 'warn' | 'info' | 'debug', event: string, fields: Record<string, unknown>, message?: string): void
 }
+
+/** Commands that change the daemon: logged at info; status and stats (polled by health checks) at debug. */
+const ACTIONS: readonly ControlCommand[] = ['pause', 'resume', 'drain', 'stop']
+
+/**
+ * Every request line gets an id, `req-` and 12 hex digits: in its reply (`request_id`) and in each log
+ * line about it, so the id a failed `ctl` prints finds what the daemon logged.
+ */
+export const newRequestId = (): string => `req-${randomBytes(6).toString('hex')}`
 
 const isCommand = (value: unknown): value is ControlCommand => typeof value === 'string' && (CONTROL_COMMANDS as readonly string[]).includes(value)
 
@@ -96,7 +106,7 @@ function answers(path: string): Promise<boolean> {
 }
 
 const replyLine = (reply: Record<string, unknown>): string => `${JSON.stringify(reply)}\n`
-const errorReply = (error: H2KError): Record<string, unknown> => ({error: {code: error.code, message: error.message}, ok: false})
+const errorReply = (error: H2KError, requestId: string): Record<string, unknown> => ({error: {code: error.code, message: error.message}, ok: false, request_id: requestId})
 
 /** One connection: split the bytes into lines (never holding more than MAX_REQUEST_BYTES of one), answer each. */
 function serve(socket: Socket, handler: ControlHandler): void {
@@ -125,25 +135,31 @@ function serve(socket: Socket, handler: ControlHandler): void {
   function refuseOversize(): void {
     closed = true
     pending = []
-    handler.log('warn', 'control:oversize', {limit_bytes: MAX_REQUEST_BYTES}, 'request line too long: connection closed')
+    const requestId = newRequestId()
+    handler.log('warn', 'control:oversize', {limit_bytes: MAX_REQUEST_BYTES, request_id: requestId}, 'request line too long: connection closed')
     const error = new H2KError('H2K_USAGE', `Control request longer than ${MAX_REQUEST_BYTES} bytes without a newline: connection closed.`)
-    socket.end(replyLine(errorReply(error)), () => socket.destroy())
+    socket.end(replyLine(errorReply(error, requestId)), () => socket.destroy())
   }
 
   function answer(line: string): void {
     if (line.trim() === '') return
+    const requestId = newRequestId()
     const parsed = parseControlRequest(line)
     if (parsed instanceof H2KError) {
-      socket.write(replyLine(errorReply(parsed)))
+      handler.log('warn', 'control:refused', {code: parsed.code, request_id: requestId}, parsed.message)
+      socket.write(replyLine(errorReply(parsed, requestId)))
       return
     }
+    handler.log(ACTIONS.includes(parsed) ? 'info' : 'debug', 'control:request', {command: parsed, request_id: requestId})
     let answered: ControlReply
     try {
       answered = handler.handle(parsed)
     } catch (error) {
-      answered = {reply: errorReply(error instanceof H2KError ? error : new H2KError('H2K_INTERNAL', (error as Error).message))}
+      const failure = error instanceof H2KError ? error : new H2KError('H2K_INTERNAL', (error as Error).message)
+      handler.log('error', 'control:failed', {code: failure.code, command: parsed, request_id: requestId}, failure.message)
+      socket.write(replyLine(errorReply(failure, requestId)))
+      return
     }
-    if (['pause', 'resume', 'drain', 'stop'].includes(parsed)) handler.log('info', 'control:request', {command: parsed})
-    socket.write(replyLine({ok: true, ...answered.reply}), () => answered.after?.())
+    socket.write(replyLine({ok: true, ...answered.reply, request_id: requestId}), () => answered.after?.())
   }
 }

@@ -14,11 +14,16 @@ export abstract class SimpleCtlCommand extends BaseCommand<typeof SimpleCtlComma
   public async run(): Promise<Record<string, unknown>> {
     const outputDir = await daemonOutputDir(this.flags)
     const reply = await controlRequest(outputDir, this.request)
+    // The daemon's id for this request: shown with an error (its log lines carry it), not in the result.
+    const requestId = typeof reply.request_id === 'string' && /^req-[0-9a-f]{1,32}$/.test(reply.request_id) ? reply.request_id : undefined
     if (reply.ok !== true) {
       const error = (reply.error ?? {}) as {code?: string; message?: string}
-      throw new H2KError(isErrorCode(error.code) ? error.code : 'H2K_INTERNAL', error.message ?? 'The daemon refused the request.')
+      const message = error.message ?? 'The daemon refused the request.'
+      throw new H2KError(isErrorCode(error.code) ? error.code : 'H2K_INTERNAL', requestId ? `${message} (request ${requestId}: grep the daemon's log for it)` : message, {
+        details: requestId ? {request_id: requestId} : undefined,
+      })
     }
-    const {ok: _ok, ...rest} = reply
+    const {ok: _ok, request_id: _requestId, ...rest} = reply
     if (!this.jsonEnabled()) this.print(rest)
     return rest
   }

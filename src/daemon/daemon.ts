@@ -1,4 +1,4 @@
-import {appendFileSync, existsSync, type FSWatcher, watch} from 'node:fs'
+import {existsSync, type FSWatcher, watch} from 'node:fs'
 import {mkdir, rm} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 
@@ -18,7 +18,7 @@ import {ignoredName, IntakeScanner} from './intake-items.js'
 import {definitionOf} from './job-definition.js'
 import {JobRunner, type RunningJob} from './job-runner.js'
 import {reapLeftoverChildren} from './leftover-children.js'
-import {logLine} from './log-line.js'
+import {DaemonLog} from './daemon-log.js'
 import {recoverClaims} from './recover-claims.js'
 import {ClaimSettler} from './settle-claim.js'
 import {StabilityTracker, type Tracked} from './stability.js'
@@ -66,12 +66,15 @@ export class Daemon {
   private readonly statistics: DaemonStats
   /** Notifications, the HTTP listener, sd_notify … (daemon-pieces.ts): they hear every job and state event. */
   private pieces: DaemonPiece[] = []
+  /** The one writer of log lines (stderr or log_file); commands/daemon.ts reopens it on SIGUSR1/SIGHUP. */
+  readonly logger: DaemonLog
   private finished!: () => void
   private readonly whenFinished = new Promise<void>((resolve) => (this.finished = resolve))
 
   constructor(config: DaemonConfig, registry: StageRegistry) {
     this.config = config
     this.registry = registry
+    this.logger = new DaemonLog({file: config.logFile, format: config.logFormat, level: config.logLevel})
     this.scanner = new IntakeScanner(config.layout.kind, config.layout.inbox, () => this.config.jobDefaults)
     const log = this.log.bind(this)
     // The held-open-for-writing / incomplete-by-format check (claim-gate.ts) after the quiet period.
@@ -169,18 +172,7 @@ export class Daemon {
   // ---- logging: one line per event ------------------------------------------------------------------
 
   log(level: 'error' | 'warn' | 'info' | 'debug', event: string, fields: Record<string, unknown> = {}, message = ''): void {
-    const rank = {debug: 3, error: 0, info: 1, warn: 0}[level]
-    if (rank > this.config.verbose && level !== 'error' && level !== 'warn') return
-    // One event, one line: messages are folded and control characters escaped (log-line.ts).
-    const line = logLine(level, event, fields, message)
-    process.stderr.write(line)
-    if (this.config.logFile) {
-      try {
-        appendFileSync(this.config.logFile, line)
-      } catch {
-        // the log file is best effort; stderr has the line
-      }
-    }
+    this.logger.log(level, event, fields, message)
   }
 
   // ---- start / stop ---------------------------------------------------------------------------------
@@ -280,6 +272,7 @@ export class Daemon {
     this.store.close()
     this.bookkeeping.close()
     this.log('info', 'daemon:stopped', {processed: this.statistics.processed, failed: this.statistics.failed})
+    this.logger.close()
     this.finished()
   }
 
@@ -313,12 +306,13 @@ export class Daemon {
     const ignoredKeys = [
       this.config.layout.root === next.layout.root && this.config.layout.kind === next.layout.kind ? undefined : 'layout',
       // sandbox too: turning it off is logged at start, never done silently by a reload.
-      ...(['outputDir', 'logFile', 'sandbox'] as const).filter((k) => this.config[k] !== next[k]),
+      ...(['outputDir', 'logFile', 'logFormat', 'sandbox'] as const).filter((k) => this.config[k] !== next[k]),
       // Channels and the outbox are built at start: a changed notifications block takes a restart.
       JSON.stringify(this.config.notifications) === JSON.stringify(next.notifications) ? undefined : 'notifications',
       JSON.stringify(this.config.metrics) === JSON.stringify(next.metrics) ? undefined : 'metrics',
     ].filter(Boolean)
     this.config = updated
+    this.logger.setLevel(updated.logLevel)
     this.log('info', 'daemon:reloaded', {changed: changed.length > 0 ? changed.join('; ') : 'nothing', needs_restart: ignoredKeys.length > 0 ? ignoredKeys.join(',') : undefined})
     this.pump()
   }

@@ -155,6 +155,9 @@ function errorFileOf(env: Env, file: string): string | undefined {
   return undefined
 }
 
+/** The daemon's log_file: with it set, the daemon's lines go there only (stderr has the start notice). */
+const logOf = (env: Env): string => (existsSync(env.logFile) ? readFileSync(env.logFile, 'utf8') : '')
+
 async function runSteps(env: Env, steps: Step[]): Promise<void> {
   const batch: Step[] = []
   const flush = (): void => {
@@ -173,7 +176,7 @@ async function runSteps(env: Env, steps: Step[]): Promise<void> {
       env.vars.set(step.as!, join(env.layout === 'watch' ? '.processing' : '../processing', id))
     } else if (step.op === 'succeeded') await until(`${file} processed`, () => existsSync(join(processedOf(env), file)), 20_000, env.daemon)
     else if (step.op === 'error-file') await until(`${file} error file`, () => errorFileOf(env, file), 15_000, env.daemon)
-    else if (step.op === 'waiting') await until(`${file} waiting for the files it names`, () => env.daemon!.stderr().includes(`file:waiting file=${file} `), 15_000, env.daemon)
+    else if (step.op === 'waiting') await until(`${file} waiting for the files it names`, () => logOf(env).includes(`file:waiting file=${file} `), 15_000, env.daemon)
   }
   flush()
 }
@@ -288,7 +291,7 @@ describe('hostile drops: the drop directory cannot be turned against the host (t
         }
         // Refused loudly: an ERROR line naming the directory and why, and a ctl status warning.
         const reason = c.bookkeeping!.kind === 'symlink' ? 'is a symbolic link' : `is owned by uid ${DROPPER.uid}`
-        await until('the refusal in the log', () => d.stderr().includes(`ERROR bookkeeping:refused dir=${bk} ${reason}`), 5000, d)
+        await until('the refusal in the log', () => logOf(env).includes(`ERROR bookkeeping:refused dir=${bk} ${reason}`), 5000, d)
         const status = await runCli(['ctl', 'status', '--json', '--output-dir', env.out])
         assert.equal(status.code, 0, status.stderr)
         assert.ok(((status.json.warnings ?? []) as string[]).some((w) => w.startsWith(`${bk} `)), JSON.stringify(status.json))
