@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
@@ -9,6 +9,7 @@ import Database from 'better-sqlite3'
 import {jobOf, killAll, type RunningDaemon, startDaemon, today, until} from '../helpers/daemon-process.js'
 import {makePatternedRaw} from '../helpers/patterned-image.js'
 import {runCli} from '../helpers/run-cli.js'
+import {argvContaining, filesContaining} from '../helpers/secret-leaks.js'
 import {makeCertificate, SmtpReceiver} from '../helpers/smtp-receiver.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 import {WebhookReceiver} from '../helpers/webhook-receiver.js'
@@ -17,32 +18,6 @@ const PASSWORD = 'smtp-pass-7c1e93b2'
 const SECRET = 'hook-secret-4a8f0d6e'
 const TOKEN = 'bearer-token-e05b21'
 const USER = 'notifier'
-
-/** Every file under `dir` (recursively) whose bytes contain `needle`. */
-function filesContaining(dir: string, needle: string): string[] {
-  if (!existsSync(dir)) return []
-  const hits: string[] = []
-  for (const entry of readdirSync(dir, {recursive: true, withFileTypes: true})) {
-    if (!entry.isFile()) continue
-    const path = join(entry.parentPath, entry.name)
-    if (readFileSync(path).includes(needle)) hits.push(path)
-  }
-  return hits
-}
-
-/** Every live process whose argv contains `needle`. */
-function argvContaining(needle: string): string[] {
-  const hits: string[] = []
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-      if (argv.includes(needle)) hits.push(`${pid}: ${argv.split('\0').join(' ')}`)
-    } catch {
-      // exited while we looked
-    }
-  }
-  return hits
-}
 
 function outbox(out: string): Array<{id: string; channel: string; event: string; status: string; attempts: number}> {
   const db = new Database(join(out, '.daemon', 'jobs.db'), {readonly: true})
