@@ -17,7 +17,7 @@ export default class DaemonCommand extends BaseCommand<typeof DaemonCommand> {
   ]
 
   static override flags = {
-    'max-concurrent-jobs': Flags.integer({description: 'Conversions run at once (default: max_concurrent_jobs, else 2).', max: 64, min: 1}),
+    'max-concurrent-jobs': Flags.integer({description: 'Conversions run at once (default: max_concurrent_jobs, else 3).', max: 64, min: 1}),
     'output-dir': Flags.string({description: 'Where outputs and the daemon state (.daemon/) go (default: output_dir).'}),
     'stability-interval': Flags.integer({description: 'Milliseconds between two stability checks of a new file (default: file_stable_interval, else 1 s).', hidden: true, min: 10}),
     'manifest-workflow-dir': Flags.string({description: 'Manifest workflow layout root (default: manifest_workflow_dir).'}),
@@ -60,6 +60,8 @@ export default class DaemonCommand extends BaseCommand<typeof DaemonCommand> {
       )
     })
     await daemon.start()
+    // Once per start (a reload does not repeat them): keys accepted but not used yet, secrets in plain text.
+    for (const notice of config.notices) daemon.log(notice.level, notice.event, notice.fields, notice.message)
     started = true
     // SIGTERM / SIGINT abort this.abort (BaseCommand): that is a stop.
     this.abort.signal.addEventListener('abort', () => void daemon.stop('signal'), {once: true})
