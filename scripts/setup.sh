@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 # libguestfs-tools + linux-image-amd64: the appliance that inspects and fixes guests (it boots the host's
 # kernel). qemu-system-x86 + ovmf: the boot test (BIOS and UEFI). debootstrap: the e2e test guest.
 # tar/gzip: OVA tooling and fixtures. bubblewrap: the sandbox every qemu process reading untrusted bytes runs in.
-PACKAGES=(qemu-utils util-linux tar gzip libguestfs-tools linux-image-amd64 qemu-system-x86 ovmf debootstrap bubblewrap)
+# jq + bc: the seed's ops one-liners and examples/ops/hyper2kvm-healthcheck (its stats.json mode), run by the tests.
+PACKAGES=(qemu-utils util-linux tar gzip libguestfs-tools linux-image-amd64 qemu-system-x86 ovmf debootstrap bubblewrap jq bc)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
