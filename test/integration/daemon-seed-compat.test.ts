@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import {execFileSync, spawnSync} from 'node:child_process'
 import {chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {createHash} from 'node:crypto'
+import {createServer} from 'node:net'
 import {join} from 'node:path'
 
 import Database from 'better-sqlite3'
@@ -293,5 +294,21 @@ describe('daemon: the seeds\' files, commands and ops tools', function () {
     assert.equal(error.retry_info.next_retry_at, null)
     assert.equal((await runCli(['ctl', 'stop', '--output-dir', out])).code, 0)
     assert.equal(await d.exited, 0)
+  })
+
+  it('ctl health: WARNING (exit 1) when something listens on the control socket but does not answer in time', async () => {
+    const out = join(dir, 'hung-out')
+    mkdirSync(join(out, '.daemon'), {mode: 0o700, recursive: true})
+    const server = createServer(() => {
+      // accepts and never answers, like a hung daemon
+    })
+    await new Promise<void>((resolve) => server.listen(join(out, '.daemon', 'control.sock'), resolve))
+    try {
+      const hung = await runCli(['ctl', 'health', '--output-dir', out, '--timeout', '1'])
+      assert.equal(hung.code, 1, hung.stdout + hung.stderr)
+      assert.match(hung.stdout, /^WARNING: control socket not responding \(The daemon did not answer "status" .* within 1 s\.\)\n$/)
+    } finally {
+      server.close()
+    }
   })
 })
