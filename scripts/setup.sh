@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 # keychain path of `hyper2kvm secrets` is tested against the real thing (the daemon itself needs neither).
 # prometheus: only for its promtool (`promtool check metrics` on the daemon's real /metrics scrape in the
 # tests; 19 MB download, 96 MB installed with the Prometheus server beside it, which is disabled below).
-PACKAGES=(qemu-utils util-linux tar gzip libguestfs-tools linux-image-amd64 qemu-system-x86 ovmf debootstrap bubblewrap dbus-daemon gnome-keyring prometheus)
+# jq + bc: the seed's ops one-liners and examples/ops/hyper2kvm-healthcheck (its stats.json mode), run by the tests.
+PACKAGES=(qemu-utils util-linux tar gzip libguestfs-tools linux-image-amd64 qemu-system-x86 ovmf debootstrap bubblewrap dbus-daemon gnome-keyring prometheus jq bc)
 # logrotate: the daemon-logs test runs the shipped examples/systemd/hyper2kvm-daemon.logrotate against a real daemon.
 PACKAGES+=(logrotate)
 

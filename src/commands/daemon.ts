@@ -19,7 +19,7 @@ export default class DaemonCommand extends BaseCommand<typeof DaemonCommand> {
   ]
 
   static override flags = {
-    'max-concurrent-jobs': Flags.integer({description: 'Conversions run at once (default: max_concurrent_jobs, else 2).', max: 64, min: 1}),
+    'max-concurrent-jobs': Flags.integer({description: 'Conversions run at once (default: max_concurrent_jobs, else 3).', max: 64, min: 1}),
     'output-dir': Flags.string({description: 'Where outputs and the daemon state (.daemon/) go (default: output_dir).'}),
     'stability-interval': Flags.integer({description: 'Milliseconds between two stability checks of a new file (default: file_stable_interval, else 1 s).', hidden: true, min: 10}),
     'manifest-workflow-dir': Flags.string({description: 'Manifest workflow layout root (default: manifest_workflow_dir).'}),
@@ -78,6 +78,8 @@ export default class DaemonCommand extends BaseCommand<typeof DaemonCommand> {
         .finally(() => void sendReady(running.snapshot()).then(notified('ready')))
     })
     await running.start()
+    // Once per start (a reload does not repeat them): keys accepted but not used yet, secrets in plain text.
+    for (const notice of config.notices) running.log(notice.level, notice.event, notice.fields, notice.message)
     started = true
     // systemd (Type=notify): started means the store is open, the control socket and HTTP listener answer.
     const readyError = await sendReady(running.snapshot())

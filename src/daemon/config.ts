@@ -5,6 +5,7 @@ import {type NotificationKeys, type NotificationSettings, parseNotificationSetti
 import {type EffectiveConfig, loadConfig} from '../jobs/config.js'
 import {SourceDocument} from '../jobs/document.js'
 import type {FlagValues} from '../jobs/job-plan.js'
+import {resolveSecret} from '../secrets/resolve-secret.js'
 import {type Layout, type LayoutKind, layoutOf} from './layout.js'
 import type {LogLevel} from './log-line.js'
 
@@ -16,7 +17,24 @@ export interface RetryPolicy {
   backoffMultiplier: number
 }
 
-/** The daemon's settings: schemas/daemon.schema.json keys, resolved, with command-line flags on top. */
+/** Something the configuration loader found worth saying once, at start, through the daemon's log. */
+export interface ConfigNotice {
+  level: 'warn' | 'info'
+  event: string
+  fields: Record<string, unknown>
+  message: string
+}
+
+/** The seed's `vsphere:` connection (accepted, not used yet: sources cannot be pulled from vSphere yet). */
+export interface VsphereSettings {
+  server?: string
+  username?: string
+  datacenter?: string
+  insecure: boolean
+  /** Resolved through the secret store (`vsphere.password`); never logged. */
+  password?: string
+}
+
 /** How a dropped file counts as one converted before: its name and size, or its content. */
 export type DedupKey = 'name-size' | 'sha256' | 'md5'
 
@@ -69,6 +87,18 @@ export interface DaemonConfig {
   notifications: NotificationSettings
   /** metrics: the HTTP listener with /metrics and /api/v1/health, /api/v1/ready (http/http-piece.ts). */
   metrics: MetricsConfig
+  /** vsphere: (validated; not used yet). */
+  vsphere?: VsphereSettings
+  /** Logged once when the daemon starts (not on reload): keys accepted but not used yet, secrets in plain text. */
+  notices: ConfigNotice[]
+}
+
+/** Keys of the seeds' configurations that validate but have no feature behind them yet, and why. */
+const NOT_USED_YET: Record<string, string> = {
+  database: 'the job store is always output_dir/.daemon/jobs.db',
+  schedules: 'scheduled jobs are not implemented yet',
+  vsphere: 'sources cannot be pulled from vSphere yet',
+  webhooks: 'job lifecycle webhooks are not implemented yet (notifications: sends alerts)',
 }
 
 /** The settings SIGHUP may change while jobs run. */
@@ -109,6 +139,7 @@ interface DaemonKeys {
   umask?: string
   workflow_mode?: boolean
   workflow_dir?: string
+  vsphere?: {server?: string; username?: string; password?: string; password_file?: string; datacenter?: string; insecure?: boolean}
   manifest_workflow_mode?: boolean
   manifest_workflow_dir?: string
   notifications?: NotificationKeys
@@ -152,6 +183,11 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
     })
   }
   const retry = keys.retry_policy ?? {}
+  const notices: ConfigNotice[] = []
+  for (const [key, why] of Object.entries(NOT_USED_YET)) {
+    if ((keys as Record<string, unknown>)[key] !== undefined) notices.push({event: 'config:not-used-yet', fields: {key}, level: 'warn', message: `${key}: accepted but not used yet: ${why}`})
+  }
+  const vsphere = keys.vsphere === undefined ? undefined : await vsphereSettings(keys.vsphere, baseDir, notices)
   const {'output-dir': _outputDir, ...jobDefaults} = effective.flags
   return {
     allowedInputDirs: (keys.allowed_input_dirs ?? []).map((d) => resolve(baseDir, d)),
@@ -166,7 +202,8 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
     logFile: path(keys.log_file),
     logFormat: keys.log_format ?? 'text',
     logLevel: flags['log-level'] ?? keys.log_level ?? levelOfVerbose(keys.verbose ?? 1),
-    maxConcurrentJobs: flags['max-concurrent-jobs'] ?? keys.max_concurrent_jobs ?? 2,
+    // The seed's default (3); each job is one qemu-img (and an appliance while fixing): lower it on small hosts.
+    maxConcurrentJobs: flags['max-concurrent-jobs'] ?? keys.max_concurrent_jobs ?? 3,
     notifications: await parseNotificationSettings(keys.notifications, baseDir),
     metrics: {
       address: keys.metrics?.address ?? '127.0.0.1',
@@ -175,17 +212,20 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
       ...(keys.metrics?.token === undefined ? {} : {token: keys.metrics.token}),
       ...(keys.metrics?.token_file === undefined ? {} : {tokenFile: resolve(baseDir, keys.metrics.token_file)}),
     },
+    notices,
     outputDir: outputDir!,
     sandbox: jobDefaults.sandbox !== false,
     retry: {
       backoffMultiplier: retry.backoff_multiplier ?? 2,
       enabled: retry.enabled ?? true,
       maxRetries: retry.max_retries ?? 3,
-      retryDelay: retry.retry_delay ?? 30,
+      // The seed's default: 5 minutes before the first retry (then x backoff_multiplier).
+      retryDelay: retry.retry_delay ?? 300,
     },
     stabilityIntervalMs: flags['stability-interval'] ?? Math.round((keys.file_stable_interval ?? 1) * 1000),
     umask: Number.parseInt(keys.umask ?? '0027', 8),
     verbose: keys.verbose ?? 1,
+    ...(vsphere === undefined ? {} : {vsphere}),
     workDir: path(keys.work_dir),
   }
 }
@@ -193,4 +233,18 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
 /** The seed's `verbose`: 0 warnings and errors, 1 and 2 info (2 adds the stack to error files), 3 debug. */
 export function levelOfVerbose(verbose: number): LogLevel {
   return verbose <= 0 ? 'warn' : verbose >= 3 ? 'debug' : 'info'
+}
+
+/** vsphere: with its password resolved through the secret store (a plain value warns, and is redacted from then on). */
+async function vsphereSettings(keys: NonNullable<DaemonKeys['vsphere']>, baseDir: string, notices: ConfigNotice[]): Promise<VsphereSettings> {
+  const secret = await resolveSecret({file: keys.password_file === undefined ? undefined : resolve(baseDir, keys.password_file), name: 'vsphere.password', value: keys.password}, (message) =>
+    notices.push({event: 'config:plain-secret', fields: {key: 'vsphere.password'}, level: 'warn', message}),
+  )
+  return {
+    datacenter: keys.datacenter,
+    insecure: keys.insecure ?? false,
+    server: keys.server,
+    username: keys.username,
+    ...(secret === undefined ? {} : {password: secret.value}),
+  }
 }

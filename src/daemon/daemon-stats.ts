@@ -30,6 +30,31 @@ interface TypeCounts {
 const round = (value: number, places: number): number => Math.round(value * 10 ** places) / 10 ** places
 
 /**
+ * `current_jobs`: a map keyed by the dropped file's name, as the seed's. Several jobs of one file (the jobs of
+ * a `jobs:` batch file) would share that key: each of them is keyed `<file name>#<job id>` instead, so no
+ * job hides another; every entry carries its `filename` and `job_id` (`.current_jobs[] | select(.filename == …)`).
+ */
+export function currentJobsMap(jobs: readonly CurrentJob[]): Record<string, Record<string, unknown>> {
+  const count = new Map<string, number>()
+  for (const j of jobs) count.set(j.filename, (count.get(j.filename) ?? 0) + 1)
+  const map: Record<string, Record<string, unknown>> = {}
+  for (const j of jobs) {
+    map[count.get(j.filename)! > 1 ? `${j.filename}#${j.jobId}` : j.filename] = {
+      filename: j.filename,
+      status: j.status,
+      start_time: j.startTime,
+      file_size_mb: round(j.sizeBytes / 1024 / 1024, 2),
+      retry_count: j.retryCount,
+      next_retry: j.nextRetryAt,
+      error: j.error,
+      job_id: j.jobId,
+      phase: j.phase,
+    }
+  }
+  return map
+}
+
+/**
  * The daemon's statistics (`stats.json`, `ctl stats`): counted from the daemon's events since start,
  * with the queue read at the moment.
  */
@@ -66,39 +91,39 @@ export class DaemonStats implements DaemonListener {
     this.byType.set(type, t)
   }
 
+  /**
+   * The seed's stats.json keys and shapes (`total_processed`, `current_queue_depth`, `by_file_type.<type>.avg_time`,
+   * `current_jobs` keyed by file name …), with ours beside them where they say more (state, pending_files,
+   * uptime_seconds, job ids and phases, updated_at). Rates and averages are null until a job has finished
+   * (`jq '.success_rate // 100'` reads that as healthy).
+   */
   stats(): Record<string, unknown> {
     const {failed, processed, retried, totalMs} = this.counters
     const finished = processed + failed
     const snapshot = this.source.snapshot()
+    const uptimeMs = Date.now() - snapshot.startedAt.getTime()
     return {
-      start_time: snapshot.startedAt.toISOString(),
-      uptime_seconds: Math.round((Date.now() - snapshot.startedAt.getTime()) / 1000),
+      daemon_start_time: snapshot.startedAt.toISOString(),
+      uptime_hours: round(uptimeMs / 3_600_000, 2),
+      uptime_seconds: Math.round(uptimeMs / 1000),
       state: snapshot.state,
-      processed,
-      failed,
-      retried,
+      total_processed: processed,
+      total_failed: failed,
+      total_retried: retried,
       success_rate: finished === 0 ? null : round((processed / finished) * 100, 1),
       average_processing_time_seconds: finished === 0 ? null : round(totalMs / finished / 1000, 3),
-      queue_depth: snapshot.queued,
+      current_queue_depth: snapshot.queued,
+      retry_waiting: snapshot.retryWaiting,
+      running_jobs: snapshot.running,
       pending_files: snapshot.pendingFiles,
+      max_concurrent_jobs: snapshot.maxConcurrentJobs,
       by_file_type: Object.fromEntries(
         [...this.byType].map(([type, t]) => [
           type,
-          {failed: t.failed, processed: t.processed, success_rate: round((t.processed / (t.processed + t.failed)) * 100, 1), average_time_seconds: round(t.totalMs / (t.processed + t.failed) / 1000, 3)},
+          {processed: t.processed, failed: t.failed, avg_time: round(t.totalMs / (t.processed + t.failed) / 1000, 3), success_rate: round((t.processed / (t.processed + t.failed)) * 100, 1)},
         ]),
       ),
-      current_jobs: this.source
-        .currentJobs()
-        .filter((j) => j.status === 'processing')
-        .map((j) => ({
-          file: j.filename,
-          job_id: j.jobId,
-          phase: j.phase,
-          retry_count: j.retryCount,
-          size_mb: round(j.sizeBytes / 1024 / 1024, 2),
-          start_time: j.startTime,
-          status: 'running',
-        })),
+      current_jobs: currentJobsMap(this.source.currentJobs()),
       updated_at: new Date().toISOString(),
     }
   }

@@ -27,7 +27,8 @@ export interface ErrorRecord {
   suggestions?: string[]
   details?: Record<string, unknown>
   system_info?: Record<string, unknown>
-  retry_info?: {attempts?: number; max_retries?: number; retry_enabled?: boolean; retried?: boolean; reason_not_retried?: string | null}
+  exception_traceback?: string | null
+  retry_info?: {retry_count?: number; max_retries?: number; next_retry_at?: string | null; attempts?: number; retry_enabled?: boolean; retried?: boolean; reason_not_retried?: string | null}
   /** The item's files relative to the error file's directory, main file first (absent in old files: [filename]). */
   files?: string[]
   layout?: string

@@ -46,15 +46,19 @@ export interface ErrorRecordInput {
 }
 
 /**
- * `<file>.error.json`: the seed's fields (filename, filepath, file_size_mb, timestamp, error, error code,
- * phase, stack when verbose, suggestion, system_info, retry_info), the claim's files, and for a batch the
- * failed and succeeded jobs. Suggestions come from the error, else from the catalog.
+ * `<file>.error.json`: the seed's fields (filename, filepath, file_size_mb, timestamp, error, phase,
+ * exception_traceback, suggestion, system_info{disk_space_free_gb, memory_available_gb}, retry_info{retry_count,
+ * max_retries, next_retry_at}) with ours beside them (error_code, exit_code, permanent, stage, suggestions,
+ * details, the claim's files, for a batch every job); in the workflow layouts also 001's workflow fields
+ * (job_id, original_name, failed_at, exception, status: "failed"). Suggestions come from the error, else from
+ * the catalog.
  */
 export async function errorRecord(input: ErrorRecordInput): Promise<Record<string, unknown>> {
   const first = input.failed[0]!
   const error = storedError(first)
   const permanent = ERROR_CATALOG[error.code]?.permanent ?? false
   const suggestions = error.suggestions && error.suggestions.length > 0 ? error.suggestions : [...(ERROR_CATALOG[error.code]?.suggestions ?? [])]
+  // freemem() is MemAvailable on Linux (libuv), free plus reclaimable cache.
   const fs = await statfs(input.outputDir).catch(() => undefined)
   const main = input.files[0]!
   const {retry} = input
@@ -73,23 +77,43 @@ export async function errorRecord(input: ErrorRecordInput): Promise<Record<strin
     permanent,
     phase: error.phase ?? null,
     stage: error.stage ?? null,
-    ...(input.verbose >= 2 && error.stack ? {stack: error.stack} : {}),
+    // The seed's traceback: our stack (recorded with verbose >= 2; its first line is the error's own message,
+    // which never quotes refused content), else null — a stack says nothing to a dropper and costs bytes.
+    exception_traceback: input.verbose >= 2 && error.stack ? error.stack : null,
     suggestion: suggestions[0] ?? null,
     suggestions,
     details: error.details ?? {},
+    // The seed's disk_space_free_gb and memory_available_gb (of output_dir's filesystem; no python_version:
+    // node_version says what runs), ours in MB beside them.
     system_info: {
+      disk_space_free_gb: fs ? Math.round(((fs.bavail * fs.bsize) / 1024 ** 3) * 100) / 100 : null,
+      memory_available_gb: Math.round((freemem() / 1024 ** 3) * 100) / 100,
       available_memory_mb: Math.round(freemem() / 1024 / 1024),
       free_disk_mb: fs ? Math.round((fs.bavail * fs.bsize) / 1024 / 1024) : null,
       node_version: process.version,
       platform: process.platform,
     },
+    // Written when the item has failed for good (it stays in the inbox while retries are pending): the seed's
+    // retry_count (retries made) and next_retry_at (null: no retry follows), ours beside them.
     retry_info: {
-      attempts: first.attempts,
+      retry_count: Math.max(0, first.attempts - 1),
       max_retries: retry.maxRetries,
+      next_retry_at: null,
+      attempts: first.attempts,
       retry_enabled: retry.enabled,
       retried: first.attempts > 1,
       reason_not_retried: permanent ? 'permanent error' : !retry.enabled ? 'retry disabled' : first.attempts > retry.maxRetries ? 'max_retries reached' : null,
     },
+    ...(input.layout === 'watch'
+      ? {}
+      : {
+          // 001's workflow error metadata. job_id (above) is the store's id (`ctl job <id>`), not the file stem.
+          original_name: main,
+          failed_at: first.completed_at ?? new Date().toISOString(),
+          // The stack with verbose >= 2, else the error in one line (code and message).
+          exception: input.verbose >= 2 && error.stack ? error.stack : `${error.code}: ${error.message}`,
+          status: 'failed',
+        }),
     ...(input.failed.length + input.others.length > 1
       ? {
           jobs: [...input.failed, ...input.others].map((row) => ({

@@ -34,6 +34,30 @@ function jobSummary(row: JobRow): Record<string, unknown> {
 }
 
 /**
+ * `<file>.meta.json` (workflow layouts): 001's fields — job_id (the store's job id; the claim id for a claim
+ * of several jobs, a `jobs:` batch), original_name, completed_at, status ("success", else "failed" or
+ * "duplicate") — and ours beside them: the claim's files, its kind and id, each job with its outputs and report.
+ */
+function metaRecord(record: ClaimRecord, jobs: JobRow[], outcome: string, layout: string): Record<string, unknown> {
+  const settledAt = new Date().toISOString()
+  return {
+    job_id: jobs.length === 1 ? jobs[0]!.id : record.id,
+    original_name: record.main,
+    // When the claim's last job finished (ISO 8601, UTC).
+    completed_at: jobs.map((j) => j.completed_at ?? '').sort().at(-1) || settledAt,
+    status: outcome === 'succeeded' ? 'success' : outcome,
+    filename: record.main,
+    files: record.files,
+    kind: record.kind,
+    claim_id: record.id,
+    layout,
+    claimed_at: record.claimed_at,
+    settled_at: settledAt,
+    jobs: jobs.map((j) => jobSummary(j)),
+  }
+}
+
+/**
  * Settling a claim once every job of it has finished: its files move to processed/, failed/ (with the
  * error file) or duplicates/, with their sidecars; idempotent and resumable after a crash. Every look and
  * move goes through the held bookkeeping descriptors (`safe`).
@@ -112,17 +136,7 @@ export class ClaimSettler {
     if (layout.kind !== 'watch') {
       out.push([
         `${record.main}.meta.json`,
-        {
-          filename: record.main,
-          files: record.files,
-          kind: record.kind,
-          claim_id: record.id,
-          layout: layout.kind,
-          status: outcome,
-          claimed_at: record.claimed_at,
-          settled_at: new Date().toISOString(),
-          jobs: jobs.map((j) => jobSummary(j)),
-        },
+        metaRecord(record, jobs, outcome, layout.kind),
       ])
     }
     if (record.kind === 'manifest' || layout.kind === 'manifest-workflow') {

@@ -308,6 +308,18 @@ export class JobStore {
     })
   }
 
+  /**
+   * A consistent copy of the store into `dest` through SQLite's online backup API (never a file copy: with WAL
+   * the committed pages may still be in jobs.db-wal); a daemon may keep writing meanwhile.
+   */
+  async backup(dest: string): Promise<void> {
+    try {
+      await this.db.backup(dest)
+    } catch (error) {
+      throw mapForeignError(error, {operation: 'Cannot back up the job store', path: this.path})
+    }
+  }
+
   /** Bytes on disk: the database file, its write-ahead log, and both together. */
   diskUsage(): {db: number; wal: number; total: number} {
     const size = (path: string): number => {

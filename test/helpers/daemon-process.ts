@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {type ChildProcess, spawn} from 'node:child_process'
-import {existsSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
@@ -23,6 +23,8 @@ export interface Job {
 export interface RunningDaemon {
   child: ChildProcess
   stderr: () => string
+  /** Everything the daemon logged: stderr, then its log_file (named by the daemon:start notice) when it has one. */
+  log: () => string
   exited: Promise<number | null>
 }
 
@@ -44,7 +46,11 @@ export async function startDaemon(args: string[], out = args[args.indexOf('--out
     await sleep(50)
   }
   assert.ok(existsSync(join(out, '.daemon', 'control.sock')), `daemon did not start:\n${stderr}`)
-  return {child, exited, stderr: () => stderr}
+  const log = () => {
+    const file = /daemon:start\b.*?log_file[=":]+([^\s",]+)/.exec(stderr)?.[1]
+    return file !== undefined && existsSync(file) ? `${stderr}${readFileSync(file, 'utf8')}` : stderr
+  }
+  return {child, exited, log, stderr: () => stderr}
 }
 
 export function jobs(out: string): Job[] {

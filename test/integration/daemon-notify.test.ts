@@ -136,9 +136,9 @@ describe('daemon notifications: webhooks (Slack, signed generic), email, outbox,
     await until('all delivered in the outbox', () => outbox(t.out).length === 3 && outbox(t.out).every((r) => r.status === 'delivered'), 10_000, d)
     d.child.kill('SIGTERM')
     assert.equal(await d.exited, 0)
-    assert.match(d.stderr(), /WARN notify:config .*notifications\.smtp_password/)
+    assert.match(d.log(), /WARN notify:config .*notifications\.smtp_password/)
     for (const needle of [PASSWORD, SECRET, TOKEN]) {
-      assert.ok(!d.stderr().includes(needle), `${needle} in stderr`)
+      assert.ok(!d.log().includes(needle), `${needle} in stderr`)
       assert.deepEqual(filesContaining(join(t.base, 'log'), needle), [], `${needle} in the log file`)
       assert.deepEqual(filesContaining(join(t.watch, '.errors'), needle), [], `${needle} in an error file`)
       assert.deepEqual(filesContaining(t.out, needle), [], `${needle} in the output dir (store, outbox, stats)`)
@@ -185,7 +185,7 @@ describe('daemon notifications: webhooks (Slack, signed generic), email, outbox,
     assert.ok(pending, JSON.stringify(outbox(t.out)))
     assert.equal(outbox(t.out).find((r) => r.status === 'failed')?.attempts, 1, 'the 400 was given up after one attempt')
     assert.equal(hooks.on('/refusing').length, 1)
-    assert.match(d.stderr(), /ERROR notify:failed .*permanent=true .*HTTP 400: not retried/)
+    assert.match(d.log(), /ERROR notify:failed .*permanent=true .*HTTP 400: not retried/)
 
     hooks.reply = () => ({status: 200})
     const again = await startDaemon(['--config', t.config], t.out)
@@ -197,7 +197,7 @@ describe('daemon notifications: webhooks (Slack, signed generic), email, outbox,
     assert.equal(delivered.signatureValid, true)
     await until('the row delivered', () => outbox(t.out).find((r) => r.id === pending.id)?.status === 'delivered', 10_000, again)
     assert.equal(hooks.on('/refusing').length, 1, 'the permanent failure is not resumed')
-    assert.match(again.stderr(), /INFO notify:start .*pending=1/)
+    assert.match(again.log(), /INFO notify:start .*pending=1/)
   })
 
   it('a job that stops moving: daemon:stalled is logged and notified once, and the job finishes once it moves again', async () => {
@@ -217,7 +217,7 @@ describe('daemon notifications: webhooks (Slack, signed generic), email, outbox,
       // Frozen for several more intervals: still one stall (a stall after it moves again would be a new one).
       await sleep(2500)
       stalls = hooks.on('/generic').filter((r) => r.json.event === 'daemon_stall')
-      logged = (d.stderr().match(/WARN daemon:stalled /g) ?? []).length
+      logged = (d.log().match(/WARN daemon:stalled /g) ?? []).length
     } finally {
       process.kill(frozen.pid, 'SIGCONT')
     }

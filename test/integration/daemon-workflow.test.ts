@@ -66,7 +66,7 @@ describe('daemon: workflow and manifest-workflow layouts', function () {
     for (const f of ['solo.vmdk', 'batch.yaml', 'web.raw', 'vms/db.qcow2', 'app.ovf', 'app-disk1.vmdk', 'app-disk2.vmdk']) assert.ok(existsSync(join(processed, f)), `${f} archived in processed/<date>/`)
     const meta = readJson(join(processed, 'batch.yaml.meta.json'))
     assert.equal(meta.kind, 'job-config')
-    assert.equal(meta.status, 'succeeded')
+    assert.equal(meta.status, 'success')
     assert.deepEqual(meta.files.sort(), ['batch.yaml', 'vms/db.qcow2', 'web.raw'])
     assert.deepEqual(meta.jobs.map((j: {name: string}) => j.name).sort(), ['db01', 'web01'])
     assert.ok(meta.jobs.every((j: {report: string}) => existsSync(j.report)), 'each job has its report')

@@ -44,9 +44,9 @@ describe('daemon: watch layout, job store, ctl', function () {
     await until('the job:succeeded line', () => /INFO job:succeeded file=beta\.qcow2 job=\w+ /.test(d.stderr()), 5000, d)
     const stats = await until('stats.json', () => {
       const s = JSON.parse(readFileSync(join(out, '.daemon', 'stats.json'), 'utf8')) as Record<string, any>
-      return s.processed === 2 ? s : undefined
+      return s.total_processed === 2 ? s : undefined
     }, 10_000, d)
-    for (const key of ['start_time', 'uptime_seconds', 'processed', 'failed', 'retried', 'success_rate', 'average_processing_time_seconds', 'queue_depth', 'by_file_type', 'current_jobs']) assert.ok(key in stats, key)
+    for (const key of ['daemon_start_time', 'uptime_hours', 'total_processed', 'total_failed', 'total_retried', 'success_rate', 'average_processing_time_seconds', 'current_queue_depth', 'by_file_type', 'current_jobs']) assert.ok(key in stats, key)
     assert.equal(stats.by_file_type.raw.processed, 1)
     assert.equal(stats.success_rate, 100)
     d.child.kill('SIGTERM')
@@ -101,6 +101,8 @@ describe('daemon: watch layout, job store, ctl', function () {
     assert.equal(record.error_code, 'H2K_INPUT_EMPTY')
     assert.equal(record.phase, 'load')
     assert.equal(record.retry_info.attempts, 1)
+    assert.equal(record.retry_info.retry_count, 0)
+    assert.equal(record.retry_info.next_retry_at, null)
     assert.equal(record.retry_info.reason_not_retried, 'permanent error')
     assert.ok(record.system_info.node_version)
     assert.ok(existsSync(join(watch, '.errors', 'empty.vmdk')), 'the input is kept in .errors/')
@@ -126,6 +128,7 @@ describe('daemon: watch layout, job store, ctl', function () {
     assert.equal(status.json.state, 'RUNNING')
     assert.equal(status.json.pid, d.child.pid)
     const human = await runCli(['ctl', 'status', '--output-dir', out])
+    assert.match(human.stdout, /^Status: RUNNING\n/, 'the seed\'s Status line first')
     assert.match(human.stdout, /^state +RUNNING$/m)
 
     const paused = await runCli(['ctl', 'pause', '--output-dir', out, '--json'])
@@ -140,7 +143,7 @@ describe('daemon: watch layout, job store, ctl', function () {
     assert.equal(resumed.json.state, 'RUNNING')
     await until('gamma done', () => jobOf(out, 'gamma.raw', 'succeeded'), 30_000, d)
     const stats = await runCli(['ctl', 'stats', '--output-dir', out, '--json'])
-    assert.equal(stats.json.stats.processed, 1)
+    assert.equal(stats.json.stats.total_processed, 1)
 
     const listed = await runCli(['ctl', 'jobs', '--output-dir', out, '--json'])
     assert.equal(listed.json.jobs.length, 1)

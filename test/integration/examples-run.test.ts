@@ -98,7 +98,7 @@ describe('examples/ run as shipped', function () {
         mkdirSync(join(inbox, 'disks'), {recursive: true})
         const d = await startDaemon(['--config', config], out)
         daemons.push(d)
-        assert.match(d.stderr(), /daemon:start /)
+        assert.match(d.log(), /daemon:start /)
         if (layout === 'manifest-workflow') {
           cpSync(join(dir, 'examples', 'vms', 'web01', 'web01.vmdk'), join(inbox, 'disks', 'web01.vmdk'))
           writeFileSync(join(inbox, 'web01.json'), JSON.stringify({pipeline: {load: {source_path: 'disks/web01.vmdk'}}, version: '1.0'}))
@@ -106,7 +106,7 @@ describe('examples/ run as shipped', function () {
           cpSync(join(dir, 'examples', 'vms', 'web01', 'web01.vmdk'), join(inbox, 'web01.vmdk'))
         }
         const job = await until('converted', () => jobs(out).find((j) => j.status === 'succeeded' || j.status === 'failed'), 60_000, d)
-        assert.equal(job.status, 'succeeded', d.stderr())
+        assert.equal(job.status, 'succeeded', d.log())
         const output = join(out, today(), 'web01', 'web01.qcow2')
         assert.ok(sameContent(output, 'qcow2', expected, 'raw'))
         if (layout !== 'manifest-workflow') {
@@ -116,7 +116,7 @@ describe('examples/ run as shipped', function () {
         }
         if (name === 'daemon.yaml') {
           // The shipped metrics block serves: jobs counted on loopback.
-          const port = Number((await until('http:listening', () => /http:listening address=127\.0\.0\.1 auth=none port=(\d+)/.exec(d.stderr()) ?? undefined, 5000, d))[1])
+          const port = Number((await until('http:listening', () => /http:listening address=127\.0\.0\.1 auth=none port=(\d+)/.exec(d.log()) ?? undefined, 5000, d))[1])
           let scrape = await request(port, '/metrics')
           for (let i = 0; i < 50 && !/^hyper2kvm_jobs_total\{status="succeeded"\} 1$/m.test(scrape.body); i++) scrape = await new Promise((resolve) => setTimeout(resolve, 100)).then(() => request(port, '/metrics'))
           assert.match(scrape.body, /^hyper2kvm_jobs_total\{status="succeeded"\} 1$/m)

@@ -1,7 +1,25 @@
 import {SimpleCtlCommand} from '../../daemon/ctl-simple.js'
+import {statusLine, wantsEmoji} from '../../daemon/stats-summary.js'
+import {H2KError} from '../../errors/h2k-error.js'
 
 export default class CtlStatus extends SimpleCtlCommand {
+  static override description = 'Without --json the first line is the seed\'s `Status: RUNNING` (PAUSED, DRAINING, STOPPING; `Status: STOPPED` when no daemon answers, exit 12), with ▶️/⏸️/🚰/⏹️ on a terminal without NO_COLOR; then one line per field.'
   static override examples = ['<%= config.bin %> <%= command.id %> --output-dir /var/lib/hyper2kvm/output', '<%= config.bin %> <%= command.id %> --config /etc/hyper2kvm/daemon.yaml --json']
   static override summary = 'Show whether the daemon runs, its state (RUNNING, PAUSED, DRAINING) and its queue.'
   protected readonly request = 'status'
+
+  public override async run(): Promise<Record<string, unknown>> {
+    try {
+      return await super.run()
+    } catch (error) {
+      // The seed's `status` says STOPPED when no daemon runs; the exit code (12) and the error still tell why.
+      if (!this.jsonEnabled() && error instanceof H2KError && error.code === 'H2K_DAEMON_NOT_RUNNING') this.log(statusLine('STOPPED', wantsEmoji()))
+      throw error
+    }
+  }
+
+  protected override print(reply: Record<string, unknown>): void {
+    this.log(statusLine(String(reply.state ?? 'UNKNOWN'), wantsEmoji()))
+    super.print(reply)
+  }
 }
