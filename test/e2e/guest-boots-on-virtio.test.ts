@@ -164,7 +164,7 @@ describe('e2e: a VMware-style Linux guest boots on KVM virtio after conversion',
       await until('the job file settled', () => existsSync(join(processed, 'web01.yaml.meta.json')) || existsSync(join(root, 'failed', today(), 'web01.yaml.error.json')), 15 * 60_000, undefined, 1000)
       assert.ok(existsSync(join(processed, 'web01.yaml.meta.json')), log)
       const meta = JSON.parse(readFileSync(join(processed, 'web01.yaml.meta.json'), 'utf8'))
-      assert.equal(meta.status, 'succeeded')
+      assert.equal(meta.status, 'success')
       const report = JSON.parse(readFileSync(meta.jobs[0].report, 'utf8'))
       assert.equal(report.verification.boot.passed, true)
       assert.match(report.verification.boot.matchedLine, /h2k-guest login:/)
