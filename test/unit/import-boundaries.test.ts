@@ -49,6 +49,13 @@ describe('import boundaries of src/', () => {
     assert.deepEqual(breaking((e) => engine.has(area(e.from)) && above.has(area(e.to))), [])
   })
 
+  it('the daemon does not depend on the CLI (base-command, commands, ctl, oclif): the commands use the daemon, not the other way round', () => {
+    const cli = new Set(['base-command', 'commands', 'ctl'])
+    assert.deepEqual(breaking((e) => area(e.from) === 'daemon' && cli.has(area(e.to))), [])
+    const oclif = (readdirSync(join(SRC, 'daemon')) as string[]).filter((f) => f.endsWith('.ts') && /from '@oclif\//.test(readFileSync(join(SRC, 'daemon', f), 'utf8')))
+    assert.deepEqual(oclif, [])
+  })
+
   it('the delivery engine (outbox, backoff, signing) knows nothing of the daemon or notifications, so the job service can reuse it', () => {
     const allowed = new Set(['delivery', 'errors'])
     assert.deepEqual(breaking((e) => area(e.from) === 'delivery' && !allowed.has(area(e.to))), [])

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
 import {controlRequest} from '../../daemon/control-client.js'
-import {daemonOutputDir, outputDirFlag} from '../../daemon/ctl-command.js'
+import {daemonOutputDir, outputDirFlag} from '../../ctl/daemon-flags.js'
 import {healthVerdict, type HealthVerdict, unreachableVerdict} from '../../daemon/health-check.js'
 import {H2KError} from '../../errors/h2k-error.js'
 import {mapForeignError} from '../../errors/map-foreign-error.js'

@@ -1,4 +1,4 @@
-import {SimpleCtlCommand} from '../../daemon/ctl-simple.js'
+import {SimpleCtlCommand} from '../../ctl/simple-ctl-command.js'
 import {statsSummary, wantsEmoji} from '../../daemon/stats-summary.js'
 
 export default class CtlStats extends SimpleCtlCommand {

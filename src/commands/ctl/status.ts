@@ -1,4 +1,4 @@
-import {SimpleCtlCommand} from '../../daemon/ctl-simple.js'
+import {SimpleCtlCommand} from '../../ctl/simple-ctl-command.js'
 import {statusLine, wantsEmoji} from '../../daemon/stats-summary.js'
 import {H2KError} from '../../errors/h2k-error.js'
 
