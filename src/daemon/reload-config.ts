@@ -26,7 +26,8 @@ export function planReload(current: DaemonConfig, next: DaemonConfig): ReloadPla
   const needsRestart = [
     current.layout.root === next.layout.root && current.layout.kind === next.layout.kind ? undefined : 'layout',
     // sandbox too: turning it off is logged at start, never done silently by a reload.
-    ...(['outputDir', 'logFile', 'logFormat', 'sandbox'] as const).filter((k) => current[k] !== next[k]),
+    // work_dir, umask and the scan interval are applied once, at start: a change is reported, not silently dropped.
+    ...(['outputDir', 'workDir', 'logFile', 'logFormat', 'sandbox', 'umask', 'stabilityIntervalMs'] as const).filter((k) => current[k] !== next[k]),
     // Channels and the outbox are built at start: a changed notifications block takes a restart.
     JSON.stringify(current.notifications) === JSON.stringify(next.notifications) ? undefined : 'notifications',
     JSON.stringify(current.metrics) === JSON.stringify(next.metrics) ? undefined : 'metrics',

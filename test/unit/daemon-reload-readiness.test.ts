@@ -30,6 +30,9 @@ describe('daemon pieces without the daemon: SIGHUP reload plan, readiness checks
     assert.equal(plan.updated.outputDir, current.outputDir, 'a restart key keeps its running value')
     assert.equal(plan.updated.metrics.port, 9090)
     assert.deepEqual(planReload(current, current), {changed: [], needsRestart: [], updated: current})
+    const moved = planReload(current, {...current, stabilityIntervalMs: 5000, umask: 0o022, workDir: join(dir, 'work')})
+    assert.deepEqual(moved.needsRestart, ['workDir', 'umask', 'stabilityIntervalMs'], 'applied at start only: reported, not silently dropped')
+    assert.deepEqual(moved.changed, [])
   })
 
   it('readiness: a store that throws, a refused directory, a missing inbox, a paused daemon each fail their check', () => {
