@@ -1,4 +1,5 @@
 import {startHttpPiece} from '../http/http-piece.js'
+import {mapForeignError} from '../errors/map-foreign-error.js'
 import type {DaemonConfig} from './config.js'
 import type {DaemonEvent, DaemonListener, DaemonSnapshot} from './daemon-events.js'
 import {NotifyPiece} from '../notify/notify-piece.js'
@@ -57,7 +58,9 @@ export async function startPieces(ctx: PieceContext): Promise<DaemonPiece[]> {
     if (systemd) pieces.push(systemd)
   } catch (error) {
     // What did start is released: a failed start leaves no listener or outbox connection behind.
-    for (const piece of pieces) await piece.close?.().catch(() => {})
+    for (const piece of pieces) {
+      await piece.close?.().catch((closeError: unknown) => ctx.log('warn', 'piece:close-failed', {piece: piece.name}, mapForeignError(closeError).message))
+    }
     throw error
   }
   return pieces

@@ -1,4 +1,4 @@
-import {existsSync, type FSWatcher, watch} from 'node:fs'
+import {type FSWatcher, watch} from 'node:fs'
 import {mkdir, rm} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 
@@ -9,21 +9,23 @@ import type {StageRegistry} from '../stages/stage-registry.js'
 import {BookkeepingDirs} from './bookkeeping.js'
 import {ClaimGate} from './claim-gate.js'
 import {ClaimPlanner} from './claim-planner.js'
-import {type DaemonConfig, LIVE_KEYS} from './config.js'
+import type {DaemonConfig} from './config.js'
 import {type ControlCommand, type ControlReply, ControlServer} from './control-server.js'
 import type {DaemonEvent, DaemonSnapshot, DaemonState} from './daemon-events.js'
 import {type DaemonPiece, dispatch, type ReadinessCheck, startPieces} from './daemon-pieces.js'
-import {type CurrentJob, DaemonStats} from './daemon-stats.js'
+import {currentJobs} from './current-jobs.js'
+import {DaemonStats} from './daemon-stats.js'
 import {ignoredName, IntakeScanner} from './intake-items.js'
 import {definitionOf} from './job-definition.js'
 import {JobRunner, type RunningJob} from './job-runner.js'
 import {reapLeftoverChildren} from './leftover-children.js'
 import {DaemonLog} from './daemon-log.js'
+import {readinessChecks} from './readiness.js'
 import {recoverClaims} from './recover-claims.js'
+import {planReload} from './reload-config.js'
 import {ClaimSettler} from './settle-claim.js'
 import {StabilityTracker, type Tracked} from './stability.js'
 import {type JobRow, JobStore, stateDir} from './store.js'
-import {storedError} from './error-record.js'
 
 export type {DaemonState} from './daemon-events.js'
 
@@ -81,7 +83,7 @@ export class Daemon {
     const gate = new ClaimGate(() => ({inbox: this.config.layout.inbox, intervalMs: this.config.stabilityIntervalMs, timeoutS: this.config.fileStableTimeout}), log)
     this.stability = new StabilityTracker(() => ({checks: this.config.fileStableChecks, inbox: this.config.layout.inbox, intervalMs: this.config.stabilityIntervalMs, timeoutS: this.config.fileStableTimeout}), gate, log)
     this.bookkeeping = new BookkeepingDirs(config.layout.bookkeeping)
-    this.statistics = new DaemonStats({currentJobs: () => this.currentJobs(), snapshot: () => this.snapshot()}, log)
+    this.statistics = new DaemonStats({currentJobs: () => currentJobs(this.running.values(), this.waiting()), snapshot: () => this.snapshot()}, log)
   }
 
   /** A bookkeeping path (real) as the held descriptors reach it; H2K_UNSAFE_PATH when its directory is refused. */
@@ -130,43 +132,9 @@ export class Daemon {
     }
   }
 
-  /** Running jobs and those waiting for their next attempt (stats' current_jobs). */
-  private currentJobs(): CurrentJob[] {
-    const running = [...this.running.values()].map(
-      (j): CurrentJob => ({error: null, filename: j.row.source_path, jobId: j.row.id, nextRetryAt: null, phase: j.phase ?? null, retryCount: j.row.attempts - 1, sizeBytes: j.size, startTime: new Date(j.startedAt).toISOString(), status: 'processing'}),
-    )
-    const retrying = this.waiting()
-      .filter((r) => r.status === 'retry_wait')
-      .map(
-        (r): CurrentJob => ({
-          error: r.error ? storedError(r).message : null,
-          filename: r.source_path,
-          jobId: r.id,
-          nextRetryAt: r.next_attempt_at === null ? null : new Date(r.next_attempt_at).toISOString(),
-          phase: null,
-          retryCount: r.attempts,
-          sizeBytes: definitionOf(r).size,
-          startTime: r.started_at,
-          status: 'retrying',
-        }),
-      )
-    return [...running, ...retrying]
-  }
-
-  /** Readiness: the store answers and takes writes, the directories are there and usable, the daemon takes new work. */
+  /** Readiness (readiness.ts): the store answers and takes writes, the directories are usable, the daemon takes new work. */
   async readiness(): Promise<ReadinessCheck[]> {
-    const checks: ReadinessCheck[] = []
-    try {
-      this.store.ping()
-      checks.push({name: 'store', ok: true})
-    } catch (error) {
-      checks.push({detail: mapForeignError(error).message, name: 'store', ok: false})
-    }
-    const problems = this.bookkeeping.check().map((c) => `${c.dir}: ${c.problem}`)
-    if (!existsSync(this.config.layout.inbox)) problems.push('the inbox is missing')
-    checks.push({name: 'directories', ok: problems.length === 0, ...(problems.length > 0 ? {detail: problems.join('; ')} : {})})
-    checks.push({name: 'accepting', ok: this.state === 'RUNNING', ...(this.state === 'RUNNING' ? {} : {detail: this.state.toLowerCase()})})
-    return checks
+    return readinessChecks({bookkeepingProblems: () => this.bookkeeping.check(), inbox: this.config.layout.inbox, pingStore: () => this.store.ping(), state: this.state})
   }
 
   // ---- logging: one line per event ------------------------------------------------------------------
@@ -291,29 +259,10 @@ export class Daemon {
 
   /** SIGHUP: apply the settings that can change live, and log what changed. */
   reload(next: DaemonConfig): void {
-    const changed: string[] = []
-    const updated = {...this.config}
-    for (const key of LIVE_KEYS) {
-      if (JSON.stringify(this.config[key]) !== JSON.stringify(next[key])) {
-        changed.push(`${key}: ${JSON.stringify(this.config[key])} → ${JSON.stringify(next[key])}`)
-        ;(updated as Record<string, unknown>)[key] = next[key]
-      }
-    }
-    if (JSON.stringify(this.config.jobDefaults) !== JSON.stringify(next.jobDefaults)) {
-      changed.push('conversion defaults (for newly claimed files)')
-      updated.jobDefaults = next.jobDefaults
-    }
-    const ignoredKeys = [
-      this.config.layout.root === next.layout.root && this.config.layout.kind === next.layout.kind ? undefined : 'layout',
-      // sandbox too: turning it off is logged at start, never done silently by a reload.
-      ...(['outputDir', 'logFile', 'logFormat', 'sandbox'] as const).filter((k) => this.config[k] !== next[k]),
-      // Channels and the outbox are built at start: a changed notifications block takes a restart.
-      JSON.stringify(this.config.notifications) === JSON.stringify(next.notifications) ? undefined : 'notifications',
-      JSON.stringify(this.config.metrics) === JSON.stringify(next.metrics) ? undefined : 'metrics',
-    ].filter(Boolean)
+    const {changed, needsRestart, updated} = planReload(this.config, next)
     this.config = updated
     this.logger.setLevel(updated.logLevel)
-    this.log('info', 'daemon:reloaded', {changed: changed.length > 0 ? changed.join('; ') : 'nothing', needs_restart: ignoredKeys.length > 0 ? ignoredKeys.join(',') : undefined})
+    this.log('info', 'daemon:reloaded', {changed: changed.length > 0 ? changed.join('; ') : 'nothing', needs_restart: needsRestart.length > 0 ? needsRestart.join(',') : undefined})
     this.pump()
   }
 

@@ -1,11 +1,8 @@
 import {lstat, readdir, readFile, rmdir, stat} from 'node:fs/promises'
 import {basename, dirname, isAbsolute, join, normalize, resolve, sep} from 'node:path'
 
-import {Flags} from '@oclif/core'
-
 import {H2KError} from '../errors/h2k-error.js'
-import {loadDaemonConfig} from './config.js'
-import {type Layout, layoutOf} from './layout.js'
+import type {Layout} from './layout.js'
 
 const SUFFIX = '.error.json'
 
@@ -51,17 +48,6 @@ export interface ErrorFile {
   record: ErrorRecord | undefined
   /** Why the record could not be read. */
   unreadable?: string
-}
-
-/** `--watch-dir`: the errors commands' override for a watch layout (default: the layout of --config). */
-export const watchDirFlag = {
-  'watch-dir': Flags.string({description: "The daemon's watch_dir (watch layout; default: the layout of --config, which may be a workflow layout)."}),
-}
-
-/** The layout whose error files the errors commands read: --watch-dir, else the daemon configuration's. */
-export async function errorsLayout(flags: {'watch-dir'?: string; config?: string}): Promise<Layout> {
-  if (flags['watch-dir'] !== undefined) return layoutOf('watch', resolve(flags['watch-dir']))
-  return (await loadDaemonConfig({config: flags.config})).layout
 }
 
 /** A relative name that stays inside its directory, normalised; undefined for anything else. */

@@ -5,11 +5,11 @@ import {createServer} from 'node:net'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {jobOf, killAll, type RunningDaemon, startDaemon, today, until} from '../helpers/daemon-process.js'
+import {jobOf, type RunningDaemon, startDaemon, today, until} from '../helpers/daemon-process.js'
+import {daemonSuite} from '../helpers/daemon-suite.js'
 import {parseExposition, promtoolCheck, rawExchange, request} from '../helpers/http-scrape.js'
 import {makePatternedRaw} from '../helpers/patterned-image.js'
 import {runCli} from '../helpers/run-cli.js'
-import {makeTempDir} from '../helpers/temp-dir.js'
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {version: string}).version
 
@@ -42,15 +42,11 @@ async function listeningPort(d: RunningDaemon): Promise<number> {
 /** The metrics HTTP listener of a real daemon process: scrapes, health, readiness, limits, token. */
 describe('daemon: HTTP listener (Prometheus metrics, health, readiness)', function () {
   this.timeout(60_000)
-  let dir: string
-  let cleanup: () => void
-  const daemons: RunningDaemon[] = []
-  before(() => ({cleanup, dir} = makeTempDir('h2k-http-')))
-  afterEach(() => killAll(daemons))
-  after(() => cleanup())
+  const suite = daemonSuite('h2k-http-')
+  const {daemons} = suite
 
   it('scrapes counters, histograms and gauges through a retry, a success and a failure; promtool passes; health, readiness, request ids, limits', async () => {
-    const base = join(dir, 'scrape')
+    const base = join(suite.dir, 'scrape')
     const {config, out, watch} = writeConfig(base, {enabled: true, port: 0}, 'retry_policy: {max_retries: 3, retry_delay: 2, backoff_multiplier: 2}\n')
     // A file where the day's output directory should be: writing the output fails (H2K_OUTPUT_FAILED, retryable).
     execFileSync('mkdir', ['-p', out])
@@ -75,7 +71,8 @@ describe('daemon: HTTP listener (Prometheus metrics, health, readiness)', functi
     writeFileSync(join(watch, 'bad.vmdk'), 'this is not a disk\n')
     await until('bad failed', () => jobOf(out, 'bad.vmdk', 'failed'), 30_000, d)
 
-    const {body, contentType, samples} = await scrapeUntil(port, 'both outcomes', (s) => s.get('hyper2kvm_jobs_total{status="failed"}') === 1 && s.get('hyper2kvm_jobs_total{status="succeeded"}') === 1)
+    // The outcome is counted when the job's event goes out; it leaves the pool a moment later (its claim settles first).
+    const {body, contentType, samples} = await scrapeUntil(port, 'both outcomes, pool empty', (s) => s.get('hyper2kvm_jobs_total{status="failed"}') === 1 && s.get('hyper2kvm_jobs_total{status="succeeded"}') === 1 && s.get('hyper2kvm_active_jobs') === 0)
     assert.match(contentType, /^text\/plain; version=0\.0\.4/)
     const value = (key: string) => {
       assert.ok(samples.has(key), `${key} is exposed`)
@@ -103,7 +100,7 @@ describe('daemon: HTTP listener (Prometheus metrics, health, readiness)', functi
     assert.equal(value('hyper2kvm_queued_jobs'), 0)
     assert.equal(value('hyper2kvm_queue_depth'), 0)
     assert.equal(value('hyper2kvm_pending_files'), 0)
-    assert.equal(value('hyper2kvm_max_concurrent_jobs'), 2)
+    assert.equal(value('hyper2kvm_max_concurrent_jobs'), 3, 'the default pool size is the seed\'s (3)')
     assert.equal(value('hyper2kvm_daemon_state{state="RUNNING"}'), 1)
     assert.equal(value('hyper2kvm_daemon_state{state="PAUSED"}'), 0)
     assert.equal(value(`hyper2kvm_build_info{version="${VERSION}"}`), 1)
@@ -177,7 +174,7 @@ describe('daemon: HTTP listener (Prometheus metrics, health, readiness)', functi
   })
 
   it('refuses to start bound beyond loopback without a token (H2K_USAGE)', async () => {
-    const {config, out} = writeConfig(join(dir, 'open'), {address: '0.0.0.0', enabled: true, port: 0})
+    const {config, out} = writeConfig(join(suite.dir, 'open'), {address: '0.0.0.0', enabled: true, port: 0})
     const run = await runCli(['daemon', '--config', config, '--output-dir', out])
     assert.equal(run.code, 2, run.stderr)
     assert.match(run.stderr, /H2K_USAGE/)
@@ -186,7 +183,7 @@ describe('daemon: HTTP listener (Prometheus metrics, health, readiness)', functi
   })
 
   it('with a token: 401 (WWW-Authenticate) without it or with a wrong one, 200 with it; liveness stays open; the token is never logged', async () => {
-    const base = join(dir, 'token')
+    const base = join(suite.dir, 'token')
     execFileSync('mkdir', ['-p', base])
     const token = 'b3f1c2d4e5f60718293a4b5c6d7e8f90'
     const tokenFile = join(base, 'metrics.token')
@@ -220,7 +217,7 @@ describe('daemon: HTTP listener (Prometheus metrics, health, readiness)', functi
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
     const port = (taken.address() as {port: number}).port
     try {
-      const {config, out} = writeConfig(join(dir, 'taken'), {enabled: true, port})
+      const {config, out} = writeConfig(join(suite.dir, 'taken'), {enabled: true, port})
       const run = await runCli(['daemon', '--config', config, '--output-dir', out])
       assert.equal(run.code, 12, run.stderr)
       assert.match(run.stderr, /H2K_LISTEN_FAILED/)

@@ -4,9 +4,9 @@ import {execFileSync, spawn} from 'node:child_process'
 import {connect} from 'node:net'
 import {join} from 'node:path'
 
-import {jobs, killAll, type RunningDaemon, startDaemon, until} from '../helpers/daemon-process.js'
+import {jobs, startDaemon, until} from '../helpers/daemon-process.js'
+import {daemonSuite} from '../helpers/daemon-suite.js'
 import {CLI, runCli} from '../helpers/run-cli.js'
-import {makeTempDir} from '../helpers/temp-dir.js'
 
 /** One raw line on the control socket → the reply line. */
 function request(socketPath: string, line: string): Promise<Record<string, unknown>> {
@@ -39,15 +39,11 @@ const dropBad = (inbox: string, name: string): void => writeFileSync(join(inbox,
 /** The daemon's logs through real daemon processes: JSON lines, --log-level, one sink, reopen for logrotate, request ids. */
 describe('daemon: logs (log_format, --log-level, log_file as the one sink, SIGUSR1/SIGHUP reopen, request ids)', function () {
   this.timeout(60_000)
-  let dir: string
-  let cleanup: () => void
-  const daemons: RunningDaemon[] = []
-  before(() => ({cleanup, dir} = makeTempDir('h2k-daemon-logs-')))
-  afterEach(() => killAll(daemons))
-  after(() => cleanup())
+  const suite = daemonSuite('h2k-daemon-logs-')
+  const {daemons} = suite
 
   it('log_format: json and --log-level debug: every stderr line is JSON with level, time, event; job lines carry job_id; requests a request_id', async () => {
-    const {config, inbox, out} = configIn(join(dir, 'json'), 'log_format: json\nverbose: 0\n')
+    const {config, inbox, out} = configIn(join(suite.dir, 'json'), 'log_format: json\nverbose: 0\n')
     const d = await startDaemon(['--config', config, '--log-level', 'debug'], out)
     daemons.push(d)
     dropBad(inbox, 'bad.vmdk')
@@ -88,7 +84,7 @@ describe('daemon: logs (log_format, --log-level, log_file as the one sink, SIGUS
   })
 
   it('log_file is the one sink: lines there only (stderr: the start notice), --log-level warn hides info; rename + SIGUSR1 or SIGHUP: later lines in the new file', async () => {
-    const base = join(dir, 'file')
+    const base = join(suite.dir, 'file')
     const {config, inbox, out} = configIn(base, 'log_file: log/daemon.log\nlog_level: debug\n')
     const log = join(base, 'log', 'daemon.log')
     const d = await startDaemon(['--config', config, '--log-level', 'warn'], out)
@@ -126,7 +122,7 @@ describe('daemon: logs (log_format, --log-level, log_file as the one sink, SIGUS
   })
 
   it('the shipped logrotate snippet (no copytruncate, USR1 to the main process) rotates a running daemon\'s log_file: nothing lost, nothing twice', async () => {
-    const base = join(dir, 'logrotate')
+    const base = join(suite.dir, 'logrotate')
     const {config, inbox, out} = configIn(base, 'log_file: log/daemon.log\n')
     const log = join(base, 'log', 'daemon.log')
     const d = await startDaemon(['--config', config], out)
@@ -167,7 +163,7 @@ describe('daemon: logs (log_format, --log-level, log_file as the one sink, SIGUS
   })
 
   it('SIGHUP applies a changed log_level to the running daemon', async () => {
-    const base = join(dir, 'reload')
+    const base = join(suite.dir, 'reload')
     const {config, inbox, out} = configIn(base, 'log_file: daemon.log\nlog_level: warn\n')
     const log = join(base, 'daemon.log')
     const d = await startDaemon(['--config', config], out)
@@ -183,8 +179,8 @@ describe('daemon: logs (log_format, --log-level, log_file as the one sink, SIGUS
   })
 
   it('under journald (stderr is the stream JOURNAL_STREAM names) each line starts with its syslog priority, so journalctl -p err works', async () => {
-    const {config, inbox, out} = configIn(join(dir, 'journal'), '')
-    const stream = join(dir, 'journal', 'stream')
+    const {config, inbox, out} = configIn(join(suite.dir, 'journal'), '')
+    const stream = join(suite.dir, 'journal', 'stream')
     const fd = openSync(stream, 'w')
     const {dev, ino} = fstatSync(fd)
     const child = spawn(process.execPath, [CLI, 'daemon', '--config', config, '--stability-interval', '100'], {env: {...process.env, JOURNAL_STREAM: `${dev}:${ino}`, NO_COLOR: '1'}, stdio: ['ignore', 'ignore', fd]})
@@ -206,7 +202,7 @@ describe('daemon: logs (log_format, --log-level, log_file as the one sink, SIGUS
   })
 
   it('a symlink at log_file is refused: the daemon does not start and writes nothing through it', async () => {
-    const base = join(dir, 'symlink')
+    const base = join(suite.dir, 'symlink')
     const {config, out} = configIn(base, 'log_file: daemon.log\n')
     const victim = join(base, 'victim.txt')
     writeFileSync(victim, 'precious\n')

@@ -6,12 +6,12 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import Database from 'better-sqlite3'
 
-import {jobOf, killAll, type RunningDaemon, startDaemon, today, until} from '../helpers/daemon-process.js'
+import {jobOf, startDaemon, today, until} from '../helpers/daemon-process.js'
+import {daemonSuite} from '../helpers/daemon-suite.js'
 import {makePatternedRaw} from '../helpers/patterned-image.js'
 import {runCli} from '../helpers/run-cli.js'
 import {argvContaining, filesContaining} from '../helpers/secret-leaks.js'
 import {makeCertificate, SmtpReceiver} from '../helpers/smtp-receiver.js'
-import {makeTempDir} from '../helpers/temp-dir.js'
 import {WebhookReceiver} from '../helpers/webhook-receiver.js'
 
 const PASSWORD = 'smtp-pass-7c1e93b2'
@@ -55,29 +55,25 @@ function descendants(pid: number): Array<{pid: number; command: string; leaf: bo
 /** Notifications from a real daemon to a real HTTP receiver and a real SMTP server (STARTTLS, AUTH) on loopback. */
 describe('daemon notifications: webhooks (Slack, signed generic), email, outbox, stall', function () {
   this.timeout(60_000)
-  let dir: string
-  let cleanup: () => void
+  const suite = daemonSuite('h2k-notify-')
+  const {daemons} = suite
   let cert: ReturnType<typeof makeCertificate>
   let hooks: WebhookReceiver
   let smtp: SmtpReceiver
-  const daemons: RunningDaemon[] = []
   before(() => {
-    ;({cleanup, dir} = makeTempDir('h2k-notify-'))
-    cert = makeCertificate(dir)
+    cert = makeCertificate(suite.dir)
   })
   beforeEach(async () => {
     hooks = await WebhookReceiver.start({'/generic': SECRET})
     smtp = await SmtpReceiver.start({cert: cert.cert, key: cert.key, password: PASSWORD, user: USER})
   })
   afterEach(async () => {
-    await killAll(daemons)
     await hooks.close()
     await smtp.close()
   })
-  after(() => cleanup())
 
   const setup = (name: string, notifications: string, extra = 'retry_policy:\n  enabled: false\n') => {
-    const base = join(dir, name)
+    const base = join(suite.dir, name)
     mkdirSync(join(base, 'queue'), {recursive: true})
     writeFileSync(join(base, 'generic.secret'), `${SECRET}\n`, {mode: 0o600})
     const config = join(base, 'daemon.yaml')
@@ -147,7 +143,7 @@ describe('daemon notifications: webhooks (Slack, signed generic), email, outbox,
   })
 
   it('a retry then success: a failure notice with retry info, then the retry-success message (success itself off)', async () => {
-    const raw = makePatternedRaw(join(dir, 'source.raw'))
+    const raw = makePatternedRaw(join(suite.dir, 'source.raw'))
     const t = setup('t2', `  enabled: true\n  notify_on_success: false\n${generic()}`, 'fix: false\nretry_policy:\n  max_retries: 3\n  retry_delay: 0.5\n  backoff_multiplier: 2\n')
     mkdirSync(t.out, {recursive: true})
     // A file where the day's output directory should be: writing fails (H2K_OUTPUT_FAILED, retryable).

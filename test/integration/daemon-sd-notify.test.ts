@@ -3,8 +3,8 @@ import {execFileSync} from 'node:child_process'
 import {createRequire} from 'node:module'
 import {join} from 'node:path'
 
-import {killAll, type RunningDaemon, startDaemon, until} from '../helpers/daemon-process.js'
-import {makeTempDir} from '../helpers/temp-dir.js'
+import {type RunningDaemon, startDaemon, until} from '../helpers/daemon-process.js'
+import {daemonSuite} from '../helpers/daemon-suite.js'
 
 interface DgramSocket {
   on(event: 'message', listener: (buf: Buffer) => void): void
@@ -29,12 +29,8 @@ function notifyReceiver(path: string): {messages: Array<Record<string, string>>;
 /** The daemon under a fake service manager: READY, WATCHDOG every WATCHDOG_USEC/2, RELOADING … READY on SIGHUP, STOPPING. */
 describe('daemon: systemd notifications (Type=notify, WatchdogSec)', function () {
   this.timeout(40_000)
-  let dir: string
-  let cleanup: () => void
-  const daemons: RunningDaemon[] = []
-  before(() => ({cleanup, dir} = makeTempDir('h2k-notify-')))
-  afterEach(() => killAll(daemons))
-  after(() => cleanup())
+  const suite = daemonSuite('h2k-notify-')
+  const {daemons} = suite
 
   /** startDaemon with the service manager's variables set for that one child. */
   async function startWith(env: Record<string, string>, args: string[]): Promise<RunningDaemon> {
@@ -53,9 +49,9 @@ describe('daemon: systemd notifications (Type=notify, WatchdogSec)', function ()
   }
 
   it('an abstract NOTIFY_SOCKET (@name) is reported (sd-notify:unavailable), not fatal', async () => {
-    const out = join(dir, 'abstract-out')
-    execFileSync('mkdir', ['-p', join(dir, 'abstract-queue')])
-    const d = await startWith({NOTIFY_SOCKET: '@h2k-test-notify'}, ['--watch-dir', join(dir, 'abstract-queue'), '--output-dir', out])
+    const out = join(suite.dir, 'abstract-out')
+    execFileSync('mkdir', ['-p', join(suite.dir, 'abstract-queue')])
+    const d = await startWith({NOTIFY_SOCKET: '@h2k-test-notify'}, ['--watch-dir', join(suite.dir, 'abstract-queue'), '--output-dir', out])
     daemons.push(d)
     await until('sd-notify:unavailable', () => /WARN sd-notify:unavailable NOTIFY_SOCKET=@h2k-test-notify is an abstract socket name/.test(d.stderr()), 5000, d)
     d.child.kill('SIGTERM')
@@ -63,10 +59,10 @@ describe('daemon: systemd notifications (Type=notify, WatchdogSec)', function ()
   })
 
   it('no WATCHDOG=1 when $WATCHDOG_PID names another process (the watchdog is not ours)', async () => {
-    const out = join(dir, 'other-out')
-    execFileSync('mkdir', ['-p', join(dir, 'other-queue')])
-    const receiver = notifyReceiver(join(dir, 'other.sock'))
-    const d = await startWith({NOTIFY_SOCKET: join(dir, 'other.sock'), WATCHDOG_PID: '1', WATCHDOG_USEC: '200000'}, ['--watch-dir', join(dir, 'other-queue'), '--output-dir', out])
+    const out = join(suite.dir, 'other-out')
+    execFileSync('mkdir', ['-p', join(suite.dir, 'other-queue')])
+    const receiver = notifyReceiver(join(suite.dir, 'other.sock'))
+    const d = await startWith({NOTIFY_SOCKET: join(suite.dir, 'other.sock'), WATCHDOG_PID: '1', WATCHDOG_USEC: '200000'}, ['--watch-dir', join(suite.dir, 'other-queue'), '--output-dir', out])
     daemons.push(d)
     await until('READY=1', () => receiver.messages.some((m) => m.READY === '1'), 10_000, d)
     await new Promise((resolve) => setTimeout(resolve, 600))
@@ -78,11 +74,11 @@ describe('daemon: systemd notifications (Type=notify, WatchdogSec)', function ()
   })
 
   it('sends READY=1 with MAINPID once started, WATCHDOG=1 pings, RELOADING=1 then READY=1 on SIGHUP, STOPPING=1 at stop', async () => {
-    const watch = join(dir, 'queue')
-    const out = join(dir, 'out')
+    const watch = join(suite.dir, 'queue')
+    const out = join(suite.dir, 'out')
     execFileSync('mkdir', ['-p', watch])
-    const receiver = notifyReceiver(join(dir, 'notify.sock'))
-    const d = await startWith({NOTIFY_SOCKET: join(dir, 'notify.sock'), WATCHDOG_USEC: '400000'}, ['--watch-dir', watch, '--output-dir', out])
+    const receiver = notifyReceiver(join(suite.dir, 'notify.sock'))
+    const d = await startWith({NOTIFY_SOCKET: join(suite.dir, 'notify.sock'), WATCHDOG_USEC: '400000'}, ['--watch-dir', watch, '--output-dir', out])
     daemons.push(d)
     const ready = await until('READY=1', () => receiver.messages.find((m) => m.READY === '1'), 10_000, d)
     assert.equal(ready.MAINPID, String(d.child.pid))

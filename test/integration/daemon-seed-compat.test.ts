@@ -7,10 +7,10 @@ import {join} from 'node:path'
 
 import Database from 'better-sqlite3'
 
-import {jobOf, jobs, killAll, type RunningDaemon, startDaemon, today, until} from '../helpers/daemon-process.js'
+import {jobOf, jobs, startDaemon, today, until} from '../helpers/daemon-process.js'
+import {daemonSuite} from '../helpers/daemon-suite.js'
 import {makePatternedRaw} from '../helpers/patterned-image.js'
 import {CLI, runCli} from '../helpers/run-cli.js'
-import {makeTempDir} from '../helpers/temp-dir.js'
 
 const EXAMPLES = new URL('../../examples/ops/', import.meta.url).pathname
 
@@ -30,28 +30,24 @@ const sha256 = (path: string): string => createHash('sha256').update(readFileSyn
  */
 describe('daemon: the seeds\' files, commands and ops tools', function () {
   this.timeout(120_000)
-  let dir: string
-  let cleanup: () => void
+  const suite = daemonSuite('h2k-seed-compat-')
+  const {daemons} = suite
   let raw: string
   let bin: string
-  const daemons: RunningDaemon[] = []
   before(() => {
-    ;({cleanup, dir} = makeTempDir('h2k-seed-compat-'))
-    raw = makePatternedRaw(join(dir, 'source.raw'), 4 * 1024 * 1024, [{length: 4096, offset: 0, pattern: 0x11}, {length: 4096, offset: 4 * 1024 * 1024 - 4096, pattern: 0x66}])
+    raw = makePatternedRaw(join(suite.dir, 'source.raw'), 4 * 1024 * 1024, [{length: 4096, offset: 0, pattern: 0x11}, {length: 4096, offset: 4 * 1024 * 1024 - 4096, pattern: 0x66}])
     // `hyper2kvm` on PATH for the example scripts: the built CLI.
-    bin = join(dir, 'bin')
+    bin = join(suite.dir, 'bin')
     mkdirSync(bin)
     writeFileSync(join(bin, 'hyper2kvm'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} "$@"\n`)
     chmodSync(join(bin, 'hyper2kvm'), 0o755)
   })
-  afterEach(() => killAll(daemons))
-  after(() => cleanup())
 
   const script = (name: string, args: string[], env: Record<string, string> = {}) =>
     spawnSync(join(EXAMPLES, name), args, {encoding: 'utf8', env: {...process.env, NO_COLOR: '1', PATH: `${bin}:${process.env.PATH}`, ...env}})
 
   it('watch: stats.json and ctl stats --json after a success, a failure and a retrying job; jq one-liners, ctl stats/status/health, error file, backup while running', async () => {
-    const base = join(dir, 'watch')
+    const base = join(suite.dir, 'watch')
     const queue = join(base, 'queue')
     const out = join(base, 'out')
     mkdirSync(queue, {recursive: true})
@@ -247,12 +243,12 @@ describe('daemon: the seeds\' files, commands and ops tools', function () {
   })
 
   it('workflow: .meta.json and .error.json carry 001\'s fields; two jobs of one batch on the same disk are keyed apart in current_jobs', async () => {
-    const root = join(dir, 'wf')
-    const out = join(dir, 'wf-out')
+    const root = join(suite.dir, 'wf')
+    const out = join(suite.dir, 'wf-out')
     const inbox = join(root, 'to_be_processed')
     mkdirSync(join(inbox, 'in'), {recursive: true})
     mkdirSync(out)
-    const config = join(dir, 'wf.yaml')
+    const config = join(suite.dir, 'wf.yaml')
     writeFileSync(config, `command: daemon\nworkflow_mode: true\nworkflow_dir: ${root}\noutput_dir: ${out}\nretry_policy:\n  max_retries: 1\n  retry_delay: 120\n`)
     // The day's output directory blocked: the batch's jobs fail retryably and wait (H2K_OUTPUT_FAILED).
     const blocker = join(out, today())
@@ -297,7 +293,7 @@ describe('daemon: the seeds\' files, commands and ops tools', function () {
   })
 
   it('ctl health: WARNING (exit 1) when something listens on the control socket but does not answer in time', async () => {
-    const out = join(dir, 'hung-out')
+    const out = join(suite.dir, 'hung-out')
     mkdirSync(join(out, '.daemon'), {mode: 0o700, recursive: true})
     const server = createServer(() => {
       // accepts and never answers, like a hung daemon

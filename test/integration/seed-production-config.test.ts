@@ -3,13 +3,13 @@ import {execFileSync} from 'node:child_process'
 import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {jobOf, killAll, type RunningDaemon, startDaemon, today, until} from '../helpers/daemon-process.js'
+import {jobOf, startDaemon, today, until} from '../helpers/daemon-process.js'
+import {daemonSuite} from '../helpers/daemon-suite.js'
 import {parseExposition, promtoolCheck, request} from '../helpers/http-scrape.js'
 import {makePatternedRaw} from '../helpers/patterned-image.js'
 import {runCli} from '../helpers/run-cli.js'
 import {argvContaining, filesContaining} from '../helpers/secret-leaks.js'
 import {makeCertificate, SmtpReceiver} from '../helpers/smtp-receiver.js'
-import {makeTempDir} from '../helpers/temp-dir.js'
 import {WebhookReceiver} from '../helpers/webhook-receiver.js'
 
 const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'seed-configs', 'production.yaml')
@@ -28,21 +28,21 @@ const jq = (filter: string, file: string): string => execFileSync('jq', ['-r', f
  */
 describe('the seed production configuration runs unchanged (paths moved, receivers on loopback)', function () {
   this.timeout(120_000)
-  let dir: string
-  let cleanup: () => void
+  // One daemon serves the tests in turn: it lives until the suite ends.
+  const suite = daemonSuite('h2k-seed-prod-', {killAfter: 'all'})
+  const {daemons} = suite
   let hooks: WebhookReceiver
   let smtp: SmtpReceiver
-  const daemons: RunningDaemon[] = []
   before(async () => {
-    ;({cleanup, dir} = makeTempDir('h2k-seed-prod-'))
-    const cert = makeCertificate(dir)
+    const dir = suite.dir
+    const cert = makeCertificate(suite.dir)
     hooks = await WebhookReceiver.start({'/generic': SECRET})
     smtp = await SmtpReceiver.start({cert: cert.cert, key: cert.key, password: PASSWORD, user: USER})
     // The seed text, its paths moved under the temp dir; ours beside the seed's keys: email (the seed's own
     // email keys), a signed generic webhook, the metrics listener, JSON logs.
     const seed = readFileSync(FIXTURE, 'utf8')
-      .replaceAll('/var/lib/hyper2kvm', join(dir, 'lib'))
-      .replaceAll('/var/log/hyper2kvm', join(dir, 'log'))
+      .replaceAll('/var/lib/hyper2kvm', join(suite.dir, 'lib'))
+      .replaceAll('/var/log/hyper2kvm', join(suite.dir, 'log'))
       .replace('"YOUR_WEBHOOK_URL"', `"${hooks.url('/slack')}"`)
       .replace(
         '  notify_on_stall: true\n',
@@ -65,32 +65,30 @@ describe('the seed production configuration runs unchanged (paths moved, receive
         ].join('\n'),
       )
     assert.ok(seed.includes('smtp_server') && seed.includes(hooks.url('/slack')), 'the fixture changed shape')
-    mkdirSync(join(dir, 'etc'), {recursive: true})
-    writeFileSync(join(dir, 'etc', 'generic.secret'), `${SECRET}\n`, {mode: 0o600})
-    writeFileSync(join(dir, 'etc', 'daemon.yaml'), `${seed}metrics:\n  enabled: true\n  port: 0\nlog_format: json\n`, {mode: 0o600})
+    mkdirSync(join(suite.dir, 'etc'), {recursive: true})
+    writeFileSync(join(suite.dir, 'etc', 'generic.secret'), `${SECRET}\n`, {mode: 0o600})
+    writeFileSync(join(suite.dir, 'etc', 'daemon.yaml'), `${seed}metrics:\n  enabled: true\n  port: 0\nlog_format: json\n`, {mode: 0o600})
     // The seed's step 3: the directories exist before the daemon starts.
-    for (const sub of ['queue', 'output', 'work']) mkdirSync(join(dir, 'lib', sub), {recursive: true})
+    for (const sub of ['queue', 'output', 'work']) mkdirSync(join(suite.dir, 'lib', sub), {recursive: true})
   })
   after(async () => {
-    await killAll(daemons)
     await hooks?.close()
     await smtp?.close()
-    cleanup()
   })
 
   it('starts as `hyper2kvm --config FILE`; a failed and a converted drop are notified, scraped, logged and summarised', async () => {
-    const config = join(dir, 'etc', 'daemon.yaml')
-    const queue = join(dir, 'lib', 'queue')
-    const out = join(dir, 'lib', 'output')
-    const logFile = join(dir, 'log', 'daemon.log')
+    const config = join(suite.dir, 'etc', 'daemon.yaml')
+    const queue = join(suite.dir, 'lib', 'queue')
+    const out = join(suite.dir, 'lib', 'output')
+    const logFile = join(suite.dir, 'log', 'daemon.log')
     const d = await startDaemon(['--config', config], out, undefined, {bare: true})
     daemons.push(d)
     const argvHits: string[] = []
     const scanArgv = () => {
       for (const needle of [PASSWORD, SECRET, VSPHERE]) argvHits.push(...argvContaining(needle))
     }
-    makePatternedRaw(join(dir, 'good.raw'))
-    execFileSync('cp', ['--sparse=always', join(dir, 'good.raw'), join(queue, 'vm-001.raw')])
+    makePatternedRaw(join(suite.dir, 'good.raw'))
+    execFileSync('cp', ['--sparse=always', join(suite.dir, 'good.raw'), join(queue, 'vm-001.raw')])
     writeFileSync(join(queue, 'vm-123.vmdk'), 'test\n')
     await until('both jobs settled and the three notifications in', () => {
       scanArgv()
@@ -161,7 +159,7 @@ describe('the seed production configuration runs unchanged (paths moved, receive
     for (const secret of [PASSWORD, SECRET, VSPHERE]) {
       assert.deepEqual(filesContaining(out, secret), [], `${secret} under output_dir`)
       assert.deepEqual(filesContaining(queue, secret), [], `${secret} under watch_dir (error files)`)
-      assert.deepEqual(filesContaining(join(dir, 'log'), secret), [], `${secret} in the log`)
+      assert.deepEqual(filesContaining(join(suite.dir, 'log'), secret), [], `${secret} in the log`)
       assert.ok(!d.stderr().includes(secret), `${secret} on stderr`)
       assert.ok(!shown.stdout.includes(secret) && !shownJson.stdout.includes(secret), `${secret} in config show`)
     }
@@ -173,12 +171,12 @@ describe('the seed production configuration runs unchanged (paths moved, receive
 
   it('the seed text as printed (placeholder webhook_url, vsphere password) starts, says what it does not use, and stops', async () => {
     // Paths moved, nothing else: the placeholder webhook is disabled with a logged error, not a refusal to start.
-    const config = join(dir, 'etc', 'as-printed.yaml')
-    writeFileSync(config, readFileSync(FIXTURE, 'utf8').replaceAll('/var/lib/hyper2kvm', join(dir, 'printed')).replaceAll('/var/log/hyper2kvm', join(dir, 'printed-log')), {mode: 0o600})
-    for (const sub of ['queue', 'output', 'work']) mkdirSync(join(dir, 'printed', sub), {recursive: true})
-    const d = await startDaemon(['--config', config], join(dir, 'printed', 'output'), undefined, {bare: true})
+    const config = join(suite.dir, 'etc', 'as-printed.yaml')
+    writeFileSync(config, readFileSync(FIXTURE, 'utf8').replaceAll('/var/lib/hyper2kvm', join(suite.dir, 'printed')).replaceAll('/var/log/hyper2kvm', join(suite.dir, 'printed-log')), {mode: 0o600})
+    for (const sub of ['queue', 'output', 'work']) mkdirSync(join(suite.dir, 'printed', sub), {recursive: true})
+    const d = await startDaemon(['--config', config], join(suite.dir, 'printed', 'output'), undefined, {bare: true})
     daemons.push(d)
-    const log = join(dir, 'printed-log', 'daemon.log')
+    const log = join(suite.dir, 'printed-log', 'daemon.log')
     await until('the start-up notices', () => {
       const text = readFileSync(log, 'utf8')
       return /webhook_url is not an http\(s\) URL.*DISABLED/.test(text) && /config:not-used-yet.*vsphere/.test(text)

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 
 import {type CurrentJob, currentJobsMap} from '../../src/daemon/daemon-stats.js'
-import {healthVerdict, unreachableVerdict} from '../../src/daemon/health-check.js'
-import {statsSummary, statusLine} from '../../src/daemon/stats-summary.js'
+import {healthVerdict, unreachableVerdict} from '../../src/ctl/health-verdict.js'
+import {statsSummary, statusLine} from '../../src/ctl/stats-summary.js'
 
 const thresholds = {criticalBelow: 50, warningBelow: 80}
 const status = (extra: Record<string, unknown> = {}) => ({running: 0, state: 'RUNNING', warnings: [], ...extra})

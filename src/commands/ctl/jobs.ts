@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
-import {daemonOutputDir, outputDirFlag} from '../../daemon/ctl-command.js'
+import {daemonOutputDir, outputDirFlag} from '../../ctl/daemon-flags.js'
 import {type JobRow, JobStore} from '../../daemon/store.js'
 import {escapeControl} from '../../render/escape-control.js'
 

@@ -1,4 +1,4 @@
-import {SimpleCtlCommand} from '../../daemon/ctl-simple.js'
+import {SimpleCtlCommand} from '../../ctl/simple-ctl-command.js'
 
 export default class CtlResume extends SimpleCtlCommand {
   static override examples = ['<%= config.bin %> <%= command.id %> --output-dir /var/lib/hyper2kvm/output', '<%= config.bin %> <%= command.id %> --config /etc/hyper2kvm/daemon.yaml --json']

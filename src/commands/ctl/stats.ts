@@ -1,5 +1,5 @@
-import {SimpleCtlCommand} from '../../daemon/ctl-simple.js'
-import {statsSummary, wantsEmoji} from '../../daemon/stats-summary.js'
+import {SimpleCtlCommand} from '../../ctl/simple-ctl-command.js'
+import {statsSummary, wantsEmoji} from '../../ctl/stats-summary.js'
 
 export default class CtlStats extends SimpleCtlCommand {
   static override description = 'Without --json: a summary (Uptime, Processed, Failed, Success Rate, Avg Processing Time, Queue Depth, Currently Processing with one line per job; emoji only on a terminal without NO_COLOR). With --json: {"stats": {…}}, the keys of output_dir/.daemon/stats.json (daemon_start_time, uptime_hours, total_processed, total_failed, total_retried, success_rate, average_processing_time_seconds, current_queue_depth, by_file_type, current_jobs …), e.g. `jq -r .stats.success_rate`.'

@@ -1,5 +1,5 @@
-import {SimpleCtlCommand} from '../../daemon/ctl-simple.js'
-import {statusLine, wantsEmoji} from '../../daemon/stats-summary.js'
+import {SimpleCtlCommand} from '../../ctl/simple-ctl-command.js'
+import {statusLine, wantsEmoji} from '../../ctl/stats-summary.js'
 import {H2KError} from '../../errors/h2k-error.js'
 
 export default class CtlStatus extends SimpleCtlCommand {

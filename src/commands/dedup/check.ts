@@ -5,7 +5,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
 import {type DaemonConfig, type DedupKey, loadDaemonConfig} from '../../daemon/config.js'
-import {outputDirFlag} from '../../daemon/ctl-command.js'
+import {outputDirFlag} from '../../ctl/daemon-flags.js'
 import {fileKey} from '../../daemon/file-key.js'
 import {JobStore, type ProcessedFileRow} from '../../daemon/store.js'
 import {H2KError} from '../../errors/h2k-error.js'

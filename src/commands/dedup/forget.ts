@@ -3,7 +3,7 @@ import {basename} from 'node:path'
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
-import {daemonOutputDir, outputDirFlag} from '../../daemon/ctl-command.js'
+import {daemonOutputDir, outputDirFlag} from '../../ctl/daemon-flags.js'
 import {JobStore} from '../../daemon/store.js'
 
 export default class DedupForget extends BaseCommand<typeof DedupForget> {

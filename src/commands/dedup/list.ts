@@ -1,5 +1,5 @@
 import {BaseCommand} from '../../base-command.js'
-import {daemonOutputDir, outputDirFlag} from '../../daemon/ctl-command.js'
+import {daemonOutputDir, outputDirFlag} from '../../ctl/daemon-flags.js'
 import {JobStore, type ProcessedFileRow} from '../../daemon/store.js'
 
 /** The key a record was stored with: its hash length tells MD5 (32 hex digits) from SHA-256 (64). */

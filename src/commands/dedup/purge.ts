@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
-import {daemonOutputDir, outputDirFlag} from '../../daemon/ctl-command.js'
+import {daemonOutputDir, outputDirFlag} from '../../ctl/daemon-flags.js'
 import {cutoffBefore, parseDuration} from '../../daemon/duration.js'
 import {JobStore, type ProcessedFileRow} from '../../daemon/store.js'
 

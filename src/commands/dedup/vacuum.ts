@@ -1,5 +1,5 @@
 import {BaseCommand} from '../../base-command.js'
-import {daemonOutputDir, outputDirFlag} from '../../daemon/ctl-command.js'
+import {daemonOutputDir, outputDirFlag} from '../../ctl/daemon-flags.js'
 import {JobStore} from '../../daemon/store.js'
 import {formatBytes} from '../../render/progress-meter.js'
 

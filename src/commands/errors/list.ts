@@ -1,5 +1,6 @@
 import {BaseCommand} from '../../base-command.js'
-import {errorFileJson, errorsLayout, readErrorFiles, watchDirFlag} from '../../daemon/error-files.js'
+import {errorsLayout, watchDirFlag} from '../../ctl/daemon-flags.js'
+import {errorFileJson, readErrorFiles} from '../../daemon/error-files.js'
 import {escapeControl} from '../../render/escape-control.js'
 
 export default class ErrorsList extends BaseCommand<typeof ErrorsList> {

@@ -5,7 +5,8 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
 import {cutoffBefore, parseDuration} from '../../daemon/duration.js'
-import {errorsLayout, readErrorFiles, removeEmptyDirs, watchDirFlag} from '../../daemon/error-files.js'
+import {errorsLayout, watchDirFlag} from '../../ctl/daemon-flags.js'
+import {readErrorFiles, removeEmptyDirs} from '../../daemon/error-files.js'
 import {formatBytes} from '../../render/progress-meter.js'
 
 interface Purged {

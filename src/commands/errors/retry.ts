@@ -5,7 +5,8 @@ import {dirname, join} from 'node:path'
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
-import {errorsLayout, findErrorFile, removeEmptyDirs, watchDirFlag} from '../../daemon/error-files.js'
+import {errorsLayout, watchDirFlag} from '../../ctl/daemon-flags.js'
+import {findErrorFile, removeEmptyDirs} from '../../daemon/error-files.js'
 import {H2KError} from '../../errors/h2k-error.js'
 
 export default class ErrorsRetry extends BaseCommand<typeof ErrorsRetry> {

@@ -3,7 +3,8 @@ import {join} from 'node:path'
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
-import {type ErrorFile, errorFileJson, errorsLayout, findErrorFile, watchDirFlag} from '../../daemon/error-files.js'
+import {errorsLayout, watchDirFlag} from '../../ctl/daemon-flags.js'
+import {type ErrorFile, errorFileJson, findErrorFile} from '../../daemon/error-files.js'
 
 export default class ErrorsShow extends BaseCommand<typeof ErrorsShow> {
   static override args = {

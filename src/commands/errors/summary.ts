@@ -1,5 +1,6 @@
 import {BaseCommand} from '../../base-command.js'
-import {type ErrorFile, errorsLayout, readErrorFiles, watchDirFlag} from '../../daemon/error-files.js'
+import {errorsLayout, watchDirFlag} from '../../ctl/daemon-flags.js'
+import {type ErrorFile, readErrorFiles} from '../../daemon/error-files.js'
 
 interface SummaryResult {
   layout: string

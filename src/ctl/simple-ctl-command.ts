@@ -1,6 +1,6 @@
-import {controlRequest} from './control-client.js'
 import {BaseCommand} from '../base-command.js'
-import {daemonOutputDir, outputDirFlag} from './ctl-command.js'
+import {controlRequest} from '../daemon/control-client.js'
+import {daemonOutputDir, outputDirFlag} from './daemon-flags.js'
 import {H2KError} from '../errors/h2k-error.js'
 import {isErrorCode} from '../errors/catalog.js'
 import {escapeControl} from '../render/escape-control.js'

@@ -1,0 +1,32 @@
+import {resolve} from 'node:path'
+
+import {Flags} from '@oclif/core'
+
+import {loadDaemonConfig} from '../daemon/config.js'
+import {type Layout, layoutOf} from '../daemon/layout.js'
+
+/**
+ * The flags the commands about a daemon share (ctl, dedup, errors): which daemon, from a flag or its
+ * --config. CLI pieces, kept out of src/daemon so that the daemon does not depend on the CLI.
+ */
+
+/** `ctl …`: which daemon (its output_dir), from --output-dir or the output_dir of --config. */
+export const outputDirFlag = {
+  'output-dir': Flags.string({description: "The daemon's output_dir (its socket is output_dir/.daemon/control.sock; default: output_dir of --config)."}),
+}
+
+export async function daemonOutputDir(flags: {'output-dir'?: string; config?: string}): Promise<string> {
+  if (flags['output-dir'] !== undefined) return resolve(flags['output-dir'])
+  return (await loadDaemonConfig({config: flags.config})).outputDir
+}
+
+/** `--watch-dir`: the errors commands' override for a watch layout (default: the layout of --config). */
+export const watchDirFlag = {
+  'watch-dir': Flags.string({description: "The daemon's watch_dir (watch layout; default: the layout of --config, which may be a workflow layout)."}),
+}
+
+/** The layout whose error files the errors commands read: --watch-dir, else the daemon configuration's. */
+export async function errorsLayout(flags: {'watch-dir'?: string; config?: string}): Promise<Layout> {
+  if (flags['watch-dir'] !== undefined) return layoutOf('watch', resolve(flags['watch-dir']))
+  return (await loadDaemonConfig({config: flags.config})).layout
+}
