@@ -1,4 +1,5 @@
 import type {Channel, DeliveryOutcome} from './channel.js'
+import {redactSecrets} from '../secrets/redact.js'
 import type {Outbox, OutboxRow} from './outbox.js'
 
 export type DeliveryLog = (level: 'error' | 'warn' | 'info' | 'debug', event: string, fields: Record<string, unknown>, message?: string) => void
@@ -111,7 +112,8 @@ export class DeliveryEngine {
       .then((outcome) => {
         // Closing aborted it: not an attempt; the row stays pending for the next start.
         if (controller.signal.aborted) return
-        this.settle(row, attempt, outcome, {...fields, attempt})
+        // A server's answer or a library's error may echo a credential: redacted before the outbox or a log keeps it.
+        this.settle(row, attempt, outcome.ok ? outcome : {...outcome, reason: redactSecrets(outcome.reason)}, {...fields, attempt})
       })
       .catch((error: unknown) => this.log('error', 'notify:outbox-error', fields, (error as Error).message))
       .finally(() => {

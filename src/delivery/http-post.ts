@@ -17,7 +17,8 @@ function networkReason(error: unknown, signal: AbortSignal): string {
     return reason?.name === 'TimeoutError' ? 'timed out' : `aborted${reason?.message ? `: ${reason.message}` : ''}`
   }
   const cause = (error as {cause?: {code?: string; message?: string}}).cause
-  return cause?.code ?? cause?.message ?? (error as Error).message
+  // No cause: the request could not even be built, and that TypeError quotes the URL or a header value.
+  return cause?.code ?? cause?.message ?? 'the request could not be built (check the URL and the headers)'
 }
 
 /**

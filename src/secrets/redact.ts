@@ -27,6 +27,21 @@ export function isSecretKey(key: string): boolean {
   return SECRET_KEY.test(key) && !key.endsWith('_file')
 }
 
+/** A key naming a URL (`webhook_url`, `url`): its user info, path and query may be credentials (Slack and Discord put theirs in the path). */
+const URL_KEY = /(^|_)url$/i
+
+/** `https://hooks.slack.com/services/T…/B…/XXX` → `https://hooks.slack.com/[REDACTED]`: where it goes, not how it gets in. */
+export function redactUrl(text: string): string {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    return text // not a URL (a placeholder): nothing to hide in it
+  }
+  const hidden = url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '' || url.pathname.replace(/\/+$/, '') !== ''
+  return hidden ? `${url.protocol}//${url.host}/${REDACTED}` : text
+}
+
 /** A header whose value is a credential (`Authorization`, `X-Api-Key`, `X-Auth-Token` …). */
 export function isSecretHeader(name: string): boolean {
   return SECRET_HEADER.test(name)
@@ -34,7 +49,8 @@ export function isSecretHeader(name: string): boolean {
 
 /**
  * A copy of a configuration value with every secret replaced by `[REDACTED]`: the values of secret keys at
- * any depth, the credential headers of any `*headers` map, and any registered secret inside other strings.
+ * any depth, the credential headers of any `*headers` map, all but the origin of `*url` values, and any
+ * registered secret inside other strings.
  */
 export function redactConfig<T>(value: T): T {
   return redactValue(value, undefined, false) as T
@@ -49,5 +65,6 @@ function redactValue(value: unknown, key: string | undefined, inHeaders: boolean
     const headers = key !== undefined && /headers$/i.test(key)
     return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, redactValue(v, k, headers)]))
   }
-  return typeof value === 'string' ? redactSecrets(value) : value
+  if (typeof value !== 'string') return value
+  return key !== undefined && URL_KEY.test(key) ? redactUrl(redactSecrets(value)) : redactSecrets(value)
 }

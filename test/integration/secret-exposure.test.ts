@@ -4,11 +4,21 @@
  */
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
+import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
+import Database from 'better-sqlite3'
+
+import type {Channel} from '../../src/delivery/channel.js'
+import {DeliveryEngine} from '../../src/delivery/delivery-engine.js'
+import {Outbox} from '../../src/delivery/outbox.js'
+import type {H2KError} from '../../src/errors/h2k-error.js'
 import {runTool} from '../../src/exec/run-tool.js'
-import {CLI} from '../helpers/run-cli.js'
+import {parseNotificationSettings} from '../../src/notify/settings.js'
+import {REDACTED, redactSecrets, registerSecret} from '../../src/secrets/redact.js'
+import {until} from '../helpers/daemon-process.js'
+import {CLI, runCli} from '../helpers/run-cli.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
 describe('secret exposure: children started by hyper2kvm', () => {
@@ -83,5 +93,82 @@ describe('secret exposure: SIGUSR1 while the CLI starts', function () {
       if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
       cleanup()
     }
+  })
+})
+
+describe('secret exposure: webhook URLs and headers', function () {
+  this.timeout(60_000)
+  let dir: string
+  let cleanup: () => void
+  beforeEach(() => ({cleanup, dir} = makeTempDir('h2k-hooks-')))
+  afterEach(() => cleanup())
+
+  it('config show (text and JSON) shows where a webhook goes, never the credential in its path, query or a header', async () => {
+    const config = join(dir, 'daemon.yaml')
+    writeFileSync(
+      config,
+      [
+        'command: daemon',
+        `watch_dir: ${join(dir, 'in')}`,
+        `output_dir: ${join(dir, 'out')}`,
+        'notifications:',
+        '  enabled: true',
+        '  webhook_type: slack',
+        '  webhook_url: "https://hooks.slack.com/services/T0000/B0000/SlackPathCredential"',
+        '  webhooks:',
+        '    - url: "https://receiver.example.com/hook?token=QueryTokenCredential"',
+        '      headers: {X-Api-Key: HeaderKeyCredential, X-Team: ops}',
+        '',
+      ].join('\n'),
+    )
+    for (const args of [[], ['--json']]) {
+      const result = await runCli(['config', 'show', '--config', config, ...args])
+      assert.equal(result.code, 0, result.stderr)
+      const all = result.stdout + result.stderr
+      for (const secret of ['SlackPathCredential', 'QueryTokenCredential', 'HeaderKeyCredential']) assert.ok(!all.includes(secret), `${secret} shown by config show ${args.join(' ')}`)
+      assert.ok(all.includes('https://hooks.slack.com/[REDACTED]'), 'the webhook destination is still shown')
+      if (args.length > 0) assert.ok(all.includes('"X-Team": "ops"'), 'a plain header still shows')
+    }
+  })
+
+  it('a webhook URL with user:password is refused at load without quoting it (fetch would echo it into logs and the outbox)', async () => {
+    await assert.rejects(
+      parseNotificationSettings({enabled: true, webhook_url: 'https://hook-user:UserInfoPassword@receiver.example.com/hook'}, dir),
+      (error: H2KError) => error.code === 'H2K_JOB_INVALID' && /user name or password/.test(error.message) && !JSON.stringify({...error.details, m: error.message}).includes('UserInfoPassword'),
+    )
+  })
+
+  it('a header value fetch would refuse (an embedded newline) is refused at load, naming the header, never quoting the value', async () => {
+    await assert.rejects(
+      parseNotificationSettings({enabled: true, webhook_headers: {'X-Api-Key': 'HeaderPart1\nHeaderPart2'}, webhook_url: 'https://receiver.example.com/hook'}, dir),
+      (error: H2KError) => error.code === 'H2K_JOB_INVALID' && error.message.includes('X-Api-Key') && !error.message.includes('HeaderPart'),
+    )
+    // A trailing newline (a YAML block scalar) is trimmed by fetch: accepted.
+    await parseNotificationSettings({enabled: true, webhook_headers: {'X-Api-Key': 'HeaderKeyWithNewline\n'}, webhook_url: 'https://receiver.example.com/hook'}, dir)
+    assert.equal(redactSecrets('key=HeaderKeyWithNewline'), `key=${REDACTED}`, 'a credential header (not only Authorization) is registered for redaction')
+  })
+
+  it("a delivery failure's reason is redacted before the outbox stores it (jobs.db is a file for forensics and backups)", async () => {
+    const secret = 'ReasonEchoedCredential42'
+    registerSecret(secret)
+    const echoing: Channel = {id: 'echo:1', label: 'echo', send: async () => ({ok: false, permanent: true, reason: `server said: bad key ${secret}`})}
+    const path = join(dir, 'jobs.db')
+    const outbox = Outbox.open(path)
+    const logged: string[] = []
+    const engine = new DeliveryEngine(outbox, [echoing], (_l, event, _f, message = '') => logged.push(`${event} ${message}`), {baseDelayMs: 10, timeoutMs: 2000})
+    try {
+      engine.start()
+      engine.enqueue('test', {text: 'hello'})
+      await until('the delivery given up', () => outbox.counts().failed === 1, 10_000)
+    } finally {
+      await engine.close()
+      outbox.close()
+    }
+    const db = new Database(path, {readonly: true})
+    const stored = JSON.stringify(db.prepare('SELECT * FROM notification_outbox').all())
+    db.close()
+    assert.ok(stored.includes(REDACTED), stored)
+    assert.ok(!stored.includes(secret), `the outbox stored the secret: ${stored}`)
+    assert.ok(!logged.join('\n').includes(secret), logged.join('\n'))
   })
 })
