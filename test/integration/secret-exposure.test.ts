@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
 import {writeFileSync} from 'node:fs'
+import {createServer} from 'node:http'
+import type {AddressInfo} from 'node:net'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
@@ -12,6 +14,7 @@ import Database from 'better-sqlite3'
 
 import type {Channel} from '../../src/delivery/channel.js'
 import {DeliveryEngine} from '../../src/delivery/delivery-engine.js'
+import {postJson} from '../../src/delivery/http-post.js'
 import {Outbox} from '../../src/delivery/outbox.js'
 import type {H2KError} from '../../src/errors/h2k-error.js'
 import {runTool} from '../../src/exec/run-tool.js'
@@ -170,5 +173,37 @@ describe('secret exposure: webhook URLs and headers', function () {
     assert.ok(stored.includes(REDACTED), stored)
     assert.ok(!stored.includes(secret), `the outbox stored the secret: ${stored}`)
     assert.ok(!logged.join('\n').includes(secret), logged.join('\n'))
+  })
+})
+
+describe('notification delivery against a hostile receiver', function () {
+  this.timeout(60_000)
+  it('a receiver streaming an endless body gets its answer read, not its body: the attempt ends at once, nothing is buffered', async () => {
+    let streamed = 0
+    const server = createServer((req, res) => {
+      req.resume()
+      res.writeHead(200, {'Content-Type': 'application/octet-stream'})
+      const chunk = Buffer.alloc(1 << 20)
+      const pump = (): void => {
+        while (!res.destroyed) {
+          streamed += chunk.length
+          if (!res.write(chunk)) break
+        }
+        if (!res.destroyed) res.once('drain', pump)
+      }
+      pump()
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const {port} = server.address() as AddressInfo
+    try {
+      const started = Date.now()
+      const outcome = await postJson(`http://127.0.0.1:${port}/hook`, '{}', {}, AbortSignal.timeout(8000))
+      const took = Date.now() - started
+      assert.deepEqual(outcome, {detail: 'HTTP 200', ok: true})
+      assert.ok(took < 3000, `the attempt took ${took} ms reading a body nobody needs (${Math.round(streamed / 1048576)} MiB streamed)`)
+    } finally {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+    }
   })
 })
