@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
-import {writeFileSync} from 'node:fs'
+import {chownSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {join} from 'node:path'
@@ -12,6 +12,8 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import Database from 'better-sqlite3'
 
+import {loadDaemonConfig} from '../../src/daemon/config.js'
+import {LogFile} from '../../src/daemon/log-file.js'
 import type {Channel} from '../../src/delivery/channel.js'
 import {DeliveryEngine} from '../../src/delivery/delivery-engine.js'
 import {postJson} from '../../src/delivery/http-post.js'
@@ -205,5 +207,42 @@ describe('notification delivery against a hostile receiver', function () {
       server.closeAllConnections()
       await new Promise((resolve) => server.close(resolve))
     }
+  })
+})
+
+describe("files the daemon writes for operators: log_file's place and owner", function () {
+  this.timeout(60_000)
+  let dir: string
+  let cleanup: () => void
+  beforeEach(() => ({cleanup, dir} = makeTempDir('h2k-logfile-')))
+  afterEach(() => cleanup())
+
+  it('a log_file someone else created (another user in a shared directory) is refused, at start and at reopen (as root, like the suite)', () => {
+    const path = join(dir, 'daemon.log')
+    writeFileSync(path, '')
+    chownSync(path, 65534, 65534)
+    assert.throws(() => new LogFile(path), (error: H2KError) => error.code === 'H2K_UNSAFE_PATH' && /another user/.test(error.message))
+    // Ours at start, replaced by another user's file before logrotate's SIGUSR1: the old file stays in use.
+    rmSync(path)
+    const log = new LogFile(path)
+    try {
+      renameSync(path, `${path}.1`)
+      writeFileSync(path, '')
+      chownSync(path, 65534, 65534)
+      assert.throws(() => log.reopen(), (error: H2KError) => error.code === 'H2K_UNSAFE_PATH')
+      log.write('still here\n')
+      assert.equal(readFileSync(`${path}.1`, 'utf8'), 'still here\n')
+      assert.equal(readFileSync(path, 'utf8'), '')
+    } finally {
+      log.close()
+    }
+  })
+
+  it('a log_file inside the drop directory is refused when the configuration loads (droppers could swap it or its directory)', async () => {
+    const config = join(dir, 'daemon.yaml')
+    writeFileSync(config, [`watch_dir: ${join(dir, 'in')}`, `output_dir: ${join(dir, 'out')}`, `log_file: ${join(dir, 'in', '.logs', 'daemon.log')}`, ''].join('\n'))
+    await assert.rejects(loadDaemonConfig({config}), (error: H2KError) => error.code === 'H2K_USAGE' && /inside the drop directory/.test(error.message))
+    writeFileSync(config, [`watch_dir: ${join(dir, 'in')}`, `output_dir: ${join(dir, 'out')}`, `log_file: ${join(dir, 'logs', 'daemon.log')}`, ''].join('\n'))
+    assert.equal((await loadDaemonConfig({config})).logFile, join(dir, 'logs', 'daemon.log'))
   })
 })
