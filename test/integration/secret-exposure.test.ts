@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
 import {chownSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:http'
-import type {AddressInfo} from 'node:net'
+import {type AddressInfo, type Server, createServer as createNetServer} from 'node:net'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
@@ -244,5 +244,53 @@ describe("files the daemon writes for operators: log_file's place and owner", fu
     await assert.rejects(loadDaemonConfig({config}), (error: H2KError) => error.code === 'H2K_USAGE' && /inside the drop directory/.test(error.message))
     writeFileSync(config, [`watch_dir: ${join(dir, 'in')}`, `output_dir: ${join(dir, 'out')}`, `log_file: ${join(dir, 'logs', 'daemon.log')}`, ''].join('\n'))
     assert.equal((await loadDaemonConfig({config})).logFile, join(dir, 'logs', 'daemon.log'))
+  })
+})
+
+describe('notify test against a hostile SMTP server', function () {
+  this.timeout(60_000)
+  /** A raw SMTP server (smtp-server would clean its own answers) whose final answer carries escape sequences. */
+  const hostileSmtp = (): Server =>
+    createNetServer((socket) => {
+      let data = false
+      let buffered = ''
+      socket.write('220 hostile ESMTP\r\n')
+      socket.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString('latin1')
+        for (let end = buffered.indexOf('\r\n'); end >= 0; end = buffered.indexOf('\r\n')) {
+          const line = buffered.slice(0, end)
+          buffered = buffered.slice(end + 2)
+          if (data) {
+            if (line === '.') {
+              data = false
+              socket.write('250 queued \u001b]0;owned\u0007\u001b[2J ok    forged\r\n')
+            }
+          } else if (/^(EHLO|HELO)/i.test(line)) socket.write('250 hostile\r\n')
+          else if (/^DATA/i.test(line)) {
+            data = true
+            socket.write('354 go on\r\n')
+          } else if (/^QUIT/i.test(line)) socket.end('221 bye\r\n')
+          else socket.write('250 ok\r\n')
+        }
+      })
+      socket.on('error', () => undefined)
+    })
+
+  it("prints the server's answer escaped: no escape sequence reaches the terminal", async () => {
+    const {cleanup, dir} = makeTempDir('h2k-smtp-')
+    const server = hostileSmtp()
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const {port} = server.address() as AddressInfo
+    try {
+      const config = join(dir, 'daemon.yaml')
+      writeFileSync(config, [`watch_dir: ${join(dir, 'in')}`, `output_dir: ${join(dir, 'out')}`, 'notifications:', '  enabled: true', '  email_enabled: true', '  smtp_server: 127.0.0.1', `  smtp_port: ${port}`, '  smtp_security: none', '  email_from: h2k@example.com', '  email_to: ops@example.com', ''].join('\n'))
+      const result = await runCli(['notify', 'test', '--config', config])
+      assert.equal(result.code, 0, result.stdout + result.stderr)
+      assert.match(result.stdout, /queued/)
+      assert.ok(!/[\u001b\u0007]/.test(result.stdout), JSON.stringify(result.stdout))
+    } finally {
+      server.close()
+      cleanup()
+    }
   })
 })
