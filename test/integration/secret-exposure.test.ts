@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
-import {chownSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:http'
 import {type AddressInfo, type Server, createServer as createNetServer} from 'node:net'
 import {join} from 'node:path'
@@ -14,6 +14,7 @@ import Database from 'better-sqlite3'
 
 import {loadDaemonConfig} from '../../src/daemon/config.js'
 import {LogFile} from '../../src/daemon/log-file.js'
+import {JobStore} from '../../src/daemon/store.js'
 import type {Channel} from '../../src/delivery/channel.js'
 import {DeliveryEngine} from '../../src/delivery/delivery-engine.js'
 import {postJson} from '../../src/delivery/http-post.js'
@@ -292,5 +293,40 @@ describe('notify test against a hostile SMTP server', function () {
       server.close()
       cleanup()
     }
+  })
+})
+
+describe('ctl backup: where the backup (configuration with secrets, job store) goes', function () {
+  this.timeout(60_000)
+  let dir: string
+  let cleanup: () => void
+  beforeEach(() => ({cleanup, dir} = makeTempDir('h2k-backup-')))
+  afterEach(() => cleanup())
+
+  it('a destination others may write into without the sticky bit (or another user owns) is refused; the backup stays 0700/0600 without secrets in backup.json', async () => {
+    const out = join(dir, 'out')
+    JobStore.open(out).close()
+    const config = join(dir, 'daemon.yaml')
+    writeFileSync(config, `watch_dir: ${join(dir, 'in')}\noutput_dir: ${out}\nnotifications:\n  enabled: false\n  smtp_password: PlainBackupPassword\n`, {mode: 0o600})
+    const shared = join(dir, 'shared')
+    mkdirSync(shared)
+    chmodSync(shared, 0o777)
+    const refused = await runCli(['ctl', 'backup', '--config', config, '--to', shared])
+    assert.notEqual(refused.code, 0, refused.stdout)
+    assert.match(refused.stderr, /writable by other users/)
+    assert.deepEqual(readdirSync(shared), [])
+    const theirs = join(dir, 'theirs')
+    mkdirSync(theirs, {mode: 0o700})
+    chownSync(theirs, 65534, 65534)
+    assert.match((await runCli(['ctl', 'backup', '--config', config, '--to', theirs])).stderr, /belongs to another user/)
+    // With the sticky bit (/tmp's kind) others cannot move our entries: allowed, and the backup is private.
+    chmodSync(shared, 0o1777)
+    const done = await runCli(['ctl', 'backup', '--config', config, '--to', shared, '--json'])
+    assert.equal(done.code, 0, done.stderr)
+    const backup = done.json.dir as string
+    assert.equal(statSync(backup).mode & 0o777, 0o700)
+    for (const name of readdirSync(backup)) assert.equal(statSync(join(backup, name)).mode & 0o777, 0o600, name)
+    assert.ok(!readFileSync(join(backup, 'backup.json'), 'utf8').includes('PlainBackupPassword'))
+    assert.ok(!done.stdout.includes('PlainBackupPassword') && !done.stderr.includes('PlainBackupPassword'))
   })
 })
