@@ -48,6 +48,17 @@ export function isSecretHeader(name: string): boolean {
 }
 
 /**
+ * Whether the value at this path of a configuration is secret or may hold a credential (a secret key at any
+ * depth, a credential header of a `*headers` map, a `*url`): messages about it must not quote it.
+ */
+export function isSecretPath(path: ReadonlyArray<string | number>): boolean {
+  const keys = path.filter((p): p is string => typeof p === 'string')
+  const last = keys.at(-1)
+  const parent = path.length >= 2 && typeof path.at(-2) === 'string' ? (path.at(-2) as string) : undefined
+  return keys.some((k) => isSecretKey(k)) || (last !== undefined && URL_KEY.test(last)) || (parent !== undefined && /headers$/i.test(parent) && last !== undefined && isSecretHeader(last))
+}
+
+/**
  * A copy of a configuration value with every secret replaced by `[REDACTED]`: the values of secret keys at
  * any depth, the credential headers of any `*headers` map, all but the origin of `*url` values, and any
  * registered secret inside other strings.
