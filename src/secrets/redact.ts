@@ -19,8 +19,8 @@ export function redactSecrets(text: string): string {
 }
 
 const SECRET_KEY = /password|secret|token/i
-/** HTTP headers that carry credentials (webhook_headers). */
-const SECRET_HEADER = /^(authorization|proxy-authorization|cookie)$|token|secret|password|api[-_]?key|auth|signature/i
+/** HTTP headers that carry credentials (webhook_headers): also `*-Key` (X-Functions-Key, Ocp-Apim-Subscription-Key). */
+const SECRET_HEADER = /^(authorization|proxy-authorization|cookie)$|token|secret|password|api[-_]?key|(^|-)key$|auth|signature|credential/i
 
 /** A configuration key whose value is a secret (`smtp_password`, `webhook_secret`, `token` …); `*_file` keys name a file and are not. */
 export function isSecretKey(key: string): boolean {

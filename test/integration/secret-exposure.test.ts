@@ -124,7 +124,7 @@ describe('secret exposure: webhook URLs and headers', function () {
         '  webhook_url: "https://hooks.slack.com/services/T0000/B0000/SlackPathCredential"',
         '  webhooks:',
         '    - url: "https://receiver.example.com/hook?token=QueryTokenCredential"',
-        '      headers: {X-Api-Key: HeaderKeyCredential, X-Team: ops}',
+        '      headers: {X-Api-Key: HeaderKeyCredential, Ocp-Apim-Subscription-Key: SubscriptionKeyCredential, X-Team: ops}',
         '',
       ].join('\n'),
     )
@@ -132,7 +132,7 @@ describe('secret exposure: webhook URLs and headers', function () {
       const result = await runCli(['config', 'show', '--config', config, ...args])
       assert.equal(result.code, 0, result.stderr)
       const all = result.stdout + result.stderr
-      for (const secret of ['SlackPathCredential', 'QueryTokenCredential', 'HeaderKeyCredential']) assert.ok(!all.includes(secret), `${secret} shown by config show ${args.join(' ')}`)
+      for (const secret of ['SlackPathCredential', 'QueryTokenCredential', 'HeaderKeyCredential', 'SubscriptionKeyCredential']) assert.ok(!all.includes(secret), `${secret} shown by config show ${args.join(' ')}`)
       assert.ok(all.includes('https://hooks.slack.com/[REDACTED]'), 'the webhook destination is still shown')
       if (args.length > 0) assert.ok(all.includes('"X-Team": "ops"'), 'a plain header still shows')
     }
