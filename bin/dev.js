@@ -1,5 +1,6 @@
 #!/usr/bin/env -S node --import tsx --no-warnings
 // Runs the TypeScript sources directly (no build) for development: ./bin/dev.js convert disk.vmdk
+import './no-inspector-signal.js'
 import {execute} from '@oclif/core'
 
 import {routeArgv} from '../src/config-route.ts'

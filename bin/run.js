@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import './no-inspector-signal.js'
 import {execute} from '@oclif/core'
 
 import {routeArgv} from '../dist/config-route.js'

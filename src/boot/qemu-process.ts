@@ -2,6 +2,7 @@ import {execa} from 'execa'
 
 import {mapForeignError, stderrTail} from '../errors/map-foreign-error.js'
 import type {H2KError} from '../errors/h2k-error.js'
+import {childEnv} from '../exec/child-env.js'
 import {unsandboxedArgv} from '../exec/launch-argv.js'
 import {QEMU_SYSTEM} from './boot-args.js'
 
@@ -50,6 +51,8 @@ export function startQemu(args: readonly string[], options: StartQemuOptions = {
   const child = execa(program!, rest, {
     buffer: false,
     encoding: 'utf8',
+    env: childEnv(),
+    extendEnv: false,
     forceKillAfterDelay: options.stopGraceMs ?? 5000,
     reject: false,
     stdin: 'ignore',

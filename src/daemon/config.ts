@@ -1,6 +1,7 @@
 import {resolve} from 'node:path'
 
 import {H2KError} from '../errors/h2k-error.js'
+import {relativeInside} from '../fs/contained-path.js'
 import {type NotificationKeys, type NotificationSettings, parseNotificationSettings} from '../notify/settings.js'
 import {type EffectiveConfig, loadConfig} from '../jobs/config.js'
 import {SourceDocument} from '../jobs/document.js'
@@ -182,6 +183,11 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
       suggestions: ['Pass --config daemon.yaml (see examples/daemon.yaml, examples/workflow-daemon.yaml) or the directories as flags.'],
     })
   }
+  const layout = layoutOf(kind, root!)
+  if (keys.log_file !== undefined && relativeInside(layout.inbox, path(keys.log_file)!) !== undefined) {
+    // Whoever drops files could replace it (or its directory) with a link between two reopens, and the daemon would claim it.
+    throw new H2KError('H2K_USAGE', `log_file ${path(keys.log_file)} is inside the drop directory ${layout.inbox}.`, {suggestions: ['Put log_file where only the daemon\'s user can write, e.g. /var/log/hyper2kvm/daemon.log (the unit\'s LogsDirectory=).']})
+  }
   const retry = keys.retry_policy ?? {}
   const notices: ConfigNotice[] = []
   for (const [key, why] of Object.entries(NOT_USED_YET)) {
@@ -198,7 +204,7 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
     fileStableChecks: keys.file_stable_checks ?? 3,
     fileStableTimeout: keys.file_stable_timeout ?? 60,
     jobDefaults,
-    layout: layoutOf(kind, root!),
+    layout,
     logFile: path(keys.log_file),
     logFormat: keys.log_format ?? 'text',
     logLevel: flags['log-level'] ?? keys.log_level ?? levelOfVerbose(keys.verbose ?? 1),

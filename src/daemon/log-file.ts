@@ -44,7 +44,14 @@ export class LogFile {
       })
     }
     const info = fstatSync(fd)
-    const problem = !info.isFile() ? 'is not a regular file' : info.nlink > 1 ? 'has other hard links (it would write into another file)' : undefined
+    const owner = process.geteuid?.()
+    const problem = !info.isFile()
+      ? 'is not a regular file'
+      : info.nlink > 1
+        ? 'has other hard links (it would write into another file)'
+        : owner !== undefined && info.uid !== owner && info.uid !== 0
+          ? "belongs to another user (who could read every line and plant forged ones); it must be the daemon's user's or root's"
+          : undefined
     if (problem) {
       closeSync(fd)
       throw refused(path, problem)

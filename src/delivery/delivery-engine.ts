@@ -1,4 +1,5 @@
 import type {Channel, DeliveryOutcome} from './channel.js'
+import {redactSecrets} from '../secrets/redact.js'
 import type {Outbox, OutboxRow} from './outbox.js'
 
 export type DeliveryLog = (level: 'error' | 'warn' | 'info' | 'debug', event: string, fields: Record<string, unknown>, message?: string) => void
@@ -16,9 +17,11 @@ export interface DeliveryOptions {
   timeoutMs: number
   /** Attempts in flight at once (default 4). */
   concurrency: number
+  /** Messages waiting at most (default 1000): beyond, new ones are dropped with a log line, not stored. */
+  maxPending: number
 }
 
-export const DELIVERY_DEFAULTS: DeliveryOptions = {baseDelayMs: 2000, concurrency: 4, maxAgeMs: 86_400_000, maxAttempts: 8, maxDelayMs: 600_000, timeoutMs: 10_000}
+export const DELIVERY_DEFAULTS: DeliveryOptions = {baseDelayMs: 2000, concurrency: 4, maxAgeMs: 86_400_000, maxAttempts: 8, maxDelayMs: 600_000, maxPending: 1000, timeoutMs: 10_000}
 
 const RETRY_AFTER_CAP_MS = 3_600_000
 
@@ -39,6 +42,8 @@ export class DeliveryEngine {
   private readonly inFlight = new Map<string, {controller: AbortController; done: Promise<void>}>()
   private timer: NodeJS.Timeout | undefined
   private closed = false
+  /** The outbox is at maxPending (logged once per spell). */
+  private full = false
   private readonly options: DeliveryOptions
 
   constructor(
@@ -63,6 +68,13 @@ export class DeliveryEngine {
     for (const channel of this.channels.values()) {
       if (channel.accepts && !channel.accepts(event)) continue
       if (only && !only(channel)) continue
+      // A flood (thousands of failing drops while a receiver is down) must not grow the store without end.
+      if (this.outbox.pendingCount() >= this.options.maxPending) {
+        if (!this.full) this.log('error', 'notify:outbox-full', {channel: channel.label, event, pending_max: this.options.maxPending}, 'too many notifications waiting: new ones are dropped until some are delivered or given up')
+        this.full = true
+        continue
+      }
+      this.full = false
       ids.push(this.outbox.add(channel.id, event, payload))
     }
     if (ids.length > 0) this.kick()
@@ -111,7 +123,8 @@ export class DeliveryEngine {
       .then((outcome) => {
         // Closing aborted it: not an attempt; the row stays pending for the next start.
         if (controller.signal.aborted) return
-        this.settle(row, attempt, outcome, {...fields, attempt})
+        // A server's answer or a library's error may echo a credential: redacted before the outbox or a log keeps it.
+        this.settle(row, attempt, outcome.ok ? outcome : {...outcome, reason: redactSecrets(outcome.reason)}, {...fields, attempt})
       })
       .catch((error: unknown) => this.log('error', 'notify:outbox-error', fields, (error as Error).message))
       .finally(() => {

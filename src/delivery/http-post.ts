@@ -17,7 +17,8 @@ function networkReason(error: unknown, signal: AbortSignal): string {
     return reason?.name === 'TimeoutError' ? 'timed out' : `aborted${reason?.message ? `: ${reason.message}` : ''}`
   }
   const cause = (error as {cause?: {code?: string; message?: string}}).cause
-  return cause?.code ?? cause?.message ?? (error as Error).message
+  // No cause: the request could not even be built, and that TypeError quotes the URL or a header value.
+  return cause?.code ?? cause?.message ?? 'the request could not be built (check the URL and the headers)'
 }
 
 /**
@@ -31,8 +32,9 @@ export async function postJson(url: string, body: string, headers: Record<string
   } catch (error) {
     return {ok: false, permanent: false, reason: networkReason(error, signal)}
   }
-  // The body is not needed: drain it so the connection can be reused (bounded by the same signal).
-  await response.arrayBuffer().catch(() => undefined)
+  // The body is not needed: discarded unread (a receiver streaming an endless body would otherwise be
+  // buffered in the daemon's memory until the timeout). Its connection is not reused; notifications are rare.
+  await response.body?.cancel().catch(() => undefined)
   const status = response.status
   if (status >= 200 && status < 300) return {detail: `HTTP ${status}`, ok: true}
   if (status >= 300 && status < 400) return {ok: false, permanent: true, reason: `HTTP ${status} redirect (not followed: point the URL at the final address)`}

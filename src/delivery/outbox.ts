@@ -89,6 +89,11 @@ export class Outbox {
     this.db.prepare('UPDATE notification_outbox SET attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?').run(attempts, at, reason, now, id)
   }
 
+  /** Messages still waiting for delivery. */
+  pendingCount(): number {
+    return (this.db.prepare("SELECT COUNT(*) AS n FROM notification_outbox WHERE status = 'pending'").get() as {n: number}).n
+  }
+
   counts(): Record<OutboxStatus, number> {
     const out: Record<OutboxStatus, number> = {delivered: 0, failed: 0, pending: 0}
     for (const r of this.db.prepare('SELECT status, COUNT(*) AS n FROM notification_outbox GROUP BY status').all() as Array<{status: OutboxStatus; n: number}>) out[r.status] = r.n

@@ -4,6 +4,7 @@ import {closeSync, openSync} from 'node:fs'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import type {Phase} from '../errors/h2k-error.js'
 import type {SandboxView} from '../sandbox/sandbox-view.js'
+import {childEnv} from './child-env.js'
 import {launchArgv} from './launch-argv.js'
 
 export interface ResourceLimits {
@@ -64,8 +65,10 @@ export async function runTool(file: string, args: readonly string[], options: To
   const child = execa(command, rest, {
     cancelSignal: options.signal,
     forceKillAfterDelay: 5000,
-    // (Inside the sandbox bwrap clears the environment and sets only PATH, TMPDIR and options.env.)
-    env: options.env,
+    // (Inside the sandbox bwrap clears the environment and sets only PATH, TMPDIR and options.env.) Outside it,
+    // the tool gets ours without secrets and systemd's private variables.
+    env: childEnv(options.env),
+    extendEnv: false,
     cwd: options.cwd,
     input: options.input,
     stdin: options.input === undefined ? 'ignore' : 'pipe',

@@ -2,6 +2,7 @@ import {type ChildProcess, spawn} from 'node:child_process'
 import {lstat, mkdir, readFile, readlink} from 'node:fs/promises'
 import {setTimeout as sleep} from 'node:timers/promises'
 
+import {childEnv} from '../exec/child-env.js'
 import {descendants, waitGone} from '../exec/kill-tree.js'
 
 /** Where `guestfish --listen` puts its socket (hard-coded by guestfish: /tmp, not $TMPDIR). */
@@ -85,7 +86,7 @@ export class ApplianceNamespace {
     const args = ['--die-with-parent', '--unshare-pid', '--dev-bind', '/', '/', '--proc', '/proc', '--perms', '0700', '--tmpfs', socketDir]
     // The work directory as the holder's working directory: `ps`/`/proc/PID/cwd` tell whose namespace it is.
     args.push('--chdir', options.workDir, '--info-fd', '3', '--', 'sleep', 'infinity')
-    const holder = spawn('bwrap', args, {stdio: ['ignore', 'ignore', 'pipe', 'pipe']})
+    const holder = spawn('bwrap', args, {env: childEnv(), stdio: ['ignore', 'ignore', 'pipe', 'pipe']})
     let namespace: ApplianceNamespace
     try {
       const initPid = await holderInfo(holder, 10_000)

@@ -5,6 +5,7 @@ import {type Document, isMap, isNode, isScalar, LineCounter, parseDocument} from
 
 import {H2KError} from '../errors/h2k-error.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
+import {isSecretPath, REDACTED} from '../secrets/redact.js'
 import {didYouMean} from './did-you-mean.js'
 import {excessNesting, MAX_NESTING_DEPTH} from './nesting-depth.js'
 import {type ErrorObject, type SchemaName, schemaValidator} from './schemas.js'
@@ -144,7 +145,8 @@ export class SourceDocument {
 
   private describe(error: ErrorObject): Violation {
     const path = parsePointer(error.instancePath)
-    const got = (value: unknown): string => (value === undefined ? '' : ` (got ${JSON.stringify(value)})`)
+    // A secret (a numeric password YAML read as a number, a too-short token, a URL with its credential) is never quoted.
+    const got = (value: unknown): string => (value === undefined ? '' : isSecretPath(path) ? ` (got ${REDACTED})` : ` (got ${JSON.stringify(value)})`)
     switch (error.keyword) {
       case 'additionalProperties': {
         const key = String((error.params as {additionalProperty: string}).additionalProperty)

@@ -8,6 +8,7 @@ import {resolve} from 'node:path'
 
 import type {DeliveryOptions} from '../delivery/delivery-engine.js'
 import {H2KError} from '../errors/h2k-error.js'
+import {isSecretHeader} from '../secrets/redact.js'
 import {registerSecret, resolveSecret} from '../secrets/resolve-secret.js'
 
 export type WebhookType = 'slack' | 'discord' | 'generic'
@@ -137,19 +138,23 @@ const channelId = (kind: string, what: string): string => `${kind}:${createHash(
 
 async function webhook(key: string, spec: ExtraWebhookKeys, warnings: string[]): Promise<WebhookSettings> {
   const url = checkUrl(`${key}url`, spec.url)
+  // fetch refuses such a URL with an error that quotes it whole, password included: refused here, unquoted.
+  if (new URL(url).username !== '' || new URL(url).password !== '') throw invalid(`${key}url`, 'carries a user name or password: put the credential in webhook_headers (Authorization) or sign with a webhook secret')
+  // Slack and Discord URLs carry their credential in the path, generic ones often in the path or query.
+  registerSecret(url)
   const type = spec.type ?? NOTIFICATION_DEFAULTS.webhookType
   const headers = {...spec.headers}
   for (const [name, value] of Object.entries(headers)) {
-    // A bearer token is a credential like any other: it never reaches a log line.
-    if (name.toLowerCase() === 'authorization') {
-      registerSecret(value)
-      // `Bearer <token>`: the token alone too.
-      const credential = /^\S+\s+(\S+)$/.exec(value)?.[1]
+    // fetch would refuse it with an error that quotes the value (a credential, often): refused here, unquoted.
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw invalid(`${key}headers`, `a header name is not a valid HTTP token`)
+    if (/[^\t\x20-\x7e\x80-\xff]/.test(value.replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, ''))) throw invalid(`${key}headers.${name}`, 'has a control character (a newline?) or a character beyond Latin-1: not a valid header value')
+    // A credential header's value never reaches a log line (`Bearer <token>`: the token alone too).
+    if (isSecretHeader(name)) {
+      registerSecret(value.trim())
+      const credential = /^\S+\s+(\S+)$/.exec(value.trim())?.[1]
       if (credential) registerSecret(credential)
     }
   }
-  // Slack and Discord URLs carry their credential in the path.
-  if (type !== 'generic') registerSecret(url)
   const secret = await resolveSecret({file: spec.secret_file, name: `notifications.${key}secret`, value: spec.secret}, (m) => warnings.push(m))
   return {headers, id: channelId(type, url), type, url, ...(secret ? {secret: secret.value} : {}), ...(spec.events ? {events: spec.events} : {})}
 }

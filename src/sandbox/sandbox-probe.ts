@@ -2,6 +2,7 @@ import {execa} from 'execa'
 
 import {H2KError} from '../errors/h2k-error.js'
 import {stderrTail} from '../errors/map-foreign-error.js'
+import {childEnv} from '../exec/child-env.js'
 import {findOnPath} from '../exec/find-on-path.js'
 import {bwrapArgv, hostSystemDirs} from './bwrap-argv.js'
 
@@ -25,7 +26,7 @@ export async function sandboxRunner(): Promise<string> {
   let probe = probes.get(bwrap)
   if (probe === undefined) {
     const argv = bwrapArgv({argv: [trueBin], bwrap, system: hostSystemDirs(), view: {binds: [], devices: []}})
-    probe = execa(argv[0]!, argv.slice(1), {encoding: 'utf8', reject: false, stdin: 'ignore', timeout: 30_000}).then((result) => {
+    probe = execa(argv[0]!, argv.slice(1), {encoding: 'utf8', env: childEnv(), extendEnv: false, reject: false, stdin: 'ignore', timeout: 30_000}).then((result) => {
       if (result.exitCode !== 0) throw unavailable('bubblewrap cannot create a sandbox on this host (are user namespaces disabled?)', stderrTail(result.stderr, 2) || result.shortMessage)
     })
     probes.set(bwrap, probe)

@@ -19,6 +19,8 @@ const EXAMPLES = fileURLToPath(new URL('../../examples/', import.meta.url))
 interface Expect {
   code?: string
   contains?: string[]
+  /** Substrings the message must not have (a secret's value). */
+  absent?: string[]
   jobs?: number
   format?: string
   concurrency?: number
@@ -39,6 +41,7 @@ describe('job files, manifests and daemon configs (data-driven cases)', () => {
         await assert.rejects(validateFile(join(dir, file)), (error: H2KError) => {
           assert.equal(error.code, expect.code, error.message)
           for (const text of expect.contains ?? []) assert.ok(error.message.includes(text), `expected "${text}" in:\n${error.message}`)
+          for (const text of expect.absent ?? []) assert.ok(!JSON.stringify({details: error.details, message: error.message}).includes(text), `"${text}" quoted in:\n${error.message}`)
           return true
         })
       } else {

@@ -14,7 +14,7 @@ export interface ConfigShowResult extends Omit<EffectiveConfig, 'flags'> {
 }
 
 export default class ConfigShow extends BaseCommand<typeof ConfigShow> {
-  static override description = `Configuration is layered: built-in defaults < the configuration file (--config, else the first of ./hyper2kvm.yaml, ~/.config/hyper2kvm/config.yaml, /etc/hyper2kvm/config.yaml) < HYPER2KVM_<KEY> environment variables (e.g. HYPER2KVM_OUTPUT_FORMAT=raw) < job files < command-line flags. This shows the first three layers combined, and where each value came from; then the file's other keys (a daemon configuration's directories, retry_policy, notifications …). Secrets (${SECRET_NAMES.join(', ')}, and any key named like password/secret/token or a credential header) are shown as ${REDACTED}, with the source that provides them: keychain, credential, file, env or config.`
+  static override description = `Configuration is layered: built-in defaults < the configuration file (--config, else the first of ./hyper2kvm.yaml, ~/.config/hyper2kvm/config.yaml, /etc/hyper2kvm/config.yaml) < HYPER2KVM_<KEY> environment variables (e.g. HYPER2KVM_OUTPUT_FORMAT=raw) < job files < command-line flags. This shows the first three layers combined, and where each value came from; then the file's other keys (a daemon configuration's directories, retry_policy, notifications …). Secrets (${SECRET_NAMES.join(', ')}, and any key named like password/secret/token or a credential header) are shown as ${REDACTED}, URLs (webhook_url …) by their origin only, with the source that provides them: keychain, credential, file, env or config.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %>', description: 'Effective defaults and their sources'},

@@ -7,6 +7,7 @@ import {loadDaemonConfig} from '../../daemon/config.js'
 import {H2KError} from '../../errors/h2k-error.js'
 import {channelsOf} from '../../notify/channels.js'
 import {testNotice} from '../../notify/notice.js'
+import {escapeControl} from '../../render/escape-control.js'
 import {redactSecrets} from '../../secrets/resolve-secret.js'
 
 interface ChannelResult {
@@ -49,7 +50,8 @@ export default class NotifyTest extends BaseCommand<typeof NotifyTest> {
       }),
     )
     if (!this.jsonEnabled()) {
-      for (const r of results) this.log(`${r.ok ? 'ok    ' : 'FAILED'}  ${r.channel}  ${r.detail}`)
+      // A server's answer is its text: escaped, so it cannot drive the terminal (escape sequences) or forge lines.
+      for (const r of results) this.log(`${r.ok ? 'ok    ' : 'FAILED'}  ${escapeControl(r.channel)}  ${escapeControl(r.detail)}`)
     }
     const ok = results.every((r) => r.ok)
     if (!ok) process.exitCode = 1
