@@ -63,7 +63,8 @@ export interface ResolveOptions {
   keychainTimeoutMs?: number
 }
 
-const warnedPlain = new Set<string>()
+/** Per warn callback (one configuration load), the names already warned about: one warning per name and load. */
+const warnedPlain = new WeakMap<object, Set<string>>()
 let notedKeychain = false
 
 /** The keychain's value, or undefined when it has none or cannot be used (noted at debug level, once). */
@@ -100,7 +101,8 @@ async function fromCredential(name: string, env: NodeJS.ProcessEnv): Promise<{va
 /**
  * The secret's value from the first source that has it, or undefined when none has. A `*_file` that is
  * unsafe or missing, once reached, is an error (H2K_SECRET_UNSAFE / H2K_SECRET_UNAVAILABLE), never skipped.
- * A plain value in the configuration is warned about (once per name and process) even when a source before
+ * A plain value in the configuration is warned about (once per name and `warn` callback, i.e. per
+ * configuration load) even when a source before
  * it wins: it is still sitting in the file.
  */
 export async function resolveSecret(request: SecretRequest, warn: (message: string, notice?: SecretNotice) => void, options: ResolveOptions = {}): Promise<ResolvedSecret | undefined> {
@@ -110,8 +112,10 @@ export async function resolveSecret(request: SecretRequest, warn: (message: stri
   const plain = request.value !== undefined && request.value !== '' ? request.value : undefined
   if (plain !== undefined) {
     registerSecret(plain)
-    if (!warnedPlain.has(name)) {
-      warnedPlain.add(name)
+    const warned = warnedPlain.get(warn) ?? new Set<string>()
+    warnedPlain.set(warn, warned)
+    if (!warned.has(name)) {
+      warned.add(name)
       warn(
         `SECRET_IN_CONFIG: ${name} is written in plain text in the configuration${request.configFile ? ` (${request.configFile})` : ''}; move it to the keychain (hyper2kvm secrets set ${name}), a systemd credential, ${name.split('.').at(-1)}_file or ${secretEnvName(name)}.`,
         {code: 'SECRET_IN_CONFIG', name},

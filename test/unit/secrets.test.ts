@@ -54,7 +54,7 @@ describe('secrets: sources and their order', () => {
     assert.equal((await resolveSecret({baseDir: dir, file: 'crlf', name: 'metrics.token'}, noWarn, {env: HEADLESS}))?.value, 'abc')
   })
 
-  it('a plain value warns once per name (SECRET_IN_CONFIG, naming the key, never the value), even when another source wins', async () => {
+  it('a plain value warns once per name and load (SECRET_IN_CONFIG, naming the key, never the value), even when another source wins', async () => {
     const warnings: Array<[string, SecretNotice | undefined]> = []
     const warn = (message: string, notice?: SecretNotice): void => void warnings.push([message, notice])
     const request = {configFile: '/etc/hyper2kvm/daemon.yaml', name: 'vsphere.password', value: 'plain-vsphere-pw'}
