@@ -57,8 +57,14 @@ describe('import boundaries of src/', () => {
   })
 
   it('the delivery engine (outbox, backoff, signing) knows nothing of the daemon or notifications, so the job service can reuse it', () => {
-    const allowed = new Set(['delivery', 'errors'])
+    // secrets: the redaction of failure reasons before the outbox stores them (a leaf: it imports no daemon code).
+    const allowed = new Set(['delivery', 'errors', 'secrets'])
     assert.deepEqual(breaking((e) => area(e.from) === 'delivery' && !allowed.has(area(e.to))), [])
+  })
+
+  it('the secrets are a leaf: they import nothing of the daemon, its pieces, the delivery engine or the CLI', () => {
+    const upward = new Set(['base-command', 'commands', 'ctl', 'daemon', 'delivery', 'http', 'metrics', 'notify'])
+    assert.deepEqual(breaking((e) => area(e.from) === 'secrets' && upward.has(area(e.to))), [])
   })
 
   it('the pieces beside the daemon (notify, http, metrics, secrets) take its types only, never its code', () => {
