@@ -96,7 +96,9 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     const steps: Step[] = []
     const skipped: string[] = []
     for (const entry of options.registry.ofKind(kind)) {
-      const wanted = entry.stage.applies ? Boolean(await entry.stage.applies(context)) : true
+      // The host enforces --no-fix (fix: false) for every fixer, first-party or not: a third party's applies() is never asked.
+      const allowed = kind !== 'fixer' || job.fix.enabled
+      const wanted = allowed && (entry.stage.applies ? Boolean(await entry.stage.applies(context)) : true)
       if (wanted && !(single && steps.length > 0)) steps.push({id: entry.id, run: () => entry.stage.run(context)})
       else skipped.push(entry.id)
     }
