@@ -1,6 +1,6 @@
 import {access} from 'node:fs/promises'
 import {homedir} from 'node:os'
-import {join, resolve} from 'node:path'
+import {isAbsolute, join, resolve} from 'node:path'
 
 import {H2KError} from '../errors/h2k-error.js'
 import {defaultJobSettings} from '../stages/job-defaults.js'
@@ -13,8 +13,11 @@ export const CONFIG_KEYS = ['output_dir', 'output_format', 'compress', 'compress
 export type ConfigKey = (typeof CONFIG_KEYS)[number]
 
 /** Where a configuration file is looked for when --config is not given: the first that exists wins. */
-export function configSearchPath(cwd = process.cwd(), home = homedir()): string[] {
-  return [join(cwd, 'hyper2kvm.yaml'), join(home, '.config', 'hyper2kvm', 'config.yaml'), '/etc/hyper2kvm/config.yaml']
+export function configSearchPath(cwd = process.cwd(), home = homedir(), env: NodeJS.ProcessEnv = process.env): string[] {
+  // The XDG base directory rule: $XDG_CONFIG_HOME when set to an absolute path, else ~/.config.
+  const xdg = env.XDG_CONFIG_HOME
+  const userConfig = xdg !== undefined && isAbsolute(xdg) ? xdg : join(home, '.config')
+  return [join(cwd, 'hyper2kvm.yaml'), join(userConfig, 'hyper2kvm', 'config.yaml'), '/etc/hyper2kvm/config.yaml']
 }
 
 export interface ConfigValue {
@@ -58,7 +61,7 @@ async function exists(path: string): Promise<boolean> {
  */
 export async function loadConfig(options: {configPath?: string; cwd?: string; env?: NodeJS.ProcessEnv; home?: string} = {}): Promise<EffectiveConfig> {
   const env = options.env ?? process.env
-  const searched = options.configPath ? [resolve(options.configPath)] : configSearchPath(options.cwd, options.home)
+  const searched = options.configPath ? [resolve(options.configPath)] : configSearchPath(options.cwd, options.home, env)
   let file: string | undefined
   for (const candidate of searched) {
     if (await exists(candidate)) {

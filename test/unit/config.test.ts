@@ -13,7 +13,16 @@ describe('configuration discovery and layering', () => {
   afterEach(() => cleanup())
 
   it('searches ./hyper2kvm.yaml, ~/.config/hyper2kvm/config.yaml, /etc/hyper2kvm/config.yaml in that order', () => {
-    assert.deepEqual(configSearchPath('/w', '/h'), ['/w/hyper2kvm.yaml', '/h/.config/hyper2kvm/config.yaml', '/etc/hyper2kvm/config.yaml'])
+    assert.deepEqual(configSearchPath('/w', '/h', {}), ['/w/hyper2kvm.yaml', '/h/.config/hyper2kvm/config.yaml', '/etc/hyper2kvm/config.yaml'])
+  })
+
+  it('honours $XDG_CONFIG_HOME when it is an absolute path (a relative one is ignored, as the XDG rule says)', async () => {
+    assert.deepEqual(configSearchPath('/w', '/h', {XDG_CONFIG_HOME: '/x'}), ['/w/hyper2kvm.yaml', '/x/hyper2kvm/config.yaml', '/etc/hyper2kvm/config.yaml'])
+    assert.deepEqual(configSearchPath('/w', '/h', {XDG_CONFIG_HOME: 'rel'}), ['/w/hyper2kvm.yaml', '/h/.config/hyper2kvm/config.yaml', '/etc/hyper2kvm/config.yaml'])
+    mkdirSync(join(dir, 'xdg', 'hyper2kvm'), {recursive: true})
+    writeFileSync(join(dir, 'xdg', 'hyper2kvm', 'config.yaml'), 'output_format: raw\n')
+    const config = await loadConfig({cwd: dir, env: {XDG_CONFIG_HOME: join(dir, 'xdg')}, home: dir})
+    assert.equal(config.file, join(dir, 'xdg', 'hyper2kvm', 'config.yaml'))
   })
 
   it('uses built-in defaults when no file exists', async () => {
