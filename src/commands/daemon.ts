@@ -78,14 +78,16 @@ export default class DaemonCommand extends BaseCommand<typeof DaemonCommand> {
         .finally(() => void sendReady(running.snapshot()).then(notified('ready')))
     })
     await running.start()
+    // SIGTERM / SIGINT abort this.abort (BaseCommand): that is a stop — also when it came while the daemon was
+    // starting (an abort listener added after the fact never fires: the daemon would run on).
+    if (this.abort.signal.aborted) void running.stop('signal')
+    else this.abort.signal.addEventListener('abort', () => void running.stop('signal'), {once: true})
     // Once per start (a reload does not repeat them): keys accepted but not used yet, secrets in plain text.
     for (const notice of config.notices) running.log(notice.level, notice.event, notice.fields, notice.message)
     started = true
     // systemd (Type=notify): started means the store is open, the control socket and HTTP listener answer.
     const readyError = await sendReady(running.snapshot())
     if (readyError) running.log('warn', 'sd-notify:failed', {what: 'ready'}, readyError.message)
-    // SIGTERM / SIGINT abort this.abort (BaseCommand): that is a stop.
-    this.abort.signal.addEventListener('abort', () => void running.stop('signal'), {once: true})
     await running.wait()
     process.exitCode = 0
     return {status: 'stopped'}
