@@ -12,12 +12,11 @@ import {fileKey} from './file-key.js'
 import {checkInputAllowed} from './input-roots.js'
 import {type IntakeItem, insideInbox, planDocument, recheckItem, symlinkRefused} from './intake-items.js'
 import {definitionFor, type NewJob, vmName} from './job-definition.js'
+import {today} from './layout.js'
 import {errorInfo, errorToStore, jobInfo} from './job-info.js'
 import {outputDirName} from './output-name.js'
 import {refusedError} from './refused-error.js'
 import type {JobRow, JobStore} from './store.js'
-
-const today = (): string => new Date().toISOString().slice(0, 10)
 
 /** What the planner needs from the daemon. */
 export interface PlannerContext {

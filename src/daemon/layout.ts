@@ -3,6 +3,9 @@ import {join} from 'node:path'
 /** The three intake layouts over the one engine (DESIGN.md §4). */
 export type LayoutKind = 'watch' | 'workflow' | 'manifest-workflow'
 
+/** The dated directory name (`YYYY-MM-DD`, UTC) of outputs (output_dir/<date>/) and settled items (processed/<date>/ …). */
+export const today = (): string => new Date().toISOString().slice(0, 10)
+
 /**
  * Where a layout keeps its files. Watch: `watch_dir/` is the inbox, `.processing/`, `.processed/<date>/`
  * and `.errors/` live inside it. Workflow and manifest workflow: `to_be_processed/ → processing/ →

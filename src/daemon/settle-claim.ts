@@ -9,12 +9,11 @@ import type {JobResult} from '../stages/job-result.js'
 import {claimDir, type ClaimRecord, settleFiles, settleTarget} from './claim-files.js'
 import type {DaemonConfig} from './config.js'
 import type {DaemonLogFn} from './daemon-pieces.js'
+import {today} from './layout.js'
 import {errorRecord, storedError} from './error-record.js'
 import {readClaimRecord} from './claim-record.js'
 import {definitionOf} from './job-definition.js'
 import type {JobRow, JobStore} from './store.js'
-
-const today = (): string => new Date().toISOString().slice(0, 10)
 
 /** One job in a `.meta.json`. */
 function jobSummary(row: JobRow): Record<string, unknown> {
