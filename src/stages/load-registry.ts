@@ -6,7 +6,8 @@ import {type Contribution, type PluginFailure, StageRegistry} from './stage-regi
 
 /** Ask every installed plugin for its stages through the `hyper2kvm:register` hook. */
 export async function loadRegistry(config: Config): Promise<StageRegistry> {
-  const answers = await config.runHook(REGISTER_HOOK, {})
+  const api = await import('../plugin-api.js')
+  const answers = await config.runHook(REGISTER_HOOK, {api})
   const contributions: Contribution[] = answers.successes.map(({plugin, result}) => ({
     plugin: {name: plugin.name, version: plugin.version},
     result,
