@@ -35,7 +35,7 @@ const MiB = 1024 * 1024
 const SIZE = 16 * MiB
 const cli = join(root, 'bin/run.js')
 const {convertArgs} = await import(join(root, 'dist/qemu/qemu-img.js'))
-const {formatNode, qemuFilename} = await import(join(root, 'dist/qemu/image-spec.js'))
+const {formatNode, qemuFilename} = await import('@hyper2kvm/plugin-api')
 const {defaultJobSettings} = await import(join(root, 'dist/stages/job-defaults.js'))
 const {INSPECT_LIMITS, runTool} = await import(join(root, 'dist/exec/run-tool.js'))
 

@@ -1,10 +1,9 @@
 import {Command, Errors, Flags, type Interfaces} from '@oclif/core'
 
-import {H2KError} from './errors/h2k-error.js'
+import {H2KError, type LogLevel} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from './errors/map-foreign-error.js'
 import {renderError} from './errors/render-error.js'
 import {type EffectiveConfig, loadConfig} from './jobs/config.js'
-import type {LogLevel} from './stages/job-events.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>

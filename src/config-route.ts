@@ -6,7 +6,7 @@
  *
  * Loaded by bin/run.js on every start, so it imports nothing heavy until a command line actually matches.
  */
-import type {H2KError} from './errors/h2k-error.js'
+import type {H2KError} from '@hyper2kvm/plugin-api'
 
 /** The parts of a bare `--config FILE ...` command line. */
 export interface ConfigInvocation {
@@ -59,7 +59,7 @@ function shellWord(value: string): string {
  */
 export async function routeConfigInvocation(invocation: ConfigInvocation): Promise<ConfigRoute> {
   const {access} = await import('node:fs/promises')
-  const {H2KError} = await import('./errors/h2k-error.js')
+  const {H2KError} = await import('@hyper2kvm/plugin-api')
   const {file, rest} = invocation
   const exists = await access(file).then(
     () => true,

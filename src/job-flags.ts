@@ -2,9 +2,8 @@ import {resolve} from 'node:path'
 
 import {Flags} from '@oclif/core'
 
-import {H2KError} from './errors/h2k-error.js'
+import {H2KError, type JobSettings} from '@hyper2kvm/plugin-api'
 import {DEFAULT_BOOT_TIMEOUT_SECONDS, defaultJobSettings} from './stages/job-defaults.js'
-import type {JobSettings} from './stages/stage-types.js'
 
 /** Flags of every command that runs qemu on an input (`convert`, `inspect`, `batch`). */
 export const sandboxFlags = {

@@ -1,4 +1,4 @@
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 
 export const QEMU_SYSTEM = 'qemu-system-x86_64'
 

@@ -3,7 +3,7 @@ import {access, readdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import {performance} from 'node:perf_hooks'
 
-import {H2KError, isH2KError} from '../errors/h2k-error.js'
+import {H2KError, isH2KError} from '@hyper2kvm/plugin-api'
 import {runTool} from '../exec/run-tool.js'
 import {QEMU_SYSTEM} from './boot-args.js'
 import {startQemu} from './qemu-process.js'

@@ -2,7 +2,7 @@ import {constants} from 'node:fs'
 import {access, copyFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import type {OvmfImages} from './boot-args.js'
 
 /**

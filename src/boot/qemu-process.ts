@@ -1,7 +1,7 @@
 import {execa} from 'execa'
 
 import {mapForeignError, stderrTail} from '../errors/map-foreign-error.js'
-import type {H2KError} from '../errors/h2k-error.js'
+import type {H2KError} from '@hyper2kvm/plugin-api'
 import {childEnv} from '../exec/child-env.js'
 import {unsandboxedArgv} from '../exec/launch-argv.js'
 import {QEMU_SYSTEM} from './boot-args.js'

@@ -1,12 +1,11 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError, type JobResult} from '@hyper2kvm/plugin-api'
 import {loadJobPlan} from '../jobs/job-plan.js'
 import {convertFlags, settingsFromFlags} from '../job-flags.js'
 import {chooseRenderer} from '../render/choose-renderer.js'
 import {formatBytes} from '../render/progress-meter.js'
-import type {JobResult} from '../stages/job-result.js'
 import {loadRegistry} from '../stages/load-registry.js'
 import {runJob} from '../stages/run-job.js'
 

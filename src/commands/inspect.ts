@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os'
 import {BaseCommand} from '../base-command.js'
 import {guestFlags, settingsFromFlags} from '../job-flags.js'
 import {chooseRenderer} from '../render/choose-renderer.js'
-import type {JobResult} from '../stages/job-result.js'
+import type {JobResult} from '@hyper2kvm/plugin-api'
 import {loadRegistry} from '../stages/load-registry.js'
 import {runJob} from '../stages/run-job.js'
 

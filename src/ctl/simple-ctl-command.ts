@@ -1,8 +1,7 @@
 import {BaseCommand} from '../base-command.js'
 import {controlRequest} from '../daemon/control-client.js'
 import {daemonOutputDir, outputDirFlag} from './daemon-flags.js'
-import {H2KError} from '../errors/h2k-error.js'
-import {isErrorCode} from '../errors/catalog.js'
+import {H2KError, isErrorCode} from '@hyper2kvm/plugin-api'
 import {escapeControl} from '../render/escape-control.js'
 
 /** `ctl status|stats|pause|resume|drain|stop`: one request on the control socket, humane output or --json. */

@@ -5,9 +5,9 @@ import {basename, dirname, join, resolve} from 'node:path'
 
 import Database from 'better-sqlite3'
 
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../errors/map-foreign-error.js'
-import {relativeInside} from '../fs/contained-path.js'
+import {relativeInside} from '@hyper2kvm/plugin-api/host'
 import {JobStore, stateDir} from './store.js'
 
 export interface BackupRequest {

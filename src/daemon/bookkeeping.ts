@@ -1,8 +1,8 @@
 import {closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, statSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 
-import {H2KError} from '../errors/h2k-error.js'
-import {relativeInside} from '../fs/contained-path.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
+import {relativeInside} from '@hyper2kvm/plugin-api/host'
 
 function isSymlink(path: string): boolean {
   try {

@@ -1,7 +1,6 @@
 import {basename, dirname, extname, join, normalize} from 'node:path'
 
-import {parseVmdkDescriptor} from '../formats/vmdk-descriptor.js'
-import {readAt} from '../fs/read-head.js'
+import {parseVmdkDescriptor, readAt} from '@hyper2kvm/plugin-api'
 
 /** Descriptors (OVF, VMDK text) are small; reading more than this to find companions is never needed. */
 const MAX_DESCRIPTOR_BYTES = 1024 * 1024

@@ -1,7 +1,7 @@
 import {resolve} from 'node:path'
 
-import {H2KError} from '../errors/h2k-error.js'
-import {relativeInside} from '../fs/contained-path.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
+import {relativeInside} from '@hyper2kvm/plugin-api/host'
 import {type NotificationKeys, type NotificationSettings, parseNotificationSettings} from '../notify/settings.js'
 import {type EffectiveConfig, loadConfig} from '../jobs/config.js'
 import {SourceDocument} from '../jobs/document.js'

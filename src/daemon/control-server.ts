@@ -3,7 +3,7 @@ import {existsSync} from 'node:fs'
 import {chmod, unlink} from 'node:fs/promises'
 import {connect, createServer, type Server, type Socket} from 'node:net'
 
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 
 /** What the control socket accepts; anything else is refused. */
 export const CONTROL_COMMANDS = ['status', 'stats', 'pause', 'resume', 'drain', 'stop'] as const

@@ -2,7 +2,7 @@ import {type FSWatcher, watch} from 'node:fs'
 import {mkdir, rm} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import {sandboxRunner} from '../sandbox/sandbox-probe.js'
 import type {StageRegistry} from '../stages/stage-registry.js'

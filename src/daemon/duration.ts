@@ -1,4 +1,4 @@
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 
 const UNIT_MS: Readonly<Record<string, number>> = {
   s: 1000,

@@ -1,7 +1,7 @@
 import {lstat, readdir, readFile, rmdir, stat} from 'node:fs/promises'
 import {basename, dirname, isAbsolute, join, normalize, resolve, sep} from 'node:path'
 
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import type {Layout} from './layout.js'
 
 const SUFFIX = '.error.json'

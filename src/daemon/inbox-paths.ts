@@ -2,7 +2,7 @@ import {closeSync, constants, lstatSync, mkdirSync, openSync, realpathSync} from
 import {mkdir, rename} from 'node:fs/promises'
 import {basename, dirname, join, sep} from 'node:path'
 
-import {relativeInside} from '../fs/contained-path.js'
+import {relativeInside} from '@hyper2kvm/plugin-api/host'
 import {O_DIR_NOFOLLOW, throughFd} from './bookkeeping.js'
 
 const errno = (error: unknown): string | undefined => (error as NodeJS.ErrnoException).code

@@ -1,5 +1,5 @@
-import {H2KError} from '../errors/h2k-error.js'
-import {relativeInside} from '../fs/contained-path.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
+import {relativeInside} from '@hyper2kvm/plugin-api/host'
 import {realOrSelf} from '../fs/real-or-self.js'
 
 /**

@@ -1,9 +1,9 @@
 import {readdir} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../errors/map-foreign-error.js'
-import {relativeInside} from '../fs/contained-path.js'
+import {relativeInside} from '@hyper2kvm/plugin-api/host'
 import {type FlagValues, type JobPlan} from '../jobs/job-plan.js'
 import {loadJobPlanInWorker} from '../jobs/plan-in-worker.js'
 import {companionsOf} from './companions.js'

@@ -1,7 +1,7 @@
 import {basename, extname} from 'node:path'
 
 import {settingsFromFlags} from '../job-flags.js'
-import type {JobSettings} from '../stages/stage-types.js'
+import type {JobSettings} from '@hyper2kvm/plugin-api'
 import type {DaemonConfig} from './config.js'
 import type {JobRow} from './store.js'
 

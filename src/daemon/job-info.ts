@@ -1,5 +1,5 @@
-import {ERROR_CATALOG, type ErrorCode} from '../errors/catalog.js'
-import type {H2KError} from '../errors/h2k-error.js'
+import {type ErrorCode, type H2KError} from '@hyper2kvm/plugin-api'
+import {ERROR_CATALOG} from '@hyper2kvm/plugin-api/host'
 import type {ErrorInfo, JobInfo} from './daemon-events.js'
 import {type Definition, definitionOf, fileType} from './job-definition.js'
 import type {JobRow} from './store.js'

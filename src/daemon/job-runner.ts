@@ -1,9 +1,7 @@
 import {rm} from 'node:fs/promises'
 
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError, type JobEvent, type JobResult} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../errors/map-foreign-error.js'
-import type {JobEvent} from '../stages/job-events.js'
-import type {JobResult} from '../stages/job-result.js'
 import {runJob} from '../stages/run-job.js'
 import type {StageRegistry} from '../stages/stage-registry.js'
 import type {DaemonConfig} from './config.js'

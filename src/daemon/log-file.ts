@@ -1,7 +1,7 @@
 import {closeSync, constants, fstatSync, mkdirSync, openSync, writeSync} from 'node:fs'
 import {dirname} from 'node:path'
 
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 
 /** O_APPEND: every line is one write(2) at the end, whoever else appends; O_NOFOLLOW: a symlink at the path is refused, not followed; O_NONBLOCK: a FIFO planted there cannot block the open. */
 const FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK

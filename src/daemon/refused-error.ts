@@ -1,5 +1,4 @@
-import {isErrorCode} from '../errors/catalog.js'
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError, isErrorCode} from '@hyper2kvm/plugin-api'
 import type {ClaimRecord} from './claim-files.js'
 
 /** The error a claim was refused with at intake, as its record keeps it (the file is not read again to find it). */

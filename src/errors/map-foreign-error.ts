@@ -3,7 +3,7 @@ import {ExecaError} from 'execa'
 import {constants} from 'node:os'
 import {YAMLError} from 'yaml'
 
-import {H2KError, type Phase, isH2KError} from './h2k-error.js'
+import {H2KError, type Phase, isH2KError} from '@hyper2kvm/plugin-api'
 
 /** The Debian package that provides each tool we run, for "not installed" suggestions. */
 const TOOL_PACKAGES: Readonly<Record<string, string>> = {

@@ -1,4 +1,4 @@
-import type {H2KError} from './h2k-error.js'
+import type {H2KError} from '@hyper2kvm/plugin-api'
 
 /**
  * How every command shows an error: with --json one object `{error, status: "failed"}` on stdout, else

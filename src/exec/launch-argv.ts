@@ -1,11 +1,10 @@
 import {realpathSync} from 'node:fs'
 import {dirname} from 'node:path'
 
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError, type SandboxView} from '@hyper2kvm/plugin-api'
 import {toolMissing} from '../errors/map-foreign-error.js'
 import {bwrapArgv, hostSystemDirs, resolveView} from '../sandbox/bwrap-argv.js'
 import {sandboxRunner} from '../sandbox/sandbox-probe.js'
-import type {SandboxView} from '../sandbox/sandbox-view.js'
 import {findOnPath} from './find-on-path.js'
 
 export interface Launch {

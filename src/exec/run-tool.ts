@@ -2,50 +2,9 @@ import {execa} from 'execa'
 import {closeSync, openSync} from 'node:fs'
 
 import {mapForeignError} from '../errors/map-foreign-error.js'
-import type {Phase} from '../errors/h2k-error.js'
-import type {SandboxView} from '../sandbox/sandbox-view.js'
+import type {ResourceLimits, ToolOptions, ToolResult} from '@hyper2kvm/plugin-api'
 import {childEnv} from './child-env.js'
 import {launchArgv} from './launch-argv.js'
-
-export interface ResourceLimits {
-  /** Maximum address space in bytes (prlimit --as). */
-  addressSpaceBytes: number
-  /** Maximum CPU time in seconds (prlimit --cpu). */
-  cpuSeconds: number
-}
-
-export interface ToolOptions {
-  signal?: AbortSignal
-  /** Run under prlimit with these limits: for tools that parse untrusted image headers. */
-  limits?: ResourceLimits
-  /** Called with every chunk the tool writes to stdout (progress parsing). */
-  onStdout?: (chunk: string) => void
-  env?: Record<string, string>
-  cwd?: string
-  input?: string
-  phase?: Phase
-  stage?: string
-  /** Send stdout and stderr to this file instead of pipes: for tools that daemonize and keep them open. */
-  stdoutFile?: string
-  /** Exit codes that are answers, not failures (e.g. `qemu-img compare` exits 1 for "different"). */
-  acceptExitCodes?: readonly number[]
-  /**
-   * The tool reads untrusted bytes: run it in a bubblewrap sandbox that shows it only this view (and the
-   * system files it needs). `false`: it would be, but the job runs with --no-sandbox. Absent: a tool that
-   * reads nothing untrusted. Every child not sandboxed gets a parent-death signal instead.
-   */
-  sandbox?: SandboxView | false
-}
-
-export interface ToolResult {
-  stdout: string
-  stderr: string
-  exitCode: number
-  /** The argv that ran, for logs and reports (never contains secrets: callers pass none). */
-  command: readonly string[]
-  /** Whether it ran inside the bwrap sandbox. */
-  sandboxed: boolean
-}
 
 /** The limits we put on `qemu-img info` of untrusted inputs, as virt-v2v and OpenStack do. */
 export const INSPECT_LIMITS: ResourceLimits = {addressSpaceBytes: 1024 * 1024 * 1024, cpuSeconds: 30}

@@ -5,10 +5,8 @@ import {release} from 'node:os'
 import {type AccelCacheKey, defaultCacheDir, readCachedVerdict, writeCachedVerdict} from '../boot/accel-cache.js'
 import {type Accel, QEMU_SYSTEM} from '../boot/boot-args.js'
 import {findProbeKernel, kvmInitialises, probeKvmWithKernel} from '../boot/kvm-probe.js'
-import {H2KError} from '../errors/h2k-error.js'
+import {type AccelPreference, H2KError} from '@hyper2kvm/plugin-api'
 import {runTool} from '../exec/run-tool.js'
-
-export type AccelPreference = 'auto' | 'kvm' | 'tcg'
 
 export interface ChooseAccelOptions {
   preference: AccelPreference

@@ -1,11 +1,10 @@
 import {readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {H2KError} from '../errors/h2k-error.js'
+import {type GuestSession, H2KError} from '@hyper2kvm/plugin-api'
 import type {ChildRecords, RecordedChild} from '../exec/child-records.js'
 import {descendants, isAlive, killTree, waitGone} from '../exec/kill-tree.js'
 import {runTool} from '../exec/run-tool.js'
-import type {GuestSession} from '../stages/stage-types.js'
 import {ApplianceNamespace} from './appliance-namespace.js'
 import {applianceBuiltOutsideNamespace} from './supermin-appliance.js'
 

@@ -1,7 +1,7 @@
 import {symlink} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import type {BlockdevSpec} from '../stages/stage-types.js'
+import type {BlockdevSpec} from '@hyper2kvm/plugin-api'
 
 /**
  * A copy of `spec` whose host files are reached through short symlinks in `dir`. A qcow2 overlay records

@@ -1,19 +1,10 @@
-import type {StageRegistration} from '../stages/stage-types.js'
+import type {RegisterHookOptions, StageRegistration} from '@hyper2kvm/plugin-api'
 
-/** The typed custom hook through which every plugin (first-party included) contributes stages. */
-export const REGISTER_HOOK = 'hyper2kvm:register'
-
-/**
- * The runtime API the host hands to every `hyper2kvm:register` hook as `options.api`: a plugin installed
- * anywhere (under the data dir, linked, bundled) takes its runtime values from here and needs no import of
- * the host, which may not resolve from where it was installed.
- */
-export type PluginApi = typeof import('../plugin-api.js')
-
+/** Types oclif's runHook for the hook through which every plugin (first-party included) contributes stages. */
 declare module '@oclif/core' {
   interface Hooks {
     'hyper2kvm:register': {
-      options: {api: PluginApi}
+      options: RegisterHookOptions
       return: StageRegistration | undefined
     }
   }

@@ -2,7 +2,7 @@ import {type IncomingMessage, type Server, type ServerResponse, createServer} fr
 import type {AddressInfo} from 'node:net'
 
 import type {DaemonLogFn} from '../daemon/daemon-pieces.js'
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import type {BearerToken} from './bearer-token.js'
 import {requestIdOf} from './request-id.js'

@@ -1,7 +1,7 @@
 import {createRequire} from 'node:module'
 
 import type {DaemonPiece, PieceContext} from '../daemon/daemon-pieces.js'
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {DaemonMetrics} from '../metrics/daemon-metrics.js'
 import {resolveSecret} from '../secrets/resolve-secret.js'
 import {BearerToken, isLoopback} from './bearer-token.js'

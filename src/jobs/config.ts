@@ -2,7 +2,7 @@ import {access} from 'node:fs/promises'
 import {homedir} from 'node:os'
 import {isAbsolute, join, resolve} from 'node:path'
 
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {defaultJobSettings} from '../stages/job-defaults.js'
 import {SourceDocument} from './document.js'
 import {documentKind, entryToFlags, type FlagValues, type JobEntry} from './job-plan.js'

@@ -3,7 +3,7 @@ import {dirname, resolve} from 'node:path'
 
 import {type Document, isMap, isNode, isScalar, LineCounter, parseDocument} from 'yaml'
 
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import {isSecretPath, REDACTED} from '../secrets/redact.js'
 import {didYouMean} from './did-you-mean.js'

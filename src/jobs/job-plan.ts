@@ -1,10 +1,9 @@
 import {basename, extname, join, resolve} from 'node:path'
 
-import {H2KError} from '../errors/h2k-error.js'
-import {relativeInside} from '../fs/contained-path.js'
+import {H2KError, type JobSettings} from '@hyper2kvm/plugin-api'
+import {relativeInside} from '@hyper2kvm/plugin-api/host'
 import {realOrSelf} from '../fs/real-or-self.js'
 import {convertFlags, settingsFromFlags} from '../job-flags.js'
-import type {JobSettings} from '../stages/stage-types.js'
 import {SourceDocument, type Violation} from './document.js'
 
 /** The keys of one job in a job file (schemas/job.schema.json); a batch's top level holds their defaults. */

@@ -1,4 +1,4 @@
-import type {JobResult} from '../stages/job-result.js'
+import type {JobResult} from '@hyper2kvm/plugin-api'
 
 /** `<manifest>.report.json`: what `batch manifest.json` and the manifest-workflow daemon write for a manifest. */
 export interface ManifestReport {

@@ -1,7 +1,6 @@
 import {Worker} from 'node:worker_threads'
 
-import {isErrorCode} from '../errors/catalog.js'
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError, isErrorCode} from '@hyper2kvm/plugin-api'
 import type {JobPlan, PlanOptions} from './job-plan.js'
 
 /** Wall-clock budget for reading and planning one dropped document (a genuine one takes milliseconds). */

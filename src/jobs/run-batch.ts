@@ -1,7 +1,5 @@
-import type {H2KError} from '../errors/h2k-error.js'
+import type {H2KError, JobObserver, JobResult} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../errors/map-foreign-error.js'
-import type {JobObserver} from '../stages/job-events.js'
-import type {JobResult} from '../stages/job-result.js'
 import {runJob} from '../stages/run-job.js'
 import type {StageRegistry} from '../stages/stage-registry.js'
 import type {PlannedJob} from './job-plan.js'

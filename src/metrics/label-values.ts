@@ -2,8 +2,7 @@
  * Label values come only from bounded sets: a label value made from a file name (or anything a dropper
  * chooses) would let uploads create unbounded series and put untrusted text in every scrape.
  */
-import {isErrorCode} from '../errors/catalog.js'
-import {PHASES} from '../stages/job-events.js'
+import {isErrorCode, PHASES} from '@hyper2kvm/plugin-api'
 
 /** An error code from the catalog, or `H2K_INTERNAL` for anything else. */
 export function errorCodeLabel(code: string): string {

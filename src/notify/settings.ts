@@ -7,7 +7,7 @@ import {readFile} from 'node:fs/promises'
 import {resolve} from 'node:path'
 
 import type {DeliveryOptions} from '../delivery/delivery-engine.js'
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {isSecretHeader} from '../secrets/redact.js'
 import {registerSecret, resolveSecret} from '../secrets/resolve-secret.js'
 

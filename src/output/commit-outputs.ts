@@ -1,8 +1,7 @@
 import {link, rename, rm, stat, unlink, writeFile} from 'node:fs/promises'
 
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError, type OutputPlan} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../errors/map-foreign-error.js'
-import type {OutputPlan} from '../stages/stage-types.js'
 
 /**
  * Give every `.part` its final name, all or nothing. Without --overwrite a hard link + unlink makes the

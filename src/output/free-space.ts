@@ -1,7 +1,6 @@
 import {statfs} from 'node:fs/promises'
 
-import {H2KError} from '../errors/h2k-error.js'
-import type {JobSettings, OutputPlan} from '../stages/stage-types.js'
+import {H2KError, type JobSettings, type OutputPlan} from '@hyper2kvm/plugin-api'
 
 const MiB = 1024 * 1024
 

@@ -1,9 +1,7 @@
 import {access} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {H2KError} from '../errors/h2k-error.js'
-import {safeFileStem} from '../fs/safe-name.js'
-import type {JobSettings, OutputPlan, Source} from '../stages/stage-types.js'
+import {H2KError, type JobSettings, type OutputPlan, safeFileStem, type Source} from '@hyper2kvm/plugin-api'
 
 async function exists(path: string): Promise<boolean> {
   return access(path).then(

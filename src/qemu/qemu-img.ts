@@ -1,22 +1,19 @@
 import {writeFile} from 'node:fs/promises'
 
-import {H2KError, type Phase} from '../errors/h2k-error.js'
-import {INSPECT_LIMITS, type ResourceLimits, runTool} from '../exec/run-tool.js'
-import type {BlockdevSpec, Compression, OutputFormat} from '../stages/stage-types.js'
-import {type SandboxView, specView} from '../sandbox/sandbox-view.js'
-import {qemuFilename} from './image-spec.js'
+import {
+  type BlockdevSpec,
+  type Compression,
+  H2KError,
+  type ImageInfo,
+  type OutputFormat,
+  type Phase,
+  qemuFilename,
+  type ResourceLimits,
+  type SandboxView,
+} from '@hyper2kvm/plugin-api'
+import {INSPECT_LIMITS, runTool} from '../exec/run-tool.js'
+import {specView} from '../sandbox/sandbox-view.js'
 import {ConvertProgressParser} from './convert-progress.js'
-
-export interface ImageInfo {
-  'virtual-size': number
-  'actual-size'?: number
-  format: string
-  'backing-filename'?: string
-  'full-backing-filename'?: string
-  'backing-filename-format'?: string
-  'dirty-flag'?: boolean
-  'format-specific'?: {type: string; data: Record<string, unknown>}
-}
 
 interface ToolCall {
   signal?: AbortSignal

@@ -1,6 +1,6 @@
 import {Listr, ListrLogger, ProcessOutput} from 'listr2'
 
-import type {JobEvent, JobObserver} from '../stages/job-events.js'
+import type {JobEvent, JobObserver} from '@hyper2kvm/plugin-api'
 import {deferred, type PhaseTask, PhaseTasks} from './phase-tasks.js'
 
 /** One job's line in the batch list: it starts when the job does, its phases nested under it. */

@@ -1,4 +1,4 @@
-import type {JobObserver, LogLevel} from '../stages/job-events.js'
+import type {JobObserver, LogLevel} from '@hyper2kvm/plugin-api'
 import {ListrRenderer} from './listr-renderer.js'
 import {PlainRenderer} from './plain-renderer.js'
 

@@ -1,6 +1,6 @@
 import {Listr, ListrLogger, ProcessOutput} from 'listr2'
 
-import type {JobEvent, JobObserver} from '../stages/job-events.js'
+import type {JobEvent, JobObserver} from '@hyper2kvm/plugin-api'
 import {PhaseTasks} from './phase-tasks.js'
 
 /**

@@ -1,6 +1,6 @@
 import type {DefaultRenderer, ListrTask, ListrTaskWrapper, SimpleRenderer} from 'listr2'
 
-import {type JobEvent, PHASES, type PhaseName} from '../stages/job-events.js'
+import {type JobEvent, PHASES, type PhaseName} from '@hyper2kvm/plugin-api'
 import {ProgressMeter} from './progress-meter.js'
 
 export type PhaseTask = ListrTaskWrapper<unknown, typeof DefaultRenderer, typeof SimpleRenderer>

@@ -1,4 +1,4 @@
-import type {JobEvent, JobObserver, LogLevel} from '../stages/job-events.js'
+import type {JobEvent, JobObserver, LogLevel} from '@hyper2kvm/plugin-api'
 import {ProgressMeter} from './progress-meter.js'
 
 const LEVELS: Record<LogLevel | 'error', number> = {debug: 0, error: 3, info: 1, warn: 2}

@@ -1,4 +1,4 @@
-import type {ProgressUpdate} from '../stages/stage-types.js'
+import type {ProgressUpdate} from '@hyper2kvm/plugin-api'
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
 

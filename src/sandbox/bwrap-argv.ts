@@ -1,7 +1,7 @@
 import {lstatSync, readlinkSync, realpathSync} from 'node:fs'
 import {isAbsolute, resolve} from 'node:path'
 
-import type {SandboxView} from './sandbox-view.js'
+import type {SandboxView} from '@hyper2kvm/plugin-api'
 
 /** One bind mount: the host path (real, no symlinks) and where it appears inside the sandbox. */
 export interface Bind {

@@ -1,6 +1,6 @@
 import {execa} from 'execa'
 
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {stderrTail} from '../errors/map-foreign-error.js'
 import {childEnv} from '../exec/child-env.js'
 import {findOnPath} from '../exec/find-on-path.js'

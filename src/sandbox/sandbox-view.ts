@@ -1,20 +1,4 @@
-import {specFiles} from '../qemu/image-spec.js'
-
-/**
- * What a sandboxed tool may see of the host, besides the system files every tool needs to run (/usr,
- * the dynamic loader's cache, a minimal /dev, its own /proc and a private /tmp). Everything else of the
- * host file system does not exist inside the sandbox.
- */
-export interface SandboxView {
-  /** Files it reads (the input's own files): bound read-only at their own paths. */
-  readOnly: readonly string[]
-  /** Files or directories it writes (a `.part` output, the job's work directory): bound read-write. */
-  readWrite: readonly string[]
-  /** Device nodes beyond /dev/null, zero, random, urandom, tty (e.g. /dev/kvm for the boot test). */
-  devices?: readonly string[]
-  /** TMPDIR inside the sandbox: a directory in `readWrite`; default the private /tmp. */
-  tmpDir?: string
-}
+import {type SandboxView, specFiles} from '@hyper2kvm/plugin-api'
 
 /**
  * The view of a qemu tool that reads these block specs and writes `writable`: exactly the host files the

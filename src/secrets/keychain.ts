@@ -11,7 +11,7 @@ import {existsSync} from 'node:fs'
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import type {KeychainAnswer, KeychainRequest} from './keychain-protocol.js'
 import {KEYCHAIN_SERVICE} from './secret-names.js'
 

@@ -2,7 +2,7 @@
  * The value `hyper2kvm secrets set` stores: typed at a prompt that does not echo (a terminal), or read from
  * stdin (a pipe, a file). Never from argv, where every user of the machine can read it in `ps`.
  */
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {SECRET_MAX_BYTES} from './secret-file.js'
 
 const tooLarge = (): H2KError => new H2KError('H2K_USAGE', `The value on stdin is larger than ${SECRET_MAX_BYTES / 1024} KiB: not a password or token.`)

@@ -12,7 +12,7 @@
 import {lstat} from 'node:fs/promises'
 import {isAbsolute, join, resolve} from 'node:path'
 
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {keychainGet} from './keychain.js'
 import {registerSecret} from './redact.js'
 import {readSecretFile} from './secret-file.js'

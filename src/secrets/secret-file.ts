@@ -1,7 +1,7 @@
 import {constants} from 'node:fs'
 import {lstat, open} from 'node:fs/promises'
 
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 
 /** A secret larger than this is not a password or token: refused without being read. */
 export const SECRET_MAX_BYTES = 64 * 1024

@@ -3,7 +3,7 @@
  * account (service `hyper2kvm`), the systemd credential's file name, and the base of its environment
  * variable; the configuration holds it as that key or as `<key>_file`.
  */
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 
 /** Every secret the configuration schema knows (`secrets list` shows these). */
 export const SECRET_NAMES = ['notifications.smtp_password', 'notifications.webhook_secret', 'metrics.token', 'vsphere.password'] as const

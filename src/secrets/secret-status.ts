@@ -2,7 +2,7 @@
  * Where each secret currently comes from, without its value: for `secrets list`, `secrets get` and
  * `config show`. The keychain is asked once for all names.
  */
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {keychainGet} from './keychain.js'
 import {type ResolveOptions, type SecretNotice, type SecretRequest, type SecretSource, resolveSecret} from './resolve-secret.js'
 

@@ -1,9 +1,8 @@
 import {join} from 'node:path'
 
 import {bootCheck} from '../boot/boot-check.js'
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError, type PipelineStage} from '@hyper2kvm/plugin-api'
 import {chooseAccel} from '../guest/accel.js'
-import type {PipelineStage} from './stage-types.js'
 
 /**
  * VERIFY (--verify-boot): boot the converted disks (boot disk first) with qemu, disk on virtio-blk,

@@ -1,4 +1,4 @@
-import type {ChangeRecorder, FileChange} from './stage-types.js'
+import type {ChangeRecorder, FileChange} from '@hyper2kvm/plugin-api'
 
 /** Every guest file a fixer changed, in order, for the report. */
 export class ChangeList implements ChangeRecorder {

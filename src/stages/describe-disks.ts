@@ -1,8 +1,7 @@
-import {H2KError} from '../errors/h2k-error.js'
-import {chainLayers} from '../qemu/image-spec.js'
+import {H2KError, type Source} from '@hyper2kvm/plugin-api'
+import {chainLayers} from '@hyper2kvm/plugin-api/host'
 import {checkImage, imageInfo} from '../qemu/qemu-img.js'
 import {refuseReportedDataFile, refuseUnpinnedReferences} from './pinned-references.js'
-import type {Source} from './stage-types.js'
 
 /**
  * The pipeline's own look at every layer of every disk a loader produced, whoever wrote the loader: before

@@ -1,4 +1,4 @@
-import type {JobSettings} from './stage-types.js'
+import type {JobSettings} from '@hyper2kvm/plugin-api'
 
 /** Boot test timeout: a TCG boot of a small Debian guest takes 20–50 s; slow guests get five minutes. */
 export const DEFAULT_BOOT_TIMEOUT_SECONDS = 300

@@ -1,12 +1,12 @@
 import type {Config} from '@oclif/core'
 
-import {H2KError} from '../errors/h2k-error.js'
-import {REGISTER_HOOK} from '../hooks/hook-types.js'
+import {H2KError, type PluginApi, REGISTER_HOOK} from '@hyper2kvm/plugin-api'
+
 import {type Contribution, type PluginFailure, StageRegistry} from './stage-registry.js'
 
 /** Ask every installed plugin for its stages through the `hyper2kvm:register` hook. */
 export async function loadRegistry(config: Config): Promise<StageRegistry> {
-  const api = await import('../plugin-api.js')
+  const api: PluginApi = await import('../plugin-api.js')
   const answers = await config.runHook(REGISTER_HOOK, {api})
   const contributions: Contribution[] = answers.successes.map(({plugin, result}) => ({
     plugin: {name: plugin.name, version: plugin.version},

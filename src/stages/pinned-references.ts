@@ -1,12 +1,15 @@
 import {dirname, isAbsolute, resolve} from 'node:path'
 
-import {H2KError} from '../errors/h2k-error.js'
-import {detectImageFormat} from '../formats/image-magic.js'
-import {readQcow2References} from '../formats/qcow2-header.js'
-import {parseVmdkDescriptor} from '../formats/vmdk-descriptor.js'
-import {readAt} from '../fs/read-head.js'
-import {driverReferences, formatNodes} from '../qemu/image-spec.js'
-import type {BlockdevSpec} from './stage-types.js'
+import {
+  type BlockdevSpec,
+  detectImageFormat,
+  driverReferences,
+  H2KError,
+  parseVmdkDescriptor,
+  readAt,
+  readQcow2References,
+} from '@hyper2kvm/plugin-api'
+import {formatNodes} from '@hyper2kvm/plugin-api/host'
 
 const DESCRIPTOR_BYTES = 1024 * 1024
 

@@ -1,9 +1,8 @@
 import {open, stat} from 'node:fs/promises'
 import {extname, resolve} from 'node:path'
 
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError, type ProbeInput} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../errors/map-foreign-error.js'
-import type {ProbeInput} from './stage-types.js'
 
 const HEAD_BYTES = 64 * 1024
 

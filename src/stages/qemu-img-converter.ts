@@ -1,5 +1,5 @@
 import {convertImage} from '../qemu/qemu-img.js'
-import type {PipelineStage} from './stage-types.js'
+import type {PipelineStage} from '@hyper2kvm/plugin-api'
 
 /**
  * CONVERT: one `qemu-img convert` per disk from the disk's spec (the source, or the overlay the fixers

@@ -1,7 +1,5 @@
-import {H2KError} from '../errors/h2k-error.js'
-import {formatNode} from '../qemu/image-spec.js'
+import {formatNode, H2KError, type PipelineStage} from '@hyper2kvm/plugin-api'
 import {checkImage, compareImages} from '../qemu/qemu-img.js'
-import type {PipelineStage} from './stage-types.js'
 
 /** VERIFY: `qemu-img check` of every output (raw has no metadata to check). */
 export const qemuImgCheckVerifier: PipelineStage = {

@@ -2,10 +2,26 @@ import {randomUUID} from 'node:crypto'
 import {mkdir, mkdtemp, rm} from 'node:fs/promises'
 import {join, resolve} from 'node:path'
 
-import {H2KError} from '../errors/h2k-error.js'
+import {
+  H2KError,
+  type JobEvent,
+  type JobObserver,
+  type JobResult,
+  type JobSettings,
+  type JobWarning,
+  type LoaderContext,
+  type OutputRecord,
+  type PhaseName,
+  type PipelineStage,
+  silentObserver,
+  type Source,
+  type StageContext,
+  type StageRecord,
+} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import type {ChildRecords} from '../exec/child-records.js'
 import {runTool} from '../exec/run-tool.js'
+import {imageInfo} from '../qemu/qemu-img.js'
 import {sandboxRunner} from '../sandbox/sandbox-probe.js'
 import {bytesOnDisk, commitOutputs, discardParts, writeFileAtomic} from '../output/commit-outputs.js'
 import {sha256File} from '../output/file-checksum.js'
@@ -14,12 +30,9 @@ import {outputStem, planOutputs} from '../output/plan-outputs.js'
 import {ChangeList} from './change-list.js'
 import {JobGuestAccess} from '../guest/job-guest-access.js'
 import {describeDisks} from './describe-disks.js'
-import {type JobEvent, type JobObserver, type PhaseName, silentObserver} from './job-events.js'
-import type {JobResult, OutputRecord, StageRecord} from './job-result.js'
 import {readProbeInput} from './probe-input.js'
 import {selectLoader} from './select-loader.js'
 import type {StageRegistry} from './stage-registry.js'
-import type {JobSettings, JobWarning, LoaderContext, PipelineStage, Source, StageContext} from './stage-types.js'
 
 export interface RunJobOptions {
   registry: StageRegistry
@@ -137,6 +150,9 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
       // A stage states what a tool may see (sandbox view); whether the sandbox is on is the job's decision.
       exec: (file, args, toolOptions) =>
         runTool(file, args, {phase: current.phase, stage: current.stage, ...toolOptions, sandbox: job.sandbox ? toolOptions?.sandbox : false, signal}),
+      // qemu-img info for a stage: the job's sandbox decision and signal, the files the loader vouched for.
+      imageInfo: (spec, infoOptions) =>
+        imageInfo(spec, {files: infoOptions?.files, phase: current.phase, sandbox: job.sandbox, signal, stage: current.stage}),
       job,
       jobId,
       log: {debug: log('debug'), info: log('info'), warn: log('warn')},

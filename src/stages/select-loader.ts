@@ -1,8 +1,7 @@
 import {basename} from 'node:path'
 
-import {H2KError} from '../errors/h2k-error.js'
+import {H2KError, type LoaderStage, type ProbeClaim, type ProbeInput} from '@hyper2kvm/plugin-api'
 import type {RegisteredStage, StageRegistry} from './stage-registry.js'
-import type {LoaderStage, ProbeClaim, ProbeInput} from './stage-types.js'
 
 export interface LoaderChoice {
   loader: RegisteredStage<LoaderStage>

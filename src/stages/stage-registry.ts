@@ -1,12 +1,4 @@
-import {H2KError} from '../errors/h2k-error.js'
-import {
-  type LoaderStage,
-  PLUGIN_API_VERSION,
-  type PipelineStage,
-  STAGE_KINDS,
-  type Stage,
-  type StageKind,
-} from './stage-types.js'
+import {H2KError, type LoaderStage, type PipelineStage, PLUGIN_API_VERSION, type Stage, STAGE_KINDS, type StageKind} from '@hyper2kvm/plugin-api'
 
 export interface PluginRef {
   name: string

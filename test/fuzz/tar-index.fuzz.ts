@@ -5,8 +5,8 @@ import {join} from 'node:path'
 import {Readable} from 'node:stream'
 import {writeFile} from 'node:fs/promises'
 
-import {peekTarNames} from '../../src/archive/tar-peek.js'
-import {scanTar, scanTarStream} from '../../src/archive/tar-reader.js'
+import {peekTarNames, scanTar} from '@hyper2kvm/plugin-api'
+import {scanTarStream} from '@hyper2kvm/plugin-api/host'
 import {h2kRefusal} from './engine/refusal.js'
 import type {FuzzTarget} from './engine/target.js'
 

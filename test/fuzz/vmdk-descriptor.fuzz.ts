@@ -1,5 +1,5 @@
 // The VMDK text descriptor parser (a separate .vmdk file, or the one embedded in a sparse extent).
-import {descriptorCapacityBytes, parseVmdkDescriptor} from '../../src/formats/vmdk-descriptor.js'
+import {descriptorCapacityBytes, parseVmdkDescriptor} from '@hyper2kvm/plugin-api'
 import {h2kRefusal} from './engine/refusal.js'
 import type {FuzzTarget} from './engine/target.js'
 

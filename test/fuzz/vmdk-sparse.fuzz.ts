@@ -1,7 +1,7 @@
 // The hosted sparse VMDK validator (header, footer, embedded descriptor, grain directory and tables), fed a sparse image input.
 import {join} from 'node:path'
 
-import {validateSparseVmdk} from '../../src/formats/vmdk-sparse.js'
+import {validateSparseVmdk} from '@hyper2kvm/plugin-api'
 import {h2kRefusal} from './engine/refusal.js'
 import {decodeSparseImage, writeSparseImage} from './engine/sparse-image.js'
 import type {FuzzTarget} from './engine/target.js'

@@ -5,9 +5,9 @@ import {tmpdir} from 'node:os'
 import {extname, join, resolve} from 'node:path'
 
 import {runTool} from '../../src/exec/run-tool.js'
+import {imageInfo} from '../../src/qemu/qemu-img.js'
 import {defaultJobSettings} from '../../src/stages/job-defaults.js'
-import {qemuFilename} from '../../src/qemu/image-spec.js'
-import type {JobSettings, LoaderContext, LoaderStage, ProbeInput, Source} from '../../src/stages/stage-types.js'
+import {type JobSettings, type LoaderContext, type LoaderStage, type ProbeInput, qemuFilename, type Source} from '@hyper2kvm/plugin-api'
 
 export const DEFAULT_SETTINGS: JobSettings = defaultJobSettings('', '')
 
@@ -47,6 +47,7 @@ export async function loadWith(
     changes: {all: [], record: () => {}},
     claim,
     exec: (file, args, options) => runTool(file, args, {...options, signal: controller.signal}),
+    imageInfo: (spec, options) => imageInfo(spec, {files: options?.files, sandbox: settings.sandbox ?? DEFAULT_SETTINGS.sandbox, signal: controller.signal}),
     guest: {
       isOpen: false,
       open: () => Promise.reject(new Error('loaders do not open the guest')),

@@ -6,7 +6,7 @@ import {performance} from 'node:perf_hooks'
 
 import type {Accel} from '../../src/boot/boot-args.js'
 import {bootCheck} from '../../src/boot/boot-check.js'
-import type {H2KError} from '../../src/errors/h2k-error.js'
+import type {H2KError} from '@hyper2kvm/plugin-api'
 import {chooseAccel} from '../../src/guest/accel.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 

@@ -3,8 +3,8 @@ import {execFileSync} from 'node:child_process'
 import {mkdirSync, readdirSync, statfsSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {scanGzipTar} from '../../src/archive/tar-reader.js'
-import {isH2KError} from '../../src/errors/h2k-error.js'
+import {scanGzipTar} from '@hyper2kvm/plugin-api/host'
+import {isH2KError} from '@hyper2kvm/plugin-api'
 import {craftTar} from '../helpers/tar-craft.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 

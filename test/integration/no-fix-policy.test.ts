@@ -5,7 +5,7 @@ import registerCore from '../../src/hooks/register-core.js'
 import {defaultJobSettings} from '../../src/stages/job-defaults.js'
 import {runJob} from '../../src/stages/run-job.js'
 import {StageRegistry} from '../../src/stages/stage-registry.js'
-import type {PipelineStage} from '../../src/stages/stage-types.js'
+import type {PipelineStage} from '@hyper2kvm/plugin-api'
 import {makePatternedRaw, sameContent} from '../helpers/patterned-image.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 

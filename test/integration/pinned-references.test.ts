@@ -7,9 +7,8 @@ import assert from 'node:assert/strict'
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {fileNode, formatNode} from '../../src/qemu/image-spec.js'
+import {type BlockdevSpec, fileNode, formatNode, type Source} from '@hyper2kvm/plugin-api'
 import {describeDisks} from '../../src/stages/describe-disks.js'
-import type {BlockdevSpec, Source} from '../../src/stages/stage-types.js'
 import {flatDescriptor, patternedRaw, qcow2WithDataFile, vmdkFooterTrick, writeMarker} from '../helpers/hostile-image-craft.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 

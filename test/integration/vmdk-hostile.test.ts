@@ -4,7 +4,7 @@ import {closeSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, st
 import {basename, join} from 'node:path'
 
 import {vmdkLoader} from '../../plugins/vmware/src/vmdk-loader.js'
-import type {JobSettings} from '../../src/stages/stage-types.js'
+import type {JobSettings} from '@hyper2kvm/plugin-api'
 import {loadWith, probeInputFor} from '../helpers/loader-harness.js'
 import {convertFixture, makePatternedRaw} from '../helpers/patterned-image.js'
 import {makeTempDir} from '../helpers/temp-dir.js'

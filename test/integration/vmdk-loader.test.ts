@@ -4,8 +4,7 @@ import {copyFileSync, mkdirSync, readFileSync, renameSync, rmSync} from 'node:fs
 import {join, sep} from 'node:path'
 
 import {vmdkLoader} from '../../plugins/vmware/src/vmdk-loader.js'
-import {specFiles} from '../../src/qemu/image-spec.js'
-import type {BlockdevSpec, JobSettings, Source} from '../../src/stages/stage-types.js'
+import {type BlockdevSpec, type JobSettings, type Source, specFiles} from '@hyper2kvm/plugin-api'
 import {convertSpecToRaw, loadWith, probeInputFor} from '../helpers/loader-harness.js'
 import {convertFixture, makePatternedRaw, sameContent, writePattern} from '../helpers/patterned-image.js'
 import {makeTempDir} from '../helpers/temp-dir.js'

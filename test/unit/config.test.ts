@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import type {H2KError} from '../../src/errors/h2k-error.js'
+import type {H2KError} from '@hyper2kvm/plugin-api'
 import {configSearchPath, loadConfig} from '../../src/jobs/config.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 

@@ -2,9 +2,7 @@ import assert from 'node:assert/strict'
 import {mkdirSync, symlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import type {H2KError} from '../../src/errors/h2k-error.js'
-import {resolveContainedFile} from '../../src/fs/contained-path.js'
-import {safeFileStem} from '../../src/fs/safe-name.js'
+import {type H2KError, resolveContainedFile, safeFileStem} from '@hyper2kvm/plugin-api'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
 describe('resolveContainedFile', () => {

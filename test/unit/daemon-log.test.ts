@@ -5,7 +5,7 @@ import {join} from 'node:path'
 
 import {loadDaemonConfig} from '../../src/daemon/config.js'
 import {DaemonLog, type DaemonLogSettings, MAX_FIELD_CHARS, MAX_MESSAGE_CHARS, stderrIsJournal} from '../../src/daemon/daemon-log.js'
-import {H2KError} from '../../src/errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {registerSecret} from '../../src/secrets/redact.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 
 import {cutoffBefore, parseDuration} from '../../src/daemon/duration.js'
-import {H2KError} from '../../src/errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 
 describe('parseDuration', () => {
   it('reads seconds, minutes, hours, days and weeks', () => {

@@ -4,8 +4,8 @@ import {join} from 'node:path'
 
 import Database from 'better-sqlite3'
 
-import {ERROR_CATALOG} from '../../src/errors/catalog.js'
-import {H2KError} from '../../src/errors/h2k-error.js'
+import {ERROR_CATALOG} from '@hyper2kvm/plugin-api/host'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../../src/errors/map-foreign-error.js'
 import {runTool} from '../../src/exec/run-tool.js'
 import {JobStore, storePath} from '../../src/daemon/store.js'

@@ -3,7 +3,7 @@ import {mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync} from '
 import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-import {H2KError} from '../../src/errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../../src/errors/map-foreign-error.js'
 import {Ajv} from 'ajv'
 import {parseDocument} from 'yaml'

@@ -4,7 +4,7 @@ import {join} from 'node:path'
 
 import type {DaemonEvent, ErrorInfo, JobInfo} from '../../src/daemon/daemon-events.js'
 import {loadDaemonConfig} from '../../src/daemon/config.js'
-import type {H2KError} from '../../src/errors/h2k-error.js'
+import type {H2KError} from '@hyper2kvm/plugin-api'
 import {emailBody, emailSubject} from '../../src/notify/email-message.js'
 import {noticeFor} from '../../src/notify/notice.js'
 import {type NotificationSettings, parseNotificationSettings} from '../../src/notify/settings.js'

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 
-import type {H2KError} from '../../src/errors/h2k-error.js'
+import type {H2KError} from '@hyper2kvm/plugin-api'
 import {algorithmsByName, checkManifest, parseManifest} from '../../plugins/ovf/src/manifest.js'
 import {allocationUnitBytes} from '../../plugins/ovf/src/ovf-hardware.js'
 import {looksLikeOvf, parseOvfDescriptor} from '../../plugins/ovf/src/ovf-descriptor.js'

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {isH2KError} from '../../src/errors/h2k-error.js'
+import {isH2KError} from '@hyper2kvm/plugin-api'
 import {loadJobPlanInWorker} from '../../src/jobs/plan-in-worker.js'
 import {excessNesting, MAX_NESTING_DEPTH} from '../../src/jobs/nesting-depth.js'
 import {makeTempDir} from '../helpers/temp-dir.js'

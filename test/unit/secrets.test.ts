@@ -4,7 +4,7 @@ import {createServer, type Server} from 'node:net'
 import {join} from 'node:path'
 import {execFileSync} from 'node:child_process'
 
-import {H2KError} from '../../src/errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {keychainGet} from '../../src/secrets/keychain.js'
 import {REDACTED, redactConfig, redactSecrets, resolveSecret, type SecretNotice} from '../../src/secrets/resolve-secret.js'
 import {secretRequestFromConfig} from '../../src/secrets/config-secrets.js'

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 
 import {StageRegistry} from '../../src/stages/stage-registry.js'
-import type {LoaderStage, PipelineStage} from '../../src/stages/stage-types.js'
+import type {LoaderStage, PipelineStage} from '@hyper2kvm/plugin-api'
 
 const fixer = (name: string, after?: string[]): PipelineStage => ({after, kind: 'fixer', name, run: async () => {}})
 const loader = (name: string, priority?: number): LoaderStage => ({formats: [name], kind: 'loader', name, priority, probe: () => null, run: async () => ({disks: [], format: name, input: '', name})})

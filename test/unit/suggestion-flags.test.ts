@@ -3,7 +3,7 @@ import {readdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {fileURLToPath, pathToFileURL} from 'node:url'
 
-import {ERROR_CATALOG} from '../../src/errors/catalog.js'
+import {ERROR_CATALOG} from '@hyper2kvm/plugin-api/host'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 

@@ -4,9 +4,8 @@ import {createHash} from 'node:crypto'
 import {createReadStream, existsSync, linkSync, mkdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import type {H2KError} from '../../src/errors/h2k-error.js'
-import {peekTarNames} from '../../src/archive/tar-peek.js'
-import {MAX_TAR_MEMBERS, scanGzipTar, scanTar, scanTarStream, type TarMember} from '../../src/archive/tar-reader.js'
+import {type H2KError, MAX_TAR_MEMBERS, peekTarNames, scanTar, type TarMember} from '@hyper2kvm/plugin-api'
+import {scanGzipTar, scanTarStream} from '@hyper2kvm/plugin-api/host'
 import {craftTar} from '../helpers/tar-craft.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 
-import {detectImageFormat} from '../../src/formats/image-magic.js'
-import {descriptorCapacityBytes, parseVmdkDescriptor} from '../../src/formats/vmdk-descriptor.js'
+import {descriptorCapacityBytes, detectImageFormat, parseVmdkDescriptor} from '@hyper2kvm/plugin-api'
 
 /** Assert that parsing fails with an H2KError of `code`. */
 function rejects(text: string, code: string, message?: RegExp): void {

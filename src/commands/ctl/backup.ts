@@ -8,7 +8,7 @@ import {loadDaemonConfig} from '../../daemon/config.js'
 import {controlRequest} from '../../daemon/control-client.js'
 import {outputDirFlag} from '../../ctl/daemon-flags.js'
 import {stateDir} from '../../daemon/store.js'
-import {H2KError} from '../../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {escapeControl} from '../../render/escape-control.js'
 
 export default class CtlBackup extends BaseCommand<typeof CtlBackup> {

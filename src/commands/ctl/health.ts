@@ -4,7 +4,7 @@ import {BaseCommand} from '../../base-command.js'
 import {controlRequest} from '../../daemon/control-client.js'
 import {daemonOutputDir, outputDirFlag} from '../../ctl/daemon-flags.js'
 import {healthVerdict, type HealthVerdict, unreachableVerdict} from '../../ctl/health-verdict.js'
-import {H2KError} from '../../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../../errors/map-foreign-error.js'
 import {escapeControl} from '../../render/escape-control.js'
 

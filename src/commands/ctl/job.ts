@@ -3,7 +3,7 @@ import {Args} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
 import {daemonOutputDir, outputDirFlag} from '../../ctl/daemon-flags.js'
 import {type HistoryRow, JobStore} from '../../daemon/store.js'
-import {H2KError} from '../../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {escapeControl} from '../../render/escape-control.js'
 
 export default class CtlJob extends BaseCommand<typeof CtlJob> {

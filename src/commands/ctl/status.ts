@@ -1,6 +1,6 @@
 import {SimpleCtlCommand} from '../../ctl/simple-ctl-command.js'
 import {statusLine, wantsEmoji} from '../../ctl/stats-summary.js'
-import {H2KError} from '../../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 
 export default class CtlStatus extends SimpleCtlCommand {
   static override description = 'Without --json the first line is the seed\'s `Status: RUNNING` (PAUSED, DRAINING, STOPPING; `Status: STOPPED` when no daemon answers, exit 12), with ▶️/⏸️/🚰/⏹️ on a terminal without NO_COLOR; then one line per field.'

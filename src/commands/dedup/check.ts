@@ -8,7 +8,7 @@ import {type DaemonConfig, type DedupKey, loadDaemonConfig} from '../../daemon/c
 import {outputDirFlag} from '../../ctl/daemon-flags.js'
 import {fileKey} from '../../daemon/file-key.js'
 import {JobStore, type ProcessedFileRow} from '../../daemon/store.js'
-import {H2KError} from '../../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../../errors/map-foreign-error.js'
 
 interface CheckResult {

@@ -7,7 +7,7 @@ import {Args} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
 import {errorsLayout, watchDirFlag} from '../../ctl/daemon-flags.js'
 import {findErrorFile, removeEmptyDirs} from '../../daemon/error-files.js'
-import {H2KError} from '../../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 
 export default class ErrorsRetry extends BaseCommand<typeof ErrorsRetry> {
   static override args = {

@@ -4,7 +4,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
 import {loadDaemonConfig} from '../../daemon/config.js'
-import {H2KError} from '../../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {channelsOf} from '../../notify/channels.js'
 import {testNotice} from '../../notify/notice.js'
 import {escapeControl} from '../../render/escape-control.js'

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
-import {H2KError} from '../../errors/h2k-error.js'
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {secretRequestsFromFile} from '../../secrets/config-secrets.js'
 import {keychainTimeoutFor} from '../../secrets/keychain.js'
 import {assertSecretName, SECRET_NAMES} from '../../secrets/secret-names.js'

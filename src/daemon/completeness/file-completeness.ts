@@ -2,7 +2,7 @@ import {constants} from 'node:fs'
 import {open} from 'node:fs/promises'
 import {extname} from 'node:path'
 
-import {detectImageFormat} from '../../formats/image-magic.js'
+import {detectImageFormat} from '@hyper2kvm/plugin-api'
 import {type ByteSource, COMPLETE, type Completeness, fileSource, incomplete} from './byte-source.js'
 import {qcow2Completeness} from './qcow2.js'
 import {tarCompleteness} from './tar-archive.js'

@@ -1,5 +1,5 @@
-import {looksLikeVmdkDescriptor} from '../../formats/image-magic.js'
-import {parseVmdkDescriptor} from '../../formats/vmdk-descriptor.js'
+import {looksLikeVmdkDescriptor} from '@hyper2kvm/plugin-api/host'
+import {parseVmdkDescriptor} from '@hyper2kvm/plugin-api'
 import {COMPLETE, type Completeness, incomplete} from './byte-source.js'
 
 /** Text descriptors are a few KiB; more is not one. */

@@ -1,16 +1,16 @@
-import {isZeroBlock, paddedSize, parsePaxRecords, parseTarHeader, paxSize, TAR_BLOCK} from '../../archive/tar-header.js'
-import {isH2KError} from '../../errors/h2k-error.js'
+import {isZeroBlock, paddedSize, parsePaxRecords, parseTarHeader, paxSize, TAR_BLOCK} from '@hyper2kvm/plugin-api/host'
+import {isH2KError} from '@hyper2kvm/plugin-api'
 import {type ByteSource, COMPLETE, type Completeness, incomplete, readExact} from './byte-source.js'
 
 /**
- * Has a tar (an OVA, an AMI export) arrived whole? Walk its headers (src/archive/tar-header.ts): every
+ * Has a tar (an OVA, an AMI export) arrived whole? Walk its headers (packages/plugin-api/src/archive/tar-header.ts): every
  * member's data must be there and two zero blocks must follow the last one. When a member is a manifest
  * (`.mf`), every file it lists must be a member: an archive written with holes (a parallel downloader that
  * sized the file first) can show zero blocks where members are still to come. A header that does not parse
  * is damage, not an incomplete upload: "complete" here, refused by the loader's full scan.
  */
 
-/** Members walked, at most (as src/archive/tar-reader.ts's MAX_TAR_MEMBERS). */
+/** Members walked, at most (as packages/plugin-api/src/archive/tar-reader.ts's MAX_TAR_MEMBERS). */
 const MAX_MEMBERS = 10_000
 /** pax records and manifests read, at most. */
 const MAX_META = 1024 * 1024

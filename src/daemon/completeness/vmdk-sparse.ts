@@ -6,7 +6,7 @@ import {type ByteSource, COMPLETE, type Completeness, incomplete, readExact} fro
  * Then, for every sparse/stream layout, the grain directory and tables must lie inside the file and the
  * grain stored furthest in must end inside it (qemu writes its streams with the tables at the front, so a
  * cut copy of one points past its end). Only what a cut copy gets wrong is looked at: a damaged file is
- * "complete" here and left to the loader's full validation (src/formats/vmdk-sparse.ts) to refuse.
+ * "complete" here and left to the loader's full validation (packages/plugin-api/src/formats/vmdk-sparse.ts) to refuse.
  */
 
 const SECTOR = 512

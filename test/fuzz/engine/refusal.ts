@@ -1,4 +1,4 @@
-import {isH2KError} from '../../../src/errors/h2k-error.js'
+import {isH2KError} from '@hyper2kvm/plugin-api'
 
 /**
  * The documented refusal of every parser but the VHDX reader: an H2KError, by its stable code. Except

@@ -4,7 +4,7 @@ import {join} from 'node:path'
 
 import {type AccelCacheKey, defaultCacheDir, readCachedVerdict, writeCachedVerdict} from '../../../src/boot/accel-cache.js'
 import {findProbeKernel} from '../../../src/boot/kvm-probe.js'
-import type {H2KError} from '../../../src/errors/h2k-error.js'
+import type {H2KError} from '@hyper2kvm/plugin-api'
 import {chooseAccel, libguestfsEnv} from '../../../src/guest/accel.js'
 import {makeTempDir} from '../../helpers/temp-dir.js'
 

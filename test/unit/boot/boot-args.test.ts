@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 
 import {type BootArgsInput, bootCheckArgs, qemuOptionValue} from '../../../src/boot/boot-args.js'
-import type {H2KError} from '../../../src/errors/h2k-error.js'
+import type {H2KError} from '@hyper2kvm/plugin-api'
 
 const base: BootArgsInput = {
   accel: 'tcg',

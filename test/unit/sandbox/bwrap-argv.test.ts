@@ -4,7 +4,7 @@ import {join} from 'node:path'
 
 import {bwrapArgv, resolveView} from '../../../src/sandbox/bwrap-argv.js'
 import {specView} from '../../../src/sandbox/sandbox-view.js'
-import {formatNode} from '../../../src/qemu/image-spec.js'
+import {formatNode} from '@hyper2kvm/plugin-api'
 import {makeTempDir} from '../../helpers/temp-dir.js'
 
 /** The mounts of an argv as [option, source, dest] triples, in order. */

@@ -6,7 +6,7 @@ import {readQcow2References} from '../formats/qcow2-header.js'
 import {validateSparseVmdk} from '../formats/vmdk-sparse.js'
 import {readAt} from '../fs/read-head.js'
 import {formatNode, sliceNode} from '../qemu/image-spec.js'
-import type {BlockdevSpec} from '../stages/stage-types.js'
+import type {BlockdevSpec} from '../contract/stage-types.js'
 
 /** A byte range of a host file holding one disk image (an archive member). */
 export interface ByteWindow {

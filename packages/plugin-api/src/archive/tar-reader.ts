@@ -237,7 +237,6 @@ export async function scanTarStream(stream: Readable, options: ScanTarStreamOpti
   }
 }
 
-export {DECOMPRESS_RESERVE_BYTES} from './expansion-budget.js'
 
 /** Fails the stream with H2K_NO_SPACE once the lease cannot hold more: a gzip bomb stops here, not at a full disk. */
 function byteLimit(lease: ExpansionLease, archive: string, target: string, reserveBytes: number): Transform {

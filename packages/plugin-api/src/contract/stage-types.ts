@@ -1,5 +1,4 @@
-import type {H2KError} from '../errors/h2k-error.js'
-import type {ToolOptions, ToolResult} from '../exec/run-tool.js'
+import type {ImageInfo, ToolOptions, ToolResult} from './tool-types.js'
 
 export const STAGE_KINDS = ['loader', 'inspector', 'fixer', 'converter', 'verifier'] as const
 export type StageKind = (typeof STAGE_KINDS)[number]
@@ -261,6 +260,12 @@ export interface StageContext {
   readonly signal: AbortSignal
   /** Run a tool with this job's cancellation signal; failures arrive as H2KError. */
   readonly exec: ExecFunction
+  /**
+   * `qemu-img info` of an image a stage resolved, run by the host under resource limits and in the job's
+   * sandbox (it sees the files the spec names, plus `files`). A damaged image arrives as H2KError
+   * (H2K_INPUT_CORRUPT or H2K_INPUT_UNSUPPORTED).
+   */
+  imageInfo(spec: BlockdevSpec, options?: {files?: readonly string[]}): Promise<ImageInfo>
   readonly log: Logger
   readonly changes: ChangeRecorder
   /** A private directory for this job (on the output file system); removed when the job ends. */
@@ -317,4 +322,3 @@ export interface StageRegistration {
   stages: Stage[]
 }
 
-export type {H2KError}

@@ -1,4 +1,4 @@
-import type {BlockdevSpec} from '../stages/stage-types.js'
+import type {BlockdevSpec} from '../contract/stage-types.js'
 
 /**
  * What each qemu format driver we hand untrusted bytes to may open *from inside the image*, and how a

@@ -2,8 +2,7 @@ import {execFileSync} from 'node:child_process'
 import {readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {formatNode} from '../../../../src/qemu/image-spec.js'
-import type {BlockdevSpec} from '../../../../src/stages/stage-types.js'
+import {type BlockdevSpec, formatNode} from '@hyper2kvm/plugin-api'
 
 /** qemu-img creates (empties) the data file it is told about, so the marker's content is put back after. */
 export async function build(dir: string, marker: string): Promise<{spec: BlockdevSpec}> {

@@ -1,8 +1,7 @@
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {formatNode} from '../../../../src/qemu/image-spec.js'
-import type {BlockdevSpec} from '../../../../src/stages/stage-types.js'
+import {type BlockdevSpec, formatNode} from '@hyper2kvm/plugin-api'
 
 export async function build(dir: string, marker: string): Promise<{spec: BlockdevSpec}> {
   const descriptor = join(dir, 'evil.vmdk')
