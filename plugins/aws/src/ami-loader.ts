@@ -14,7 +14,7 @@ import {
   type SourceDisk,
   type TarMember,
   type TarScanProgress,
-} from 'hyper2kvm/plugin-api'
+} from '@hyper2kvm/plugin-api'
 
 /** Member names that say "disk image" in an export tarball. */
 const DISK_NAME = /\.(raw|img|vmdk|vhd|vhdx|qcow2)$/i

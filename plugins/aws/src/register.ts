@@ -1,4 +1,4 @@
-import {register, type StageRegistration} from 'hyper2kvm/plugin-api'
+import {register, type StageRegistration} from '@hyper2kvm/plugin-api'
 
 import {amiLoader} from './ami-loader.js'
 

@@ -3,11 +3,10 @@ import {
   H2KError,
   type LoaderStage,
   formatNode,
-  imageInfo,
   readQcow2References,
   resolveContainedFile,
   safeFileStem,
-} from 'hyper2kvm/plugin-api'
+} from '@hyper2kvm/plugin-api'
 import {stat} from 'node:fs/promises'
 import {basename, dirname, extname} from 'node:path'
 
@@ -65,7 +64,7 @@ export const qcow2Loader: LoaderStage = {
       const dataFile = await pinnedDataFile(path)
       if (dataFile !== undefined) chain.push(dataFile)
       const pins = dataFile === undefined ? {} : {dataFile}
-      const info = await imageInfo(formatNode('qcow2', path, null, pins), {sandbox: ctx.job.sandbox, signal: ctx.signal})
+      const info = await ctx.imageInfo(formatNode('qcow2', path, null, pins))
       const backing = info['backing-filename']
       if (!backing) return formatNode('qcow2', path, null, pins)
       if (!ctx.job.allowBacking) {

@@ -1,4 +1,4 @@
-import {type LoaderStage, type ProbeInput, detectImageFormat, formatNode, safeFileStem} from 'hyper2kvm/plugin-api'
+import {type LoaderStage, type ProbeInput, detectImageFormat, formatNode, safeFileStem} from '@hyper2kvm/plugin-api'
 import {basename, extname} from 'node:path'
 
 const RAW_EXTENSIONS = new Set(['.raw', '.img', '.dd', '.bin'])

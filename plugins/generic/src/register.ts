@@ -1,4 +1,4 @@
-import {register} from 'hyper2kvm/plugin-api'
+import {register} from '@hyper2kvm/plugin-api'
 
 import {qcow2Loader} from './qcow2-loader.js'
 import {rawLoader} from './raw-loader.js'

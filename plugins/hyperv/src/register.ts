@@ -1,4 +1,4 @@
-import {register} from 'hyper2kvm/plugin-api'
+import {register} from '@hyper2kvm/plugin-api'
 
 import {vhdLoader} from './vhd-loader.js'
 import {vhdxLoader} from './vhdx-loader.js'

@@ -1,4 +1,4 @@
-import {H2KError, type LoaderStage, type ProbeInput, formatNode, readAt, safeFileStem} from 'hyper2kvm/plugin-api'
+import {H2KError, type LoaderStage, type ProbeInput, formatNode, readAt, safeFileStem} from '@hyper2kvm/plugin-api'
 import {basename, extname} from 'node:path'
 
 const DISK_TYPES: Record<number, string> = {2: 'fixed', 3: 'dynamic', 4: 'differencing'}

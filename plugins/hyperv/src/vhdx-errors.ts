@@ -1,4 +1,4 @@
-import {H2KError} from 'hyper2kvm/plugin-api'
+import {H2KError} from '@hyper2kvm/plugin-api'
 
 import {VhdxError} from './vhdx-layout.js'
 

@@ -7,7 +7,7 @@ import {
   resolveContainedFile,
   safeFileStem,
   specFiles,
-} from 'hyper2kvm/plugin-api'
+} from '@hyper2kvm/plugin-api'
 import {stat} from 'node:fs/promises'
 import {basename, dirname, extname, join} from 'node:path'
 

@@ -1,4 +1,4 @@
-import type {PipelineStage} from 'hyper2kvm/plugin-api'
+import type {PipelineStage} from '@hyper2kvm/plugin-api'
 
 import {buildResolver, deviceNamesIn} from './guest-devices.js'
 import {isFixableLinux} from './linux-applies.js'

@@ -1,4 +1,4 @@
-import {H2KError, type GuestSession, type PipelineStage, type StageContext} from 'hyper2kvm/plugin-api'
+import {H2KError, type GuestSession, type PipelineStage, type StageContext} from '@hyper2kvm/plugin-api'
 
 import {buildResolver, deviceNamesIn} from './guest-devices.js'
 import {lines} from './guest-facts.js'

@@ -1,4 +1,4 @@
-import type {GuestSession, Inspection} from 'hyper2kvm/plugin-api'
+import type {GuestSession, Inspection} from '@hyper2kvm/plugin-api'
 
 import {parseHash} from './guest-facts.js'
 import type {DeviceResolver, StableIds} from './transforms/index.js'

@@ -1,4 +1,4 @@
-import type {GuestSession} from 'hyper2kvm/plugin-api'
+import type {GuestSession} from '@hyper2kvm/plugin-api'
 
 /** "key: value" lines (guestfish hashes such as blkid and inspect-get-mountpoints). */
 export function parseHash(text: string): Record<string, string> {

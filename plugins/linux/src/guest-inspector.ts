@@ -1,4 +1,4 @@
-import type {PipelineStage} from 'hyper2kvm/plugin-api'
+import type {PipelineStage} from '@hyper2kvm/plugin-api'
 
 import {inspectGuest} from './inspect-guest.js'
 import {mayHoldOs} from './os-signature.js'

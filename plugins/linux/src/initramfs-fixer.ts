@@ -1,4 +1,4 @@
-import {H2KError, type GuestSession, type KernelInfo, type PipelineStage, type StageContext} from 'hyper2kvm/plugin-api'
+import {H2KError, type GuestSession, type KernelInfo, type PipelineStage, type StageContext} from '@hyper2kvm/plugin-api'
 
 import {gatherFacts} from './guest-facts.js'
 import {isFixableLinux} from './linux-applies.js'

@@ -1,4 +1,4 @@
-import type {FstabEntry, GuestSession, Inspection, InspectionRisk} from 'hyper2kvm/plugin-api'
+import type {FstabEntry, GuestSession, Inspection, InspectionRisk} from '@hyper2kvm/plugin-api'
 
 import {type GuestFacts, gatherFacts, lines, parseHash} from './guest-facts.js'
 import {isUnstableDevice} from './transforms/index.js'

@@ -1,4 +1,4 @@
-import type {StageContext} from 'hyper2kvm/plugin-api'
+import type {StageContext} from '@hyper2kvm/plugin-api'
 
 /** Fixers run only on an inspected Linux guest and only when fixing is on. */
 export function isFixableLinux(ctx: StageContext): boolean {

@@ -1,4 +1,4 @@
-import {type SourceDisk, type StageContext, qemuFilename, specFiles} from 'hyper2kvm/plugin-api'
+import {type SourceDisk, type StageContext, qemuFilename, specFiles} from '@hyper2kvm/plugin-api'
 import {readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 

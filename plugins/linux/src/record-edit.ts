@@ -1,4 +1,4 @@
-import type {StageContext} from 'hyper2kvm/plugin-api'
+import type {StageContext} from '@hyper2kvm/plugin-api'
 
 import type {TransformResult} from './transforms/index.js'
 

@@ -1,4 +1,4 @@
-import {register} from 'hyper2kvm/plugin-api'
+import {register} from '@hyper2kvm/plugin-api'
 
 import {fstabFixer} from './fstab-fixer.js'
 import {grubFixer} from './grub-fixer.js'

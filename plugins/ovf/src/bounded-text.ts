@@ -1,5 +1,5 @@
-import {H2KError, readAt} from 'hyper2kvm/plugin-api'
-import type {ErrorCode} from 'hyper2kvm/plugin-api'
+import {H2KError, readAt} from '@hyper2kvm/plugin-api'
+import type {ErrorCode} from '@hyper2kvm/plugin-api'
 
 /** OVF descriptors and manifests are kilobytes; anything past this is not one we should parse. */
 export const TEXT_LIMIT = 16 * 1024 * 1024

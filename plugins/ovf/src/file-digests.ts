@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
 
-import {type DigestAlgorithm, H2KError} from 'hyper2kvm/plugin-api'
+import {type DigestAlgorithm, H2KError} from '@hyper2kvm/plugin-api'
 
 /** Hash a whole file, streaming (bounded memory), with every algorithm asked for in one read. */
 export async function fileDigests(

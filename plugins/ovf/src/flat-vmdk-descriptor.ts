@@ -1,9 +1,9 @@
 import {stat} from 'node:fs/promises'
 import {dirname} from 'node:path'
 
-import {formatNode, H2KError, resolveContainedFile, sliceNode} from 'hyper2kvm/plugin-api'
+import {formatNode, H2KError, resolveContainedFile, sliceNode} from '@hyper2kvm/plugin-api'
 
-import type {DiskInFile} from 'hyper2kvm/plugin-api'
+import type {DiskInFile} from '@hyper2kvm/plugin-api'
 
 /** Descriptors are a few hundred bytes; we read at most this much of one. */
 const DESCRIPTOR_LIMIT = 64 * 1024

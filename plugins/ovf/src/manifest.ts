@@ -1,4 +1,4 @@
-import {type DigestAlgorithm, H2KError} from 'hyper2kvm/plugin-api'
+import {type DigestAlgorithm, H2KError} from '@hyper2kvm/plugin-api'
 
 /** One line of an OVF manifest: `SHA256(disk1.vmdk)= 3f…`. */
 export interface ManifestEntry {

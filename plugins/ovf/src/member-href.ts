@@ -1,4 +1,4 @@
-import {H2KError} from 'hyper2kvm/plugin-api'
+import {H2KError} from '@hyper2kvm/plugin-api'
 
 /**
  * The archive member an OVF `href` (or a manifest line) names, in the canonical form the tar scan reports.

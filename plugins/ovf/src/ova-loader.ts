@@ -14,7 +14,7 @@ import {
   type SourceDisk,
   type TarMember,
   type TarScanProgress,
-} from 'hyper2kvm/plugin-api'
+} from '@hyper2kvm/plugin-api'
 
 import {readBoundedText} from './bounded-text.js'
 import {algorithmsByName, checkManifest, parseManifest} from './manifest.js'

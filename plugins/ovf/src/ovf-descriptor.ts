@@ -1,4 +1,4 @@
-import {H2KError, type NetworkInterface} from 'hyper2kvm/plugin-api'
+import {H2KError, type NetworkInterface} from '@hyper2kvm/plugin-api'
 
 import {readHardware} from './ovf-hardware.js'
 import {attribute, child, children, parseOvfXml, text, type XmlNode} from './ovf-xml.js'

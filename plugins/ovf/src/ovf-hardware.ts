@@ -1,4 +1,4 @@
-import type {NetworkInterface} from 'hyper2kvm/plugin-api'
+import type {NetworkInterface} from '@hyper2kvm/plugin-api'
 
 import {attribute, children, text, type XmlNode} from './ovf-xml.js'
 

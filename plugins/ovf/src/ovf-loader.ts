@@ -14,7 +14,7 @@ import {
   readAt,
   resolveContainedFile,
   type SourceDisk,
-} from 'hyper2kvm/plugin-api'
+} from '@hyper2kvm/plugin-api'
 
 import {readBoundedText, TEXT_LIMIT} from './bounded-text.js'
 import {fileDigests} from './file-digests.js'

@@ -1,4 +1,4 @@
-import {H2KError, safeFileStem, type Source, type SourceDisk, type VmMetadata} from 'hyper2kvm/plugin-api'
+import {H2KError, safeFileStem, type Source, type SourceDisk, type VmMetadata} from '@hyper2kvm/plugin-api'
 
 import type {OvfDescriptor, OvfFile} from './ovf-descriptor.js'
 

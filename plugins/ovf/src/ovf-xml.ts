@@ -1,5 +1,5 @@
 import {XMLParser, XMLValidator} from 'fast-xml-parser'
-import {H2KError} from 'hyper2kvm/plugin-api'
+import {H2KError} from '@hyper2kvm/plugin-api'
 
 /** A parsed XML element: attributes under "@name", children by local name, text under "#text". */
 export type XmlNode = Record<string, unknown>

@@ -1,4 +1,4 @@
-import {H2KError} from 'hyper2kvm/plugin-api'
+import {H2KError} from '@hyper2kvm/plugin-api'
 
 /**
  * Descriptor createType values a text descriptor may carry. The ESXi flat variants (vmfs, vmfsThin,

@@ -1,4 +1,4 @@
-import {type VmdkDescriptor, detectImageFormat, readAt} from 'hyper2kvm/plugin-api'
+import {type VmdkDescriptor, detectImageFormat, readAt} from '@hyper2kvm/plugin-api'
 import {lstat, readdir} from 'node:fs/promises'
 import {basename, dirname, extname, join} from 'node:path'
 

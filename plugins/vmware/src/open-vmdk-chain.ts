@@ -14,7 +14,7 @@ import {
   safeFileStem,
   sliceNode,
   validateSparseVmdk,
-} from 'hyper2kvm/plugin-api'
+} from '@hyper2kvm/plugin-api'
 import {stat} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 

@@ -1,4 +1,4 @@
-import {H2KError, type VmdkDescriptor, parseVmdkDescriptor} from 'hyper2kvm/plugin-api'
+import {H2KError, type VmdkDescriptor, parseVmdkDescriptor} from '@hyper2kvm/plugin-api'
 import {open} from 'node:fs/promises'
 import {basename} from 'node:path'
 import {TextDecoder} from 'node:util'

@@ -1,4 +1,4 @@
-import {register} from 'hyper2kvm/plugin-api'
+import {register} from '@hyper2kvm/plugin-api'
 
 import {vmdkLoader} from './vmdk-loader.js'
 

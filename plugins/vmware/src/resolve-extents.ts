@@ -1,4 +1,4 @@
-import {H2KError, type VmdkDescriptor, resolveContainedFile, validateSparseVmdk} from 'hyper2kvm/plugin-api'
+import {H2KError, type VmdkDescriptor, resolveContainedFile, validateSparseVmdk} from '@hyper2kvm/plugin-api'
 import {stat} from 'node:fs/promises'
 import {basename, dirname} from 'node:path'
 

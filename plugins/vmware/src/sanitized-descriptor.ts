@@ -1,4 +1,4 @@
-import {H2KError, NO_PARENT_CID, type VmdkDescriptor, type VmdkExtent} from 'hyper2kvm/plugin-api'
+import {H2KError, NO_PARENT_CID, type VmdkDescriptor, type VmdkExtent} from '@hyper2kvm/plugin-api'
 import {writeFile} from 'node:fs/promises'
 
 /** An extent whose file name has been checked and resolved to a real path inside the disk's folder. */

@@ -1,4 +1,4 @@
-import {H2KError, type LoaderStage, type ProbeClaim, type ProbeInput, detectImageFormat, safeFileStem} from 'hyper2kvm/plugin-api'
+import {H2KError, type LoaderStage, type ProbeClaim, type ProbeInput, detectImageFormat, safeFileStem} from '@hyper2kvm/plugin-api'
 import {realpath} from 'node:fs/promises'
 import {basename} from 'node:path'
 
