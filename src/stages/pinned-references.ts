@@ -3,13 +3,12 @@ import {dirname, isAbsolute, resolve} from 'node:path'
 import {
   type BlockdevSpec,
   detectImageFormat,
-  driverReferences,
   H2KError,
   parseVmdkDescriptor,
   readAt,
   readQcow2References,
 } from '@hyper2kvm/plugin-api'
-import {formatNodes} from '@hyper2kvm/plugin-api/host'
+import {driverReferences, formatNodes} from '@hyper2kvm/plugin-api/host'
 
 const DESCRIPTOR_BYTES = 1024 * 1024
 

@@ -5,7 +5,8 @@ import {open, readdir, readFile, truncate, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {crc32c} from '../../plugins/hyperv/src/crc32c.js'
-import {buildDifferencingOverlay} from '../../plugins/hyperv/src/vhdx-flatten.js'
+import {runTool} from '../../src/exec/run-tool.js'
+import {buildDifferencingOverlay, type BuildDifferencingOverlayOptions} from '../../plugins/hyperv/src/vhdx-flatten.js'
 import {parseGuid, readVhdxLayout, VHDX_GUIDS, type VhdxLayout, type VhdxRun} from '../../plugins/hyperv/src/vhdx-layout.js'
 import {makeDifferencingVhdx, setChecksum} from '../helpers/make-avhdx.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
@@ -13,6 +14,10 @@ import {makeTempDir} from '../helpers/temp-dir.js'
 const KiB = 1024
 const MiB = 1024 * KiB
 const SIZE = 64 * MiB
+
+/** Flatten as the loader does, the tools run by the host's runner (ctx.exec), unsandboxed here. */
+const flatten = (opts: Omit<BuildDifferencingOverlayOptions, 'run'>) =>
+  buildDifferencingOverlay({...opts, run: (tool, args, extra) => runTool(tool, args, {cwd: extra.cwd, input: extra.input, signal: opts.signal})})
 
 const run = (tool: string, args: string[]) => execFileSync(tool, args, {stdio: 'pipe'}).toString()
 
@@ -230,7 +235,7 @@ describe('readVhdxLayout', function () {
       const before = [await sha256(parent), await sha256(child)]
 
       const overlay = join(tmp.dir, 'merged.qcow2')
-      await buildDifferencingOverlay({child, overlayPath: overlay, parentSpec: {driver: 'vhdx', file: {driver: 'file', filename: parent}}})
+      await flatten({child, overlayPath: overlay, parentSpec: {driver: 'vhdx', file: {driver: 'file', filename: parent}}})
 
       const expected = merge(await rawContent(parent, 'vhdx', tmp.dir), writes, [[7 * MiB, MiB]])
       const expectedPath = join(tmp.dir, 'expected.raw')
@@ -263,12 +268,12 @@ describe('readVhdxLayout', function () {
 
       const overlay1 = join(tmp.dir, 'snap1.qcow2')
       const overlay2 = join(tmp.dir, 'snap2.qcow2')
-      await buildDifferencingOverlay({
+      await flatten({
         child: child1,
         overlayPath: overlay1,
         parentSpec: {driver: 'vhdx', file: {driver: 'file', filename: base}},
       })
-      await buildDifferencingOverlay({
+      await flatten({
         child: child2,
         overlayPath: overlay2,
         parentSpec: {driver: 'qcow2', file: {driver: 'file', filename: overlay1}},
@@ -287,7 +292,7 @@ describe('readVhdxLayout', function () {
       await makeDifferencingVhdx({template, out: child, parentRelativePath: 'parent.vhdx', writes})
       assert.equal((await collect(await readVhdxLayout(child))).length, 5120)
       const overlay = join(tmp.dir, 'merged.qcow2')
-      await buildDifferencingOverlay({child, overlayPath: overlay, parentSpec: {driver: 'vhdx', file: {driver: 'file', filename: parent}}})
+      await flatten({child, overlayPath: overlay, parentSpec: {driver: 'vhdx', file: {driver: 'file', filename: parent}}})
       const expected = merge(await rawContent(parent, 'vhdx', tmp.dir), writes, [])
       assert.ok((await rawContent(overlay, 'qcow2', tmp.dir)).equals(expected))
     })
@@ -317,7 +322,7 @@ describe('readVhdxLayout', function () {
         ],
       )
       const overlay = join(tmp.dir, 'merged.qcow2')
-      await buildDifferencingOverlay({child, overlayPath: overlay, parentSpec: {driver: 'vhdx', file: {driver: 'file', filename: parent}}})
+      await flatten({child, overlayPath: overlay, parentSpec: {driver: 'vhdx', file: {driver: 'file', filename: parent}}})
       const expected = merge(await rawContent(parent, 'vhdx', tmp.dir), writes, [])
       assert.ok((await rawContent(overlay, 'qcow2', tmp.dir)).equals(expected))
     })
@@ -326,7 +331,7 @@ describe('readVhdxLayout', function () {
       const image = makeVhdx(join(tmp.dir, 'disk.vhdx'), 1 * MiB, patterns)
       const overlay = join(tmp.dir, 'o.qcow2')
       await assertCode(
-        buildDifferencingOverlay({
+        flatten({
           child: image,
           overlayPath: overlay,
           parentSpec: {driver: 'vhdx', file: {driver: 'file', filename: image}},
@@ -351,7 +356,7 @@ describe('readVhdxLayout', function () {
       }
       const parentSpec = {driver: 'vhdx', file: {driver: 'file', filename: parent}}
       await assert.rejects(
-        buildDifferencingOverlay({child, overlayPath: overlay, signal: controller.signal, onProgress, parentSpec}),
+        flatten({child, overlayPath: overlay, signal: controller.signal, onProgress, parentSpec}),
         /stop now/,
       )
       assert.equal(progress.length, 1, 'aborted after the first batch')

@@ -5,6 +5,6 @@
 export {ERROR_CATALOG, type CatalogEntry} from './errors/catalog.js'
 export {refuseEscapingName, relativeInside} from './fs/contained-path.js'
 export {looksLikeVmdkDescriptor} from './formats/image-magic.js'
-export {chainLayers, formatNodes} from './qemu/image-spec.js'
+export {chainLayers, DRIVER_REFERENCES, driverReferences, formatNodes, type DriverReferences} from './qemu/image-spec.js'
 export {scanGzipTar, scanTarStream, type ScanTarStreamOptions} from './archive/tar-reader.js'
 export {isZeroBlock, paddedSize, parsePaxRecords, parseTarHeader, paxSize, TAR_BLOCK} from './archive/tar-header.js'

@@ -14,16 +14,18 @@ export {REGISTER_HOOK, register, type HostServices, type PluginApi, type Registe
 export {H2KError, isH2KError, type H2KErrorOptions, type Phase} from './errors/h2k-error.js'
 export {isErrorCode, type ErrorCode} from './errors/catalog.js'
 
-export {DRIVER_REFERENCES, driverReferences, fileNode, formatNode, qemuFilename, sliceNode, specFiles, type DriverReferences, type NodePins} from './qemu/image-spec.js'
+export {fileNode, formatNode, qemuFilename, sliceNode, specFiles, type NodePins} from './qemu/image-spec.js'
 export {resolveContainedFile} from './fs/contained-path.js'
-export {readAt} from './fs/read-head.js'
+export {readAt, readExact, readUpTo} from './fs/read-head.js'
+export {readBoundedText, TEXT_LIMIT, type BoundedTextOptions} from './fs/bounded-text.js'
 export {safeFileStem} from './fs/safe-name.js'
 
-export {detectImageFormat, type MagicFormat} from './formats/image-magic.js'
+export {detectImageFormat, isGzip, type MagicFormat} from './formats/image-magic.js'
 export {readQcow2References, type Qcow2References} from './formats/qcow2-header.js'
 export {parseVmdkDescriptor, descriptorCapacityBytes, NO_PARENT_CID, type VmdkDescriptor, type VmdkExtent, type ExtentAccess, type ExtentType} from './formats/vmdk-descriptor.js'
 export {validateSparseVmdk, type FileWindow, type SparseVmdkFacts} from './formats/vmdk-sparse.js'
 
 export {scanArchive, scanTar, MAX_TAR_MEMBERS, type DigestAlgorithm, type ScanArchiveOptions, type ScanTarOptions, type TarMember, type TarScanProgress} from './archive/tar-reader.js'
 export {peekTarNames} from './archive/tar-peek.js'
+export {tarScanReporter} from './archive/tar-progress.js'
 export {describeDiskInFile, type ByteWindow, type DescribeDiskOptions, type DiskInFile} from './archive/disk-in-file.js'

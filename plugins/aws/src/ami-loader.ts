@@ -4,6 +4,7 @@ import {
   describeDiskInFile,
   detectImageFormat,
   H2KError,
+  isGzip,
   type LoaderContext,
   type LoaderStage,
   peekTarNames,
@@ -13,15 +14,11 @@ import {
   scanArchive,
   type SourceDisk,
   type TarMember,
-  type TarScanProgress,
+  tarScanReporter,
 } from '@hyper2kvm/plugin-api'
 
 /** Member names that say "disk image" in an export tarball. */
 const DISK_NAME = /\.(raw|img|vmdk|vhd|vhdx|qcow2)$/i
-
-function isGzip(head: Buffer): boolean {
-  return head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b
-}
 
 function isGzipTarName(path: string): boolean {
   return /\.(tar\.gz|tgz)$/i.test(path)
@@ -29,11 +26,6 @@ function isGzipTarName(path: string): boolean {
 
 function tarballStem(path: string): string {
   return basename(path).replace(/\.(tar\.gz|tgz|tar)$/i, '')
-}
-
-function progressReporter(ctx: LoaderContext, message: string): (progress: TarScanProgress) => void {
-  return ({bytesDone, bytesTotal}) =>
-    ctx.report({bytesDone, bytesTotal, message, ...(bytesTotal ? {percent: Math.min(100, Math.floor((bytesDone * 100) / bytesTotal))} : {})})
 }
 
 /**
@@ -91,7 +83,7 @@ export const amiLoader: LoaderStage = {
       label,
       signal: ctx.signal,
       tarPath: join(ctx.workDir, `${safeFileStem(tarballStem(tarball), 'export')}.tar`),
-      whileDecompressing: {onProgress: progressReporter(ctx, 'Decompressing the export')},
+      whileDecompressing: {onProgress: tarScanReporter(ctx, 'Decompressing the export')},
     })
     if (members.some((member) => /\.ovf$/i.test(member.name))) {
       throw new H2KError('H2K_INPUT_UNSUPPORTED', `${label} holds an .ovf descriptor: it is an OVA, not an AWS export tarball.`, {

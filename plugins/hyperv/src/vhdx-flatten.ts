@@ -8,9 +8,9 @@
  * staged in a small temporary file next to the overlay; pieces are processed in bounded batches, one qemu-io
  * process per batch reading its commands from stdin.
  */
+import {readExact} from '@hyper2kvm/plugin-api'
 import {mkdtemp, open, rm, writeFile, type FileHandle} from 'node:fs/promises'
 import {dirname, join, resolve} from 'node:path'
-import {execa} from 'execa'
 
 import {readVhdxLayout, VhdxError, VhdxUnsupportedError, type VhdxRun} from './vhdx-layout.js'
 
@@ -32,10 +32,10 @@ export interface BuildDifferencingOverlayOptions {
   /** Called after each batch with the number of guest bytes written so far (data and zero runs). */
   onProgress?: (bytesDone: number) => void
   /**
-   * Runs qemu-img and qemu-io (the pipeline passes its sandboxed runner; default: execa, unsandboxed).
+   * Runs qemu-img and qemu-io: the loader passes `ctx.exec` with a sandbox view (the host runs every tool).
    * `writes` are the paths the tool writes; everything else it reads comes from `parentSpec`.
    */
-  run?: QemuRunner
+  run: QemuRunner
 }
 
 export type QemuRunner = (tool: 'qemu-img' | 'qemu-io', args: string[], options: {input?: string; cwd?: string; writes: string[]}) => Promise<{stdout: string; stderr: string}>
@@ -114,17 +114,7 @@ export async function buildDifferencingOverlay(opts: BuildDifferencingOverlayOpt
   // The qcow2 node opened by qemu-io, with its backing stated here rather than taken from the image header.
   const overlayImage = `json:${JSON.stringify({driver: 'qcow2', file: {driver: 'file', filename: overlay}, backing: parentSpec})}`
 
-  const run: QemuRunner =
-    opts.run ??
-    ((tool, args, extra) =>
-      execa(tool, args, {
-        cancelSignal: signal,
-        forceKillAfterDelay: 5000,
-        input: extra.input,
-        stdin: extra.input === undefined ? 'ignore' : 'pipe',
-        cwd: extra.cwd,
-        encoding: 'utf8',
-      }))
+  const {run} = opts
   const qemu = async (tool: 'qemu-img' | 'qemu-io', args: string[], extra: {input?: string; cwd?: string; writes: string[]}) => {
     try {
       const result = await run(tool, args, extra)
@@ -174,13 +164,9 @@ export async function buildDifferencingOverlay(opts: BuildDifferencingOverlayOpt
         if (piece.zero) {
           commands.push(`write -q -z ${piece.guestOffset} ${piece.length}`)
         } else {
-          const data = Buffer.alloc(piece.length)
-          let got = 0
-          while (got < piece.length) {
-            const {bytesRead} = await childFile.read(data, got, piece.length - got, piece.fileOffset + got)
-            if (bytesRead === 0) throw new VhdxFlattenError(`${child}: unexpected end of file at ${piece.fileOffset + got}`, {path: child})
-            got += bytesRead
-          }
+          const data = await readExact(childFile, piece.fileOffset, piece.length, (got) =>
+            new VhdxFlattenError(`${child}: unexpected end of file at ${piece.fileOffset + got}`, {path: child}),
+          )
           const name = `${serial++}`
           await writeFile(join(staging, name), data)
           staged.push(name)

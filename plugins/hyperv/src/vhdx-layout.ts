@@ -8,6 +8,7 @@
  * disk (HasParent), ranges that are not listed come from the parent; for a fixed or dynamic disk they read as
  * zeros.
  */
+import {readExact} from '@hyper2kvm/plugin-api'
 import {open, type FileHandle} from 'node:fs/promises'
 import {crc32c} from './crc32c.js'
 
@@ -182,17 +183,8 @@ export function parseGuid(text: string): Buffer {
 const isZeroGuid = (bytes: Uint8Array) => bytes.every((x) => x === 0)
 
 /** Reads exactly `length` bytes at `position`; a short file is corruption. */
-async function readExact(fh: FileHandle, path: string, position: number, length: number, what: string): Promise<Buffer> {
-  const buf = Buffer.alloc(length)
-  let done = 0
-  while (done < length) {
-    const {bytesRead} = await fh.read(buf, done, length - done, position + done)
-    if (bytesRead === 0) {
-      throw new VhdxCorruptError(path, `${what} at offset ${position} (${length} bytes) is beyond the end of the file`)
-    }
-    done += bytesRead
-  }
-  return buf
+async function readPart(fh: FileHandle, path: string, position: number, length: number, what: string): Promise<Buffer> {
+  return readExact(fh, position, length, () => new VhdxCorruptError(path, `${what} at offset ${position} (${length} bytes) is beyond the end of the file`))
 }
 
 /** Converts a u64 read from the file, refusing values beyond `max` (which keeps them exact as numbers). */
@@ -222,7 +214,7 @@ async function readHeaders(fh: FileHandle, path: string): Promise<Header> {
   const candidates: Header[] = []
   const problems: string[] = []
   for (const [i, offset] of HEADER_OFFSETS.entries()) {
-    const buf = await readExact(fh, path, offset, HEADER_SIZE, `header ${i + 1}`)
+    const buf = await readPart(fh, path, offset, HEADER_SIZE, `header ${i + 1}`)
     if (buf.toString('latin1', 0, 4) !== 'head') {
       problems.push(`header ${i + 1} has no "head" signature`)
       continue
@@ -265,7 +257,7 @@ async function readRegionTable(fh: FileHandle, path: string, fileSize: number): 
   const problems: string[] = []
   let table: Buffer | undefined
   for (const [i, offset] of REGION_TABLE_OFFSETS.entries()) {
-    const buf = await readExact(fh, path, offset, REGION_TABLE_SIZE, `region table ${i + 1}`)
+    const buf = await readPart(fh, path, offset, REGION_TABLE_SIZE, `region table ${i + 1}`)
     if (buf.toString('latin1', 0, 4) !== 'regi') problems.push(`region table ${i + 1} has no "regi" signature`)
     else if (!checksumOk(buf)) problems.push(`region table ${i + 1} has a bad CRC-32C checksum`)
     else {
@@ -324,7 +316,7 @@ interface Metadata {
 
 async function readMetadata(fh: FileHandle, path: string, region: Region): Promise<Metadata> {
   if (region.length < METADATA_TABLE_SIZE) throw new VhdxCorruptError(path, 'metadata region is smaller than its table')
-  const table = await readExact(fh, path, region.offset, METADATA_TABLE_SIZE, 'metadata table')
+  const table = await readPart(fh, path, region.offset, METADATA_TABLE_SIZE, 'metadata table')
   if (table.toString('latin1', 0, 8) !== 'metadata') throw new VhdxCorruptError(path, 'metadata table has no "metadata" signature')
   const count = table.readUInt16LE(10)
   if (count > METADATA_TABLE_MAX_ENTRIES)
@@ -349,7 +341,7 @@ async function readMetadata(fh: FileHandle, path: string, region: Region): Promi
     if (length > 0 && (offset < METADATA_TABLE_SIZE || offset + length > region.length)) {
       throw new VhdxCorruptError(path, `metadata item ${guid} at ${offset} (+${length}) lies outside the metadata region`)
     }
-    items.set(guid, await readExact(fh, path, region.offset + offset, length, `metadata item ${guid}`))
+    items.set(guid, await readPart(fh, path, region.offset + offset, length, `metadata item ${guid}`))
   }
 
   const item = (guid: string, name: string, minLength: number): Buffer => {
@@ -471,7 +463,7 @@ async function* walkBat(fh: FileHandle, g: Geometry, counts?: VhdxBlockCounts): 
   const sectorBitmap = async (chunk: number): Promise<number> => {
     if (chunk === cachedChunk) return cachedBitmapOffset
     const index = chunk * (g.chunkRatio + 1) + g.chunkRatio
-    const buf = await readExact(fh, path, g.bat.offset + index * 8, 8, 'BAT sector bitmap entry')
+    const buf = await readPart(fh, path, g.bat.offset + index * 8, 8, 'BAT sector bitmap entry')
     const low = buf.readUInt32LE(0)
     const state = low & 7
     const offsetMB = (low >>> 20) + buf.readUInt32LE(4) * 4096
@@ -495,7 +487,7 @@ async function* walkBat(fh: FileHandle, g: Geometry, counts?: VhdxBlockCounts): 
     // One window: consecutive BAT entries starting at this block's entry.
     const firstIndex = block + Math.floor(block / g.chunkRatio)
     const entries = Math.min(BAT_WINDOW_ENTRIES, totalEntries - firstIndex)
-    const window = await readExact(fh, path, g.bat.offset + firstIndex * 8, entries * 8, 'BAT')
+    const window = await readPart(fh, path, g.bat.offset + firstIndex * 8, entries * 8, 'BAT')
     const out: BlockInfo[] = []
     for (; block < g.dataBlocks; block++) {
       const chunk = Math.floor(block / g.chunkRatio)
@@ -585,7 +577,7 @@ async function blockRuns(fh: FileHandle, g: Geometry, b: BlockInfo): Promise<Vhd
       const sectorSize = g.logicalSectorSize
       const bitmapBytes = g.blockSize / sectorSize / 8
       const blockInChunk = b.index % g.chunkRatio
-      const bitmap = await readExact(fh, g.path, b.bitmapOffset + blockInChunk * bitmapBytes, bitmapBytes, 'sector bitmap')
+      const bitmap = await readPart(fh, g.path, b.bitmapOffset + blockInChunk * bitmapBytes, bitmapBytes, 'sector bitmap')
       return presentSectorRanges(bitmap, length / sectorSize).map(([first, end]) => ({
         guestOffset: guestOffset + first * sectorSize,
         length: (end - first) * sectorSize,
@@ -638,7 +630,7 @@ export async function readVhdxLayout(path: string): Promise<VhdxLayout> {
     if (fileSize < REGION_TABLE_OFFSETS[1] + REGION_TABLE_SIZE) {
       throw new VhdxCorruptError(path, `file is only ${fileSize} bytes, too small to hold the VHDX headers and region tables`)
     }
-    const ident = await readExact(fh, path, 0, 8, 'file type identifier')
+    const ident = await readPart(fh, path, 0, 8, 'file type identifier')
     if (ident.toString('latin1') !== 'vhdxfile')
       throw new VhdxCorruptError(path, 'missing "vhdxfile" file type identifier (not a VHDX file)')
 

@@ -4,34 +4,26 @@ import {
   type DigestAlgorithm,
   describeDiskInFile,
   H2KError,
+  isGzip,
   type LoaderContext,
   type LoaderStage,
   peekTarNames,
+  readBoundedText,
   type ProbeInput,
   safeFileStem,
   scanArchive,
   scanTar,
   type SourceDisk,
   type TarMember,
-  type TarScanProgress,
+  tarScanReporter,
 } from '@hyper2kvm/plugin-api'
 
-import {readBoundedText} from './bounded-text.js'
 import {algorithmsByName, checkManifest, parseManifest} from './manifest.js'
 import {memberNameForHref, memberNameOrUndefined} from './member-href.js'
 import {type OvfDescriptor, parseOvfDescriptor} from './ovf-descriptor.js'
 import {ovfSource, refuseStoredTransform, requireDisks} from './ovf-source.js'
 
-function isGzip(head: Buffer): boolean {
-  return head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b
-}
-
 const isManifestName = (name: string) => /\.mf$/i.test(name)
-
-function progressReporter(ctx: LoaderContext, message: string): (progress: TarScanProgress) => void {
-  return ({bytesDone, bytesTotal}) =>
-    ctx.report({bytesDone, bytesTotal, message, ...(bytesTotal ? {percent: Math.min(100, Math.floor((bytesDone * 100) / bytesTotal))} : {})})
-}
 
 /** The manifest that goes with the descriptor: same stem, else the only .mf in the archive. */
 function findManifest(members: TarMember[], descriptorName: string): TarMember | undefined {
@@ -42,7 +34,7 @@ function findManifest(members: TarMember[], descriptorName: string): TarMember |
 
 async function verifyManifest(ctx: LoaderContext, tarPath: string, members: TarMember[], manifest: TarMember, label: string): Promise<string> {
   const manifestLabel = `${label}:${manifest.name}`
-  const entries = parseManifest(await readBoundedText(tarPath, manifest, manifestLabel, 'H2K_MANIFEST_MISMATCH'), manifestLabel)
+  const entries = parseManifest(await readBoundedText(tarPath, manifest, {code: 'H2K_MANIFEST_MISMATCH', label: manifestLabel}), manifestLabel)
   const byName = new Map(members.map((member) => [member.name, member]))
   const memberFor = (name: string) => {
     const canonical = memberNameOrUndefined(name, manifestLabel)
@@ -60,7 +52,7 @@ async function verifyManifest(ctx: LoaderContext, tarPath: string, members: TarM
     const hashed = await scanTar(tarPath, {
       hashMembers: (name) => missing.get(name) ?? [],
       label,
-      onProgress: progressReporter(ctx, 'Verifying the OVA manifest'),
+      onProgress: tarScanReporter(ctx, 'Verifying the OVA manifest'),
       signal: ctx.signal,
     })
     for (const member of hashed) Object.assign(byName.get(member.name)?.digests ?? {}, member.digests)
@@ -117,12 +109,12 @@ export const ovaLoader: LoaderStage = {
       tarPath: join(ctx.workDir, `${safeFileStem(basename(ova, extname(ova)), 'appliance')}.tar`),
       // The manifest is usually the last member, so which digests it wants is unknown while streaming:
       // compute the two that OVF 1.x and 2.x use, and make up any other in a pass over the copy.
-      whileDecompressing: {hashMembers: (name) => (isManifestName(name) ? [] : ['sha1', 'sha256']), onProgress: progressReporter(ctx, 'Decompressing the OVA')},
+      whileDecompressing: {hashMembers: (name) => (isManifestName(name) ? [] : ['sha1', 'sha256']), onProgress: tarScanReporter(ctx, 'Decompressing the OVA')},
     })
     const descriptorMember = members.find((member) => /\.ovf$/i.test(member.name))
     if (!descriptorMember) throw new H2KError('H2K_OVF_INVALID', `${label} holds no .ovf descriptor.`, {details: {archive: ova}})
     const descriptorLabel = `${label}:${descriptorMember.name}`
-    const descriptor = parseOvfDescriptor(await readBoundedText(tarPath, descriptorMember, descriptorLabel, 'H2K_OVF_INVALID'), descriptorLabel)
+    const descriptor = parseOvfDescriptor(await readBoundedText(tarPath, descriptorMember, {code: 'H2K_OVF_INVALID', label: descriptorLabel}), descriptorLabel)
     requireDisks(descriptor, descriptorLabel)
     const disks = diskMembers(descriptor, members, label)
 

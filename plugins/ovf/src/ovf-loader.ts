@@ -12,11 +12,12 @@ import {
   peekTarNames,
   type ProbeInput,
   readAt,
+  readBoundedText,
   resolveContainedFile,
   type SourceDisk,
+  TEXT_LIMIT,
 } from '@hyper2kvm/plugin-api'
 
-import {readBoundedText, TEXT_LIMIT} from './bounded-text.js'
 import {fileDigests} from './file-digests.js'
 import {openFlatVmdkDescriptor} from './flat-vmdk-descriptor.js'
 import {algorithmsByName, checkManifest, parseManifest} from './manifest.js'
@@ -50,7 +51,7 @@ async function descriptorPathFor(input: ProbeInput): Promise<string> {
 async function verifyManifest(ctx: LoaderContext, directory: string, manifestPath: string): Promise<string> {
   const label = basename(manifestPath)
   const {size} = await stat(manifestPath)
-  const entries = parseManifest(await readBoundedText(manifestPath, {offset: 0, size}, label, 'H2K_MANIFEST_MISMATCH'), label)
+  const entries = parseManifest(await readBoundedText(manifestPath, {offset: 0, size}, {code: 'H2K_MANIFEST_MISMATCH', label}), label)
   const digests = new Map<string, Partial<Record<DigestAlgorithm, string>>>()
   const wanted = [...algorithmsByName(entries)]
   const files: Array<{name: string; path: string; algorithms: DigestAlgorithm[]}> = []
@@ -116,7 +117,7 @@ export const ovfLoader: LoaderStage = {
     const label = basename(descriptorPath)
     const {size} = await lstat(descriptorPath)
     if (size > TEXT_LIMIT) throw new H2KError('H2K_OVF_INVALID', `${label} is ${size} bytes, too large for an OVF descriptor.`)
-    const descriptor = parseOvfDescriptor(await readBoundedText(descriptorPath, {offset: 0, size}, label, 'H2K_OVF_INVALID'), label)
+    const descriptor = parseOvfDescriptor(await readBoundedText(descriptorPath, {offset: 0, size}, {code: 'H2K_OVF_INVALID', label}), label)
     requireDisks(descriptor, label)
     const diskPaths: string[] = []
     for (const disk of descriptor.disks) {

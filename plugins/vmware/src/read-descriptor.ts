@@ -1,4 +1,4 @@
-import {H2KError, type VmdkDescriptor, parseVmdkDescriptor} from '@hyper2kvm/plugin-api'
+import {H2KError, type VmdkDescriptor, parseVmdkDescriptor, readUpTo} from '@hyper2kvm/plugin-api'
 import {open} from 'node:fs/promises'
 import {basename} from 'node:path'
 import {TextDecoder} from 'node:util'
@@ -37,14 +37,7 @@ export async function readDescriptorFile(path: string): Promise<VmdkDescriptor> 
     if (size > MAX_DESCRIPTOR_BYTES) {
       throw new H2KError('H2K_INPUT_CORRUPT', `${basename(path)} looks like a VMDK descriptor but is ${size} bytes, far more than a descriptor holds.`, {details: {file: path, size}})
     }
-    const bytes = Buffer.alloc(size)
-    let done = 0
-    while (done < size) {
-      const {bytesRead} = await handle.read(bytes, done, size - done, done)
-      if (bytesRead === 0) break
-      done += bytesRead
-    }
-    return decodeDescriptor(bytes.subarray(0, done), basename(path))
+    return decodeDescriptor(await readUpTo(handle, 0, size), basename(path))
   } finally {
     await handle.close()
   }

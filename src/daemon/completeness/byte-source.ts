@@ -1,3 +1,4 @@
+import {readUpTo} from '@hyper2kvm/plugin-api'
 import type {FileHandle} from 'node:fs/promises'
 
 /**
@@ -26,15 +27,7 @@ export function bufferSource(bytes: Buffer): ByteSource {
 export function fileSource(handle: FileHandle, size: number): ByteSource {
   return {
     async read(position, length) {
-      const wanted = Math.max(0, Math.min(length, size - position))
-      const buffer = Buffer.alloc(wanted)
-      let done = 0
-      while (done < wanted) {
-        const {bytesRead} = await handle.read(buffer, done, wanted - done, position + done)
-        if (bytesRead === 0) break
-        done += bytesRead
-      }
-      return buffer.subarray(0, done)
+      return readUpTo(handle, position, Math.min(length, size - position))
     },
     size,
   }

@@ -2,6 +2,7 @@ import type {FileHandle} from 'node:fs/promises'
 import type {Readable} from 'node:stream'
 
 import {H2KError} from '../errors/h2k-error.js'
+import {readUpTo} from '../fs/read-head.js'
 
 /** Member data is hashed through a buffer of this size: large enough for throughput, small enough to bound memory. */
 const CHUNK = 1024 * 1024
@@ -39,16 +40,9 @@ export class FileTarSource implements TarByteSource {
   ) {}
 
   async read(count: number): Promise<Buffer> {
-    const want = Math.min(count, this.length - this.position)
-    const out = Buffer.alloc(Math.max(want, 0))
-    let filled = 0
-    while (filled < out.length) {
-      const {bytesRead} = await this.handle.read(out, filled, out.length - filled, this.position + filled)
-      if (bytesRead === 0) break
-      filled += bytesRead
-    }
-    this.position += filled
-    return out.subarray(0, filled)
+    const out = await readUpTo(this.handle, this.position, Math.min(count, this.length - this.position))
+    this.position += out.length
+    return out
   }
 
   async skip(count: number, onData?: (chunk: Buffer) => void): Promise<number> {

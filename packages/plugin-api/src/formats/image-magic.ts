@@ -29,3 +29,8 @@ export function looksLikeVmdkDescriptor(head: Buffer): boolean {
 export function isFixedVhdFooter(tail: Buffer): boolean {
   return tail.length >= 512 && tail.subarray(tail.length - 512, tail.length - 504).toString('latin1') === 'conectix'
 }
+
+/** The first bytes are a gzip member's magic (1f 8b): a .tar.gz/.tgz/.ova that must be decompressed before it is read. */
+export function isGzip(head: Buffer): boolean {
+  return head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b
+}

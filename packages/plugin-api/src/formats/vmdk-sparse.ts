@@ -2,6 +2,7 @@ import {type FileHandle, open} from 'node:fs/promises'
 import {basename} from 'node:path'
 
 import {H2KError} from '../errors/h2k-error.js'
+import {readExact} from '../fs/read-head.js'
 import {checkEmbeddedExtents} from './vmdk-embedded-extents.js'
 import {type Header, parseHeader, refuseDisagreement} from './vmdk-sparse-header.js'
 
@@ -78,14 +79,7 @@ class WindowReader {
     if (position < 0 || position + length > this.window.size) {
       throw this.fail(`${what} (bytes ${position}..${position + length}) lies beyond the end of the file (${this.window.size} bytes): the file is truncated or its header is damaged`)
     }
-    const buffer = Buffer.alloc(length)
-    let done = 0
-    while (done < length) {
-      const {bytesRead} = await this.handle.read(buffer, done, length - done, this.window.offset + position + done)
-      if (bytesRead === 0) throw this.fail(`${what} could not be read: the file ends early`)
-      done += bytesRead
-    }
-    return buffer
+    return readExact(this.handle, this.window.offset + position, length, () => this.fail(`${what} could not be read: the file ends early`))
   }
 }
 
