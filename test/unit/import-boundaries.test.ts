@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict'
-import {readdirSync, readFileSync} from 'node:fs'
-import {dirname, join, relative, resolve} from 'node:path'
+import {existsSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {isBuiltin} from 'node:module'
+import {dirname, join, relative, resolve, sep} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
-const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src')
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+const SRC = join(ROOT, 'src')
+const API = join(ROOT, 'packages/plugin-api/src')
+const PLUGINS = join(ROOT, 'plugins')
 
 interface Edge {
   from: string
@@ -39,6 +43,12 @@ describe('import boundaries of src/', () => {
     assert.ok(ALL.some((e) => e.from === 'stages/load-registry.ts' && e.to === 'stages/stage-registry.js'))
   })
 
+  it('qemu/ and output/ never import stages/: the contract types they use come from @hyper2kvm/plugin-api', () => {
+    const upward = (e: Edge) => (area(e.from) === 'qemu' || area(e.from) === 'output') && area(e.to) === 'stages'
+    assert.deepEqual(breaking(upward), [])
+    assert.ok(upward({from: 'output/plan-outputs.ts', to: 'stages/stage-types.js', typeOnly: true}), 'the rule sees a type-only import too')
+  })
+
   it('nothing outside src/commands imports a command', () => {
     assert.deepEqual(breaking((e) => area(e.to) === 'commands' && area(e.from) !== 'commands'), [])
   })
@@ -70,5 +80,125 @@ describe('import boundaries of src/', () => {
   it('the pieces beside the daemon (notify, http, metrics, secrets) take its types only, never its code', () => {
     const pieces = new Set(['http', 'metrics', 'notify', 'secrets'])
     assert.deepEqual(breaking((e) => pieces.has(area(e.from)) && (area(e.to) === 'commands' || (area(e.to) === 'daemon' && !e.typeOnly))), [])
+  })
+})
+
+/** The TypeScript files under `dir`, absolute. */
+function tsFiles(dir: string): string[] {
+  return (readdirSync(dir, {recursive: true}) as string[]).filter((f) => f.endsWith('.ts')).map((f) => join(dir, f))
+}
+
+/** Every module specifier of a file: `import … from`, `export … from`, `import '…'`, `import('…')` (type positions included). */
+function specifiers(file: string): string[] {
+  const text = readFileSync(file, 'utf8')
+  return [...text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm)].map((m) => m[1]!)
+}
+
+/** The text of a file without comments (so a comment that mentions the console is no call of it). */
+function code(file: string): string {
+  return readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/(^|[^:'"`\\])\/\/.*$/gm, '$1')
+}
+
+const inside = (dir: string, file: string, spec: string): boolean => {
+  const target = resolve(dirname(file), spec)
+  return target === dir || target.startsWith(dir + sep)
+}
+
+/** `@scope/name/sub` → `@scope/name`, `name/sub` → `name`. */
+const packageOf = (spec: string): string => spec.split('/').slice(0, spec.startsWith('@') ? 2 : 1).join('/')
+
+/**
+ * What each import of `files` breaks, by `allowed(file, spec)`, as "file → spec" lines (repository-relative).
+ * Each rule is checked on the real tree and, in the same test, shown to catch a planted violation.
+ */
+function offending(files: readonly string[], allowed: (file: string, spec: string) => boolean): string[] {
+  return files.flatMap((file) => specifiers(file).filter((spec) => !allowed(file, spec)).map((spec) => `${relative(ROOT, file)} → ${spec}`))
+}
+
+const PLUGIN_DIRS = readdirSync(PLUGINS).filter((name) => existsSync(join(PLUGINS, name, 'package.json')))
+
+/** Code that runs inside a job: the pipeline, what its stages call, the plugin contract and the plugins. */
+const STAGE_CODE = [
+  ...['stages', 'qemu', 'guest', 'output', 'exec', 'sandbox', 'boot', 'hooks'].flatMap((d) => tsFiles(join(SRC, d))),
+  join(SRC, 'plugin-api.ts'),
+  ...tsFiles(API),
+  ...PLUGIN_DIRS.flatMap((name) => tsFiles(join(PLUGINS, name, 'src'))),
+]
+
+const apiAllowed = (file: string, spec: string) => isBuiltin(spec) || (spec.startsWith('.') && inside(API, file, spec))
+
+function pluginAllowed(plugin: string): (file: string, spec: string) => boolean {
+  const manifest = JSON.parse(readFileSync(join(PLUGINS, plugin, 'package.json'), 'utf8')) as {dependencies?: Record<string, string>}
+  const declared = new Set(Object.keys(manifest.dependencies ?? {}))
+  const own = join(PLUGINS, plugin, 'src')
+  return (file, spec) => {
+    if (isBuiltin(spec)) return true
+    if (spec.startsWith('.')) return inside(own, file, spec)
+    // The plugin API's root entry only: its `/host` entry is the host's, with no stability promise.
+    if (packageOf(spec) === '@hyper2kvm/plugin-api') return spec === '@hyper2kvm/plugin-api' && declared.has(spec)
+    return declared.has(packageOf(spec))
+  }
+}
+
+/** A stage never touches the terminal: no renderer, no listr2, no console or process.stdout/stderr. */
+function terminalUse(files: readonly string[]): string[] {
+  const render = join(SRC, 'render')
+  return [
+    ...offending(files, (file, spec) => !(spec.startsWith('.') && inside(render, file, spec)) && packageOf(spec) !== 'listr2'),
+    ...files.filter((file) => /\bconsole\s*\.|\bprocess\s*\.\s*(stdout|stderr)\b/.test(code(file))).map((file) => `${relative(ROOT, file)} uses the console`),
+  ]
+}
+
+/** Write `text` as a file beside `near` for one check, then remove it. */
+function planted<T>(near: string, text: string, check: (file: string) => T): T {
+  const file = join(near, `zz-planted-violation-${process.pid}.ts`)
+  writeFileSync(file, text)
+  try {
+    return check(file)
+  } finally {
+    rmSync(file)
+  }
+}
+
+describe('import boundaries of the plugin API and the plugins', () => {
+  it('finds the files and imports it checks', () => {
+    assert.ok(tsFiles(API).length > 20)
+    assert.deepEqual(PLUGIN_DIRS.sort(), ['aws', 'generic', 'hyperv', 'linux', 'ovf', 'vmware'])
+    assert.ok(STAGE_CODE.length > 100, `${STAGE_CODE.length} files`)
+    assert.ok(specifiers(join(API, 'index.ts')).includes('./contract/stage-types.js'))
+  })
+
+  it('@hyper2kvm/plugin-api imports only node builtins and its own files (it is the floor: nothing of the host)', () => {
+    assert.deepEqual(offending(tsFiles(API), apiAllowed), [])
+    const planted1 = planted(join(API, 'fs'), "import {H2KError} from '../../../../src/errors/render-error.js'\nimport {execa} from 'execa'\n", (file) => offending([file], apiAllowed))
+    assert.equal(planted1.length, 2, planted1.join('\n'))
+  })
+
+  for (const plugin of ['aws', 'generic', 'hyperv', 'linux', 'ovf', 'vmware']) {
+    it(`plugins/${plugin} imports only node builtins, its own files, @hyper2kvm/plugin-api and the dependencies its package.json declares`, () => {
+      assert.deepEqual(offending(tsFiles(join(PLUGINS, plugin, 'src')), pluginAllowed(plugin)), [])
+    })
+  }
+
+  it('a plugin importing the host, another plugin, the API\'s /host entry or an undeclared package is caught', () => {
+    const lines = [
+      "import {runTool} from '../../../src/exec/run-tool.js'",
+      "import {x} from '../../ovf/src/ovf-xml.js'",
+      "import {ERROR_CATALOG} from '@hyper2kvm/plugin-api/host'",
+      "import {execa} from 'execa'",
+      "import {register} from 'hyper2kvm/plugin-api'",
+    ]
+    const found = planted(join(PLUGINS, 'generic', 'src'), `${lines.join('\n')}\n`, (file) => offending([file], pluginAllowed('generic')))
+    assert.equal(found.length, lines.length, found.join('\n'))
+  })
+
+  it('stage code (src/stages, what stages call, the API, the plugins) never imports src/render or listr2 and never uses the console', () => {
+    assert.deepEqual(terminalUse(STAGE_CODE), [])
+    const text = "import {ListrRenderer} from '../render/listr-renderer.js'\nimport {Listr} from 'listr2'\nexport const shout = () => console.log('hi')\n"
+    const found = planted(join(SRC, 'stages'), text, (file) => terminalUse([file]))
+    assert.equal(found.length, 3, found.join('\n'))
+    assert.deepEqual(planted(join(SRC, 'stages'), "// console.log in a comment is no call\nexport const url = 'http://x'\n", (file) => terminalUse([file])), [])
   })
 })
