@@ -112,11 +112,19 @@ describe('the npm package: pack, install -g into an empty prefix, convert', func
     }
   })
 
-  it('no dependency spec in the tarball points into the checkout', () => {
+  it('no dependency spec in the tarball points into the checkout, and no install script waits for approval', () => {
     const packedManifest = (path: string): PackageJson => JSON.parse(execFileSync('tar', ['-xzOf', installed.tarball, `package/${path}`], {encoding: 'utf8'})) as PackageJson
     const manifests = [packedManifest('package.json'), ...[...packedFiles].filter((path) => /^node_modules\/@hyper2kvm\/[^/]+\/package\.json$/.test(path)).map(packedManifest)]
     assert.ok(manifests.length > firstPartyPlugins.length, 'the host and every bundled @hyper2kvm package were read')
     assert.deepEqual(manifests.flatMap(localSpecs), [])
+    // npm 11 asks users to approve a tarball's install scripts (`prepare` included, though it never runs there)
+    // and fails the install under --strict-allow-scripts: ours has none to approve.
+    const installScripts = manifests.flatMap((manifest) =>
+      Object.keys((manifest as PackageJson & {scripts?: Record<string, string>}).scripts ?? {})
+        .filter((script) => ['preinstall', 'install', 'postinstall', 'prepare'].includes(script))
+        .map((script) => `${manifest.name}: ${script}`),
+    )
+    assert.deepEqual(installScripts, [])
   })
 
   it('installs into the prefix as real directories with a consistent tree (npm ls -g --all)', () => {
