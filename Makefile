@@ -27,7 +27,7 @@ bench-daemon: setup
 	node bench/daemon.mjs
 
 clean:
-	rm -rf dist plugins/*/dist demo out
+	rm -rf dist plugins/*/dist demo out oclif.manifest.json
 
 # Coverage-guided fuzzing of the parsers of hostile bytes (README: Development). Findings: .cache/fuzz/<target>/findings/.
 FUZZ_SECONDS ?= 60
