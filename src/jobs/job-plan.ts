@@ -5,7 +5,7 @@ import {relativeInside} from '../fs/contained-path.js'
 import {realOrSelf} from '../fs/real-or-self.js'
 import {convertFlags, settingsFromFlags} from '../job-flags.js'
 import type {JobSettings} from '../stages/stage-types.js'
-import {SourceDocument, type Violation} from './document.js'
+import type {SourceDocument, Violation} from './document.js'
 
 /** The keys of one job in a job file (schemas/job.schema.json); a batch's top level holds their defaults. */
 export interface JobEntry {
@@ -152,6 +152,8 @@ export function documentKind(value: unknown): 'manifest' | 'daemon' | 'job' {
  * turn it into JobSettings, refusing everything that is wrong before any job starts.
  */
 export async function loadJobPlan(path: string, options: PlanOptions = {}): Promise<JobPlan> {
+  // Loaded here, not at the top: configuration loading imports this module for documentKind/entryToFlags on every command.
+  const {SourceDocument} = await import('./document.js')
   const doc = await SourceDocument.read(path)
   if (documentKind(doc.value) === 'manifest') return planManifest(doc, options)
   if (typeof doc.value !== 'object' || doc.value === null || Array.isArray(doc.value)) {
