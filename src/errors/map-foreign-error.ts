@@ -1,7 +1,6 @@
-import {ValidationError as AjvValidationError} from 'ajv'
-import {ExecaError} from 'execa'
+import type {ExecaError} from 'execa'
 import {constants} from 'node:os'
-import {YAMLError} from 'yaml'
+import type {YAMLError} from 'yaml'
 
 import {H2KError, type Phase, isH2KError} from '@hyper2kvm/plugin-api'
 
@@ -120,6 +119,24 @@ function mapSqliteError(error: unknown, context: ForeignErrorContext): H2KError 
   })
 }
 
+// The errors of execa, yaml and ajv are recognised by their shape, not with instanceof: importing their classes
+// here loaded all three libraries (~240 modules) into every command through BaseCommand, `--help` included.
+
+/** execa's error (also what a failed run returns with `reject: false`): its prototype's name is 'ExecaError'. */
+function isExecaError(error: unknown): error is ExecaError {
+  return error instanceof Error && error.name === 'ExecaError' && 'isCanceled' in error
+}
+
+/** yaml's YAMLParseError and YAMLWarning (both extend YAMLError): a name, a code and a source position. */
+function isYamlError(error: unknown): error is YAMLError {
+  return error instanceof Error && (error.name === 'YAMLParseError' || error.name === 'YAMLWarning') && typeof (error as {code?: unknown}).code === 'string' && Array.isArray((error as {pos?: unknown}).pos)
+}
+
+/** ajv's ValidationError (thrown by async schemas and validate-or-throw helpers): `ajv: true` and its `errors`. */
+function isAjvValidationError(error: unknown): error is Error & {errors: Array<{instancePath?: string; message?: string}>} {
+  return error instanceof Error && (error as {ajv?: unknown}).ajv === true && Array.isArray((error as {errors?: unknown}).errors)
+}
+
 /** `file:line:column` of a yaml library error (lines and columns count from 1). */
 function yamlWhere(error: YAMLError, file: string): string {
   const pos = error.linePos?.[0]
@@ -133,7 +150,7 @@ function yamlWhere(error: YAMLError, file: string): string {
 function mapDocumentError(error: unknown, context: ForeignErrorContext): H2KError | undefined {
   const file = context.path ?? 'the file'
   const base = {cause: error, phase: context.phase, stage: context.stage}
-  if (error instanceof YAMLError) {
+  if (isYamlError(error)) {
     const where = yamlWhere(error, file)
     const pos = error.linePos?.[0]
     const text = error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
@@ -151,8 +168,8 @@ function mapDocumentError(error: unknown, context: ForeignErrorContext): H2KErro
   if (error instanceof ReferenceError && /^Unresolved alias/.test(error.message)) {
     return new H2KError('H2K_JOB_INVALID', `${file}: a YAML alias (*name) refers to an anchor (&name) that is not defined before it.`, {...base, details: {file}})
   }
-  if (error instanceof AjvValidationError) {
-    const lines = (error.errors as Array<{instancePath?: string; message?: string}>).map((e) => `${file}: ${e.instancePath || '/'} ${e.message ?? 'is invalid'}`)
+  if (isAjvValidationError(error)) {
+    const lines = error.errors.map((e) => `${file}: ${e.instancePath || '/'} ${e.message ?? 'is invalid'}`)
     return new H2KError('H2K_JOB_INVALID', lines.join('\n'), {...base, details: {file}})
   }
   return undefined
@@ -164,7 +181,7 @@ function mapDocumentError(error: unknown, context: ForeignErrorContext): H2KErro
  */
 export function mapForeignError(error: unknown, context: ForeignErrorContext = {}): H2KError {
   if (isH2KError(error)) return context.phase ? error.locate(context.phase, context.stage) : error
-  if (error instanceof ExecaError) return mapExecaError(error, context)
+  if (isExecaError(error)) return mapExecaError(error, context)
   const documentError = mapDocumentError(error, context)
   if (documentError) return documentError
   const sqliteError = mapSqliteError(error, context)

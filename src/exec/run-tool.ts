@@ -1,10 +1,13 @@
-import {execa} from 'execa'
 import {closeSync, openSync} from 'node:fs'
 
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import type {ResourceLimits, ToolOptions, ToolResult} from '@hyper2kvm/plugin-api'
 import {childEnv} from './child-env.js'
 import {launchArgv} from './launch-argv.js'
+
+/** execa (~100 modules) is imported by the first tool run, not by every module that can run a tool. */
+let execaModule: Promise<typeof import('execa')> | undefined
+const loadExeca = (): Promise<typeof import('execa')> => (execaModule ??= import('execa'))
 
 /** The limits we put on `qemu-img info` of untrusted inputs, as virt-v2v and OpenStack do. */
 export const INSPECT_LIMITS: ResourceLimits = {addressSpaceBytes: 1024 * 1024 * 1024, cpuSeconds: 30}
@@ -20,6 +23,7 @@ export async function runTool(file: string, args: readonly string[], options: To
     ? ['prlimit', `--as=${options.limits.addressSpaceBytes}`, `--cpu=${options.limits.cpuSeconds}`, '--', ...launch.argv]
     : launch.argv
   const [command, ...rest] = argv as [string, ...string[]]
+  const {execa} = await loadExeca()
   const outputFd = options.stdoutFile === undefined ? undefined : openSync(options.stdoutFile, 'w', 0o600)
   const child = execa(command, rest, {
     cancelSignal: options.signal,

@@ -4,7 +4,6 @@ import {isAbsolute, join, resolve} from 'node:path'
 
 import {H2KError} from '@hyper2kvm/plugin-api'
 import {defaultJobSettings} from '../stages/job-defaults.js'
-import {SourceDocument} from './document.js'
 import {documentKind, entryToFlags, type FlagValues, type JobEntry} from './job-plan.js'
 import {schemaValidator} from './schemas.js'
 
@@ -92,6 +91,8 @@ export async function loadConfig(options: {configPath?: string; cwd?: string; en
   let baseDir = options.cwd ?? process.cwd()
 
   if (file) {
+    // The YAML reader (~70 modules) only when there is a file: every command loads its configuration.
+    const {SourceDocument} = await import('./document.js')
     const doc = await SourceDocument.read(file)
     baseDir = doc.dir
     const kind = documentKind(doc.value)

@@ -4,7 +4,7 @@ import {H2KError, type JobSettings} from '@hyper2kvm/plugin-api'
 import {relativeInside} from '@hyper2kvm/plugin-api/host'
 import {realOrSelf} from '../fs/real-or-self.js'
 import {convertFlags, settingsFromFlags} from '../job-flags.js'
-import {SourceDocument, type Violation} from './document.js'
+import type {SourceDocument, Violation} from './document.js'
 
 /** The keys of one job in a job file (schemas/job.schema.json); a batch's top level holds their defaults. */
 export interface JobEntry {
@@ -151,6 +151,8 @@ export function documentKind(value: unknown): 'manifest' | 'daemon' | 'job' {
  * turn it into JobSettings, refusing everything that is wrong before any job starts.
  */
 export async function loadJobPlan(path: string, options: PlanOptions = {}): Promise<JobPlan> {
+  // Loaded here, not at the top: configuration loading imports this module for documentKind/entryToFlags on every command.
+  const {SourceDocument} = await import('./document.js')
   const doc = await SourceDocument.read(path)
   if (documentKind(doc.value) === 'manifest') return planManifest(doc, options)
   if (typeof doc.value !== 'object' || doc.value === null || Array.isArray(doc.value)) {
