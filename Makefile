@@ -9,7 +9,7 @@ build: setup
 demo: setup
 	bash scripts/demo.sh
 
-SUITES = 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts' 'test/e2e/**/*.test.ts'
+SUITES = 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts' 'examples/*/test/**/*.test.ts' 'test/e2e/**/*.test.ts'
 
 test: setup
 	npx mocha $(SUITES)
