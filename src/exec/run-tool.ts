@@ -1,4 +1,3 @@
-import {execa} from 'execa'
 import {closeSync, openSync} from 'node:fs'
 
 import {mapForeignError} from '../errors/map-foreign-error.js'
@@ -47,6 +46,10 @@ export interface ToolResult {
   sandboxed: boolean
 }
 
+/** execa (~100 modules) is imported by the first tool run, not by every module that can run a tool. */
+let execaModule: Promise<typeof import('execa')> | undefined
+const loadExeca = (): Promise<typeof import('execa')> => (execaModule ??= import('execa'))
+
 /** The limits we put on `qemu-img info` of untrusted inputs, as virt-v2v and OpenStack do. */
 export const INSPECT_LIMITS: ResourceLimits = {addressSpaceBytes: 1024 * 1024 * 1024, cpuSeconds: 30}
 
@@ -61,6 +64,7 @@ export async function runTool(file: string, args: readonly string[], options: To
     ? ['prlimit', `--as=${options.limits.addressSpaceBytes}`, `--cpu=${options.limits.cpuSeconds}`, '--', ...launch.argv]
     : launch.argv
   const [command, ...rest] = argv as [string, ...string[]]
+  const {execa} = await loadExeca()
   const outputFd = options.stdoutFile === undefined ? undefined : openSync(options.stdoutFile, 'w', 0o600)
   const child = execa(command, rest, {
     cancelSignal: options.signal,
