@@ -2,7 +2,6 @@ import {resolve} from 'node:path'
 
 import {Flags} from '@oclif/core'
 
-import {loadDaemonConfig} from '../daemon/config.js'
 import {type Layout, layoutOf} from '../daemon/layout.js'
 
 /**
@@ -14,6 +13,12 @@ import {type Layout, layoutOf} from '../daemon/layout.js'
 export const outputDirFlag = {
   'output-dir': Flags.string({description: "The daemon's output_dir (its socket is output_dir/.daemon/control.sock; default: output_dir of --config)."}),
 }
+
+/**
+ * The daemon configuration (its YAML reader, the keychain lookup of secrets) is imported only when it is
+ * read: `ctl status --output-dir D` needs none of it.
+ */
+const loadDaemonConfig: typeof import('../daemon/config.js').loadDaemonConfig = async (options) => (await import('../daemon/config.js')).loadDaemonConfig(options)
 
 export async function daemonOutputDir(flags: {'output-dir'?: string; config?: string}): Promise<string> {
   if (flags['output-dir'] !== undefined) return resolve(flags['output-dir'])

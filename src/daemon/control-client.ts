@@ -2,7 +2,7 @@ import {lstatSync} from 'node:fs'
 import {connect} from 'node:net'
 
 import {H2KError} from '../errors/h2k-error.js'
-import {controlSocketPath} from './daemon.js'
+import {controlSocketPath} from './state-paths.js'
 
 /** Permission errors: the socket (0600) or its directory (0700) belongs to the daemon's user. */
 const DENIED = new Set(['EACCES', 'EPERM'])

@@ -25,11 +25,12 @@ import {recoverClaims} from './recover-claims.js'
 import {planReload} from './reload-config.js'
 import {ClaimSettler} from './settle-claim.js'
 import {StabilityTracker, type Tracked} from './stability.js'
+import {controlSocketPath} from './state-paths.js'
 import {type JobRow, JobStore, stateDir} from './store.js'
 
 export type {DaemonState} from './daemon-events.js'
 
-export const controlSocketPath = (outputDir: string): string => join(stateDir(outputDir), 'control.sock')
+export {controlSocketPath}
 export const statsPath = (outputDir: string): string => join(stateDir(outputDir), 'stats.json')
 
 /**

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3'
 
 import {H2KError} from '../errors/h2k-error.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
+import {stateDir} from './state-paths.js'
 
 export type JobStatus = 'queued' | 'running' | 'retry_wait' | 'succeeded' | 'failed' | 'duplicate'
 
@@ -61,8 +62,7 @@ export interface ProcessedStats {
   byKey: Record<string, number>
 }
 
-/** The daemon's state directory: `output_dir/.daemon/`. */
-export const stateDir = (outputDir: string): string => join(outputDir, '.daemon')
+export {stateDir}
 export const storePath = (outputDir: string): string => join(stateDir(outputDir), 'jobs.db')
 
 const SCHEMA = `
