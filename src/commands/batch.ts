@@ -6,7 +6,6 @@ import {loadJobPlan} from '../jobs/job-plan.js'
 import {manifestReport} from '../jobs/manifest-report.js'
 import {type BatchJobOutcome, runBatch} from '../jobs/run-batch.js'
 import {writeFileAtomic} from '../output/commit-outputs.js'
-import {BatchListrRenderer} from '../render/batch-listr-renderer.js'
 import {PlainRenderer} from '../render/plain-renderer.js'
 import {loadRegistry} from '../stages/load-registry.js'
 
@@ -56,8 +55,8 @@ export default class Batch extends BaseCommand<typeof Batch> {
       process.stderr.write(`${line}\n`)
     }
     const startedAt = new Date()
-    // A terminal gets listr2 (batch → job → phases); logs and pipes get plain lines prefixed [job-name].
-    const listr = this.flags.progress && process.stderr.isTTY ? new BatchListrRenderer(plan.jobs.map((j) => j.name)) : undefined
+    // A terminal gets listr2 (batch → job → phases), imported only then; logs and pipes get plain lines prefixed [job-name].
+    const listr = this.flags.progress && process.stderr.isTTY ? new (await import('../render/batch-listr-renderer.js')).BatchListrRenderer(plan.jobs.map((j) => j.name)) : undefined
     let outcomes: BatchJobOutcome[]
     try {
       outcomes = await runBatch(plan.jobs, {

@@ -39,7 +39,7 @@ export default class Convert extends BaseCommand<typeof Convert> {
     const settings = await this.settings()
     const registry = await loadRegistry(this.config)
     for (const failure of registry.failures) process.stderr.write(`warning ${failure.error.code}: ${failure.error.message}\n`)
-    const renderer = chooseRenderer({logLevel: this.logLevel, progress: this.flags.progress})
+    const renderer = await chooseRenderer({logLevel: this.logLevel, progress: this.flags.progress})
     let result: JobResult
     try {
       result = await runJob(settings, {observer: renderer, registry, signal: this.abort.signal})

@@ -28,7 +28,7 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
     // Work files (overlays, descriptor copies) go to a private temp directory, removed at the end.
     const settings = settingsFromFlags(this.args.input, {accel: this.flags.accel, 'output-dir': tmpdir(), sandbox: this.flags.sandbox})
     const registry = await loadRegistry(this.config)
-    const renderer = chooseRenderer({logLevel: this.logLevel, progress: this.flags.progress})
+    const renderer = await chooseRenderer({logLevel: this.logLevel, progress: this.flags.progress})
     let result: JobResult
     try {
       result = await runJob(settings, {observer: renderer, registry, signal: this.abort.signal, stopAfter: 'inspect'})
