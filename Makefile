@@ -1,5 +1,5 @@
 # hyper2kvm: `make demo` and `make test` work on a fresh Debian 12 machine (root, Node 20, npm).
-.PHONY: setup build demo test test-unit bench bench-pipeline bench-daemon clean fuzz fuzz-ci
+.PHONY: setup build demo test test-unit bench bench-pipeline bench-daemon bench-startup clean fuzz fuzz-ci
 
 setup:
 	bash scripts/setup.sh
@@ -25,6 +25,9 @@ bench-pipeline: setup
 
 bench-daemon: setup
 	node bench/daemon.mjs
+
+bench-startup: setup
+	node bench/startup.mjs
 
 clean:
 	rm -rf dist plugins/*/dist demo out oclif.manifest.json
