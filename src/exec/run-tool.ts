@@ -9,10 +9,6 @@ import {launchArgv} from './launch-argv.js'
 let execaModule: Promise<typeof import('execa')> | undefined
 const loadExeca = (): Promise<typeof import('execa')> => (execaModule ??= import('execa'))
 
-/** execa (~100 modules) is imported by the first tool run, not by every module that can run a tool. */
-let execaModule: Promise<typeof import('execa')> | undefined
-const loadExeca = (): Promise<typeof import('execa')> => (execaModule ??= import('execa'))
-
 /** The limits we put on `qemu-img info` of untrusted inputs, as virt-v2v and OpenStack do. */
 export const INSPECT_LIMITS: ResourceLimits = {addressSpaceBytes: 1024 * 1024 * 1024, cpuSeconds: 30}
 
