@@ -2,6 +2,7 @@ import {Listr, ListrLogger, ProcessOutput} from 'listr2'
 
 import type {JobEvent, JobObserver} from '@hyper2kvm/plugin-api'
 import {deferred, type PhaseTask, PhaseTasks} from './phase-tasks.js'
+import {fixZeroTerminalWidth} from './terminal-width.js'
 
 /** One job's line in the batch list: it starts when the job does, its phases nested under it. */
 class JobLine {
@@ -30,8 +31,9 @@ export class BatchListrRenderer {
   private readonly jobs = new Map<string, JobLine>()
   private readonly run: Promise<unknown>
 
-  constructor(names: readonly string[], options: {renderer?: 'default' | 'test'} = {}) {
+  constructor(names: readonly string[]) {
     for (const name of names) this.jobs.set(name, new JobLine())
+    fixZeroTerminalWidth()
     const list = new Listr(
       names.map((name) => ({
         task: async (_ctx: unknown, task: PhaseTask) => {
@@ -48,9 +50,9 @@ export class BatchListrRenderer {
       {
         concurrent: true,
         exitOnError: false,
-        forceTTY: options.renderer !== 'test',
+        forceTTY: true,
         registerSignalListeners: false,
-        renderer: options.renderer ?? 'default',
+        renderer: 'default',
         rendererOptions: {logger: new ListrLogger({processOutput: new ProcessOutput(process.stderr, process.stderr)})},
       },
     )

@@ -2,6 +2,7 @@ import {Listr, ListrLogger, ProcessOutput} from 'listr2'
 
 import type {JobEvent, JobObserver} from '@hyper2kvm/plugin-api'
 import {PhaseTasks} from './phase-tasks.js'
+import {fixZeroTerminalWidth} from './terminal-width.js'
 
 /**
  * Terminal renderer for one job: a listr2 task per phase (load → inspect → fix → convert → verify) on
@@ -12,6 +13,7 @@ export class ListrRenderer implements JobObserver {
   private readonly run: Promise<unknown>
 
   constructor() {
+    fixZeroTerminalWidth()
     const list = new Listr<unknown, 'default', 'simple'>(this.phases.tasks(), {
       exitOnError: true,
       forceTTY: true,
