@@ -33,15 +33,24 @@ export async function discardParts(plans: readonly OutputPlan[]): Promise<void> 
   await Promise.all(plans.map((plan) => rm(plan.partPath, {force: true})))
 }
 
-/** Write a small file atomically: temp name in the same directory, then rename. */
-export async function writeFileAtomic(path: string, content: string): Promise<void> {
+/**
+ * Write a small file atomically: temp name in the same directory, then rename. With `replace: false` a
+ * hard link takes the place of the rename, so a file that appeared meanwhile is not replaced
+ * (H2K_OUTPUT_EXISTS), as for the outputs.
+ */
+export async function writeFileAtomic(path: string, content: string, options: {replace?: boolean} = {}): Promise<void> {
   const temp = `${path}.${process.pid}.tmp`
   try {
     await writeFile(temp, content, {mode: 0o644})
-    await rename(temp, path)
+    if (options.replace === false) await link(temp, path)
+    else await rename(temp, path)
   } catch (error) {
-    await rm(temp, {force: true})
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new H2KError('H2K_OUTPUT_EXISTS', `${path} appeared while converting.`, {cause: error, details: {path}, phase: 'convert'})
+    }
     throw mapForeignError(error, {path})
+  } finally {
+    await rm(temp, {force: true})
   }
 }
 

@@ -11,14 +11,21 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** The base name outputs and the report share: --name, else the loader's VM or file name. */
-export function outputStem(job: JobSettings, source: Source): string {
+function outputStem(job: JobSettings, source: Source): string {
   return job.name ? safeFileStem(job.name) : source.name
+}
+
+/** `<name>.report.json` in the output directory: named from the same stem as the disks. */
+export function reportPath(job: JobSettings, source: Source): string {
+  return join(job.outputDir, `${outputStem(job, source)}.report.json`)
 }
 
 /**
  * One output per disk: `<name>.<fmt>` for a single disk, `<name>-disk<N>.<fmt>` for several. Each is
  * written as `<file>.part` and renamed when the whole job has succeeded. An existing output (or a
- * `.part` another run may still be writing) is refused unless --overwrite.
+ * `.part` another run may still be writing) is refused unless --overwrite, and so is an existing
+ * `<name>.report.json`: the report is an output like the others (converting the same VM to another format
+ * into the same directory used to replace the first run's report silently).
  */
 export async function planOutputs(job: JobSettings, source: Source): Promise<OutputPlan[]> {
   const stem = outputStem(job, source)
@@ -28,11 +35,9 @@ export async function planOutputs(job: JobSettings, source: Source): Promise<Out
     return {disk, finalPath, index, partPath: `${finalPath}.part`}
   })
   if (!job.overwrite) {
-    for (const plan of plans) {
-      for (const path of [plan.finalPath, plan.partPath]) {
-        if (await exists(path)) {
-          throw new H2KError('H2K_OUTPUT_EXISTS', `${path} already exists.`, {details: {path}, phase: 'convert'})
-        }
+    for (const path of [...plans.flatMap((plan) => [plan.finalPath, plan.partPath]), reportPath(job, source)]) {
+      if (await exists(path)) {
+        throw new H2KError('H2K_OUTPUT_EXISTS', `${path} already exists.`, {details: {path}, phase: 'convert'})
       }
     }
   }

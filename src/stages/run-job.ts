@@ -26,7 +26,7 @@ import {sandboxRunner} from '../sandbox/sandbox-probe.js'
 import {bytesOnDisk, commitOutputs, discardParts, writeFileAtomic} from '../output/commit-outputs.js'
 import {sha256File} from '../output/file-checksum.js'
 import {ensureFreeSpace} from '../output/free-space.js'
-import {outputStem, planOutputs} from '../output/plan-outputs.js'
+import {planOutputs, reportPath} from '../output/plan-outputs.js'
 import {ChangeList} from './change-list.js'
 import {JobGuestAccess} from '../guest/job-guest-access.js'
 import {describeDisks} from './describe-disks.js'
@@ -190,6 +190,12 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     ])
     const source = loaded!
     context.source = source
+    // An existing output or report fails the job now, before INSPECT and FIX start an appliance; CONVERT plans
+    // again (one may have appeared meanwhile).
+    if (options.stopAfter !== 'inspect') {
+      current.stage = 'core:plan'
+      await planOutputs(job, source)
+    }
     const describeJob = (): Omit<JobResult, 'outputs' | 'status'> => ({
       changes: changes.all,
       disks: source.disks.map((d) => ({files: d.files, format: d.format, label: d.label, subformat: d.subformat, virtualSize: d.virtualSize})),
@@ -239,7 +245,7 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     await runPhase('convert', converters.steps, converters.skipped)
 
     // VERIFY, then checksums, the report and the all-or-nothing rename.
-    const report = join(job.outputDir, `${outputStem(job, source)}.report.json`)
+    const report = reportPath(job, source)
     const verifiers = await pipelineSteps('verifier', context)
     const outputs: OutputRecord[] = []
     await runPhase('verify', [
@@ -268,7 +274,7 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
       },
     ], verifiers.skipped)
     const result: JobResult = {...describeJob(), outputs, report, status: 'succeeded'}
-    await writeFileAtomic(report, `${JSON.stringify(result, null, 2)}\n`)
+    await writeFileAtomic(report, `${JSON.stringify(result, null, 2)}\n`, {replace: job.overwrite})
     emit({status: 'succeeded', type: 'job:end'})
     return result
   } catch (error) {
