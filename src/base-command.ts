@@ -18,7 +18,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     // -h as well as --help, as users of other CLIs expect.
     help: Flags.help({char: 'h', description: 'Show the help of this command.', helpGroup: 'GLOBAL'}),
     config: Flags.file({
-      description: 'Configuration file with default settings (default: the first of ./hyper2kvm.yaml, $XDG_CONFIG_HOME/hyper2kvm/config.yaml (~/.config when unset), /etc/hyper2kvm/config.yaml). HYPER2KVM_* environment variables override it; flags override both.',
+      description: 'Configuration file with default settings (default: the first of ./hyper2kvm.yaml, $XDG_CONFIG_HOME/hyper2kvm/config.yaml (~/.config when unset), hyper2kvm/config.yaml in each $XDG_CONFIG_DIRS directory (/etc/xdg when unset), /etc/hyper2kvm/config.yaml). HYPER2KVM_* environment variables override it; flags override both.',
       helpGroup: 'GLOBAL',
     }),
     'log-level': Flags.option({

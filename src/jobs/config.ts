@@ -11,12 +11,19 @@ import {schemaValidator} from './schemas.js'
 export const CONFIG_KEYS = ['output_dir', 'output_format', 'compress', 'compression', 'flatten', 'fix', 'fstab_mode', 'regen_initramfs', 'fix_grub', 'verify_boot', 'initramfs_drivers', 'overwrite', 'sandbox'] as const
 export type ConfigKey = (typeof CONFIG_KEYS)[number]
 
-/** Where a configuration file is looked for when --config is not given: the first that exists wins. */
+/**
+ * Where a configuration file is looked for when --config is not given: the first that exists wins.
+ * ./hyper2kvm.yaml, then the XDG base directories (the user's, then each system one in order), then
+ * /etc/hyper2kvm/config.yaml.
+ */
 export function configSearchPath(cwd = process.cwd(), home = homedir(), env: NodeJS.ProcessEnv = process.env): string[] {
-  // The XDG base directory rule: $XDG_CONFIG_HOME when set to an absolute path, else ~/.config.
+  // The XDG base directory rule: $XDG_CONFIG_HOME when set to an absolute path, else ~/.config;
+  // $XDG_CONFIG_DIRS is a colon-separated list, /etc/xdg when unset or empty; relative entries are ignored.
   const xdg = env.XDG_CONFIG_HOME
   const userConfig = xdg !== undefined && isAbsolute(xdg) ? xdg : join(home, '.config')
-  return [join(cwd, 'hyper2kvm.yaml'), join(userConfig, 'hyper2kvm', 'config.yaml'), '/etc/hyper2kvm/config.yaml']
+  const systemConfigs = (env.XDG_CONFIG_DIRS || '/etc/xdg').split(':').filter((dir) => isAbsolute(dir))
+  const dirs = [userConfig, ...systemConfigs].map((dir) => join(dir, 'hyper2kvm', 'config.yaml'))
+  return [...new Set([join(cwd, 'hyper2kvm.yaml'), ...dirs, '/etc/hyper2kvm/config.yaml'])]
 }
 
 export interface ConfigValue {

@@ -12,13 +12,34 @@ describe('configuration discovery and layering', () => {
   beforeEach(() => ({cleanup, dir} = makeTempDir()))
   afterEach(() => cleanup())
 
-  it('searches ./hyper2kvm.yaml, ~/.config/hyper2kvm/config.yaml, /etc/hyper2kvm/config.yaml in that order', () => {
-    assert.deepEqual(configSearchPath('/w', '/h', {}), ['/w/hyper2kvm.yaml', '/h/.config/hyper2kvm/config.yaml', '/etc/hyper2kvm/config.yaml'])
+  it('searches ./hyper2kvm.yaml, ~/.config/hyper2kvm/config.yaml, /etc/xdg/hyper2kvm/config.yaml, /etc/hyper2kvm/config.yaml in that order', () => {
+    const standard = ['/w/hyper2kvm.yaml', '/h/.config/hyper2kvm/config.yaml', '/etc/xdg/hyper2kvm/config.yaml', '/etc/hyper2kvm/config.yaml']
+    assert.deepEqual(configSearchPath('/w', '/h', {}), standard)
+    assert.deepEqual(configSearchPath('/w', '/h', {XDG_CONFIG_DIRS: ''}), standard, 'empty is unset (XDG rule)')
+  })
+
+  it('honours $XDG_CONFIG_DIRS: each absolute entry in order, after the user directory and before /etc/hyper2kvm; relative entries ignored', async () => {
+    assert.deepEqual(configSearchPath('/w', '/h', {XDG_CONFIG_DIRS: '/a:rel::/b/', XDG_CONFIG_HOME: '/x'}), [
+      '/w/hyper2kvm.yaml',
+      '/x/hyper2kvm/config.yaml',
+      '/a/hyper2kvm/config.yaml',
+      '/b/hyper2kvm/config.yaml',
+      '/etc/hyper2kvm/config.yaml',
+    ])
+    assert.deepEqual(configSearchPath('/w', '/h', {XDG_CONFIG_DIRS: '/etc'}), ['/w/hyper2kvm.yaml', '/h/.config/hyper2kvm/config.yaml', '/etc/hyper2kvm/config.yaml'], 'listed once')
+    // A file found there is used; the first system directory that has one wins.
+    for (const sys of ['sys1', 'sys2']) {
+      mkdirSync(join(dir, sys, 'hyper2kvm'), {recursive: true})
+      writeFileSync(join(dir, sys, 'hyper2kvm', 'config.yaml'), `output_format: ${sys === 'sys1' ? 'raw' : 'vdi'}\n`)
+    }
+    const config = await loadConfig({cwd: dir, env: {XDG_CONFIG_DIRS: `${join(dir, 'missing')}:${join(dir, 'sys1')}:${join(dir, 'sys2')}`}, home: dir})
+    assert.equal(config.file, join(dir, 'sys1', 'hyper2kvm', 'config.yaml'))
+    assert.equal(config.settings.output_format.value, 'raw')
   })
 
   it('honours $XDG_CONFIG_HOME when it is an absolute path (a relative one is ignored, as the XDG rule says)', async () => {
-    assert.deepEqual(configSearchPath('/w', '/h', {XDG_CONFIG_HOME: '/x'}), ['/w/hyper2kvm.yaml', '/x/hyper2kvm/config.yaml', '/etc/hyper2kvm/config.yaml'])
-    assert.deepEqual(configSearchPath('/w', '/h', {XDG_CONFIG_HOME: 'rel'}), ['/w/hyper2kvm.yaml', '/h/.config/hyper2kvm/config.yaml', '/etc/hyper2kvm/config.yaml'])
+    assert.deepEqual(configSearchPath('/w', '/h', {XDG_CONFIG_DIRS: '/s', XDG_CONFIG_HOME: '/x'}), ['/w/hyper2kvm.yaml', '/x/hyper2kvm/config.yaml', '/s/hyper2kvm/config.yaml', '/etc/hyper2kvm/config.yaml'])
+    assert.deepEqual(configSearchPath('/w', '/h', {XDG_CONFIG_DIRS: '/s', XDG_CONFIG_HOME: 'rel'}), ['/w/hyper2kvm.yaml', '/h/.config/hyper2kvm/config.yaml', '/s/hyper2kvm/config.yaml', '/etc/hyper2kvm/config.yaml'])
     mkdirSync(join(dir, 'xdg', 'hyper2kvm'), {recursive: true})
     writeFileSync(join(dir, 'xdg', 'hyper2kvm', 'config.yaml'), 'output_format: raw\n')
     const config = await loadConfig({cwd: dir, env: {XDG_CONFIG_HOME: join(dir, 'xdg')}, home: dir})
