@@ -210,7 +210,9 @@ describe('configuration through the CLI', () => {
     const converted = await runCli(['convert', 'disk.raw', '--json'], {cwd: dir})
     assert.equal(converted.code, 0, converted.stderr)
     assert.deepEqual(leftovers(join(dir, 'converted')).sort(), ['disk.raw', 'disk.report.json'])
-    const flagged = await runCli(['convert', 'disk.raw', '--format', 'qcow2', '--json'], {cwd: dir})
+    // The same VM to another format in the same directory: its report exists, so only with --overwrite.
+    const flagged = await runCli(['convert', 'disk.raw', '--format', 'qcow2', '--overwrite', '--json'], {cwd: dir})
+    assert.equal(flagged.code, 0, flagged.stderr)
     assert.equal(flagged.json.outputs[0].path, join(dir, 'converted', 'disk.qcow2'))
     writeFileSync(join(dir, 'bad.yaml'), 'fstab_mode: everything\n')
     const bad = await runCli(['convert', 'disk.raw', '--config', join(dir, 'bad.yaml'), '--json'], {cwd: dir})
