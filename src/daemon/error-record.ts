@@ -3,16 +3,16 @@ import {freemem} from 'node:os'
 import {join} from 'node:path'
 
 import {type ErrorCode} from '@hyper2kvm/plugin-api'
-import {ERROR_CATALOG} from '@hyper2kvm/plugin-api/host'
+import {ERROR_CATALOG, snakeCaseKeys} from '@hyper2kvm/plugin-api/host'
 import type {LayoutKind} from './layout.js'
 import type {RetryPolicy} from './config.js'
 import type {JobRow} from './store.js'
 
-/** H2KError.toJSON() as the store keeps it in `jobs.error`. */
+/** H2KError.toJSON() as the store keeps it in `jobs.error` (snake_case keys; older versions stored camelCase). */
 export interface StoredError {
   code: ErrorCode
   message: string
-  exitCode?: number
+  exit_code?: number
   suggestions?: string[]
   phase?: string
   stage?: string
@@ -22,7 +22,7 @@ export interface StoredError {
 
 export function storedError(row: JobRow): StoredError {
   try {
-    return JSON.parse(row.error ?? '') as StoredError
+    return snakeCaseKeys(JSON.parse(row.error ?? '')) as StoredError
   } catch {
     return {code: 'H2K_INTERNAL', message: row.error ?? 'unknown error'}
   }
@@ -74,7 +74,7 @@ export async function errorRecord(input: ErrorRecordInput): Promise<Record<strin
     job_id: first.id,
     error: error.message,
     error_code: error.code,
-    exit_code: error.exitCode ?? ERROR_CATALOG[error.code]?.exitCode ?? null,
+    exit_code: error.exit_code ?? ERROR_CATALOG[error.code]?.exitCode ?? null,
     permanent,
     phase: error.phase ?? null,
     stage: error.stage ?? null,

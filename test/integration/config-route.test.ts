@@ -118,7 +118,7 @@ describe('hyper2kvm --config FILE without a command', function () {
     assert.equal(json.code, 2)
     assert.equal(json.json.status, 'failed')
     assert.equal(json.json.error.code, 'H2K_USAGE')
-    assert.equal(json.json.error.exitCode, 2)
+    assert.equal(json.json.error.exit_code, 2)
     assert.ok(json.json.error.suggestions.includes('Run the job: hyper2kvm convert --job vm.yaml'))
 
     writeFileSync(join(base, 'many.yaml'), 'jobs:\n  - input: a.vmdk\n  - input: b.vmdk\n')

@@ -23,7 +23,7 @@ describe('error catalog', () => {
     const error = new H2KError('H2K_OUTPUT_EXISTS', 'x exists')
     assert.equal(error.exitCode, 5)
     assert.deepEqual(error.suggestions, ERROR_CATALOG.H2K_OUTPUT_EXISTS.suggestions)
-    assert.deepEqual(Object.keys(error.toJSON()).sort(), ['code', 'exitCode', 'message', 'suggestions'])
+    assert.deepEqual(Object.keys(error.toJSON()).sort(), ['code', 'exit_code', 'message', 'suggestions'])
   })
 
   it('maps a missing tool to H2K_TOOL_MISSING with the Debian package to install', async () => {

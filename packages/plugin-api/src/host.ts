@@ -3,6 +3,7 @@
  * API (no stability promise; plugins must not import this entry — test/unit/import-boundaries.test.ts holds it).
  */
 export {ERROR_CATALOG, type CatalogEntry} from './errors/catalog.js'
+export {snakeCaseKey, snakeCaseKeys} from './errors/json-keys.js'
 export {refuseEscapingName, relativeInside} from './fs/contained-path.js'
 export {looksLikeVmdkDescriptor} from './formats/image-magic.js'
 export {chainLayers, DRIVER_REFERENCES, driverReferences, formatNodes, type DriverReferences} from './qemu/image-spec.js'

@@ -1,4 +1,5 @@
 import {ERROR_CATALOG, type ErrorCode} from './catalog.js'
+import {snakeCaseKeys} from './json-keys.js'
 
 export type Phase = 'setup' | 'load' | 'inspect' | 'fix' | 'convert' | 'verify' | 'report'
 
@@ -43,15 +44,16 @@ export class H2KError extends Error {
     return this
   }
 
+  /** The error as --json, reports and the daemon's files show it: snake_case keys, its details' included. */
   toJSON(): Record<string, unknown> {
     return {
       code: this.code,
       message: this.message,
-      exitCode: this.exitCode,
+      exit_code: this.exitCode,
       suggestions: this.suggestions,
       ...(this.phase ? {phase: this.phase} : {}),
       ...(this.stage ? {stage: this.stage} : {}),
-      ...(Object.keys(this.details).length > 0 ? {details: this.details} : {}),
+      ...(Object.keys(this.details).length > 0 ? {details: snakeCaseKeys(this.details)} : {}),
     }
   }
 }
