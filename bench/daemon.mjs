@@ -371,11 +371,11 @@ for (const row of allJobs) {
       continue
     }
     const key = `${stage.phase} ${stage.id}`
-    stageTimes.set(key, [...(stageTimes.get(key) ?? []), stage.durationMs])
-    inStages += stage.durationMs
+    stageTimes.set(key, [...(stageTimes.get(key) ?? []), stage.duration_ms])
+    inStages += stage.duration_ms
   }
-  outsideStages.push(result.durationMs - inStages)
-  outsideRunJob.push(t(row.completed_at) - t(row.started_at) - result.durationMs)
+  outsideStages.push(result.duration_ms - inStages)
+  outsideRunJob.push(t(row.completed_at) - t(row.started_at) - result.duration_ms)
 }
 
 /** The extra qemu-img calls of a job besides the convert, run bare on one disk of each kind (median of 5). */

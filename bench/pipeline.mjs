@@ -206,7 +206,7 @@ const distorted = [...ours, ...v2v].filter((run) => run.contended).length
 if (distorted > 0) console.log(`(${distorted} of ${ours.length + v2v.length} runs shared the CPUs with another job's qemu)`)
 
 const perStage = new Map()
-for (const run of ours) for (const stage of run.stages) perStage.set(stage.id, [...(perStage.get(stage.id) ?? []), stage.durationMs / 1000])
+for (const run of ours) for (const stage of run.stages) perStage.set(stage.id, [...(perStage.get(stage.id) ?? []), stage.duration_ms / 1000])
 const stageMedians = [...perStage].map(([id, values]) => ({id, seconds: median(values)})).sort((a, b) => b.seconds - a.seconds)
 const inStages = stageMedians.reduce((sum, s) => sum + s.seconds, 0)
 console.log(`\nwhere hyper2kvm's time goes (median per stage, % of its median wall time):`)

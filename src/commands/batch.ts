@@ -6,13 +6,24 @@ import {loadJobPlan} from '../jobs/job-plan.js'
 import {manifestReport} from '../jobs/manifest-report.js'
 import {type BatchJobOutcome, runBatch} from '../jobs/run-batch.js'
 import {writeFileAtomic} from '../output/commit-outputs.js'
+import {jobResultJson} from '../output/job-result-json.js'
 import {PlainRenderer} from '../render/plain-renderer.js'
 import {loadRegistry} from '../stages/load-registry.js'
+
+/** One job of `batch --json`. */
+export interface BatchJobJson {
+  name: string
+  status: BatchJobOutcome['status']
+  duration_ms: number
+  outputs: string[]
+  report?: string
+  error?: BatchJobOutcome['error']
+}
 
 export interface BatchSummary {
   file: string
   kind: 'job' | 'batch' | 'manifest'
-  jobs: Array<Omit<BatchJobOutcome, 'result'>>
+  jobs: BatchJobJson[]
   succeeded: number
   failed: number
   cancelled: number
@@ -82,14 +93,14 @@ export default class Batch extends BaseCommand<typeof Batch> {
       cancelled: count('cancelled'),
       failed: count('failed'),
       file: plan.file,
-      jobs: outcomes.map(({result: _result, ...rest}) => rest),
+      jobs: outcomes.map(({durationMs, error, name, outputs, report, status}) => ({duration_ms: durationMs, error, name, outputs, report, status})),
       kind: plan.kind,
       skipped: count('skipped'),
       succeeded: count('succeeded'),
     }
     if (plan.reportFile) {
       const only = outcomes[0]!
-      const report = manifestReport({durationMs: only.durationMs, error: only.error, manifest: plan.file, result: only.result, startedAt: startedAt.toISOString(), status: only.status})
+      const report = manifestReport({durationMs: only.durationMs, error: only.error, manifest: plan.file, result: only.result && jobResultJson(only.result), startedAt: startedAt.toISOString(), status: only.status})
       await writeFileAtomic(plan.reportFile, `${JSON.stringify(report, null, 2)}\n`)
       summary.report = plan.reportFile
     }
@@ -101,7 +112,7 @@ export default class Batch extends BaseCommand<typeof Batch> {
   private printTable(summary: BatchSummary): void {
     const rows = [
       ['JOB', 'STATUS', 'DURATION', 'OUTPUT', 'ERROR'],
-      ...summary.jobs.map((j) => [j.name, j.status, `${(j.durationMs / 1000).toFixed(1)} s`, j.outputs.join(', ') || '-', j.error ? String(j.error.code) : '-']),
+      ...summary.jobs.map((j) => [j.name, j.status, `${(j.duration_ms / 1000).toFixed(1)} s`, j.outputs.join(', ') || '-', j.error ? String(j.error.code) : '-']),
     ]
     const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)))
     for (const row of rows) this.log(row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  '))

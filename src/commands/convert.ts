@@ -6,6 +6,7 @@ import {loadJobPlan} from '../jobs/job-plan.js'
 import {convertFlags, settingsFromFlags} from '../job-flags.js'
 import {chooseRenderer} from '../render/choose-renderer.js'
 import {formatBytes} from '../render/progress-meter.js'
+import {type JobResultJson, jobResultJson} from '../output/job-result-json.js'
 import {loadRegistry} from '../stages/load-registry.js'
 import {runJob} from '../stages/run-job.js'
 
@@ -34,7 +35,7 @@ export default class Convert extends BaseCommand<typeof Convert> {
 
   static override summary = 'Convert a VMware, Hyper-V, AWS or raw disk (or a whole OVA/OVF VM) into a KVM disk.'
 
-  public async run(): Promise<JobResult> {
+  public async run(): Promise<JobResultJson> {
     const settings = await this.settings()
     const registry = await loadRegistry(this.config)
     for (const failure of registry.failures) process.stderr.write(`warning ${failure.error.code}: ${failure.error.message}\n`)
@@ -51,7 +52,7 @@ export default class Convert extends BaseCommand<typeof Convert> {
       }
       this.log(`report: ${result.report}  (${(result.durationMs / 1000).toFixed(1)} s)`)
     }
-    return result
+    return jobResultJson(result)
   }
 
   /** From the flags, or from --job with the explicitly given flags (and an input argument) on top. */

@@ -5,6 +5,7 @@ import {BaseCommand} from '../base-command.js'
 import {guestFlags, settingsFromFlags} from '../job-flags.js'
 import {chooseRenderer} from '../render/choose-renderer.js'
 import type {JobResult} from '@hyper2kvm/plugin-api'
+import {type JobResultJson, jobResultJson} from '../output/job-result-json.js'
 import {loadRegistry} from '../stages/load-registry.js'
 import {runJob} from '../stages/run-job.js'
 
@@ -24,7 +25,7 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
 
   static override summary = 'Inspect a guest before converting it (preflight report; changes nothing).'
 
-  public async run(): Promise<JobResult> {
+  public async run(): Promise<JobResultJson> {
     // Work files (overlays, descriptor copies) go to a private temp directory, removed at the end.
     const settings = settingsFromFlags(this.args.input, {accel: this.flags.accel, 'output-dir': tmpdir(), sandbox: this.flags.sandbox})
     const registry = await loadRegistry(this.config)
@@ -36,7 +37,7 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
       await renderer.finish()
     }
     if (!this.jsonEnabled()) this.printHuman(result)
-    return result
+    return jobResultJson(result)
   }
 
   private printHuman(result: JobResult): void {

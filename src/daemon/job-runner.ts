@@ -2,6 +2,7 @@ import {rm} from 'node:fs/promises'
 
 import {H2KError, type JobEvent, type JobResult} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../errors/map-foreign-error.js'
+import {jobResultJson} from '../output/job-result-json.js'
 import {runJob} from '../stages/run-job.js'
 import type {StageRegistry} from '../stages/stage-registry.js'
 import type {DaemonConfig} from './config.js'
@@ -82,7 +83,7 @@ export class JobRunner {
     }
     const durationMs = Date.now() - entry.startedAt
     const previous = row.attempts > 1 && row.error ? errorInfo(storedError(row)) : undefined
-    store.transition(row.id, 'succeeded', `${result.outputs.length} output(s) in ${durationMs} ms`, {completed_at: new Date().toISOString(), error: null, result_json: JSON.stringify(result)})
+    store.transition(row.id, 'succeeded', `${result.outputs.length} output(s) in ${durationMs} ms`, {completed_at: new Date().toISOString(), error: null, result_json: JSON.stringify(jobResultJson(result))})
     // Only dropped disks count for dedup; a job config or manifest is an explicit request.
     if (definition.from !== 'document') {
       store.recordProcessed({file_hash: definition.hash ?? null, file_size: definition.size, filename: definition.filename, job_id: row.id, output_path: row.output_path})

@@ -5,7 +5,7 @@ import {basename, extname, join} from 'node:path'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import {writeNewFileAtomic} from '../fs/write-new-file.js'
 import {manifestReport} from '../jobs/manifest-report.js'
-import type {JobResult} from '@hyper2kvm/plugin-api'
+import {storedJobResult} from '../output/job-result-json.js'
 import {claimDir, type ClaimRecord, settleFiles, settleTarget} from './claim-files.js'
 import type {DaemonConfig} from './config.js'
 import type {DaemonLogFn} from './daemon-pieces.js'
@@ -17,7 +17,7 @@ import type {JobRow, JobStore} from './store.js'
 
 /** One job in a `.meta.json`. */
 function jobSummary(row: JobRow): Record<string, unknown> {
-  const result = row.result_json ? (JSON.parse(row.result_json) as JobResult) : undefined
+  const result = row.result_json ? storedJobResult(row.result_json) : undefined
   return {
     job_id: row.id,
     name: row.name,
@@ -147,7 +147,7 @@ export class ClaimSettler {
         error: error as Record<string, unknown> | undefined,
         jobId: job.id,
         manifest: join(target, record.main),
-        result: job.result_json ? (JSON.parse(job.result_json) as JobResult) : undefined,
+        result: job.result_json ? storedJobResult(job.result_json) : undefined,
         startedAt: started,
         status: job.status,
       })

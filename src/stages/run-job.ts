@@ -26,6 +26,7 @@ import {sandboxRunner} from '../sandbox/sandbox-probe.js'
 import {bytesOnDisk, commitOutputs, discardParts, writeFileAtomic} from '../output/commit-outputs.js'
 import {sha256File} from '../output/file-checksum.js'
 import {ensureFreeSpace} from '../output/free-space.js'
+import {jobResultJson} from '../output/job-result-json.js'
 import {planOutputs, reportPath} from '../output/plan-outputs.js'
 import {ChangeList} from './change-list.js'
 import {JobGuestAccess} from '../guest/job-guest-access.js'
@@ -274,7 +275,7 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
       },
     ], verifiers.skipped)
     const result: JobResult = {...describeJob(), outputs, report, status: 'succeeded'}
-    await writeFileAtomic(report, `${JSON.stringify(result, null, 2)}\n`, {replace: job.overwrite})
+    await writeFileAtomic(report, `${JSON.stringify(jobResultJson(result), null, 2)}\n`, {replace: job.overwrite})
     emit({status: 'succeeded', type: 'job:end'})
     return result
   } catch (error) {

@@ -39,7 +39,7 @@ describe('job files through the CLI: batch, validate, convert --job, manifests',
     assert.equal(byName.beta.status, 'succeeded')
     assert.equal(byName.gamma.status, 'failed')
     assert.equal(byName.gamma.error.code, 'H2K_INPUT_EMPTY')
-    assert.ok(byName.alpha.durationMs >= 0)
+    assert.ok(byName.alpha.duration_ms >= 0)
     assert.ok(sameContent(join(dir, 'out1', 'alpha.qcow2'), 'qcow2', raw, 'raw'))
     assert.ok(sameContent(join(dir, 'out1', 'beta.raw'), 'raw', raw, 'raw'))
     assert.deepEqual(leftovers(join(dir, 'out1')).sort(), ['alpha.qcow2', 'alpha.report.json', 'beta.raw', 'beta.report.json'])
@@ -120,7 +120,7 @@ describe('job files through the CLI: batch, validate, convert --job, manifests',
     const result = await runCli(['validate', file, '--json'])
     assert.equal(result.code, 0)
     assert.equal(result.json.kind, 'batch')
-    assert.deepEqual(result.json.jobs, [{format: 'qcow2', input: raw, name: 'web01', outputDir: join(dir, 'out5')}])
+    assert.deepEqual(result.json.jobs, [{format: 'qcow2', input: raw, name: 'web01', output_dir: join(dir, 'out5')}])
   })
 
   it('convert --job takes the settings from the file; flags given on the command line win', async () => {

@@ -29,9 +29,9 @@ describe('hyper2kvm convert (raw and qcow2 inputs, every output format)', () => 
       assert.equal(json.outputs.length, 1)
       const output = json.outputs[0]
       assert.equal(output.path, join(out, `expected.${format}`))
-      assert.equal(output.virtualSize, FIXTURE_SIZE)
+      assert.equal(output.virtual_size, FIXTURE_SIZE)
       assert.equal(output.sha256, sha256(output.path))
-      assert.ok(output.bytesOnDisk > 0 && output.bytesOnDisk < FIXTURE_SIZE, 'sparse output')
+      assert.ok(output.bytes_on_disk > 0 && output.bytes_on_disk < FIXTURE_SIZE, 'sparse output')
       assert.ok(sameContent(expected, 'raw', output.path, format))
       assert.deepEqual(json.verification.compare, [{output: output.path, result: 'identical'}])
       const ran = (status: string) => json.stages.filter((s: {status: string}) => s.status === status).map((s: {id: string}) => s.id)

@@ -42,7 +42,7 @@ describe('hyper2kvm convert: Hyper-V VHD, VHDX and differencing AVHDX', () => {
         assert.equal(result.code, 0, result.stderr)
         assert.equal(result.json.input.plugin, '@hyper2kvm/plugin-hyperv')
         assert.equal(result.json.input.subformat, c.subformat)
-        assert.equal(result.json.outputs[0].virtualSize, FIXTURE_SIZE)
+        assert.equal(result.json.outputs[0].virtual_size, FIXTURE_SIZE)
         assert.ok(sameContent(expected, 'raw', result.json.outputs[0].path, out))
         assert.equal(sha256(input), before)
       })

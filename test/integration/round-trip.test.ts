@@ -166,7 +166,7 @@ describe('round trip: every input format through `hyper2kvm convert` to qcow2 an
         if (fixture.subformat) assert.equal(json.input.subformat, fixture.subformat)
         assert.deepEqual(json.outputs.map((o: {path: string}) => basename(o.path)), fixture.names.map((n) => `${n}.${format}`))
         for (const [index, output] of json.outputs.entries()) {
-          assert.equal(output.virtualSize, FIXTURE_SIZE)
+          assert.equal(output.virtual_size, FIXTURE_SIZE)
           assert.ok(sameContent(fixture.expected[index]!, 'raw', output.path, format), `${output.path} differs from its expected content`)
         }
         assert.deepEqual(leftovers(out).filter((f) => f.endsWith('.part') || f.startsWith('.hyper2kvm')), [])

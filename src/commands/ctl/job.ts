@@ -4,6 +4,7 @@ import {BaseCommand} from '../../base-command.js'
 import {daemonOutputDir, outputDirFlag} from '../../ctl/daemon-flags.js'
 import {type HistoryRow, JobStore} from '../../daemon/store.js'
 import {H2KError} from '@hyper2kvm/plugin-api'
+import {snakeCaseKeys} from '@hyper2kvm/plugin-api/host'
 import {escapeControl} from '../../render/escape-control.js'
 
 export default class CtlJob extends BaseCommand<typeof CtlJob> {
@@ -19,7 +20,8 @@ export default class CtlJob extends BaseCommand<typeof CtlJob> {
       const row = store.findJob(this.args.id)
       if (!row) throw new H2KError('H2K_USAGE', `No job "${this.args.id}" in ${store.path}.`, {suggestions: ['`hyper2kvm ctl jobs` lists the job ids.']})
       const history: HistoryRow[] = store.historyOf(row.id)
-      const parse = (text: string | null): unknown => (text === null ? null : JSON.parse(text))
+      // The store keeps the job's definition (its settings) as the code names them: shown in snake_case, as every key we print.
+      const parse = (text: string | null): unknown => (text === null ? null : snakeCaseKeys(JSON.parse(text)))
       const job = {...row, definition: parse(row.definition_json), error: parse(row.error), history, progress: parse(row.progress_json), result: parse(row.result_json)}
       const {definition_json: _d, progress_json: _p, result_json: _r, ...shown} = job
       if (!this.jsonEnabled()) {
