@@ -21,7 +21,7 @@ export default class Validate extends BaseCommand<typeof Validate> {
     const result = await validateFile(this.args.file)
     if (!this.jsonEnabled()) {
       this.log(`${result.file}: valid ${result.kind}${result.kind === 'daemon' ? ' config' : ` (${result.jobs.length} job${result.jobs.length === 1 ? '' : 's'})`}`)
-      for (const job of result.jobs) this.log(`  ${job.name}: ${job.input} → ${job.outputDir} (${job.format})`)
+      for (const job of result.jobs) this.log(`  ${job.name}: ${job.input} → ${job.output_dir} (${job.format})`)
     }
     return result
   }

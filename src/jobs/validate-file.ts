@@ -5,7 +5,7 @@ export interface ValidateResult {
   file: string
   kind: 'job' | 'batch' | 'manifest' | 'daemon'
   valid: true
-  jobs: Array<{name: string; input: string; outputDir: string; format: string}>
+  jobs: Array<{name: string; input: string; output_dir: string; format: string}>
 }
 
 /** Validate a job file, batch, manifest or daemon config (kind by its top-level keys); throws H2K_JOB_INVALID. */
@@ -18,7 +18,7 @@ export async function validateFile(path: string): Promise<ValidateResult> {
   const plan = await loadJobPlan(doc.file)
   return {
     file: plan.file,
-    jobs: plan.jobs.map((j) => ({format: j.settings.format, input: j.settings.input, name: j.name, outputDir: j.settings.outputDir})),
+    jobs: plan.jobs.map((j) => ({format: j.settings.format, input: j.settings.input, name: j.name, output_dir: j.settings.outputDir})),
     kind: plan.kind,
     valid: true,
   }

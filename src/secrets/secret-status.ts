@@ -20,7 +20,7 @@ export interface SecretStatus {
 
 export interface StatusReport {
   /** Why the keychain could not be asked, if it could not. */
-  keychainUnavailable?: string
+  keychain_unavailable?: string
   secrets: SecretStatus[]
 }
 
@@ -61,5 +61,5 @@ export async function secretStatus(
       else secrets.push({error: {code: error.code, message: error.message}, name: request.name, origin: String(error.details.path ?? ''), source: error.details.source === 'credential' ? 'credential' : 'file'})
     }
   }
-  return {keychainUnavailable, secrets}
+  return {keychain_unavailable: keychainUnavailable, secrets}
 }

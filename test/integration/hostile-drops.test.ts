@@ -36,7 +36,7 @@ interface Case {
   as: As[]
   bookkeeping?: {dir: string; kind: 'symlink' | 'dir'}
   steps?: Step[]
-  expect: {code?: string; file?: string; untouched?: string[]; succeeds?: string[]; fails?: string[]; sizeMb?: number; refused?: string}
+  expect: {code?: string; file?: string; untouched?: string[]; succeeds?: string[]; fails?: string[]; size_mb?: number; refused?: string}
 }
 
 const CORPUS = fileURLToPath(new URL('../hostile/drops/', import.meta.url))
@@ -319,12 +319,12 @@ describe('hostile drops: the drop directory cannot be turned against the host (t
               const path = await until(`${expect.file} error file`, () => errorFileOf(env, expect.file!), 20_000, env.daemon)
               const record = JSON.parse(readFileSync(path, 'utf8')) as {error_code: string; file_size_mb: number; error: string}
               assert.equal(record.error_code, expect.code, JSON.stringify(record))
-              if (expect.sizeMb !== undefined) assert.equal(record.file_size_mb, expect.sizeMb)
+              if (expect.size_mb !== undefined) assert.equal(record.file_size_mb, expect.size_mb)
               // `ctl job` shows what the store keeps: never where a refused symlink points, nor its target's size.
               const job = await runCli(['ctl', 'job', (record as unknown as {job_id: string}).job_id, '--output-dir', env.out, '--json'])
               assert.equal(job.code, 0, job.stderr)
               assert.ok(!job.stdout.includes(env.victim), job.stdout)
-              if (expect.sizeMb !== undefined) assert.equal(job.json.definition.size, 0)
+              if (expect.size_mb !== undefined) assert.equal(job.json.definition.size, 0)
             }
             for (const file of expect.succeeds ?? []) await until(`${JSON.stringify(file)} processed`, () => existsSync(join(processedOf(env), file)), 30_000, env.daemon)
             for (const file of expect.fails ?? []) await until(`${JSON.stringify(file)} failed`, () => errorFileOf(env, file), 30_000, env.daemon)

@@ -131,7 +131,7 @@ describe('secrets through the real CLI (no keychain: no session bus)', function 
     const list = await runCli(['secrets', 'list', '--config', config, '--json'], {env})
     assert.equal(list.code, 0, list.stderr)
     assertNoSecret(list.stdout + list.stderr, 'secrets list')
-    assert.match(list.json.keychainUnavailable, /no D-Bus session bus/)
+    assert.match(list.json.keychain_unavailable, /no D-Bus session bus/)
     assert.deepEqual(
       list.json.secrets.map((s: {name: string; source: string}) => `${s.name}=${s.source}`),
       ['notifications.smtp_password=config', 'notifications.webhook_secret=file', 'metrics.token=env', 'vsphere.password=credential'],
@@ -207,7 +207,7 @@ describe('secrets in a real Secret Service (dbus-daemon + gnome-keyring-daemon)'
     assert.equal(reveal.code, 0, reveal.stderr)
     assert.equal(reveal.stdout, 'from-keychain-4711\n')
     const list = await runCli(['secrets', 'list', '--json'], {env})
-    assert.equal(list.json.keychainUnavailable, undefined)
+    assert.equal(list.json.keychain_unavailable, undefined)
     assert.equal(list.json.secrets.find((s: {name: string}) => s.name === 'metrics.token').source, 'keychain')
 
     const resolved = await resolveSecret({name: 'metrics.token', value: 'from-config'}, () => {}, {env: {...process.env, ...env}})

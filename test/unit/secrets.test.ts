@@ -115,7 +115,7 @@ describe('secrets: sources and their order', () => {
     const report = await secretStatus([{name: 'metrics.token'}], noWarn, {env: {...HEADLESS, CREDENTIALS_DIRECTORY: creds}})
     assert.equal(report.secrets[0]!.source, 'credential')
     assert.equal(report.secrets[0]!.error?.code, 'H2K_SECRET_UNSAFE')
-    assert.match(report.keychainUnavailable ?? '', /no D-Bus session bus/)
+    assert.match(report.keychain_unavailable ?? '', /no D-Bus session bus/)
   })
 })
 

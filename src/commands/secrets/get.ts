@@ -28,7 +28,7 @@ export default class SecretsGet extends BaseCommand<typeof SecretsGet> {
     if (status.error) throw new H2KError(status.error.code as 'H2K_SECRET_UNSAFE', status.error.message)
     const set = status.source !== 'none'
     if (this.flags.reveal && !set) throw new H2KError('H2K_SECRET_UNAVAILABLE', `${name} is not set in any source.`, {suggestions: [`Store it with \`hyper2kvm secrets set ${name}\`, or see \`hyper2kvm secrets list\`.`]})
-    if (!this.jsonEnabled()) this.log(this.flags.reveal ? status.value! : `${name}: ${describeSource(status, report.keychainUnavailable)}`)
+    if (!this.jsonEnabled()) this.log(this.flags.reveal ? status.value! : `${name}: ${describeSource(status, report.keychain_unavailable)}`)
     return {...status, set}
   }
 }

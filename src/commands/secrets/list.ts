@@ -19,7 +19,7 @@ export default class SecretsList extends BaseCommand<typeof SecretsList> {
     if (!this.jsonEnabled()) {
       const width = Math.max(...SECRET_NAMES.map((n) => n.length))
       for (const status of report.secrets) this.log(`${status.name.padEnd(width)}  ${describeSource(status)}`)
-      if (report.keychainUnavailable) this.log(`(keychain not available: ${report.keychainUnavailable})`)
+      if (report.keychain_unavailable) this.log(`(keychain not available: ${report.keychain_unavailable})`)
     }
     return report
   }
