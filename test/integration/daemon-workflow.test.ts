@@ -4,6 +4,7 @@ import {existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFile
 import {join} from 'node:path'
 
 import {jobs, killAll, type RunningDaemon, startDaemon, today, until} from '../helpers/daemon-process.js'
+import {nonSnakeKeys} from '../helpers/json-keys.js'
 import {ovfText, SECOND_REGIONS} from '../helpers/ovf-fixtures.js'
 import {convertFixture, makePatternedRaw, sameContent} from '../helpers/patterned-image.js'
 import {runCli} from '../helpers/run-cli.js'
@@ -147,6 +148,20 @@ describe('daemon: workflow and manifest-workflow layouts', function () {
 
     assert.ok(existsSync(join(inbox, 'stray.raw')), 'a disk no manifest names is not converted in the manifest workflow')
     assert.equal(jobs(out).length, 2)
+
+    // One JSON key convention: the reports, the error file and `ctl job` (the stored result and definition) are snake_case.
+    assert.equal(typeof report.result.job_id, 'string')
+    assert.equal(report.job_id, report.result.job_id)
+    assert.equal(typeof report.duration_ms, 'number')
+    const errorFile = readJson(join(root, 'failed', today(), 'old.json.error.json'))
+    for (const [what, json] of [['web01.report.json', report], ['old.report.json', old], ['old.json.error.json', errorFile], ['web01.json.meta.json', readJson(join(processed, 'web01.json.meta.json'))]] as const) {
+      assert.deepEqual(nonSnakeKeys(json), [], what)
+    }
+    const shown = await runCli(['ctl', 'job', report.job_id, '--output-dir', out, '--json'])
+    assert.equal(shown.code, 0, shown.stderr)
+    assert.deepEqual(nonSnakeKeys(shown.json), [], 'ctl job --json')
+    assert.equal(shown.json.result.outputs[0].path, output)
+    assert.equal(shown.json.definition.settings.output_dir, join(out, today(), 'web01'))
   })
 
   it('an OVF dropped before its disks waits for them (file:waiting), then the three are claimed together', async () => {
