@@ -18,6 +18,7 @@ import {type JobEvent, type JobObserver, type PhaseName, silentObserver} from '.
 import type {JobResult, OutputRecord, StageRecord} from './job-result.js'
 import {readProbeInput} from './probe-input.js'
 import {selectLoader} from './select-loader.js'
+import {type ResolvedStageOptions, resolveStageOptions} from './stage-options.js'
 import type {StageRegistry} from './stage-registry.js'
 import type {JobSettings, JobWarning, LoaderContext, PipelineStage, Source, StageContext} from './stage-types.js'
 
@@ -35,6 +36,8 @@ export interface RunJobOptions {
 interface Step {
   id: string
   run: () => Promise<void>
+  /** The stage's own options, what `ctx.options` holds while it runs (absent for the host's own steps). */
+  options?: Readonly<Record<string, unknown>>
   /** A failure that this returns a warning for is recorded and the phase goes on (--continue-on-fix-error). */
   tolerate?: (error: H2KError) => string | undefined
 }
@@ -58,6 +61,9 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
   let ctx: StageContext | undefined
   let guestAccess: JobGuestAccess | undefined
   let committed = false
+  /** What `ctx.options` shows: the running stage's options. */
+  let stageOptions: ResolvedStageOptions = new Map()
+  let currentOptions: Readonly<Record<string, unknown>> = {}
 
   const runPhase = async (phase: PhaseName, steps: Step[], skipped: string[] = []): Promise<void> => {
     for (const id of skipped) stages.push({durationMs: 0, id, phase, status: 'skipped'})
@@ -69,6 +75,7 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
       current.stage = step.id
       emit({phase, stage: step.id, type: 'stage:start'})
       const t0 = performance.now()
+      currentOptions = step.options ?? {}
       try {
         await step.run()
       } catch (error) {
@@ -98,8 +105,10 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     for (const entry of options.registry.ofKind(kind)) {
       // The host enforces --no-fix (fix: false) for every fixer, first-party or not: a third party's applies() is never asked.
       const allowed = kind !== 'fixer' || job.fix.enabled
+      const options = stageOptions.get(entry.id) ?? {}
+      currentOptions = options
       const wanted = allowed && (entry.stage.applies ? Boolean(await entry.stage.applies(context)) : true)
-      if (wanted && !(single && steps.length > 0)) steps.push({id: entry.id, run: () => entry.stage.run(context)})
+      if (wanted && !(single && steps.length > 0)) steps.push({id: entry.id, options, run: () => entry.stage.run(context)})
       else skipped.push(entry.id)
     }
     return {skipped, steps}
@@ -107,6 +116,8 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
 
   emit({input: job.input, jobId, type: 'job:start'})
   try {
+    // Before anything is created or read: every stage's options, validated against its schema (defaults applied).
+    stageOptions = await resolveStageOptions(options.registry, job)
     await mkdir(job.outputDir, {recursive: true}).catch((error: unknown) => {
       throw new H2KError('H2K_OUTPUT_FAILED', `Cannot create the output directory ${job.outputDir}: ${(error as Error).message}`, {cause: error, phase: 'setup'})
     })
@@ -134,6 +145,9 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     const context: StageContext = {
       changes,
       guest,
+      get options() {
+        return currentOptions
+      },
       // A stage states what a tool may see (sandbox view); whether the sandbox is on is the job's decision.
       exec: (file, args, toolOptions) =>
         runTool(file, args, {phase: current.phase, stage: current.stage, ...toolOptions, sandbox: job.sandbox ? toolOptions?.sandbox : false, signal}),
@@ -152,6 +166,12 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
       workDir,
     }
     ctx = context
+    // The registry's own warnings (an `after:` naming no registered stage) belong in every job's report.
+    for (const warning of options.registry.warnings) {
+      const record = {code: warning.code, message: warning.message, stage: warning.stage}
+      warnings.push(record)
+      emit({type: 'warning', warning: record})
+    }
     // Before anything reads the input: a sandbox that cannot be built fails the job now, with its own code.
     if (job.sandbox) await sandboxRunner()
     else context.warn('SANDBOX_DISABLED', 'qemu runs without the bubblewrap sandbox (--no-sandbox / sandbox: false): a qemu parser bug could read any file this user can read.')
@@ -163,6 +183,7 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     await runPhase('load', [
       {
         id: choice.loader.id,
+        options: stageOptions.get(choice.loader.id),
         run: async () => {
           loaded = await choice.loader.stage.run(loaderContext)
           if (!loaded || !Array.isArray(loaded.disks) || loaded.disks.length === 0) {
