@@ -156,7 +156,9 @@ export function documentKind(value: unknown): 'manifest' | 'daemon' | 'job' {
  * Read a job file (single job or `jobs:` batch) or a manifest v1.0, validate it against its schema and
  * turn it into JobSettings, refusing everything that is wrong before any job starts.
  */
-export async function loadJobPlan(path: string, options: PlanOptions = {}): Promise<JobPlan> {
+export async function loadJobPlan(path: string, given: PlanOptions = {}): Promise<JobPlan> {
+  // A malformed --stage-option is the command line's fault (H2K_USAGE), not the file's: parsed before any job.
+  const options: PlanOptions = given.overrides === undefined ? given : {...given, overrides: layerFlags(given.overrides)}
   const doc = await SourceDocument.read(path)
   if (documentKind(doc.value) === 'manifest') return planManifest(doc, options)
   if (typeof doc.value !== 'object' || doc.value === null || Array.isArray(doc.value)) {

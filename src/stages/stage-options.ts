@@ -1,7 +1,6 @@
 import type {ErrorObject, ValidateFunction} from 'ajv'
 
 import {H2KError} from '../errors/h2k-error.js'
-import {didYouMean} from '../jobs/did-you-mean.js'
 import type {StageRegistry} from './stage-registry.js'
 import type {JobSettings, Stage} from './stage-types.js'
 
@@ -18,7 +17,7 @@ async function validatorOf(id: string, stage: Stage): Promise<ValidateFunction> 
   if (validate) return validate
   // Imported here, not at the top: most runs have no stage with options, and ajv is costly to load.
   const {Ajv} = await import('ajv')
-  const ajv = new Ajv({allErrors: true, logger: false, strictRequired: false, strictSchema: true, strictTuples: false, strictTypes: false, useDefaults: true})
+  const ajv = new Ajv({allErrors: true, logger: false, verbose: true, strictRequired: false, strictSchema: true, strictTuples: false, strictTypes: false, useDefaults: true})
   // A schema may name its dialect; the validator speaks draft-07 whatever it says.
   const {$schema: _dialect, ...schema} = stage.options!.schema
   try {
@@ -46,10 +45,9 @@ export async function resolveStageOptions(registry: StageRegistry, job: Pick<Job
   for (const id of Object.keys(given).sort()) {
     const entry = byId.get(id)
     if (!entry) {
-      const near = didYouMean(id, byId.keys())
       const failed = registry.failedPlugins()
       problems.push(
-        `${where(id)}: no stage ${id} is registered${near ? ` (did you mean ${near}?)` : ''}; stages that take options: ${withOptions.length > 0 ? withOptions.join(', ') : 'none'}; registered stages: ${[...byId.keys()].sort().join(', ')}${failed.length > 0 ? `; plugins that failed to load: ${failed.join(', ')}` : ''}`,
+        `${where(id)}: no stage ${id} is registered; stages that take options: ${withOptions.length > 0 ? withOptions.join(', ') : 'none'}; registered stages: ${[...byId.keys()].sort().join(', ')}${failed.length > 0 ? `; plugins that failed to load: ${failed.join(', ')}` : ''}`,
       )
     } else if (entry.stage.options === undefined) {
       problems.push(`${where(id)}: stage ${id} (plugin ${entry.plugin.name}) takes no options${withOptions.length > 0 ? `; stages that take options: ${withOptions.join(', ')}` : ''}`)
@@ -87,9 +85,8 @@ function describe(id: string, error: ErrorObject, where: (id: string, key?: stri
     case 'additionalProperties': {
       const key = String((error.params as {additionalProperty: string}).additionalProperty)
       const known = Object.keys((error.parentSchema as {properties?: object} | undefined)?.properties ?? {})
-      const near = didYouMean(key, known)
       const target = path.length === 0 ? key : top
-      return `${where(id, target)}: ${at}${path.length > 0 ? '' : `.${key}`}: unknown option "${key}"; ${near ? `did you mean "${near}"?` : `expected one of: ${known.join(', ') || '(none)'}`}`
+      return `${where(id, target)}: ${at}${path.length > 0 ? '' : `.${key}`}: unknown option "${key}"; expected one of: ${known.join(', ') || '(none)'}`
     }
     case 'required': {
       const key = String((error.params as {missingProperty: string}).missingProperty)
