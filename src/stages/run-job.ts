@@ -105,10 +105,11 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     for (const entry of options.registry.ofKind(kind)) {
       // The host enforces --no-fix (fix: false) for every fixer, first-party or not: a third party's applies() is never asked.
       const allowed = kind !== 'fixer' || job.fix.enabled
-      const options = stageOptions.get(entry.id) ?? {}
-      currentOptions = options
+      // applies() may read ctx.options too: they are the stage's own while it is asked.
+      const own = stageOptions.get(entry.id) ?? {}
+      currentOptions = own
       const wanted = allowed && (entry.stage.applies ? Boolean(await entry.stage.applies(context)) : true)
-      if (wanted && !(single && steps.length > 0)) steps.push({id: entry.id, options, run: () => entry.stage.run(context)})
+      if (wanted && !(single && steps.length > 0)) steps.push({id: entry.id, options: own, run: () => entry.stage.run(context)})
       else skipped.push(entry.id)
     }
     return {skipped, steps}
