@@ -99,6 +99,11 @@ describe('plugin policy and stage options (real CLI, linked third-party plugins)
     assert.ok(result.json.error.message.includes(`${job}:6:3: no stage fixer:fstabb is registered`), result.json.error.message)
     assert.ok(!result.stdout.includes('hunter2'))
     assert.ok(!existsSync(join(dir, 'out-refused')), 'nothing was created')
+    // validate checks them against the installed stages too, without converting.
+    const validate = await runCli(['validate', job, '--json'], {env: good})
+    assert.equal(validate.code, 2, validate.stdout)
+    assert.equal(validate.json.error.code, 'H2K_STAGE_OPTIONS_INVALID')
+    assert.ok(validate.json.error.message.includes(`${job}:5:5: verifier:options-echo.count: must be integer`), validate.json.error.message)
     // The same from the command line: the flag is named instead of a file position.
     const flag = await runCli(['convert', raw, '-o', join(dir, 'out-refused'), '--stage-option', 'verifier:options-echo.mode=shouty', '--no-fix', '--json'], {env: good})
     assert.equal(flag.json.error.code, 'H2K_STAGE_OPTIONS_INVALID')
