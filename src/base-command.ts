@@ -4,6 +4,7 @@ import {H2KError, type LogLevel} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from './errors/map-foreign-error.js'
 import {renderError} from './errors/render-error.js'
 import {type EffectiveConfig, loadConfig} from './jobs/config.js'
+import type {StageRegistry} from './stages/stage-registry.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -17,6 +18,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   static override baseFlags = {
     // -h as well as --help, as users of other CLIs expect.
     help: Flags.help({char: 'h', description: 'Show the help of this command.', helpGroup: 'GLOBAL'}),
+    version: Flags.version({char: 'v', description: 'Show the hyper2kvm version.', helpGroup: 'GLOBAL'}),
     config: Flags.file({
       description: 'Configuration file with default settings (default: the first of ./hyper2kvm.yaml, $XDG_CONFIG_HOME/hyper2kvm/config.yaml (~/.config when unset), hyper2kvm/config.yaml in each $XDG_CONFIG_DIRS directory (/etc/xdg when unset), /etc/hyper2kvm/config.yaml). HYPER2KVM_* environment variables override it; flags override both.',
       helpGroup: 'GLOBAL',
@@ -66,6 +68,20 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   /** Defaults from the configuration file and HYPER2KVM_* variables (validated), under job files and flags. */
   protected async effectiveConfig(): Promise<EffectiveConfig> {
     return loadConfig({configPath: (this.flags as {config?: string}).config})
+  }
+
+  /**
+   * The stage registry: every installed plugin asked through its `hyper2kvm:register` hook, each with a time
+   * limit (a hook that hangs makes its plugin a failed plugin, not a hung command). Failed plugins are shown
+   * on stderr (`quiet`: the caller shows them itself, as `plugins` does); they never stop the command.
+   */
+  protected async loadStageRegistry(options: {quiet?: boolean} = {}): Promise<StageRegistry> {
+    const {loadRegistry} = await import('./stages/load-registry.js')
+    const registry = await loadRegistry(this.config)
+    if (!options.quiet) {
+      for (const failure of registry.failures) process.stderr.write(`warning ${failure.error.code}: ${failure.error.message}\n`)
+    }
+    return registry
   }
 
   /** Before the flags are parsed (a parse error is being reported) there is no level yet: info. */

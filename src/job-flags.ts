@@ -3,6 +3,7 @@ import {resolve} from 'node:path'
 import {Flags} from '@oclif/core'
 
 import {H2KError, type JobSettings} from '@hyper2kvm/plugin-api'
+import {mergeStageOptionLayers, stageOptionLayerOf} from './jobs/stage-option-layer.js'
 import {DEFAULT_BOOT_TIMEOUT_SECONDS, defaultJobSettings} from './stages/job-defaults.js'
 
 /** Flags of every command that runs qemu on an input (`convert`, `inspect`, `batch`). */
@@ -11,6 +12,15 @@ export const sandboxFlags = {
     allowNo: true,
     default: true,
     description: 'Run qemu-img, qemu-io and the boot test in a bubblewrap sandbox that sees only the input\'s own files and the job\'s work files (needs bwrap and user namespaces). --no-sandbox runs them unsandboxed: explicit, and warned about in the report.',
+  }),
+}
+
+/** Options for plugin stages (`convert`, `batch`, `inspect`); they win over `stage_options:` of job files and configs. */
+export const stageOptionFlag = {
+  'stage-option': Flags.string({
+    description: 'An option for a stage, <kind:name>.<key>=<value> (repeatable; the value is JSON when it parses as JSON, else text), e.g. fixer:migrated-marker.note=moved. `hyper2kvm plugins` lists the stage ids; each stage\'s schema validates its options before anything runs.',
+    multiple: true,
+    multipleNonGreedy: true,
   }),
 }
 
@@ -33,6 +43,7 @@ export const workDirFlag = {
 export const convertFlags = {
   ...workDirFlag,
   ...guestFlags,
+  ...stageOptionFlag,
   'allow-backing': Flags.boolean({description: 'Accept qcow2 inputs whose backing files sit in the input directory (the chain is flattened). VMDK and AVHDX chains need no flag.'}),
   'boot-pattern': Flags.string({dependsOn: ['verify-boot'], description: 'Regular expression on the serial console that counts as booted (default: a login prompt).'}),
   // No oclif default here: a default counts as "given" for dependsOn; the settings default applies instead.
@@ -64,6 +75,18 @@ type ConvertFlagValues = {
   [K in keyof typeof convertFlags]?: unknown
 }
 
+/**
+ * Layers of flag values, lowest first (configuration, job file, command line): a later layer's value wins,
+ * except stage options, which merge key by key (`--stage-option fixer:x.a=1` keeps the job file's fixer:x.b).
+ */
+export function layerFlags(...layers: ReadonlyArray<ConvertFlagValues | undefined>): ConvertFlagValues {
+  const merged: ConvertFlagValues = Object.assign({}, ...layers)
+  const stageOptions = mergeStageOptionLayers(...layers.map((l) => stageOptionLayerOf(l?.['stage-option'])))
+  if (stageOptions === undefined) delete merged['stage-option']
+  else merged['stage-option'] = stageOptions
+  return merged
+}
+
 /** Job settings from `convert` flags (oclif leaves unset booleans undefined: every check is `=== true`). */
 export function settingsFromFlags(input: string, flags: ConvertFlagValues): JobSettings {
   const settings = defaultJobSettings(input, String(flags['output-dir'] ?? 'out'))
@@ -73,6 +96,7 @@ export function settingsFromFlags(input: string, flags: ConvertFlagValues): JobS
   }
   const drivers = typeof flags['initramfs-drivers'] === 'string' ? flags['initramfs-drivers'].split(',').map((d) => d.trim()).filter(Boolean) : undefined
   if (drivers?.some((d) => !/^[\w-]+$/.test(d))) throw new H2KError('H2K_USAGE', `--initramfs-drivers takes module names separated by commas (got "${String(flags['initramfs-drivers'])}").`)
+  const stageOptions = stageOptionLayerOf(flags['stage-option'])
   const pattern = typeof flags['boot-pattern'] === 'string' ? flags['boot-pattern'] : undefined
   if (pattern !== undefined) {
     try {
@@ -106,6 +130,8 @@ export function settingsFromFlags(input: string, flags: ConvertFlagValues): JobS
     overwrite: flags.overwrite === true,
     sandbox: flags.sandbox !== false,
     skipSpaceCheck: flags['skip-space-check'] === true,
+    stageOptions: stageOptions?.values ?? {},
+    ...(stageOptions === undefined ? {} : {stageOptionSources: stageOptions.sources}),
     verify: flags.verify === true,
     workDir: typeof flags['work-dir'] === 'string' ? resolve(flags['work-dir']) : undefined,
   }

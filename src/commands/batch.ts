@@ -1,14 +1,14 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
-import {sandboxFlags, workDirFlag} from '../job-flags.js'
+import {sandboxFlags, stageOptionFlag, workDirFlag} from '../job-flags.js'
 import {loadJobPlan} from '../jobs/job-plan.js'
 import {manifestReport} from '../jobs/manifest-report.js'
 import {type BatchJobOutcome, runBatch} from '../jobs/run-batch.js'
 import {writeFileAtomic} from '../output/commit-outputs.js'
 import {jobResultJson} from '../output/job-result-json.js'
 import {PlainRenderer} from '../render/plain-renderer.js'
-import {loadRegistry} from '../stages/load-registry.js'
+import {resolveStageOptions} from '../stages/stage-options.js'
 
 /** One job of `batch --json`. */
 export interface BatchJobJson {
@@ -49,6 +49,7 @@ export default class Batch extends BaseCommand<typeof Batch> {
     'continue-on-error': Flags.boolean({allowNo: true, description: 'Keep starting jobs after one failed (default: `continue_on_error` from the file, else true).'}),
     progress: Flags.boolean({allowNo: true, default: true, description: 'Show per-job progress on stderr.'}),
     ...sandboxFlags,
+    ...stageOptionFlag,
     ...workDirFlag,
   }
 
@@ -56,10 +57,15 @@ export default class Batch extends BaseCommand<typeof Batch> {
 
   public async run(): Promise<BatchSummary> {
     // --no-sandbox overrides every job; --sandbox (the default) leaves a job file's own `sandbox: false` alone.
-    const overrides = {...(this.flags['work-dir'] === undefined ? {} : {'work-dir': this.flags['work-dir']}), ...(this.flags.sandbox === false ? {sandbox: false} : {})}
+    const overrides = {
+      ...(this.flags['work-dir'] === undefined ? {} : {'work-dir': this.flags['work-dir']}),
+      ...(this.flags.sandbox === false ? {sandbox: false} : {}),
+      ...(this.flags['stage-option'] === undefined ? {} : {'stage-option': this.flags['stage-option']}),
+    }
     const plan = await loadJobPlan(this.args.file, {defaults: (await this.effectiveConfig()).flags, overrides})
-    const registry = await loadRegistry(this.config)
-    for (const failure of registry.failures) process.stderr.write(`warning ${failure.error.code}: ${failure.error.message}\n`)
+    const registry = await this.loadStageRegistry()
+    // Nothing runs if any job's stage options are refused (each problem says where it was written).
+    for (const job of plan.jobs) await resolveStageOptions(registry, job.settings)
     const width = Math.max(...plan.jobs.map((j) => j.name.length))
     const prefix = (name: string): string => `[${name}]${' '.repeat(width - name.length)} `
     const write = (line: string): void => {

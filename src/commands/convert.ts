@@ -3,11 +3,10 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../base-command.js'
 import {H2KError, type JobResult} from '@hyper2kvm/plugin-api'
 import {loadJobPlan} from '../jobs/job-plan.js'
-import {convertFlags, settingsFromFlags} from '../job-flags.js'
+import {convertFlags, layerFlags, settingsFromFlags} from '../job-flags.js'
 import {chooseRenderer} from '../render/choose-renderer.js'
 import {formatBytes} from '../render/progress-meter.js'
 import {type JobResultJson, jobResultJson} from '../output/job-result-json.js'
-import {loadRegistry} from '../stages/load-registry.js'
 import {runJob} from '../stages/run-job.js'
 
 export default class Convert extends BaseCommand<typeof Convert> {
@@ -26,6 +25,7 @@ export default class Convert extends BaseCommand<typeof Convert> {
     {command: '<%= config.bin %> <%= command.id %> guest.vmdk --fstab-mode bypath-only --no-regen-initramfs --no-fix-grub', description: 'Only stabilize by-path names in fstab'},
     {command: '<%= config.bin %> <%= command.id %> guest.vmdk --no-fix', description: 'Conversion only, no guest changes'},
     {command: '<%= config.bin %> <%= command.id %> --job my-vm-job.yaml --format raw', description: 'Settings from a job file; flags given on the command line win'},
+    {command: '<%= config.bin %> <%= command.id %> guest.vmdk --stage-option fixer:migrated-marker.note=moved', description: 'An option for a plugin\'s stage (`hyper2kvm plugins` lists the stage ids)'},
   ]
 
   static override flags = {
@@ -37,8 +37,7 @@ export default class Convert extends BaseCommand<typeof Convert> {
 
   public async run(): Promise<JobResultJson> {
     const settings = await this.settings()
-    const registry = await loadRegistry(this.config)
-    for (const failure of registry.failures) process.stderr.write(`warning ${failure.error.code}: ${failure.error.message}\n`)
+    const registry = await this.loadStageRegistry()
     const renderer = await chooseRenderer({logLevel: this.logLevel, progress: this.flags.progress})
     let result: JobResult
     try {
@@ -60,7 +59,7 @@ export default class Convert extends BaseCommand<typeof Convert> {
     const {input} = this.args
     if (this.flags.job === undefined) {
       if (input === undefined) throw new H2KError('H2K_USAGE', 'Missing the input to convert (or --job <file>).', {suggestions: ['hyper2kvm convert disk.vmdk', 'hyper2kvm convert --job my-vm-job.yaml']})
-      return settingsFromFlags(input, {...(await this.effectiveConfig()).flags, ...this.explicitFlags})
+      return settingsFromFlags(input, layerFlags((await this.effectiveConfig()).flags, this.explicitFlags))
     }
     const {job, ...overrides} = this.explicitFlags
     const plan = await loadJobPlan(String(job), {defaults: (await this.effectiveConfig()).flags, overrides})

@@ -6,7 +6,8 @@ import {Daemon} from '../daemon/daemon.js'
 import {systemdNotifier} from '../daemon/sd-notify.js'
 import {sendReady, sendReloading} from '../daemon/systemd-piece.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
-import {loadRegistry} from '../stages/load-registry.js'
+import {settingsFromFlags} from '../job-flags.js'
+import {resolveStageOptions} from '../stages/stage-options.js'
 
 export default class DaemonCommand extends BaseCommand<typeof DaemonCommand> {
   static override description = `Converts what is dropped into a directory, through the same pipeline as convert, in one of three layouts. Watch (watch_dir): disks dropped into watch_dir; claimed into watch_dir/.processing/, archived in watch_dir/.processed/<date>/, failures in watch_dir/.errors/ with <file>.error.json. Workflow (--workflow-mode, workflow_dir): disks and job files (single or jobs: batches) dropped into to_be_processed/, then processing/ → processed/<date>/ with <file>.meta.json | failed/<date>/ with <file>.error.json. Manifest workflow (--manifest-workflow-mode, manifest_workflow_dir): manifests v1.0 the same way, each with <manifest>.report.json. An item is claimed once its files are stable (size and mtime unchanged on 3 checks 1 s apart); an .ovf travels with its disks, a VMDK descriptor with its extents, a job file with the inputs it names inside the drop directory. Outputs go to output_dir/YYYY-MM-DD/<vm>/. Jobs, their history and processed files live in SQLite (output_dir/.daemon/jobs.db): a killed daemon re-queues its running jobs on the next start; output_dir/.daemon/stats.json carries the seed's statistics keys. Control it with \`hyper2kvm ctl\` (socket output_dir/.daemon/control.sock; ctl health for monitoring, ctl backup for the store). SIGTERM/SIGINT stop (running jobs are cancelled and re-queued), SIGHUP reloads the configuration and reopens log_file, SIGUSR1 only reopens log_file (logrotate). Logs: one line per event on stderr, or only in log_file when set; log_format text|json; --log-level overrides log_level and verbose. With metrics.enabled an HTTP listener serves GET /metrics (Prometheus), /api/v1/health and /api/v1/ready (metrics.address 127.0.0.1, metrics.port 9090 by default; beyond loopback only with metrics.token). With notifications.enabled it alerts Slack, Discord, generic (HMAC-signed) webhooks and email on failures, retries, a retry's success and stalls, through a persistent outbox (\`hyper2kvm notify test\` checks the channels). Secrets (notifications.smtp_password, notifications.webhook_secret, metrics.token, vsphere.password) come from the keychain, systemd credentials, *_file keys or HYPER2KVM_* variables (\`hyper2kvm secrets\`). Under systemd Type=notify it sends READY=1, WATCHDOG=1 (WatchdogSec) and STOPPING=1. The README's Daemon section has every key and what differs from the Python daemon.`
@@ -39,7 +40,8 @@ export default class DaemonCommand extends BaseCommand<typeof DaemonCommand> {
     const flags = this.flags
     // Read $NOTIFY_SOCKET (systemd Type=notify) before anything runs a tool that would inherit it.
     systemdNotifier()
-    const load = () =>
+    const registry = await this.loadStageRegistry()
+    const read = () =>
       loadDaemonConfig({
         config: flags.config,
         'max-concurrent-jobs': flags['max-concurrent-jobs'],
@@ -52,9 +54,13 @@ export default class DaemonCommand extends BaseCommand<typeof DaemonCommand> {
         'workflow-mode': flags['workflow-mode'] ? true : undefined,
         'log-level': this.explicitFlags['log-level'] === undefined ? undefined : flags['log-level'],
       })
+    // The configuration's stage_options apply to every job: refused ones stop the start (or a reload), not each job.
+    const load = async () => {
+      const next = await read()
+      await resolveStageOptions(registry, settingsFromFlags('', next.jobDefaults))
+      return next
+    }
     const config = await load()
-    const registry = await loadRegistry(this.config)
-    for (const failure of registry.failures) process.stderr.write(`warning ${failure.error.code}: ${failure.error.message}\n`)
     const running = new Daemon(config, registry)
     daemon = running
     // Registered before start(): a SIGHUP's default action would end the process.

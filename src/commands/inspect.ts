@@ -2,11 +2,10 @@ import {Args, Flags} from '@oclif/core'
 import {tmpdir} from 'node:os'
 
 import {BaseCommand} from '../base-command.js'
-import {guestFlags, settingsFromFlags} from '../job-flags.js'
+import {guestFlags, settingsFromFlags, stageOptionFlag} from '../job-flags.js'
 import {chooseRenderer} from '../render/choose-renderer.js'
 import type {JobResult} from '@hyper2kvm/plugin-api'
 import {type JobResultJson, jobResultJson} from '../output/job-result-json.js'
-import {loadRegistry} from '../stages/load-registry.js'
 import {runJob} from '../stages/run-job.js'
 
 export default class Inspect extends BaseCommand<typeof Inspect> {
@@ -20,6 +19,7 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
 
   static override flags = {
     ...guestFlags,
+    ...stageOptionFlag,
     progress: Flags.boolean({allowNo: true, default: true, description: 'Show progress on stderr.'}),
   }
 
@@ -27,8 +27,8 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
 
   public async run(): Promise<JobResultJson> {
     // Work files (overlays, descriptor copies) go to a private temp directory, removed at the end.
-    const settings = settingsFromFlags(this.args.input, {accel: this.flags.accel, 'output-dir': tmpdir(), sandbox: this.flags.sandbox})
-    const registry = await loadRegistry(this.config)
+    const settings = settingsFromFlags(this.args.input, {accel: this.flags.accel, 'output-dir': tmpdir(), sandbox: this.flags.sandbox, 'stage-option': this.flags['stage-option']})
+    const registry = await this.loadStageRegistry()
     const renderer = await chooseRenderer({logLevel: this.logLevel, progress: this.flags.progress})
     let result: JobResult
     try {

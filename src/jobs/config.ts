@@ -6,6 +6,7 @@ import {H2KError} from '@hyper2kvm/plugin-api'
 import {defaultJobSettings} from '../stages/job-defaults.js'
 import {documentKind, entryToFlags, type FlagValues, type JobEntry} from './job-plan.js'
 import {schemaValidator} from './schemas.js'
+import {documentStageOptions, type StageOptionLayer} from './stage-option-layer.js'
 
 /** The job-file keys a configuration may set (defaults for every job); `input` and `name` are per job. */
 export const CONFIG_KEYS = ['output_dir', 'output_format', 'compress', 'compression', 'flatten', 'fix', 'fstab_mode', 'regen_initramfs', 'fix_grub', 'verify_boot', 'initramfs_drivers', 'overwrite', 'sandbox'] as const
@@ -96,6 +97,7 @@ export async function loadConfig(options: {configPath?: string; cwd?: string; en
   const settings = Object.fromEntries(CONFIG_KEYS.map((k) => [k, {source: 'default', value: builtIn[k]}])) as Record<ConfigKey, ConfigValue>
   const entry: JobEntry = {}
   let baseDir = options.cwd ?? process.cwd()
+  let stageOptions: StageOptionLayer | undefined
 
   if (file) {
     // The YAML reader (~70 modules) only when there is a file: every command loads its configuration.
@@ -109,6 +111,8 @@ export async function loadConfig(options: {configPath?: string; cwd?: string; en
     const perJob = ['input', 'name', 'jobs', 'concurrency', 'continue_on_error', 'restrict_inputs_to'].filter((k) => k in values)
     if (perJob.length > 0) throw doc.invalid(perJob.map((k) => doc.violation([k], `"${k}" belongs in a job file, not in a configuration file`, {key: true})), 'configuration file')
     if (values.out_format !== undefined && values.output_format === undefined) values.output_format = values.out_format
+    // stage_options: the lowest layer of every job's stage options (under job files and --stage-option).
+    stageOptions = documentStageOptions(doc, ['stage_options'], values.stage_options)
     for (const key of CONFIG_KEYS) {
       if (values[key] !== undefined) {
         ;(entry as Record<string, unknown>)[key] = values[key]
@@ -136,5 +140,6 @@ export async function loadConfig(options: {configPath?: string; cwd?: string; en
   // output_dir from the environment is relative to the working directory, from the file to the file.
   const flags = entryToFlags({...entry, output_dir: undefined}, baseDir)
   if (settings.output_dir.source !== 'default') flags['output-dir'] = settings.output_dir.value
+  if (stageOptions !== undefined) flags['stage-option'] = stageOptions
   return {file, flags, searched, settings}
 }

@@ -120,6 +120,8 @@ export class SourceDocument {
     const seen = new Set<string>()
     const violations: Violation[] = []
     for (const error of validate.errors ?? []) {
+      // Said by the error it wraps (the key's own, with the key's position): one line per problem.
+      if (error.keyword === 'propertyNames') continue
       const violation = this.describe(error)
       const key = `${violation.line}:${violation.column}:${violation.message}`
       if (!seen.has(key)) {
@@ -146,7 +148,13 @@ export class SourceDocument {
   private describe(error: ErrorObject): Violation {
     const path = parsePointer(error.instancePath)
     // A secret (a numeric password YAML read as a number, a too-short token, a URL with its credential) is never quoted.
-    const got = (value: unknown): string => (value === undefined ? '' : isSecretPath(path) ? ` (got ${REDACTED})` : ` (got ${JSON.stringify(value)})`)
+    // Stage options may be tokens and passwords too (a plugin's): their values are never quoted either.
+    const quiet = isSecretPath(path) || path.includes('stage_options')
+    const got = (value: unknown): string => (value === undefined ? '' : quiet ? ` (got ${REDACTED})` : ` (got ${JSON.stringify(value)})`)
+    const {propertyName} = error as ErrorObject & {propertyName?: string}
+    if (propertyName !== undefined && path.at(-1) === 'stage_options') {
+      return this.violation([...path, propertyName], `"${propertyName}" is not a stage id: expected kind:name, e.g. fixer:fstab (\`hyper2kvm plugins\` lists them)`, {key: true})
+    }
     switch (error.keyword) {
       case 'additionalProperties': {
         const key = String((error.params as {additionalProperty: string}).additionalProperty)

@@ -3,8 +3,9 @@ import {basename, extname, join, resolve} from 'node:path'
 import {H2KError, type JobSettings} from '@hyper2kvm/plugin-api'
 import {relativeInside} from '@hyper2kvm/plugin-api/host'
 import {realOrSelf} from '../fs/real-or-self.js'
-import {convertFlags, settingsFromFlags} from '../job-flags.js'
+import {convertFlags, layerFlags, settingsFromFlags} from '../job-flags.js'
 import type {SourceDocument, Violation} from './document.js'
+import {documentStageOptions, mergeStageOptionLayers} from './stage-option-layer.js'
 
 /** The keys of one job in a job file (schemas/job.schema.json); a batch's top level holds their defaults. */
 export interface JobEntry {
@@ -25,6 +26,8 @@ export interface JobEntry {
   overwrite?: boolean
   /** false: run qemu unsandboxed (--no-sandbox). */
   sandbox?: boolean
+  /** Options for stages by stage id (kind:name); a batch job's keys override the top level's, key by key. */
+  stage_options?: Record<string, Record<string, unknown>>
 }
 
 /** Flag values in the shape `convert` parses them; job files, manifests and configs map onto these. */
@@ -40,6 +43,8 @@ interface BatchFile extends JobEntry {
 /** Manifest v1.0 (schemas/manifest.schema.json). */
 export interface Manifest {
   version: '1.0'
+  /** Options for stages by stage id (kind:name), as in job files. */
+  stage_options?: Record<string, Record<string, unknown>>
   pipeline: {
     load: {source_type?: string; source_path: string}
     inspect?: {enabled?: boolean}
@@ -150,7 +155,9 @@ export function documentKind(value: unknown): 'manifest' | 'daemon' | 'job' {
  * Read a job file (single job or `jobs:` batch) or a manifest v1.0, validate it against its schema and
  * turn it into JobSettings, refusing everything that is wrong before any job starts.
  */
-export async function loadJobPlan(path: string, options: PlanOptions = {}): Promise<JobPlan> {
+export async function loadJobPlan(path: string, given: PlanOptions = {}): Promise<JobPlan> {
+  // A malformed --stage-option is the command line's fault (H2K_USAGE), not the file's: parsed before any job.
+  const options: PlanOptions = given.overrides === undefined ? given : {...given, overrides: layerFlags(given.overrides)}
   // Loaded here, not at the top: configuration loading imports this module for documentKind/entryToFlags on every command.
   const {SourceDocument} = await import('./document.js')
   const doc = await SourceDocument.read(path)
@@ -206,8 +213,11 @@ export async function loadJobPlan(path: string, options: PlanOptions = {}): Prom
       continue
     }
     names.set(name, at)
+    // Stage options: the top level's, then the job's own, key by key, each remembering where it was written.
+    const jobOptions = jobs ? jobs[at[1] as number]?.stage_options : undefined
+    const stageOptions = mergeStageOptionLayers(documentStageOptions(doc, ['stage_options'], defaults.stage_options), documentStageOptions(doc, [...at, 'stage_options'], jobOptions))
     try {
-      const settings = settingsFromFlags(input, {...options.defaults, ...entryToFlags(entry, options.baseDir ?? doc.dir), ...options.overrides})
+      const settings = settingsFromFlags(input, layerFlags(options.defaults, {...entryToFlags(entry, options.baseDir ?? doc.dir), 'stage-option': stageOptions}, options.overrides))
       planned.push({name, settings})
     } catch (error) {
       violations.push(doc.violation(at, (error as Error).message))
@@ -228,7 +238,8 @@ function planManifest(doc: SourceDocument, options: PlanOptions): JobPlan {
   const {flags, input} = manifestToFlags(manifest, options.baseDir ?? doc.dir)
   let settings: JobSettings
   try {
-    settings = settingsFromFlags(input, {...options.defaults, ...flags, ...options.overrides})
+    const stageOptions = documentStageOptions(doc, ['stage_options'], manifest.stage_options)
+    settings = settingsFromFlags(input, layerFlags(options.defaults, {...flags, 'stage-option': stageOptions}, options.overrides))
   } catch (error) {
     throw doc.invalid([doc.violation(['pipeline', 'convert'], (error as Error).message)], 'manifest v1.0')
   }

@@ -33,6 +33,7 @@ import {JobGuestAccess} from '../guest/job-guest-access.js'
 import {describeDisks} from './describe-disks.js'
 import {readProbeInput} from './probe-input.js'
 import {selectLoader} from './select-loader.js'
+import {type ResolvedStageOptions, resolveStageOptions} from './stage-options.js'
 import type {StageRegistry} from './stage-registry.js'
 
 export interface RunJobOptions {
@@ -49,6 +50,8 @@ export interface RunJobOptions {
 interface Step {
   id: string
   run: () => Promise<void>
+  /** The stage's own options, what `ctx.options` holds while it runs (absent for the host's own steps). */
+  options?: Readonly<Record<string, unknown>>
   /** A failure that this returns a warning for is recorded and the phase goes on (--continue-on-fix-error). */
   tolerate?: (error: H2KError) => string | undefined
 }
@@ -72,6 +75,9 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
   let ctx: StageContext | undefined
   let guestAccess: JobGuestAccess | undefined
   let committed = false
+  /** What `ctx.options` shows: the running stage's options. */
+  let stageOptions: ResolvedStageOptions = new Map()
+  let currentOptions: Readonly<Record<string, unknown>> = {}
 
   const runPhase = async (phase: PhaseName, steps: Step[], skipped: string[] = []): Promise<void> => {
     for (const id of skipped) stages.push({durationMs: 0, id, phase, status: 'skipped'})
@@ -83,6 +89,7 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
       current.stage = step.id
       emit({phase, stage: step.id, type: 'stage:start'})
       const t0 = performance.now()
+      currentOptions = step.options ?? {}
       try {
         await step.run()
       } catch (error) {
@@ -112,8 +119,11 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     for (const entry of options.registry.ofKind(kind)) {
       // The host enforces --no-fix (fix: false) for every fixer, first-party or not: a third party's applies() is never asked.
       const allowed = kind !== 'fixer' || job.fix.enabled
+      // applies() may read ctx.options too: they are the stage's own while it is asked.
+      const own = stageOptions.get(entry.id) ?? {}
+      currentOptions = own
       const wanted = allowed && (entry.stage.applies ? Boolean(await entry.stage.applies(context)) : true)
-      if (wanted && !(single && steps.length > 0)) steps.push({id: entry.id, run: () => entry.stage.run(context)})
+      if (wanted && !(single && steps.length > 0)) steps.push({id: entry.id, options: own, run: () => entry.stage.run(context)})
       else skipped.push(entry.id)
     }
     return {skipped, steps}
@@ -121,6 +131,8 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
 
   emit({input: job.input, jobId, type: 'job:start'})
   try {
+    // Before anything is created or read: every stage's options, validated against its schema (defaults applied).
+    stageOptions = await resolveStageOptions(options.registry, job)
     await mkdir(job.outputDir, {recursive: true}).catch((error: unknown) => {
       throw new H2KError('H2K_OUTPUT_FAILED', `Cannot create the output directory ${job.outputDir}: ${(error as Error).message}`, {cause: error, phase: 'setup'})
     })
@@ -148,6 +160,9 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     const context: StageContext = {
       changes,
       guest,
+      get options() {
+        return currentOptions
+      },
       // A stage states what a tool may see (sandbox view); whether the sandbox is on is the job's decision.
       exec: (file, args, toolOptions) =>
         runTool(file, args, {phase: current.phase, stage: current.stage, ...toolOptions, sandbox: job.sandbox ? toolOptions?.sandbox : false, signal}),
@@ -169,6 +184,12 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
       workDir,
     }
     ctx = context
+    // The registry's own warnings (an `after:` naming no registered stage) belong in every job's report.
+    for (const warning of options.registry.warnings) {
+      const record = {code: warning.code, message: warning.message, stage: warning.stage}
+      warnings.push(record)
+      emit({type: 'warning', warning: record})
+    }
     // Before anything reads the input: a sandbox that cannot be built fails the job now, with its own code.
     if (job.sandbox) await sandboxRunner()
     else context.warn('SANDBOX_DISABLED', 'qemu runs without the bubblewrap sandbox (--no-sandbox / sandbox: false): a qemu parser bug could read any file this user can read.')
@@ -180,6 +201,7 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     await runPhase('load', [
       {
         id: choice.loader.id,
+        options: stageOptions.get(choice.loader.id),
         run: async () => {
           loaded = await choice.loader.stage.run(loaderContext)
           if (!loaded || !Array.isArray(loaded.disks) || loaded.disks.length === 0) {

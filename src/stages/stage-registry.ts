@@ -14,6 +14,23 @@ export interface RegisteredStage<S extends Stage = Stage> {
 export interface PluginFailure {
   plugin: PluginRef
   error: H2KError
+  /** Why, without the plugin's name (e.g. "its hyper2kvm:register hook did not answer within 10 s"). */
+  reason?: string
+  /**
+   * Input formats (extensions without the dot) the plugin says it reads in its package.json
+   * (`"hyper2kvm": {"formats": [...]}`): known without running it, so a failed loader plugin can be named
+   * when an input of its format is not recognised.
+   */
+  formats?: string[]
+}
+
+/** Something wrong with a plugin that does not stop it from working (shown by `plugins`, a job warning at run time). */
+export interface RegistryWarning {
+  code: 'PLUGIN_AFTER_UNKNOWN'
+  message: string
+  plugin: string
+  /** The stage id the warning is about. */
+  stage: string
 }
 
 /** One hook result as the host received it: who answered, and what (unvalidated) they returned. */
@@ -66,6 +83,26 @@ function orderByAfter(stages: RegisteredStage<PipelineStage>[]): RegisteredStage
 }
 
 /**
+ * Every `after:` name that names no registered stage of the same kind: the constraint is dropped (the
+ * stage still runs), which is almost always a typo or a missing plugin, so it is said rather than ignored.
+ */
+function unknownAfters(stages: readonly RegisteredStage[]): RegistryWarning[] {
+  const warnings: RegistryWarning[] = []
+  for (const {id, plugin, stage} of stages) {
+    for (const name of stage.after ?? []) {
+      if (stages.some((other) => other.stage.kind === stage.kind && other.stage.name === name)) continue
+      warnings.push({
+        code: 'PLUGIN_AFTER_UNKNOWN',
+        message: `Stage ${id} (plugin ${plugin.name}) says after: ${JSON.stringify(name)}, but no ${stage.kind} of that name is registered; the constraint is ignored.`,
+        plugin: plugin.name,
+        stage: id,
+      })
+    }
+  }
+  return warnings
+}
+
+/**
  * The stage registry: every stage contributed through the `hyper2kvm:register` hook, validated, ordered
  * deterministically, with failed plugins kept (and shown) instead of dropped.
  */
@@ -73,11 +110,14 @@ export class StageRegistry {
   readonly stages: readonly RegisteredStage[]
   readonly failures: readonly PluginFailure[]
   readonly plugins: readonly PluginRef[]
+  /** Problems that do not stop a plugin from working (an `after:` naming no registered stage). */
+  readonly warnings: readonly RegistryWarning[]
 
   private constructor(stages: RegisteredStage[], failures: PluginFailure[], plugins: PluginRef[]) {
     this.stages = stages
     this.failures = failures
     this.plugins = plugins
+    this.warnings = unknownAfters(stages)
   }
 
   /** Build from hook answers. Answers are sorted by plugin name first: hooks run in parallel. */
@@ -134,11 +174,17 @@ export class StageRegistry {
   }
 
   /** What each plugin contributed (or why it failed), for `hyper2kvm plugins`. */
-  byPlugin(): Array<{plugin: PluginRef; stages: RegisteredStage[]; failures: H2KError[]}> {
+  byPlugin(): Array<{plugin: PluginRef; stages: RegisteredStage[]; failures: H2KError[]; warnings: RegistryWarning[]}> {
     return this.plugins.map((plugin) => ({
       failures: this.failures.filter((f) => f.plugin.name === plugin.name).map((f) => f.error),
       plugin,
       stages: this.stages.filter((s) => s.plugin.name === plugin.name),
+      warnings: this.warnings.filter((w) => w.plugin === plugin.name),
     }))
+  }
+
+  /** The plugins that failed to load or register (all of it, or some of their stages). */
+  failedPlugins(): string[] {
+    return [...new Set(this.failures.map((f) => f.plugin.name))].sort()
   }
 }

@@ -56,6 +56,7 @@ export async function loadWith(
     job: {...DEFAULT_SETTINGS, input: path, ...settings},
     jobId: 'test',
     log: {debug: () => {}, info: () => {}, warn: () => {}},
+    options: {},
     outputs: [],
     report: () => {},
     signal: controller.signal,

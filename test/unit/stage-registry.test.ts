@@ -65,4 +65,26 @@ describe('StageRegistry', () => {
     const registry = StageRegistry.fromContributions([{plugin: plugin('p'), result: {apiVersion: 1, stages: [fixer('a', ['b']), fixer('b', ['a'])]}}])
     assert.throws(() => registry.ofKind('fixer'), (error: {code?: string}) => error.code === 'H2K_PLUGIN_INVALID')
   })
+
+  it('warns (PLUGIN_AFTER_UNKNOWN) about an after: naming no registered stage of the same kind, and still runs the stage', () => {
+    const registry = StageRegistry.fromContributions([
+      {plugin: plugin('core'), result: {apiVersion: 1, stages: [fixer('fstab'), loader('grub')]}},
+      // "fstabb" is a typo; "grub" exists, but as a loader, not a fixer: neither orders anything.
+      {plugin: plugin('third'), result: {apiVersion: 1, stages: [fixer('marker', ['fstabb', 'fstab', 'grub'])]}},
+    ])
+    assert.deepEqual(registry.warnings.map((w) => [w.code, w.plugin, w.stage]), [
+      ['PLUGIN_AFTER_UNKNOWN', 'third', 'fixer:marker'],
+      ['PLUGIN_AFTER_UNKNOWN', 'third', 'fixer:marker'],
+    ])
+    assert.match(registry.warnings[0]!.message, /after: "fstabb", but no fixer of that name is registered/)
+    assert.match(registry.warnings[1]!.message, /after: "grub", but no fixer of that name is registered/)
+    assert.equal(registry.byPlugin().find((p) => p.plugin.name === 'third')!.warnings.length, 2)
+    assert.deepEqual(registry.ofKind('fixer').map((s) => s.id), ['fixer:fstab', 'fixer:marker'])
+    assert.deepEqual(registry.failedPlugins(), [])
+  })
+
+  it('has no warnings when every after: names a registered stage', () => {
+    const registry = StageRegistry.fromContributions([{plugin: plugin('p'), result: {apiVersion: 1, stages: [fixer('grub', ['fstab']), fixer('fstab')]}}])
+    assert.deepEqual(registry.warnings, [])
+  })
 })

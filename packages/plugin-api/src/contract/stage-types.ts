@@ -163,8 +163,14 @@ export interface JobSettings {
   boot: BootSettings
   /** Hardware acceleration for the libguestfs appliance and the boot test: auto probes KVM and falls back to TCG. */
   accel: AccelPreference
-  /** Options for stages contributed by plugins (fixers and inspectors read theirs here). */
-  stageOptions: Record<string, unknown>
+  /**
+   * Options for stages, by stage id (`kind:name`) then key, as given (`--stage-option`, `stage_options:` in job
+   * files, manifests and configs). A stage reads its own, validated against its schema with defaults applied,
+   * as `ctx.options`.
+   */
+  stageOptions: Record<string, Record<string, unknown>>
+  /** Where each stage option was given (`<stage id>.<key>` → `file:line:column` or `--stage-option`), for error messages. */
+  stageOptionSources?: Record<string, string>
   /**
    * Run every qemu process that reads the input in the bubblewrap sandbox (default true). false is
    * --no-sandbox / `sandbox: false`: explicit, warned about in the report, never the daemon's droppers' choice.
@@ -281,6 +287,8 @@ export interface StageContext {
   verification: Record<string, unknown>
   /** The guest, for inspectors and fixers. */
   readonly guest: GuestAccess
+  /** The running stage's own options (see `options` on the stage), validated, defaults applied; {} when it declares none. */
+  readonly options: Readonly<Record<string, unknown>>
   /** Set by the inspector. */
   inspection?: Inspection
 }
@@ -296,6 +304,13 @@ interface StageBase {
   description?: string
   /** For fixers (and other ordered stages): names of stages of the same kind that must run first. */
   after?: string[]
+  /**
+   * The options this stage accepts, as a JSON Schema (draft 2020-12 subset that ajv supports) for one object:
+   * users give them with `--stage-option <kind:name>.<key>=<value>` or `stage_options: {<kind:name>: {...}}`,
+   * the host validates them (and applies the schema's defaults) before anything runs, and the stage reads them
+   * as `ctx.options`. A stage without it accepts no options.
+   */
+  options?: {schema: Record<string, unknown>}
 }
 
 export interface LoaderStage extends StageBase {

@@ -45,6 +45,7 @@ export const ERROR_CATALOG = {
   H2K_FIX_FAILED: entry(7, false, 'A guest fixer failed; the output would probably not boot.', 'The message names the fixer and the tool output; fix the guest on the source side, or pass --continue-on-fix-error to convert anyway.'),
   H2K_PLUGIN_FAILED: entry(9, false, 'A stage plugin failed to load or register its stages.', 'Run `hyper2kvm plugins` to see which plugin failed and why; update or uninstall it.'),
   H2K_PLUGIN_INVALID: entry(9, true, 'A stage plugin returned an invalid registration (unknown API version, duplicate or malformed stage).', 'Update the plugin to a version built for this hyper2kvm, or uninstall it.'),
+  H2K_STAGE_OPTIONS_INVALID: entry(2, true, 'Options given for a stage (--stage-option, stage_options:) are refused: no stage has that id, the stage takes no options, or its schema rejects them.', '`hyper2kvm plugins` lists the stage ids; the message names where each refused option was given (file:line:column or --stage-option) and what the stage expects.'),
   H2K_STAGE_FAILED: entry(7, false, 'A pipeline stage failed.', 'The message names the stage; re-run with --log-level debug for details.'),
   H2K_CANCELLED: entry(130, false, 'The job was cancelled (Ctrl-C or a stop request).', 'Run it again; nothing was left half-written.'),
   H2K_STORE_FAILED: entry(11, false, 'The daemon job store (SQLite in output_dir/.daemon/) could not be opened, read or written.', 'Check that output_dir/.daemon/ is writable and its disk not full; `hyper2kvm ctl jobs` shows whether the store can be read.'),
