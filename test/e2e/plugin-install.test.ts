@@ -63,7 +63,7 @@ describe('e2e: a third-party plugin installed with `plugins install` fixes a rea
   it('a conversion runs it after the stock fixers; its record is in the report and in the output disk', async () => {
     const out = join(dir, 'out')
     const started = Date.now()
-    const result = await runCli(['convert', guest, '--output-dir', out, '--accel', 'tcg', '--json'], {env})
+    const result = await runCli(['convert', guest, '--output-dir', out, '--accel', 'tcg', '--stage-option', `${STAGE}.note=e2e-run`, '--json'], {env})
     assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`)
     const json = result.json
     const fixers = (json.stages as StageRecord[]).filter((s) => s.phase === 'fix')
@@ -77,6 +77,7 @@ describe('e2e: a third-party plugin installed with `plugins install` fixes a rea
     assert.equal(change.before, null)
     assert.match(change.after, /^source=debian12-vmware\.raw$/m)
     assert.match(change.after, /^source_format=raw$/m)
+    assert.match(change.after, /^note=e2e-run$/m, 'the --stage-option reached the plugin as ctx.options')
     assert.match(change.after, new RegExp(`^hyper2kvm_version=${HOST_VERSION.replaceAll('.', '\\.')}$`, 'm'))
     const migratedAt = Date.parse(/^migrated_at=(.+)$/m.exec(change.after)![1]!)
     assert.ok(migratedAt >= started - 1000 && migratedAt <= Date.now(), `migrated_at within the run: ${change.after}`)

@@ -52,7 +52,7 @@ export function migrationMarker(api: Pick<PluginApi, 'H2KError'>, settings: Mark
     options: {schema: OPTIONS_SCHEMA},
     async run(ctx: StageContext) {
       const parsed = parseOptions(ctx.options)
-      if ('problem' in parsed) throw new api.H2KError('H2K_JOB_INVALID', `${STAGE_ID}: ${parsed.problem}.`)
+      if ('problem' in parsed) throw new api.H2KError('H2K_STAGE_OPTIONS_INVALID', `${STAGE_ID}: ${parsed.problem}.`)
       ctx.report({message: `writing ${RECORD_PATH}`})
       const session = await ctx.guest.open()
       if (!(await isTrue(session, 'is-dir', '/etc'))) {

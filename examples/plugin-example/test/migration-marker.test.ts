@@ -105,9 +105,9 @@ describe('plugin example: fixer:migration-marker', () => {
     'a note that is too long': {note: 'x'.repeat(201)},
   }
   for (const [name, options] of Object.entries(badOptions)) {
-    it(`refuses ${name} with H2K_JOB_INVALID and writes nothing`, async () => {
+    it(`refuses ${name} with H2K_STAGE_OPTIONS_INVALID and writes nothing`, async () => {
       const guest = new FakeGuest()
-      await assert.rejects(stage().run(fakeJob(guest, {options}).ctx), (error: unknown) => error instanceof api.H2KError && error.code === 'H2K_JOB_INVALID')
+      await assert.rejects(stage().run(fakeJob(guest, {options}).ctx), (error: unknown) => error instanceof api.H2KError && error.code === 'H2K_STAGE_OPTIONS_INVALID')
       assert.equal(guest.file(RECORD_PATH), undefined)
     })
   }
