@@ -2,30 +2,14 @@ import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
 import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
-import {fileURLToPath} from 'node:url'
 
 import {jobOf, killAll, type RunningDaemon, startDaemon, today, until} from '../helpers/daemon-process.js'
 import {makePatternedRaw, sameContent} from '../helpers/patterned-image.js'
 import {runCli} from '../helpers/run-cli.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
+import {linkTestPlugins as link, userEnv} from '../helpers/user-plugins.js'
 
-const FIXTURES = fileURLToPath(new URL('../fixtures/plugins/', import.meta.url))
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {version: string}).version
-
-/** A user's own HOME and XDG directories: plugins linked here are seen by this user's runs only. */
-function userEnv(root: string): NodeJS.ProcessEnv {
-  const env = {HOME: join(root, 'home'), XDG_CACHE_HOME: join(root, 'cache'), XDG_CONFIG_HOME: join(root, 'config'), XDG_DATA_HOME: join(root, 'data')}
-  for (const dir of Object.values(env)) mkdirSync(dir, {recursive: true})
-  return env
-}
-
-/** `hyper2kvm plugins link --no-install <fixture>`: how a plugin author installs a plugin under development. */
-async function link(env: NodeJS.ProcessEnv, ...names: string[]): Promise<void> {
-  for (const name of names) {
-    const result = await runCli(['plugins', 'link', '--no-install', join(FIXTURES, name)], {env})
-    assert.equal(result.code, 0, result.stderr)
-  }
-}
 
 /**
  * The host's plugin policy, through the real CLI with third-party plugins linked into a user's data dir:

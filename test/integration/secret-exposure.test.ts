@@ -26,6 +26,7 @@ import {REDACTED, redactSecrets, registerSecret} from '../../src/secrets/redact.
 import {until} from '../helpers/daemon-process.js'
 import {CLI, runCli} from '../helpers/run-cli.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
+import {linkTestPlugins, userEnv} from '../helpers/user-plugins.js'
 
 describe('secret exposure: children started by hyper2kvm', () => {
   const PRIVATE = {
@@ -75,9 +76,13 @@ describe('secret exposure: SIGUSR1 while the CLI starts', function () {
     // The slowest of three bare starts: the machine may be busy with other tests.
     const bootstrap = Math.max(await nodeStartupMs(), await nodeStartupMs(), await nodeStartupMs())
     const {cleanup, dir} = makeTempDir('h2k-usr1-')
+    // The CLI starts in a fraction of a second now; a linked plugin whose register hook takes 2 s keeps the
+    // daemon loading long enough for signals to land inside start-up on any machine, fast or busy.
+    const env = userEnv(join(dir, 'user'))
+    await linkTestPlugins(env, 'slow-register')
     let child: ReturnType<typeof spawn> | undefined
     try {
-      const proc = spawn(process.execPath, [CLI, 'daemon', '--watch-dir', join(dir, 'in'), '--output-dir', join(dir, 'out')], {stdio: ['ignore', 'ignore', 'pipe']})
+      const proc = spawn(process.execPath, [CLI, 'daemon', '--watch-dir', join(dir, 'in'), '--output-dir', join(dir, 'out')], {env: {...process.env, ...env}, stdio: ['ignore', 'ignore', 'pipe']})
       child = proc
       let stderr = ''
       proc.stderr.on('data', (chunk) => (stderr += chunk))
