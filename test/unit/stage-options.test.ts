@@ -4,6 +4,7 @@ import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {loadDaemonConfig} from '../../src/daemon/config.js'
+import {droppedDocumentPlanOptions} from '../../src/daemon/intake-items.js'
 import type {H2KError, JobSettings} from '@hyper2kvm/plugin-api'
 import registerCore from '../../src/hooks/register-core.js'
 import {settingsFromFlags} from '../../src/job-flags.js'
@@ -55,7 +56,9 @@ async function caseSettings(dir: string): Promise<JobSettings[]> {
   const document = file('job.yaml') ?? file('job.json') ?? file('manifest.json')
   // A daemon with no document: a dropped disk, with the daemon's defaults (as definitionFor builds it).
   if (!document) return [settingsFromFlags(join(dir, 'disk.raw'), {...defaults, name: 'disk', 'output-dir': join(dir, 'out')})]
-  return (await loadJobPlan(document, {defaults, overrides})).jobs.map((j) => j.settings)
+  // A document dropped into the daemon is planned the daemon's way (its configuration's stage options win).
+  const plan = daemon ? droppedDocumentPlanOptions(dir, defaults ?? {}) : {defaults, overrides}
+  return (await loadJobPlan(document, plan)).jobs.map((j) => j.settings)
 }
 
 /**
