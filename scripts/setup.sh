@@ -36,8 +36,4 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-fund --no-audit
 fi
-# The first-party plugins import `hyper2kvm/plugin-api`; in a checkout that resolves through a self-link, which npm
-# does not make (an installed package needs none: its bundled plugins find the host by walking up). Not an npm
-# lifecycle script on purpose: npm 11 counts `prepare`/`postinstall` of a tarball as install scripts to approve.
-node scripts/link-self.mjs
 npm run build --silent
