@@ -24,6 +24,11 @@ async function validatorOf(id: string, stage: Stage): Promise<ValidateFunction> 
   } catch (error) {
     throw new H2KError('H2K_PLUGIN_INVALID', `Stage ${id} declares an options schema that cannot be used: ${(error as Error).message}`, {cause: error, details: {stage: id}})
   }
+  // An $async schema compiles to a validator that answers with a promise, which would read as "valid" whatever
+  // the options are: the options are checked before the job, synchronously, or not at all.
+  if ((validate as {$async?: unknown}).$async === true) {
+    throw new H2KError('H2K_PLUGIN_INVALID', `Stage ${id} declares an options schema with $async: true; the host validates options synchronously, before the job.`, {details: {stage: id}})
+  }
   compiled.set(stage, validate)
   return validate
 }

@@ -124,6 +124,17 @@ describe('stage options: the rest of the contract', () => {
     await assert.rejects(resolveStageOptions(broken, {stageOptions: {}}), (error: H2KError) => error.code === 'H2K_PLUGIN_INVALID' && error.message.includes('fixer:odd'))
   })
 
+  it('an $async schema is refused as the plugin\'s fault: its validator answers with a promise, which counted as "valid" for any options', async () => {
+    const asyncSchema = StageRegistry.fromContributions([
+      {plugin: {name: 'p', version: '1'}, result: {apiVersion: 1, stages: [{kind: 'fixer', name: 'lazy', options: {schema: {$async: true, type: 'object', properties: {n: {type: 'integer'}}, additionalProperties: false}}, run: async () => {}}]}},
+    ])
+    await assert.rejects(resolveStageOptions(asyncSchema, {stageOptions: {'fixer:lazy': {n: 'not a number', other: 1}}}), (error: H2KError) => {
+      assert.equal(error.code, 'H2K_PLUGIN_INVALID', error.message)
+      assert.ok(error.message.includes('fixer:lazy'), error.message)
+      return true
+    })
+  })
+
   it('--stage-option: the key follows the last dot before "=" (stage names may hold dots); values are JSON when they parse', () => {
     const layer = parseStageOptionFlags(['fixer:my.marker.note=a=b', 'fixer:my.marker.n=7', 'fixer:my.marker.flag=true', 'fixer:my.marker.text={not json'])
     assert.deepEqual(layer.values, {'fixer:my.marker': {flag: true, n: 7, note: 'a=b', text: '{not json'}})
