@@ -80,17 +80,27 @@ export async function resolveStageOptions(registry: StageRegistry, job: Pick<Job
   return resolved
 }
 
+/**
+ * A key the user wrote is repeated in a message only when it is a plain name: a dropped document's keys are a
+ * stranger's bytes (escape sequences, a megabyte of text), and the message goes to error files, logs and terminals.
+ */
+function isPlainKey(key: string): boolean {
+  return /^[\w.:-]{1,64}$/.test(key)
+}
+
 /** One schema error as `where: stage.key: what was expected` (the value given is not repeated: it may be a secret). */
 function describe(id: string, error: ErrorObject, where: (id: string, key?: string) => string, anyGiven: boolean): string {
   const path = error.instancePath.split('/').slice(1).map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'))
   const top = path[0]
-  const at = path.length > 0 ? `${id}.${path.join('.')}` : id
+  const at = path.length > 0 ? `${id}.${path.map((key) => (isPlainKey(key) ? key : '…')).join('.')}` : id
   switch (error.keyword) {
     case 'additionalProperties': {
       const key = String((error.params as {additionalProperty: string}).additionalProperty)
       const known = Object.keys((error.parentSchema as {properties?: object} | undefined)?.properties ?? {})
       const target = path.length === 0 ? key : top
-      return `${where(id, target)}: ${at}${path.length > 0 ? '' : `.${key}`}: unknown option "${key}"; expected one of: ${known.join(', ') || '(none)'}`
+      const expected = `expected one of: ${known.join(', ') || '(none)'}`
+      if (!isPlainKey(key)) return `${where(id, target)}: ${at}: an unknown option (a key of ${key.length} characters that is not a plain name, not shown); ${expected}`
+      return `${where(id, target)}: ${at}${path.length > 0 ? '' : `.${key}`}: unknown option "${key}"; ${expected}`
     }
     case 'required': {
       const key = String((error.params as {missingProperty: string}).missingProperty)
