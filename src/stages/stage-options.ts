@@ -1,6 +1,7 @@
 import type {ErrorObject, ValidateFunction} from 'ajv'
 
 import {H2KError, type JobSettings, type Stage} from '@hyper2kvm/plugin-api'
+import {isPlainKey} from '../errors/plain-key.js'
 import type {StageRegistry} from './stage-registry.js'
 
 /** Each stage's options as it reads them (`ctx.options`): validated, defaults applied, frozen. */
@@ -78,14 +79,6 @@ export async function resolveStageOptions(registry: StageRegistry, job: Pick<Job
     })
   }
   return resolved
-}
-
-/**
- * A key the user wrote is repeated in a message only when it is a plain name: a dropped document's keys are a
- * stranger's bytes (escape sequences, a megabyte of text), and the message goes to error files, logs and terminals.
- */
-function isPlainKey(key: string): boolean {
-  return /^[\w.:-]{1,64}$/.test(key)
 }
 
 /** One schema error as `where: stage.key: what was expected` (the value given is not repeated: it may be a secret). */
