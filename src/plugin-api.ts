@@ -10,4 +10,9 @@ import {imageInfo as qemuImageInfo} from './qemu/qemu-img.js'
 
 export * from '@hyper2kvm/plugin-api'
 
-export const imageInfo: HostServices['imageInfo'] = qemuImageInfo
+/**
+ * Always in the sandbox, with the host's limits: whether a job runs unsandboxed is the job's decision
+ * (`ctx.imageInfo` follows it), never a plugin's, so only the options the contract names are passed on (a
+ * plugin's `sandbox: false` or its own `limits` used to reach qemu-img as given).
+ */
+export const imageInfo: HostServices['imageInfo'] = (spec, options) => qemuImageInfo(spec, {files: options?.files, signal: options?.signal})

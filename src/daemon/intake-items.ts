@@ -4,7 +4,7 @@ import {join} from 'node:path'
 import {H2KError} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import {relativeInside} from '@hyper2kvm/plugin-api/host'
-import {type FlagValues, type JobPlan} from '../jobs/job-plan.js'
+import {type FlagValues, type JobPlan, type PlanOptions} from '../jobs/job-plan.js'
 import {loadJobPlanInWorker} from '../jobs/plan-in-worker.js'
 import {companionsOf} from './companions.js'
 import {droppedFileType, unsafeInboxPath} from './inbox-paths.js'
@@ -182,12 +182,23 @@ function travelRefused(main: string, rel: string, why: string): H2KError {
 }
 
 /**
+ * How the daemon plans a dropped document: its keys override the configuration's job defaults, except the
+ * configuration's stage options, which win key by key: they are the operator's word on what a plugin stage
+ * may do on this host (a stage's option can name a URL to report to, a host path, a limit), and a document
+ * is whoever could write to the drop directory. A document may still set the keys the configuration leaves out.
+ */
+export function droppedDocumentPlanOptions(baseDir: string, defaults: FlagValues): PlanOptions {
+  const operator = defaults['stage-option']
+  return {baseDir, defaults, ...(operator === undefined ? {} : {overrides: {'stage-option': operator}})}
+}
+
+/**
  * Read a job config or manifest dropped into a workflow inbox, resolving its relative paths against the
  * inbox (`baseDir`) even once the file has been claimed elsewhere. A manifest workflow runs manifests only.
  */
 export async function planDocument(kind: LayoutKind, path: string, baseDir: string, defaults: FlagValues): Promise<JobPlan> {
   // Off the event loop, with a time and memory budget: the document is a stranger's.
-  const plan = await loadJobPlanInWorker(path, {baseDir, defaults})
+  const plan = await loadJobPlanInWorker(path, droppedDocumentPlanOptions(baseDir, defaults))
   if (kind === 'manifest-workflow' && plan.kind !== 'manifest') {
     throw new H2KError('H2K_JOB_INVALID', `${path} is a job file, not a manifest v1.0; this daemon runs the manifest workflow.`, {
       suggestions: ["Drop job files (single or `jobs:` batches) into a workflow-mode daemon's to_be_processed/, or write a manifest (version: \"1.0\", pipeline: …)."],

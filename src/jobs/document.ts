@@ -5,6 +5,7 @@ import {type Document, isMap, isNode, isScalar, LineCounter, parseDocument} from
 
 import {H2KError} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../errors/map-foreign-error.js'
+import {isPlainKey} from '../errors/plain-key.js'
 import {isSecretPath, REDACTED} from '../secrets/redact.js'
 import {didYouMean} from './did-you-mean.js'
 import {excessNesting, MAX_NESTING_DEPTH} from './nesting-depth.js'
@@ -153,7 +154,9 @@ export class SourceDocument {
     const got = (value: unknown): string => (value === undefined ? '' : quiet ? ` (got ${REDACTED})` : ` (got ${JSON.stringify(value)})`)
     const {propertyName} = error as ErrorObject & {propertyName?: string}
     if (propertyName !== undefined && path.at(-1) === 'stage_options') {
-      return this.violation([...path, propertyName], `"${propertyName}" is not a stage id: expected kind:name, e.g. fixer:fstab (\`hyper2kvm plugins\` lists them)`, {key: true})
+      const hint = 'expected kind:name, e.g. fixer:fstab (`hyper2kvm plugins` lists them)'
+      const what = isPlainKey(propertyName) ? `"${propertyName}"` : `a key of ${propertyName.length} characters (not shown)`
+      return this.violation([...path, propertyName], `${what} is not a stage id: ${hint}`, {key: true})
     }
     switch (error.keyword) {
       case 'additionalProperties': {
@@ -161,6 +164,7 @@ export class SourceDocument {
         const known = Object.keys((error.parentSchema as {properties?: object} | undefined)?.properties ?? {}).filter((k) => k !== '$schema')
         const near = didYouMean(key, known)
         const hint = near ? `did you mean "${near}"?` : `expected one of: ${known.join(', ')}`
+        if (!isPlainKey(key)) return this.violation([...path, key], `an unknown key of ${key.length} characters (not shown); expected one of: ${known.join(', ')}`, {key: true})
         return this.violation([...path, key], `unknown key "${key}"; ${hint}`, {key: true})
       }
       case 'required': {
@@ -197,5 +201,8 @@ function parsePointer(pointer: string): Array<string | number> {
 
 /** ['jobs', 1, 'output_format'] → `jobs[1].output_format`. */
 export function formatPath(path: ReadonlyArray<string | number>): string {
-  return path.reduce<string>((text, part) => (typeof part === 'number' ? `${text}[${part}]` : text ? `${text}.${part}` : part), '')
+  return path.reduce<string>((text, raw) => {
+    const part = typeof raw === 'number' || isPlainKey(raw) ? raw : '…'
+    return typeof part === 'number' ? `${text}[${part}]` : text ? `${text}.${part}` : part
+  }, '')
 }

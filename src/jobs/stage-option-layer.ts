@@ -39,7 +39,9 @@ export function parseStageOptionFlags(texts: readonly string[]): StageOptionLaye
     } catch {
       value = raw
     }
-    ;(layer.values[id] ??= {})[key] = value
+    // An own property whatever the key: `__proto__` assigned would set the object's prototype (the value then
+    // vanished instead of being judged by the stage's schema like any other key).
+    Object.defineProperty((layer.values[id] ??= {}), key, {configurable: true, enumerable: true, value, writable: true})
     layer.sources[`${id}.${key}`] = `--stage-option ${id}.${key}`
     layer.sources[id] ??= `--stage-option ${id}.${key}`
   }

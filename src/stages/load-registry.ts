@@ -2,6 +2,7 @@ import type {Config} from '@oclif/core'
 
 import {H2KError, type PluginApi, REGISTER_HOOK} from '@hyper2kvm/plugin-api'
 
+import {noteAbandonedHook} from './abandoned-hooks.js'
 import {type Contribution, type PluginFailure, StageRegistry} from './stage-registry.js'
 
 /** How long one plugin's `hyper2kvm:register` hook may take before it counts as a failed plugin. */
@@ -30,6 +31,7 @@ export async function loadRegistry(config: Config, options: LoadRegistryOptions 
   }))
   const failures: PluginFailure[] = answers.failures.map(({error, plugin}) => {
     const timedOut = error instanceof Error && /^Timed out after \d+ ms\.$/.test(error.message)
+    if (timedOut) noteAbandonedHook(plugin.name)
     const reason = timedOut ? `its ${REGISTER_HOOK} hook did not answer within ${timeoutMs / 1000} s` : `its ${REGISTER_HOOK} hook failed: ${pluginMessage(error)}`
     return {
       error: new H2KError('H2K_PLUGIN_FAILED', `Plugin ${plugin.name} failed to load: ${reason}`, {

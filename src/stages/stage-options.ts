@@ -1,6 +1,7 @@
 import type {ErrorObject, ValidateFunction} from 'ajv'
 
 import {H2KError, type JobSettings, type Stage} from '@hyper2kvm/plugin-api'
+import {isPlainKey} from '../errors/plain-key.js'
 import type {StageRegistry} from './stage-registry.js'
 
 /** Each stage's options as it reads them (`ctx.options`): validated, defaults applied, frozen. */
@@ -23,6 +24,11 @@ async function validatorOf(id: string, stage: Stage): Promise<ValidateFunction> 
     validate = ajv.compile(schema)
   } catch (error) {
     throw new H2KError('H2K_PLUGIN_INVALID', `Stage ${id} declares an options schema that cannot be used: ${(error as Error).message}`, {cause: error, details: {stage: id}})
+  }
+  // An $async schema compiles to a validator that answers with a promise, which would read as "valid" whatever
+  // the options are: the options are checked before the job, synchronously, or not at all.
+  if ((validate as {$async?: unknown}).$async === true) {
+    throw new H2KError('H2K_PLUGIN_INVALID', `Stage ${id} declares an options schema with $async: true; the host validates options synchronously, before the job.`, {details: {stage: id}})
   }
   compiled.set(stage, validate)
   return validate
@@ -79,13 +85,15 @@ export async function resolveStageOptions(registry: StageRegistry, job: Pick<Job
 function describe(id: string, error: ErrorObject, where: (id: string, key?: string) => string, anyGiven: boolean): string {
   const path = error.instancePath.split('/').slice(1).map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'))
   const top = path[0]
-  const at = path.length > 0 ? `${id}.${path.join('.')}` : id
+  const at = path.length > 0 ? `${id}.${path.map((key) => (isPlainKey(key) ? key : '…')).join('.')}` : id
   switch (error.keyword) {
     case 'additionalProperties': {
       const key = String((error.params as {additionalProperty: string}).additionalProperty)
       const known = Object.keys((error.parentSchema as {properties?: object} | undefined)?.properties ?? {})
       const target = path.length === 0 ? key : top
-      return `${where(id, target)}: ${at}${path.length > 0 ? '' : `.${key}`}: unknown option "${key}"; expected one of: ${known.join(', ') || '(none)'}`
+      const expected = `expected one of: ${known.join(', ') || '(none)'}`
+      if (!isPlainKey(key)) return `${where(id, target)}: ${at}: an unknown option (a key of ${key.length} characters that is not a plain name, not shown); ${expected}`
+      return `${where(id, target)}: ${at}${path.length > 0 ? '' : `.${key}`}: unknown option "${key}"; ${expected}`
     }
     case 'required': {
       const key = String((error.params as {missingProperty: string}).missingProperty)

@@ -167,4 +167,25 @@ describe('plugin policy and stage options (real CLI, linked third-party plugins)
     assert.equal(xyz.json.error.code, 'H2K_PLUGIN_FAILED')
     assert.equal(xyz.json.error.message, 'No loader recognises disk.xyz: the plugin that reads .xyz, h2k-test-broken-xyz, failed to load: its hyper2kvm:register hook failed: cannot open libxyz.so.1: no such file')
   })
+
+  it('a hook that never answers and keeps a timer running: the command still ends when it is done (it used to wait for that timer forever)', async () => {
+    const stuck = userEnv(join(dir, 'stuck'))
+    await link(stuck, 'hanging-timer')
+    let pid = 0
+    let killed = false
+    const started = Date.now()
+    const watchdog = setTimeout(() => {
+      killed = true
+      process.kill(pid, 'SIGKILL')
+    }, 40_000)
+    try {
+      const result = await runCli(['inspect', raw, '--json'], {env: stuck, onSpawn: (p) => (pid = p)})
+      assert.equal(killed, false, `inspect was still running ${Date.now() - started} ms after it started; stdout: ${result.stdout.slice(0, 200)}`)
+      assert.equal(result.code, 0, result.stderr)
+      assert.match(result.stderr, /warning H2K_PLUGIN_FAILED: Plugin h2k-test-hanging-timer failed to load: its hyper2kvm:register hook did not answer within 10 s/)
+      assert.equal(result.json.status, 'inspected')
+    } finally {
+      clearTimeout(watchdog)
+    }
+  })
 })

@@ -25,6 +25,13 @@ describe('snake_case JSON keys', () => {
     assert.deepEqual(snakeCaseKeys(once), once)
   })
 
+  it('stage options are data: their keys are the option names a plugin chose (ctl job shows a stored definition)', () => {
+    const definition = {settings: {stageOptionSources: {'fixer:x.maxSize': '--stage-option fixer:x.maxSize'}, stageOptions: {'fixer:x': {maxSize: 5, nested: {keepMe: true}}}}}
+    const json = snakeCaseKeys(definition)
+    assert.deepEqual(json, {settings: {stage_option_sources: {'fixer:x.maxSize': '--stage-option fixer:x.maxSize'}, stage_options: {'fixer:x': {maxSize: 5, nested: {keepMe: true}}}}})
+    assert.deepEqual(snakeCaseKeys(json), json)
+  })
+
   it('an H2KError as JSON: exit_code, and its details in snake_case', () => {
     const json = new H2KError('H2K_OUTPUT_EXISTS', 'x', {details: {outputDir: '/o', path: '/o/a.qcow2'}}).toJSON()
     assert.equal(json.exit_code, 5)

@@ -4,6 +4,7 @@ import {join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {loadDaemonConfig} from '../../src/daemon/config.js'
+import {droppedDocumentPlanOptions} from '../../src/daemon/intake-items.js'
 import type {H2KError, JobSettings} from '@hyper2kvm/plugin-api'
 import registerCore from '../../src/hooks/register-core.js'
 import {settingsFromFlags} from '../../src/job-flags.js'
@@ -55,7 +56,9 @@ async function caseSettings(dir: string): Promise<JobSettings[]> {
   const document = file('job.yaml') ?? file('job.json') ?? file('manifest.json')
   // A daemon with no document: a dropped disk, with the daemon's defaults (as definitionFor builds it).
   if (!document) return [settingsFromFlags(join(dir, 'disk.raw'), {...defaults, name: 'disk', 'output-dir': join(dir, 'out')})]
-  return (await loadJobPlan(document, {defaults, overrides})).jobs.map((j) => j.settings)
+  // A document dropped into the daemon is planned the daemon's way (its configuration's stage options win).
+  const plan = daemon ? droppedDocumentPlanOptions(dir, defaults ?? {}) : {defaults, overrides}
+  return (await loadJobPlan(document, plan)).jobs.map((j) => j.settings)
 }
 
 /**
@@ -119,6 +122,17 @@ describe('stage options: the rest of the contract', () => {
       {plugin: {name: 'p', version: '1'}, result: {apiVersion: 1, stages: [{kind: 'fixer', name: 'odd', options: {schema: {type: 'object', properties: {a: {type: 'strnig'}}}}, run: async () => {}}]}},
     ])
     await assert.rejects(resolveStageOptions(broken, {stageOptions: {}}), (error: H2KError) => error.code === 'H2K_PLUGIN_INVALID' && error.message.includes('fixer:odd'))
+  })
+
+  it('an $async schema is refused as the plugin\'s fault: its validator answers with a promise, which counted as "valid" for any options', async () => {
+    const asyncSchema = StageRegistry.fromContributions([
+      {plugin: {name: 'p', version: '1'}, result: {apiVersion: 1, stages: [{kind: 'fixer', name: 'lazy', options: {schema: {$async: true, type: 'object', properties: {n: {type: 'integer'}}, additionalProperties: false}}, run: async () => {}}]}},
+    ])
+    await assert.rejects(resolveStageOptions(asyncSchema, {stageOptions: {'fixer:lazy': {n: 'not a number', other: 1}}}), (error: H2KError) => {
+      assert.equal(error.code, 'H2K_PLUGIN_INVALID', error.message)
+      assert.ok(error.message.includes('fixer:lazy'), error.message)
+      return true
+    })
   })
 
   it('--stage-option: the key follows the last dot before "=" (stage names may hold dots); values are JSON when they parse', () => {

@@ -4,7 +4,7 @@
  */
 export {ERROR_CATALOG, type CatalogEntry} from './errors/catalog.js'
 export {snakeCaseKey, snakeCaseKeys} from './errors/json-keys.js'
-export {refuseEscapingName, relativeInside} from './fs/contained-path.js'
+export {relativeInside} from './fs/contained-path.js'
 export {looksLikeVmdkDescriptor} from './formats/image-magic.js'
 export {chainLayers, DRIVER_REFERENCES, driverReferences, formatNodes, type DriverReferences} from './qemu/image-spec.js'
 export {scanGzipTar, scanTarStream, type ScanTarStreamOptions} from './archive/tar-reader.js'

@@ -13,10 +13,11 @@ export function register(...stages: Stage[]): StageRegistration {
 /** What only the host can do (it needs qemu-img and the sandbox); the host implements it in the `api` it passes. */
 export interface HostServices {
   /**
-   * `qemu-img info` of an image under resource limits, in the sandbox unless `sandbox: false`. Inside a
-   * stage prefer `ctx.imageInfo`, which takes the job's sandbox decision and cancellation signal.
+   * `qemu-img info` of an image under the host's resource limits, always in the sandbox (which shows it the
+   * spec's files plus `files`). Inside a stage use `ctx.imageInfo`, which follows the job's sandbox decision
+   * (--no-sandbox) and cancellation signal: that decision is the host's, not a plugin's.
    */
-  imageInfo(spec: BlockdevSpec, options?: {signal?: AbortSignal; sandbox?: boolean; files?: readonly string[]}): Promise<ImageInfo>
+  imageInfo(spec: BlockdevSpec, options?: {signal?: AbortSignal; files?: readonly string[]}): Promise<ImageInfo>
 }
 
 /**

@@ -25,12 +25,23 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> => {
 }
 
 /**
- * A copy of a JSON-bound value with every camelCase key of its plain objects in snake_case, at any depth.
- * Values are never changed; objects with their own toJSON (Date, H2KError) are left to it. Idempotent: a
- * value already in snake_case (a stored result read back) comes out the same.
+ * Fields whose value is data keyed by names we do not define: stage options are keyed by stage id, then by the
+ * option names a plugin's schema chose (`maxSize` stays `maxSize`, or the stage would not recognise it).
+ */
+const DATA_FIELDS = new Set(['stage_options', 'stage_option_sources'])
+
+/**
+ * A copy of a JSON-bound value with every camelCase key of its plain objects in snake_case, at any depth,
+ * except inside DATA_FIELDS. Values are never changed; objects with their own toJSON (Date, H2KError) are left
+ * to it. Idempotent: a value already in snake_case (a stored result read back) comes out the same.
  */
 export function snakeCaseKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map((item) => snakeCaseKeys(item))
   if (!isPlainObject(value)) return value
-  return Object.fromEntries(Object.entries(value).map(([key, item]) => [snakeCaseKey(key), snakeCaseKeys(item)]))
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => {
+      const name = snakeCaseKey(key)
+      return [name, DATA_FIELDS.has(name) ? item : snakeCaseKeys(item)]
+    }),
+  )
 }
