@@ -10,19 +10,14 @@ export const REGISTER_HOOK_TIMEOUT_MS = 10_000
 /** A failed plugin's own message is shown, but never more than this, and without control characters. */
 const MAX_PLUGIN_MESSAGE = 500
 
-export interface LoadRegistryOptions {
-  /** Per plugin: a hook that has not answered after this many milliseconds is a failed plugin (default REGISTER_HOOK_TIMEOUT_MS). */
-  timeoutMs?: number
-}
-
 /**
  * Ask every installed plugin for its stages through the `hyper2kvm:register` hook, passing the host's
  * runtime API as `options.api`. A hook that throws or does not answer within the timeout makes its plugin
  * a failed plugin (H2K_PLUGIN_FAILED, with the plugin's name): it never hangs or crashes the command.
  */
-export async function loadRegistry(config: Config, options: LoadRegistryOptions = {}): Promise<StageRegistry> {
+export async function loadRegistry(config: Config): Promise<StageRegistry> {
   const api: PluginApi = await import('../plugin-api.js')
-  const timeoutMs = options.timeoutMs ?? REGISTER_HOOK_TIMEOUT_MS
+  const timeoutMs = REGISTER_HOOK_TIMEOUT_MS
   // captureErrors: a hook that calls this.error()/exit() is a failed plugin too, not the end of the command.
   const answers = await withGuard(config.runHook(REGISTER_HOOK, {api}, timeoutMs, true), config, timeoutMs)
   const contributions: Contribution[] = answers.successes.map(({plugin, result}) => ({
