@@ -50,8 +50,6 @@ export interface RunJobOptions {
 interface Step {
   id: string
   run: () => Promise<void>
-  /** The stage's own options, what `ctx.options` holds while it runs (absent for the host's own steps). */
-  options?: Readonly<Record<string, unknown>>
   /** A failure that this returns a warning for is recorded and the phase goes on (--continue-on-fix-error). */
   tolerate?: (error: H2KError) => string | undefined
 }
@@ -75,9 +73,8 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
   let ctx: StageContext | undefined
   let guestAccess: JobGuestAccess | undefined
   let committed = false
-  /** What `ctx.options` shows: the running stage's options. */
+  /** Every stage's validated options: `ctx.options` shows those of the stage in `current.stage`. */
   let stageOptions: ResolvedStageOptions = new Map()
-  let currentOptions: Readonly<Record<string, unknown>> = {}
 
   const runPhase = async (phase: PhaseName, steps: Step[], skipped: string[] = []): Promise<void> => {
     for (const id of skipped) stages.push({durationMs: 0, id, phase, status: 'skipped'})
@@ -89,7 +86,6 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
       current.stage = step.id
       emit({phase, stage: step.id, type: 'stage:start'})
       const t0 = performance.now()
-      currentOptions = step.options ?? {}
       try {
         await step.run()
       } catch (error) {
@@ -119,11 +115,12 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     for (const entry of options.registry.ofKind(kind)) {
       // The host enforces --no-fix (fix: false) for every fixer, first-party or not: a third party's applies() is never asked.
       const allowed = kind !== 'fixer' || job.fix.enabled
-      // applies() may read ctx.options too: they are the stage's own while it is asked.
-      const own = stageOptions.get(entry.id) ?? {}
-      currentOptions = own
+      // applies() may read ctx.options too (and log, run tools): while it is asked, it is the current stage.
+      const before = current.stage
+      current.stage = entry.id
       const wanted = allowed && (entry.stage.applies ? Boolean(await entry.stage.applies(context)) : true)
-      if (wanted && !(single && steps.length > 0)) steps.push({id: entry.id, options: own, run: () => entry.stage.run(context)})
+      current.stage = before
+      if (wanted && !(single && steps.length > 0)) steps.push({id: entry.id, run: () => entry.stage.run(context)})
       else skipped.push(entry.id)
     }
     return {skipped, steps}
@@ -161,7 +158,7 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
       changes,
       guest,
       get options() {
-        return currentOptions
+        return stageOptions.get(current.stage) ?? {}
       },
       // A stage states what a tool may see (sandbox view); whether the sandbox is on is the job's decision.
       exec: (file, args, toolOptions) =>
@@ -201,7 +198,6 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     await runPhase('load', [
       {
         id: choice.loader.id,
-        options: stageOptions.get(choice.loader.id),
         run: async () => {
           loaded = await choice.loader.stage.run(loaderContext)
           if (!loaded || !Array.isArray(loaded.disks) || loaded.disks.length === 0) {
