@@ -11,21 +11,28 @@ export async function commitOutputs(plans: readonly OutputPlan[], overwrite: boo
   const committed: string[] = []
   try {
     for (const plan of plans) {
-      if (overwrite) {
-        await rename(plan.partPath, plan.finalPath)
-      } else {
-        await link(plan.partPath, plan.finalPath)
-        await unlink(plan.partPath)
-      }
+      await placeFile(plan.partPath, plan.finalPath, overwrite)
       committed.push(plan.finalPath)
     }
   } catch (error) {
     await Promise.all(committed.map((path) => rm(path, {force: true})))
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new H2KError('H2K_OUTPUT_EXISTS', `An output appeared while converting: ${(error as NodeJS.ErrnoException).path ?? ''}`, {cause: error, phase: 'convert'})
-    }
     throw mapForeignError(error, {phase: 'convert'})
   }
+}
+
+/**
+ * Give `from` the name `to`. `replace`: rename over whatever is there. Otherwise a hard link, then the old
+ * name goes: a `to` that someone created meanwhile is never replaced (H2K_OUTPUT_EXISTS).
+ */
+async function placeFile(from: string, to: string, replace: boolean): Promise<void> {
+  if (replace) return rename(from, to)
+  try {
+    await link(from, to)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    throw new H2KError('H2K_OUTPUT_EXISTS', `An output appeared while converting: ${to}`, {cause: error, details: {path: to}, phase: 'convert'})
+  }
+  await unlink(from)
 }
 
 /** Remove every `.part` of a job that did not succeed. */
@@ -42,12 +49,8 @@ export async function writeFileAtomic(path: string, content: string, options: {r
   const temp = `${path}.${process.pid}.tmp`
   try {
     await writeFile(temp, content, {mode: 0o644})
-    if (options.replace === false) await link(temp, path)
-    else await rename(temp, path)
+    await placeFile(temp, path, options.replace !== false)
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new H2KError('H2K_OUTPUT_EXISTS', `${path} appeared while converting.`, {cause: error, details: {path}, phase: 'convert'})
-    }
     throw mapForeignError(error, {path})
   } finally {
     await rm(temp, {force: true})
