@@ -8,6 +8,7 @@ import Database from 'better-sqlite3'
 import {H2KError} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import {relativeInside} from '@hyper2kvm/plugin-api/host'
+import {ownedByUsOrRoot} from '../fs/trusted-owner.js'
 import {JobStore, stateDir} from './store.js'
 
 export interface BackupRequest {
@@ -60,9 +61,8 @@ async function destinationRoot(request: BackupRequest): Promise<string> {
   if (info && !info.isDirectory()) throw new H2KError('H2K_USAGE', `${root} exists and is not a directory.`, {details: {dir: root}})
   // Others who may rename entries in it (writable without the sticky bit, or their own directory) could move
   // the new backup directory away and put a link to theirs in its place while the files are written.
-  const owner = process.geteuid?.()
   const othersWrite = info !== undefined && (info.mode & 0o022) !== 0 && (info.mode & 0o1000) === 0
-  if (info && (othersWrite || (owner !== undefined && info.uid !== owner && info.uid !== 0))) {
+  if (info && (othersWrite || !ownedByUsOrRoot(info))) {
     throw new H2KError('H2K_UNSAFE_PATH', `${root} ${othersWrite ? 'is writable by other users (without the sticky bit)' : 'belongs to another user'}; the backup (configuration and job store) is not written there.`, {
       details: {dir: root},
       suggestions: ['Back up into a directory only this user (or root) can write, e.g. /var/backups/hyper2kvm (created 0700 when missing).'],

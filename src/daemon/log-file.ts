@@ -2,6 +2,7 @@ import {closeSync, constants, fstatSync, mkdirSync, openSync, writeSync} from 'n
 import {dirname} from 'node:path'
 
 import {H2KError} from '@hyper2kvm/plugin-api'
+import {ownedByUsOrRoot} from '../fs/trusted-owner.js'
 
 /** O_APPEND: every line is one write(2) at the end, whoever else appends; O_NOFOLLOW: a symlink at the path is refused, not followed; O_NONBLOCK: a FIFO planted there cannot block the open. */
 const FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK
@@ -44,12 +45,11 @@ export class LogFile {
       })
     }
     const info = fstatSync(fd)
-    const owner = process.geteuid?.()
     const problem = !info.isFile()
       ? 'is not a regular file'
       : info.nlink > 1
         ? 'has other hard links (it would write into another file)'
-        : owner !== undefined && info.uid !== owner && info.uid !== 0
+        : !ownedByUsOrRoot(info)
           ? "belongs to another user (who could read every line and plant forged ones); it must be the daemon's user's or root's"
           : undefined
     if (problem) {

@@ -2,6 +2,7 @@ import {constants} from 'node:fs'
 import {lstat, open} from 'node:fs/promises'
 
 import {H2KError} from '@hyper2kvm/plugin-api'
+import {ownedByUsOrRoot} from '../fs/trusted-owner.js'
 
 /** A secret larger than this is not a password or token: refused without being read. */
 export const SECRET_MAX_BYTES = 64 * 1024
@@ -40,8 +41,7 @@ export async function readSecretFile(path: string, options: SecretFileOptions): 
     // The name may have been swapped between lstat and open: what we opened must be what we examined.
     if (stat.dev !== link.dev || stat.ino !== link.ino || !stat.isFile()) throw unsafe('replaced', 'changed while it was being opened')
     if (options.strict) {
-      const me = process.geteuid?.() ?? 0
-      if (stat.uid !== me && stat.uid !== 0) throw unsafe('owner', `is owned by uid ${stat.uid}, not by this user (uid ${me}) or root`)
+      if (!ownedByUsOrRoot(stat)) throw unsafe('owner', `is owned by uid ${stat.uid}, not by this user (uid ${process.geteuid?.()}) or root`)
       if ((stat.mode & 0o077) !== 0) throw unsafe('mode', `has mode 0${(stat.mode & 0o777).toString(8)}: group or others may access it (use 0600 or 0400)`)
     }
     if (stat.size > SECRET_MAX_BYTES) throw unsafe('size', `is larger than ${SECRET_MAX_BYTES / 1024} KiB`)
