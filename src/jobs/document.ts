@@ -3,7 +3,7 @@ import {dirname, resolve} from 'node:path'
 
 import {type Document, isMap, isNode, isScalar, LineCounter, parseDocument} from 'yaml'
 
-import {H2KError} from '@hyper2kvm/plugin-api'
+import {H2KError, readUpTo} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import {isPlainKey} from '../errors/plain-key.js'
 import {isSecretPath, REDACTED} from '../secrets/redact.js'
@@ -57,10 +57,9 @@ export class SourceDocument {
     const handle = await open(file, 'r')
     let text: string
     try {
-      const buffer = Buffer.alloc(MAX_DOCUMENT_BYTES + 1)
-      const {bytesRead} = await handle.read(buffer, 0, buffer.length, 0)
-      if (bytesRead > MAX_DOCUMENT_BYTES) throw new H2KError('H2K_JOB_INVALID', `${path} grew beyond ${MAX_DOCUMENT_BYTES} bytes while being read.`, {details: {file}})
-      text = buffer.subarray(0, bytesRead).toString('utf8')
+      const bytes = await readUpTo(handle, 0, MAX_DOCUMENT_BYTES + 1)
+      if (bytes.length > MAX_DOCUMENT_BYTES) throw new H2KError('H2K_JOB_INVALID', `${path} grew beyond ${MAX_DOCUMENT_BYTES} bytes while being read.`, {details: {file}})
+      text = bytes.toString('utf8')
     } finally {
       await handle.close()
     }

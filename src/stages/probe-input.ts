@@ -1,7 +1,7 @@
 import {open, stat} from 'node:fs/promises'
 import {extname, resolve} from 'node:path'
 
-import {H2KError, type ProbeInput} from '@hyper2kvm/plugin-api'
+import {H2KError, type ProbeInput, readUpTo} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 
 const HEAD_BYTES = 64 * 1024
@@ -18,15 +18,13 @@ export async function readProbeInput(path: string): Promise<ProbeInput> {
   if (info.isFile() && info.size === 0) {
     throw new H2KError('H2K_INPUT_EMPTY', `${absolute} is empty (0 bytes).`, {details: {path: absolute}, phase: 'load'})
   }
-  let head = Buffer.alloc(0)
+  let head: Buffer = Buffer.alloc(0)
   if (info.isFile()) {
     const handle = await open(absolute, 'r').catch((error: unknown) => {
       throw mapForeignError(error, {path: absolute, phase: 'load'})
     })
     try {
-      const buffer = Buffer.alloc(Math.min(HEAD_BYTES, info.size))
-      const {bytesRead} = await handle.read(buffer, 0, buffer.length, 0)
-      head = buffer.subarray(0, bytesRead)
+      head = await readUpTo(handle, 0, Math.min(HEAD_BYTES, info.size))
     } finally {
       await handle.close()
     }
