@@ -13,7 +13,7 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
     input: Args.string({description: 'Disk or VM to inspect (any input `convert` accepts)', required: true}),
   }
 
-  static override description = `Loads the input, opens it in a libguestfs appliance on a throw-away overlay, and reports what the guest is (OS, distro, version, root and why it was chosen, firmware, boot loader, kernels and their virtio drivers, initramfs tool, fstab) and the risks for booting on KVM virtio. Nothing is written next to the input or anywhere else.`
+  static override description = `Loads the input, opens it in a libguestfs appliance on a throw-away overlay, and reports what the guest is (OS, distro, version, root and why it was chosen, firmware, boot loader, kernels and their virtio drivers, initramfs tool, fstab, VMware Tools and qemu-guest-agent) and the risks for booting on KVM virtio. Nothing is written next to the input or anywhere else.`
 
   static override examples = ['<%= config.bin %> inspect guest.vmdk', '<%= config.bin %> inspect vm.ova --json']
 
@@ -53,6 +53,8 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
     for (const k of i.kernels) this.log(`kernel ${k.version}: virtio ${k.hasVirtio ? 'available' : 'MISSING'}, in initramfs: ${k.virtioInInitramfs === undefined ? 'unknown' : k.virtioInInitramfs ? 'yes' : 'no'}`)
     for (const e of i.fstab) this.log(`fstab ${e.mountpoint} ← ${e.device}${e.unstable ? '  (unstable name)' : ''}`)
     this.log(`lvm: ${i.lvm ? 'yes' : 'no'}, luks: ${i.luks ? 'yes' : 'no'}, raid: ${i.raid ? 'yes' : 'no'}`)
+    const t = i.vmwareTools
+    if (t) this.log(`vmware tools: open-vm-tools ${t.openVmTools ? 'yes' : 'no'}, tarball ${t.tarball ? 'yes' : 'no'}; qemu-guest-agent: ${t.qemuGuestAgent}${t.qemuGuestAgentPackage ? ` (${t.qemuGuestAgentPackage})` : ''}`)
     if (i.risks.length === 0) this.log('risks: none')
     for (const r of i.risks) this.log(`risk ${r.code}: ${r.message}`)
   }

@@ -2,6 +2,7 @@ import type {FstabEntry, GuestSession, Inspection, InspectionRisk} from '@hyper2
 
 import {type GuestFacts, gatherFacts, lines, parseHash} from './guest-facts.js'
 import {isUnstableDevice} from './transforms/index.js'
+import {inspectVmwareTools} from './vmware-tools-facts.js'
 
 const ESP_GUID = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B'
 const PSEUDO = new Set(['proc', 'sysfs', 'tmpfs', 'devpts', 'devtmpfs', 'none', 'swap', 'securityfs', 'cgroup', 'cgroup2', 'debugfs', 'mqueue', 'hugetlbfs', 'efivarfs'])
@@ -139,6 +140,9 @@ export async function inspectGuest(session: GuestSession, options: {readOnly: bo
   inspection.kernels = facts.kernels.map((k) => ({hasVirtio: k.virtio !== 'no', initramfs: k.initramfs, version: k.version, virtioInInitramfs: k.virtio === 'builtin' ? true : k.virtioInInitramfs}))
   inspection.fstab = parseFstab(await session.readFile('/etc/fstab'))
   inspection.risks.push(...risksOf(inspection, await rootArgs(session, configs)))
+  const tools = await inspectVmwareTools(session)
+  inspection.vmwareTools = tools.facts
+  inspection.risks.push(...tools.risks)
   return inspection
 }
 

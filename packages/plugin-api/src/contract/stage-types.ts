@@ -133,6 +133,8 @@ export interface FixSettings {
   initramfsDrivers?: string[]
   /** A failing fixer becomes a warning instead of failing the job. */
   continueOnError: boolean
+  /** Leave VMware Tools' services and modprobe settings as they are (--keep-vmware-tools): fixer:vmware-tools is skipped. */
+  keepVmwareTools?: boolean
 }
 
 export interface BootSettings {
@@ -258,6 +260,22 @@ export interface Inspection {
   luks: boolean
   raid: boolean
   risks: InspectionRisk[]
+  /** VMware's guest tools and the KVM guest agent, as the guest's package database and files show them (Linux guests). */
+  vmwareTools?: VmwareToolsFacts
+}
+
+/** What inspection found of VMware Tools and of qemu-guest-agent. */
+export interface VmwareToolsFacts {
+  /** The open-vm-tools package is installed (dpkg status; on other guests: its program and service unit are present). */
+  openVmTools: boolean
+  /** VMware Tools installed from VMware's tarball (/etc/vmware-tools/locations or vmware-uninstall-tools.pl). */
+  tarball: boolean
+  /** installed; a .deb/.rpm in the guest's package cache (see qemuGuestAgentPackage); or absent. Never downloaded. */
+  qemuGuestAgent: 'installed' | 'in-package-cache' | 'absent'
+  /** The cached qemu-guest-agent package's path in the guest, when qemuGuestAgent is in-package-cache. */
+  qemuGuestAgentPackage?: string
+  /** The pieces found, as guest paths (marker files, init scripts, service units, kernel modules, modprobe files). */
+  found: string[]
 }
 
 export interface StageContext {
