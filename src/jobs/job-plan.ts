@@ -26,6 +26,8 @@ export interface JobEntry {
   overwrite?: boolean
   /** false: run qemu unsandboxed (--no-sandbox). */
   sandbox?: boolean
+  /** true: leave VMware Tools alone (--keep-vmware-tools). */
+  keep_vmware_tools?: boolean
   /** Options for stages by stage id (kind:name); a batch job's keys override the top level's, key by key. */
   stage_options?: Record<string, Record<string, unknown>>
 }
@@ -53,6 +55,7 @@ export interface Manifest {
       fstab?: {enabled?: boolean; mode?: JobSettings['fix']['fstabMode']}
       grub?: {enabled?: boolean}
       initramfs?: {enabled?: boolean; regenerate?: boolean; drivers?: string[]}
+      vmware_tools?: {enabled?: boolean}
     }
     convert?: {output_format?: JobSettings['format']; compress?: boolean; compression?: JobSettings['compression']; output_dir?: string; output_name?: string; overwrite?: boolean}
     validate?: {enabled?: boolean; compare?: boolean; boot_test?: boolean}
@@ -107,6 +110,7 @@ export function entryToFlags(entry: JobEntry, baseDir: string): FlagValues {
   if (entry.initramfs_drivers !== undefined) flags['initramfs-drivers'] = entry.initramfs_drivers.join(',')
   if (entry.overwrite !== undefined) flags.overwrite = entry.overwrite
   if (entry.sandbox !== undefined) flags.sandbox = entry.sandbox
+  if (entry.keep_vmware_tools !== undefined) flags['keep-vmware-tools'] = entry.keep_vmware_tools
   // `flatten`: chains are always flattened into one output disk; the key is accepted for compatibility.
   return flags
 }
@@ -121,6 +125,7 @@ export function manifestToFlags(manifest: Manifest, baseDir: string): {input: st
     fix_grub: fix.grub?.enabled,
     fstab_mode: fix.fstab?.enabled === false ? 'noop' : fix.fstab?.mode,
     initramfs_drivers: fix.initramfs?.drivers,
+    keep_vmware_tools: fix.vmware_tools?.enabled === undefined ? undefined : !fix.vmware_tools.enabled,
     name: convert.output_name,
     output_dir: convert.output_dir ?? 'out',
     output_format: convert.output_format,

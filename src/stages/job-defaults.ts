@@ -12,7 +12,7 @@ export function defaultJobSettings(input: string, outputDir: string): JobSetting
     checksum: false,
     compress: false,
     compression: 'zstd',
-    fix: {continueOnError: false, enabled: true, fstabMode: 'stabilize-all', grub: true, initramfs: true},
+    fix: {continueOnError: false, enabled: true, fstabMode: 'stabilize-all', grub: true, initramfs: true, keepVmwareTools: false},
     format: 'qcow2',
     input,
     outputDir,
