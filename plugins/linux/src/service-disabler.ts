@@ -85,7 +85,7 @@ export class ServiceDisabler {
         continue
       }
       const stop = `${dir}/K${link.slice(dir.length + 2)}`
-      if ((await this.session.exists(stop)) || (await isSymlink(this.session, stop))) {
+      if ((await globPaths(this.session, `${dir}/K[0-9][0-9]${service}`)).length > 0) {
         await this.session.call('rm', link)
         this.ctx.changes.record({after: null, before: null, path: link, reason: `disabled: start link removed, a stop link is already there (${why})`, stage: this.stage})
       } else {

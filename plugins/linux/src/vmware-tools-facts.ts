@@ -1,6 +1,6 @@
 import type {GuestSession, InspectionRisk, VmwareToolsFacts} from '@hyper2kvm/plugin-api'
 
-import {globPaths, isTrue, listDir, readBounded} from './guest-queries.js'
+import {globPaths, isDir, isTrue, listDir, readBounded} from './guest-queries.js'
 
 /** /var/lib/dpkg/status of a large server is a few MiB; one larger than this is not read. */
 export const DPKG_STATUS_MAX_BYTES = 32 * 1024 * 1024
@@ -22,6 +22,8 @@ const INIT_DIRS = ['/etc/init.d', '/etc/rc.d/init.d'] as const
 
 /** Names we report or act on come from the guest: only plain ones are taken, so a report never carries its bytes. */
 const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/
+/** A directory of a package cache path (dnf's are `<repo>-<hash>`): plain characters only. */
+const CACHE_PART = /^[A-Za-z0-9][A-Za-z0-9._+~:@-]{0,127}$/
 const CACHED_DEB = /^qemu-guest-agent_\d[A-Za-z0-9.+~%_-]*\.deb$/
 const CACHED_RPM = /^qemu-guest-agent-\d[A-Za-z0-9.+~_-]*\.rpm$/
 const PACKAGE_CACHES = ['/var/cache/apt/archives/*', '/var/cache/dnf/*/packages/*', '/var/cache/yum/*/packages/*', '/var/cache/yum/*/*/*/packages/*', '/var/cache/zypp/packages/*/*/*'] as const
@@ -51,7 +53,13 @@ async function anyExists(session: GuestSession, paths: readonly string[]): Promi
 /** The service units and SysV scripts of these services that the guest has, as paths. */
 async function servicePieces(session: GuestSession, services: readonly string[]): Promise<string[]> {
   const found: string[] = []
+  const seen = new Set<string>()
   for (const dir of [...UNIT_DIRS, ...INIT_DIRS]) {
+    // /lib → usr/lib (merged /usr) and /etc/init.d → rc.d/init.d (RHEL) name one directory twice: list it once.
+    if (!(await isDir(session, dir, true))) continue
+    const real = (await session.call('realpath', dir)).trim()
+    if (seen.has(real)) continue
+    seen.add(real)
     const names = new Set(await listDir(session, dir))
     const suffix = dir.includes('systemd') ? '.service' : ''
     for (const service of services) if (names.has(`${service}${suffix}`)) found.push(`${dir}/${service}${suffix}`)
@@ -77,7 +85,7 @@ async function cachedAgent(session: GuestSession): Promise<string | undefined> {
     for (const path of await globPaths(session, `${dir}/qemu-guest-agent[-_]*`)) {
       const name = path.slice(path.lastIndexOf('/') + 1)
       // A plain file with a package's name: a link or an odd name is not offered as something to install.
-      if ((CACHED_DEB.test(name) || CACHED_RPM.test(name)) && path.split('/').every((p) => p === '' || SAFE_NAME.test(p)) && (await isTrue(session, 'is-file', path))) return path
+      if ((CACHED_DEB.test(name) || CACHED_RPM.test(name)) && path.split('/').slice(1, -1).every((p) => CACHE_PART.test(p)) && (await isTrue(session, 'is-file', path))) return path
     }
   }
   return undefined

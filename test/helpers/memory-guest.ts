@@ -1,0 +1,200 @@
+import {posix} from 'node:path'
+
+import type {FileChange, FixSettings, GuestSession, Inspection, JobWarning, StageContext} from '@hyper2kvm/plugin-api'
+
+type Node = {kind: 'dir'} | {kind: 'file'; content: string} | {kind: 'symlink'; target: string}
+
+const globRegex = (component: string): RegExp =>
+  new RegExp(`^${component.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`)
+
+/**
+ * An in-memory guest file system behind GuestSession, for fixers and inspection code that use the appliance's
+ * file commands (no `sh`). It behaves as libguestfs does where it matters for safety: paths resolve symbolic
+ * links in every component but the last as the kernel does; `exists`, `filesize`, `readFile`, `writeFile`
+ * and `ls` follow a final link; `is-file`/`is-dir` do not unless given `followsymlinks:true`; `rm`, `mv` and
+ * `is-symlink` act on the link itself; `ln-sf` onto a link to a directory creates the link inside that
+ * directory (as `ln -sf` does). Every write is logged with the path it finally landed on.
+ */
+export class MemoryGuest implements GuestSession {
+  readonly nodes = new Map<string, Node>([['/', {kind: 'dir'}]])
+  /** Paths written (after following links), in order. */
+  readonly writes: string[] = []
+
+  addDir(path: string): void {
+    const parts = path.split('/').filter(Boolean)
+    for (let i = 1; i <= parts.length; i++) {
+      const at = `/${parts.slice(0, i).join('/')}`
+      if (!this.nodes.has(at)) this.nodes.set(at, {kind: 'dir'})
+    }
+  }
+
+  addFile(path: string, content: string): void {
+    this.addDir(posix.dirname(path))
+    this.nodes.set(path, {content, kind: 'file'})
+  }
+
+  addLink(path: string, target: string): void {
+    this.addDir(posix.dirname(path))
+    this.nodes.set(path, {kind: 'symlink', target})
+  }
+
+  file(path: string): string | undefined {
+    const node = this.nodes.get(path)
+    return node?.kind === 'file' ? node.content : undefined
+  }
+
+  link(path: string): string | undefined {
+    const node = this.nodes.get(path)
+    return node?.kind === 'symlink' ? node.target : undefined
+  }
+
+  /** The canonical path: links followed in every component, and in the last one too when `followLast`. */
+  resolve(path: string, followLast: boolean, depth = 0): string {
+    if (depth > 16) throw new Error(`too many levels of symbolic links: ${path}`)
+    const parts = path.split('/').filter(Boolean)
+    let current = '/'
+    for (const [index, part] of parts.entries()) {
+      const next = posix.join(current, part)
+      const node = this.nodes.get(next)
+      const last = index === parts.length - 1
+      if (node?.kind === 'symlink' && (!last || followLast)) {
+        current = this.resolve(posix.resolve(current, node.target), true, depth + 1)
+      } else current = next
+    }
+    return current
+  }
+
+  private children(dir: string): string[] {
+    const prefix = dir === '/' ? '/' : `${dir}/`
+    return [...this.nodes.keys()].filter((p) => p !== '/' && p.startsWith(prefix) && !p.slice(prefix.length).includes('/')).map((p) => p.slice(prefix.length)).sort()
+  }
+
+  private glob(pattern: string): string[] {
+    let matches = ['']
+    for (const component of pattern.split('/').filter(Boolean)) {
+      const next: string[] = []
+      for (const base of matches) {
+        const dir = this.resolve(base || '/', true)
+        if (this.nodes.get(dir)?.kind !== 'dir') continue
+        if (!/[*?[]/.test(component)) {
+          if (this.nodes.has(this.resolve(`${base}/${component}`, false))) next.push(`${base}/${component}`)
+          continue
+        }
+        const regex = globRegex(component)
+        for (const name of this.children(dir)) if (!name.startsWith('.') && regex.test(name)) next.push(`${base}/${name}`)
+      }
+      matches = next
+    }
+    return matches.map((m) => (this.nodes.get(this.resolve(m, true))?.kind === 'dir' ? `${m}/` : m)).sort()
+  }
+
+  async call(command: string, ...args: string[]): Promise<string> {
+    const [path = '', second = ''] = args
+    const follow = args.includes('followsymlinks:true')
+    switch (command) {
+      case 'is-dir':
+        return String(this.nodes.get(this.resolve(path, follow))?.kind === 'dir')
+      case 'is-file':
+        return String(this.nodes.get(this.resolve(path, follow))?.kind === 'file')
+      case 'is-symlink':
+        return String(this.nodes.get(this.resolve(path, false))?.kind === 'symlink')
+      case 'filesize': {
+        const node = this.nodes.get(this.resolve(path, true))
+        if (node?.kind !== 'file') throw new Error(`filesize: ${path}: not a file`)
+        return `${Buffer.byteLength(node.content)}\n`
+      }
+      case 'ls': {
+        const dir = this.resolve(path, true)
+        if (this.nodes.get(dir)?.kind !== 'dir') throw new Error(`ls: ${path}: not a directory`)
+        return this.children(dir).map((n) => `${n}\n`).join('')
+      }
+      case 'realpath':
+        return `${this.resolve(path, true)}\n`
+      case 'glob-expand':
+        return this.glob(path).map((p) => `${p}\n`).join('')
+      case 'readlink': {
+        const node = this.nodes.get(this.resolve(path, false))
+        if (node?.kind !== 'symlink') throw new Error(`readlink: ${path}: not a link`)
+        return `${node.target}\n`
+      }
+      case 'rm': {
+        const at = this.resolve(path, false)
+        const node = this.nodes.get(at)
+        if (!node || node.kind === 'dir') throw new Error(`rm: ${path}: not a file or link`)
+        this.nodes.delete(at)
+        this.writes.push(at)
+        return ''
+      }
+      case 'mv': {
+        const from = this.resolve(path, false)
+        const node = this.nodes.get(from)
+        if (!node || node.kind === 'dir') throw new Error(`mv: ${path}: not a file or link`)
+        const to = this.resolve(second, false)
+        this.nodes.delete(from)
+        this.nodes.set(to, node)
+        this.writes.push(from, to)
+        return ''
+      }
+      case 'ln-sf': {
+        // ln -sf TARGET LINK: LINK naming a directory (or a link to one) puts the link inside it.
+        let at = this.resolve(second, false)
+        if (this.nodes.get(this.resolve(second, true))?.kind === 'dir') at = posix.join(this.resolve(second, true), posix.basename(path))
+        if (this.nodes.get(posix.dirname(at))?.kind !== 'dir') throw new Error(`ln-sf: ${second}: no such directory`)
+        this.nodes.set(at, {kind: 'symlink', target: path})
+        this.writes.push(at)
+        return ''
+      }
+      default:
+        throw new Error(`the memory guest has no command ${command}`)
+    }
+  }
+
+  async exists(path: string): Promise<boolean> {
+    return this.nodes.has(this.resolve(path, true))
+  }
+
+  async readFile(path: string): Promise<string | null> {
+    const node = this.nodes.get(this.resolve(path, true))
+    return node?.kind === 'file' ? node.content : null
+  }
+
+  async writeFile(path: string, content: string): Promise<void> {
+    const at = this.resolve(path, true)
+    if (this.nodes.get(posix.dirname(at))?.kind !== 'dir') throw new Error(`write: ${path}: no such directory`)
+    this.nodes.set(at, {content, kind: 'file'})
+    this.writes.push(at)
+  }
+
+  async sh(): Promise<string> {
+    throw new Error('the memory guest runs no shell')
+  }
+}
+
+export interface MemoryJob {
+  ctx: StageContext
+  changes: FileChange[]
+  warnings: JobWarning[]
+}
+
+/** A StageContext for a Linux guest's fixer: fixing on, the given fix settings and inspection; changes and warnings collected. */
+export function memoryJob(guest: MemoryGuest, settings: {fix?: Partial<FixSettings>; inspection?: Partial<Inspection>} = {}): MemoryJob {
+  const changes: FileChange[] = []
+  const warnings: JobWarning[] = []
+  const context = {
+    changes: {
+      get all() {
+        return changes
+      },
+      record: (change: FileChange) => changes.push({...change}),
+    },
+    guest: {isOpen: true, open: async () => guest},
+    inspection: {firmware: 'bios', fstab: [], kernels: [], luks: false, lvm: false, mountpoints: {}, os: 'linux', raid: false, risks: [], ...settings.inspection},
+    job: {fix: {continueOnError: false, enabled: true, fstabMode: 'stabilize-all', grub: true, initramfs: true, ...settings.fix}},
+    log: {debug() {}, info() {}, warn() {}},
+    options: {},
+    report() {},
+    signal: new AbortController().signal,
+    warn: (code: string, message: string) => warnings.push({code, message}),
+  }
+  return {changes, ctx: context as unknown as StageContext, warnings}
+}
