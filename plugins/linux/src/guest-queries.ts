@@ -36,8 +36,10 @@ export type BoundedRead = {state: 'absent'} | {state: 'text'; text: string} | {s
 export async function readBounded(session: GuestSession, path: string, maxBytes: number, options: {followLinks?: boolean} = {}): Promise<BoundedRead> {
   const link = await isSymlink(session, path)
   if (link && !options.followLinks) return {state: 'refused', why: 'is a symbolic link'}
-  if (!(await session.exists(path))) return link ? {state: 'refused', why: 'is a dangling symbolic link'} : {state: 'absent'}
-  if (!(await isTrue(session, 'is-file', path, 'followsymlinks:true'))) return {state: 'refused', why: 'is not a regular file'}
+  if (!(await isTrue(session, 'is-file', path, 'followsymlinks:true'))) {
+    if (await session.exists(path)) return {state: 'refused', why: 'is not a regular file'}
+    return link ? {state: 'refused', why: 'is a dangling symbolic link'} : {state: 'absent'}
+  }
   const size = Number((await session.call('filesize', path)).trim())
   if (!Number.isFinite(size) || size > maxBytes) return {state: 'refused', why: `is larger than ${maxBytes} bytes`}
   const text = await session.readFile(path)

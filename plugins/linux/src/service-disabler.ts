@@ -20,6 +20,8 @@ export interface DisableTally {
  */
 export class ServiceDisabler {
   private systemdDir: 'ok' | 'absent' | 'refused' | undefined
+  /** unsafeAncestor() of each rc directory, asked once. */
+  private readonly rcDirs = new Map<string, string | undefined>()
 
   constructor(
     private readonly ctx: StageContext,
@@ -79,7 +81,8 @@ export class ServiceDisabler {
     if (links.length === 0) links = await globPaths(this.session, `/etc/rc[0-6S].d/S[0-9][0-9]${service}`)
     for (const link of links) {
       const dir = link.slice(0, link.lastIndexOf('/'))
-      if (!(await isSymlink(this.session, link)) || (await unsafeAncestor(this.session, dir)) !== undefined) {
+      if (!this.rcDirs.has(dir)) this.rcDirs.set(dir, await unsafeAncestor(this.session, dir))
+      if (this.rcDirs.get(dir) !== undefined || !(await isSymlink(this.session, link))) {
         this.ctx.warn('FIX_WARNING', `${link} is not a start link in a plain rc directory; it was left as it is.`)
         tally.refused++
         continue

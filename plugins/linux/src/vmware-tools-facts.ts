@@ -1,6 +1,7 @@
 import type {GuestSession, InspectionRisk, VmwareToolsFacts} from '@hyper2kvm/plugin-api'
 
-import {globPaths, isDir, isTrue, listDir, readBounded} from './guest-queries.js'
+import {lines} from './guest-facts.js'
+import {globPaths, isDir, isTrue, readBounded} from './guest-queries.js'
 
 /** /var/lib/dpkg/status of a large server is a few MiB; one larger than this is not read. */
 export const DPKG_STATUS_MAX_BYTES = 32 * 1024 * 1024
@@ -26,6 +27,8 @@ const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$/
 const CACHE_PART = /^[A-Za-z0-9][A-Za-z0-9._+~:@-]{0,127}$/
 const CACHED_DEB = /^qemu-guest-agent_\d[A-Za-z0-9.+~%_-]*\.deb$/
 const CACHED_RPM = /^qemu-guest-agent-\d[A-Za-z0-9.+~_-]*\.rpm$/
+/** A dpkg guest's cache, then every cache (an RPM guest, or a dpkg guest whose status file was refused). */
+const DEB_CACHES = ['/var/cache/apt/archives/*'] as const
 const PACKAGE_CACHES = ['/var/cache/apt/archives/*', '/var/cache/dnf/*/packages/*', '/var/cache/yum/*/packages/*', '/var/cache/yum/*/*/*/packages/*', '/var/cache/zypp/packages/*/*/*'] as const
 
 export interface VmwareToolsInspection {
@@ -50,8 +53,9 @@ async function anyExists(session: GuestSession, paths: readonly string[]): Promi
   return undefined
 }
 
-/** The service units and SysV scripts of these services that the guest has, as paths. */
-async function servicePieces(session: GuestSession, services: readonly string[]): Promise<string[]> {
+/** The service units and SysV scripts of VMware's services the guest has, as paths (each directory listed once). */
+async function servicePieces(session: GuestSession): Promise<string[]> {
+  const wanted = new Set<string>([...OPEN_VM_TOOLS_SERVICES, ...TARBALL_SERVICES])
   const found: string[] = []
   const seen = new Set<string>()
   for (const dir of [...UNIT_DIRS, ...INIT_DIRS]) {
@@ -60,12 +64,16 @@ async function servicePieces(session: GuestSession, services: readonly string[])
     const real = (await session.call('realpath', dir)).trim()
     if (seen.has(real)) continue
     seen.add(real)
-    const names = new Set(await listDir(session, dir))
-    const suffix = dir.includes('systemd') ? '.service' : ''
-    for (const service of services) if (names.has(`${service}${suffix}`)) found.push(`${dir}/${service}${suffix}`)
+    const unitDir = dir.includes('systemd')
+    for (const name of lines(await session.call('ls', dir))) {
+      const service = unitDir ? (name.endsWith('.service') ? name.slice(0, -'.service'.length) : undefined) : name
+      if (service !== undefined && wanted.has(service)) found.push(`${dir}/${name}`)
+    }
   }
   return found
 }
+
+const serviceOf = (path: string): string => path.slice(path.lastIndexOf('/') + 1).replace(/\.service$/, '')
 
 async function tarballModules(session: GuestSession): Promise<string[]> {
   const found: string[] = []
@@ -79,8 +87,8 @@ async function tarballModules(session: GuestSession): Promise<string[]> {
   return found
 }
 
-async function cachedAgent(session: GuestSession): Promise<string | undefined> {
-  for (const pattern of PACKAGE_CACHES) {
+async function cachedAgent(session: GuestSession, caches: readonly string[]): Promise<string | undefined> {
+  for (const pattern of caches) {
     const dir = pattern.slice(0, -2)
     for (const path of await globPaths(session, `${dir}/qemu-guest-agent[-_]*`)) {
       const name = path.slice(path.lastIndexOf('/') + 1)
@@ -105,19 +113,21 @@ export async function inspectVmwareTools(session: GuestSession): Promise<VmwareT
   }
   const debs = status.state === 'text' ? installedDebs(status.text, ['open-vm-tools', 'qemu-guest-agent']) : undefined
 
-  const ovtServices = await servicePieces(session, OPEN_VM_TOOLS_SERVICES)
-  const openVmTools = debs ? debs.has('open-vm-tools') : (await session.exists('/usr/bin/vmtoolsd')) && ovtServices.some((p) => p.endsWith('.service'))
-  if (openVmTools) found.push(...(debs ? ['/var/lib/dpkg/status: open-vm-tools'] : ['/usr/bin/vmtoolsd']), ...ovtServices)
-
+  // What decides the facts first (cheap); the pieces are listed only when there is something to list.
   const markers: string[] = []
   for (const marker of TARBALL_MARKERS) if (await session.exists(marker)) markers.push(marker)
   const tarball = markers.length > 0
-  if (tarball) found.push(...markers, ...(await servicePieces(session, TARBALL_SERVICES)), ...(await tarballModules(session)))
+  const vmtoolsd = debs ? false : await session.exists('/usr/bin/vmtoolsd')
+  const services = tarball || vmtoolsd || debs?.has('open-vm-tools') ? await servicePieces(session) : []
+  const ovtServices = services.filter((p) => (OPEN_VM_TOOLS_SERVICES as readonly string[]).includes(serviceOf(p)))
+  const openVmTools = debs ? debs.has('open-vm-tools') : vmtoolsd && ovtServices.some((p) => p.endsWith('.service'))
+  if (openVmTools) found.push(...(debs ? ['/var/lib/dpkg/status: open-vm-tools'] : ['/usr/bin/vmtoolsd']), ...ovtServices)
+  if (tarball) found.push(...markers, ...services.filter((p) => (TARBALL_SERVICES as readonly string[]).includes(serviceOf(p))), ...(await tarballModules(session)))
   if (tarball || openVmTools) found.push(...(await globPaths(session, '/etc/modprobe.d/vmware[-_]*.conf')).filter((p) => SAFE_NAME.test(p.slice(p.lastIndexOf('/') + 1))))
 
   let qemuGuestAgent: VmwareToolsFacts['qemuGuestAgent'] = 'absent'
   let qemuGuestAgentPackage: string | undefined
   if (debs ? debs.has('qemu-guest-agent') : await anyExists(session, ['/usr/sbin/qemu-ga', '/usr/bin/qemu-ga'])) qemuGuestAgent = 'installed'
-  else if ((qemuGuestAgentPackage = await cachedAgent(session))) qemuGuestAgent = 'in-package-cache'
+  else if ((qemuGuestAgentPackage = await cachedAgent(session, debs ? DEB_CACHES : PACKAGE_CACHES))) qemuGuestAgent = 'in-package-cache'
   return {facts: {found, openVmTools, qemuGuestAgent, tarball, ...(qemuGuestAgentPackage ? {qemuGuestAgentPackage} : {})}, risks}
 }
