@@ -19,6 +19,8 @@ export class MemoryGuest implements GuestSession {
   readonly nodes = new Map<string, Node>([['/', {kind: 'dir'}]])
   /** Paths written (after following links), in order. */
   readonly writes: string[] = []
+  /** Requests made through GuestSession (each is one guestfish round trip on a real appliance). */
+  requests = 0
 
   addDir(path: string): void {
     const parts = path.split('/').filter(Boolean)
@@ -89,6 +91,7 @@ export class MemoryGuest implements GuestSession {
   }
 
   async call(command: string, ...args: string[]): Promise<string> {
+    this.requests++
     const [path = '', second = ''] = args
     const follow = args.includes('followsymlinks:true')
     switch (command) {
@@ -150,15 +153,18 @@ export class MemoryGuest implements GuestSession {
   }
 
   async exists(path: string): Promise<boolean> {
+    this.requests++
     return this.nodes.has(this.resolve(path, true))
   }
 
   async readFile(path: string): Promise<string | null> {
+    this.requests += 2
     const node = this.nodes.get(this.resolve(path, true))
     return node?.kind === 'file' ? node.content : null
   }
 
   async writeFile(path: string, content: string): Promise<void> {
+    this.requests++
     const at = this.resolve(path, true)
     if (this.nodes.get(posix.dirname(at))?.kind !== 'dir') throw new Error(`write: ${path}: no such directory`)
     this.nodes.set(at, {content, kind: 'file'})
@@ -176,8 +182,8 @@ export interface MemoryJob {
   warnings: JobWarning[]
 }
 
-/** A StageContext for a Linux guest's fixer: fixing on, the given fix settings and inspection; changes and warnings collected. */
-export function memoryJob(guest: MemoryGuest, settings: {fix?: Partial<FixSettings>; inspection?: Partial<Inspection>} = {}): MemoryJob {
+/** A StageContext for a Linux guest's fixer (on this guest, in memory or a real appliance): fixing on, the given fix settings and inspection; changes and warnings collected. */
+export function memoryJob(guest: GuestSession, settings: {fix?: Partial<FixSettings>; inspection?: Partial<Inspection>} = {}): MemoryJob {
   const changes: FileChange[] = []
   const warnings: JobWarning[] = []
   const context = {
