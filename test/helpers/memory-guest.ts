@@ -12,8 +12,10 @@ const globRegex = (component: string): RegExp =>
  * file commands (no `sh`). It behaves as libguestfs does where it matters for safety: paths resolve symbolic
  * links in every component but the last as the kernel does; `exists`, `filesize`, `readFile`, `writeFile`
  * and `ls` follow a final link; `is-file`/`is-dir` do not unless given `followsymlinks:true`; `rm`, `mv` and
- * `is-symlink` act on the link itself; `ln-sf` onto a link to a directory creates the link inside that
- * directory (as `ln -sf` does). Every write is logged with the path it finally landed on.
+ * `is-symlink` act on the link itself. `ln-sf` onto an existing link to a directory does not replace the
+ * link (`ln -sf` dereferences it; in the real appliance an absolute target even resolves outside the guest's
+ * tree): here the new link lands inside that directory, where a test sees it. Every write is logged with the
+ * path it finally landed on.
  */
 export class MemoryGuest implements GuestSession {
   readonly nodes = new Map<string, Node>([['/', {kind: 'dir'}]])
