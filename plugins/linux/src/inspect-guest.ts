@@ -1,4 +1,4 @@
-import type {FstabEntry, GuestSession, Inspection, InspectionRisk} from '@hyper2kvm/plugin-api'
+import {type FstabEntry, type GuestSession, H2KError, type Inspection, type InspectionRisk} from '@hyper2kvm/plugin-api'
 
 import {type GuestFacts, gatherFacts, lines, parseHash} from './guest-facts.js'
 import {isUnstableDevice} from './transforms/index.js'
@@ -140,10 +140,24 @@ export async function inspectGuest(session: GuestSession, options: {readOnly: bo
   inspection.kernels = facts.kernels.map((k) => ({hasVirtio: k.virtio !== 'no', initramfs: k.initramfs, version: k.version, virtioInInitramfs: k.virtio === 'builtin' ? true : k.virtioInInitramfs}))
   inspection.fstab = parseFstab(await session.readFile('/etc/fstab'))
   inspection.risks.push(...risksOf(inspection, await rootArgs(session, configs)))
-  const tools = await inspectVmwareTools(session)
-  inspection.vmwareTools = tools.facts
-  inspection.risks.push(...tools.risks)
+  await addVmwareTools(session, inspection)
   return inspection
+}
+
+/**
+ * VMware Tools facts, or a risk saying they are unknown: a guest whose directories the appliance cannot list
+ * (e.g. a listing larger than its reply limit) is still converted and fixed, without fixer:vmware-tools. The
+ * appliance's message is not repeated: it can name the guest's files.
+ */
+export async function addVmwareTools(session: GuestSession, inspection: Inspection): Promise<void> {
+  try {
+    const tools = await inspectVmwareTools(session)
+    inspection.vmwareTools = tools.facts
+    inspection.risks.push(...tools.risks)
+  } catch (error) {
+    if (!(error instanceof H2KError) || error.code !== 'H2K_GUEST_FAILED') throw error
+    inspection.risks.push({code: 'VMWARE_TOOLS_UNKNOWN', message: 'VMware Tools could not be inspected (the appliance refused a request on the guest\'s files): fixer:vmware-tools does not run.'})
+  }
 }
 
 /** root= values the boot loader passes, from its generated config. */

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict'
 
+import {H2KError, type Inspection} from '@hyper2kvm/plugin-api'
+
+import {addVmwareTools} from '../../../plugins/linux/src/inspect-guest.js'
+
 import {MemoryGuest} from '../../helpers/memory-guest.js'
 import {type GuestHands, checkCase, plantCase, toolsCases} from '../../helpers/vmware-tools-cases.js'
 
@@ -30,4 +34,34 @@ describe('VMware Tools: inspection facts and fixer:vmware-tools on in-memory gue
       for (const path of guest.nodes.keys()) assert.ok(before.has(path) || named.has(path), `${path} appeared, and no change or expectation names it`)
     })
   }
+})
+
+describe('VMware Tools inspection when the appliance refuses a request', () => {
+  /** A guest whose /etc/systemd/system listing is too large for the appliance's reply (its message names a file). */
+  class HugeListingGuest extends MemoryGuest {
+    override async call(command: string, ...args: string[]): Promise<string> {
+      if (command === 'ls') throw new H2KError('H2K_GUEST_FAILED', 'guestfish ls failed: SECRET-NAME: reply message too large')
+      return super.call(command, ...args)
+    }
+  }
+
+  it('records VMWARE_TOOLS_UNKNOWN without the appliance\'s message, leaves vmwareTools unset (the fixer does not run), and the job goes on', async () => {
+    const guest = new HugeListingGuest()
+    guest.addFile('/var/lib/dpkg/status', 'Package: open-vm-tools\nStatus: install ok installed\n')
+    guest.addDir('/etc/systemd/system')
+    const inspection = {risks: []} as unknown as Inspection
+    await addVmwareTools(guest, inspection)
+    assert.equal(inspection.vmwareTools, undefined)
+    assert.deepEqual(inspection.risks.map((r) => r.code), ['VMWARE_TOOLS_UNKNOWN'])
+    assert.doesNotMatch(inspection.risks[0]!.message, /SECRET/)
+  })
+
+  it('anything else (a cancelled job, a bug) still fails the inspection', async () => {
+    class Broken extends MemoryGuest {
+      override async call(): Promise<string> {
+        throw new H2KError('H2K_CANCELLED', 'cancelled')
+      }
+    }
+    await assert.rejects(addVmwareTools(new Broken(), {risks: []} as unknown as Inspection), /cancelled/)
+  })
 })
