@@ -127,7 +127,7 @@ export async function checkCase(c: ToolsCase, session: GuestSession, hands: Gues
   // Every other regular file of the guest (the targets of hostile links among them) is as it was.
   for (const [path, text] of c.files) if (!c.expected.has(path)) assert.equal(await hands.content(path), text, `${path} must be left as it was`)
 
-  const said = [...job.warnings.map((w) => w.message), ...job.changes.map((ch) => ch.reason ?? ''), ...inspected.risks.map((r) => r.message), ...inspected.facts.found].join('\n')
+  const said = [...job.warnings.map((w) => w.message), ...job.changes.map((ch) => `${ch.path} ${ch.reason ?? ''}`), ...inspected.risks.map((r) => r.message), ...inspected.facts.found].join('\n')
   for (const secret of expect.neverSaid ?? []) assert.ok(!said.includes(secret), `"${secret}" must never be repeated`)
   assert.doesNotMatch(said, /[\u0000-\u0008\u000b-\u001f\u007f]/, 'no control characters from the guest')
 }

@@ -3,6 +3,8 @@ import type {GuestSession, StageContext} from '@hyper2kvm/plugin-api'
 import {globPaths, isSymlink, unsafeAncestor} from './guest-queries.js'
 
 const SYSTEMD_DIR = '/etc/systemd/system'
+/** `<unit>.wants` / `<unit>.requires` as systemd names them (templates, escapes): printable, no spaces. */
+const UNIT_DIR_NAME = /^[A-Za-z0-9@._:+\\-]{1,200}\.(wants|requires)$/
 
 /** What disabling one set of services did, in counts for the summary line. */
 export interface DisableTally {
@@ -62,6 +64,12 @@ export class ServiceDisabler {
       }
       // The unit is defined here: masking would have to delete it. Disable it: remove what pulls it in.
       for (const link of [...(await globPaths(this.session, `${SYSTEMD_DIR}/*.wants/${unit}`)), ...(await globPaths(this.session, `${SYSTEMD_DIR}/*.requires/${unit}`))]) {
+        // The directory's name is the guest's: a path we record or print must not carry its bytes.
+        if (!UNIT_DIR_NAME.test(link.slice(SYSTEMD_DIR.length + 1, -unit.length - 1))) {
+          this.ctx.warn('FIX_WARNING', `An enablement link of ${unit} in a directory with an unusual name was left as it is.`)
+          tally.refused++
+          continue
+        }
         if (!(await isSymlink(this.session, link))) continue
         await this.session.call('rm', link)
         this.ctx.changes.record({after: null, before: null, path: link, reason: `disabled: enablement link removed, as systemctl disable does (${why})`, stage: this.stage})

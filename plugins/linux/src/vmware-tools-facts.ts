@@ -9,7 +9,7 @@ export const DPKG_STATUS_MAX_BYTES = 32 * 1024 * 1024
 /** VMware Tools' own installer database and uninstaller: present only after a tarball install. */
 export const TARBALL_MARKERS = ['/etc/vmware-tools/locations', '/usr/bin/vmware-uninstall-tools.pl'] as const
 
-/** The tarball's SysV services (it ships no native systemd units of its own). */
+/** The tarball's services: SysV scripts (some releases also put a unit of that name in /etc/systemd/system). */
 export const TARBALL_SERVICES = ['vmware-tools', 'vmware-tools-thinprint'] as const
 
 /** open-vm-tools' services: Debian (open-vm-tools + alias vmtoolsd, vgauth) and RPM distributions (vmtoolsd, vgauthd). */
