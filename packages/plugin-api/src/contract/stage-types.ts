@@ -258,6 +258,20 @@ export interface Inspection {
   luks: boolean
   raid: boolean
   risks: InspectionRisk[]
+  /** The guest's network configuration: each interface a config file binds, by name and/or MAC (fixer:network rebinds them). */
+  network?: {interfaces: NicConfig[]}
+}
+
+/** One interface a guest network config file configures (netplan, ifupdown, NetworkManager keyfile, ifcfg-*, systemd-networkd). */
+export interface NicConfig {
+  tool: 'netplan' | 'ifupdown' | 'networkmanager' | 'ifcfg' | 'networkd'
+  /** The guest file that configures it. */
+  file: string
+  /** The interface name it binds (a physical NIC name such as ens192 or eth0). */
+  name?: string
+  /** The MAC address it binds (lower case, colon-separated). */
+  mac?: string
+  mode: 'static' | 'dhcp' | 'unknown'
 }
 
 export interface StageContext {
