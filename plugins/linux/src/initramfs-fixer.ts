@@ -65,7 +65,8 @@ async function rebuildAll(ctx: StageContext, session: GuestSession, plan: ToolPl
  * tool, inside the guest, and checked to contain virtio_blk.
  */
 export const initramfsFixer: PipelineStage = {
-  after: ['fstab', 'grub'],
+  // Last: whatever the other fixers change (network renames udev copies into the image) is in the rebuilt initramfs.
+  after: ['fstab', 'grub', 'network'],
   applies: (ctx) => isFixableLinux(ctx) && ctx.job.fix.initramfs,
   description: 'initramfs: add virtio drivers to the guest\'s initramfs config and rebuild it for every installed kernel with the guest\'s own tool',
   kind: 'fixer',

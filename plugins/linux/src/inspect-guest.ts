@@ -1,6 +1,7 @@
 import type {FstabEntry, GuestSession, Inspection, InspectionRisk} from '@hyper2kvm/plugin-api'
 
 import {type GuestFacts, gatherFacts, lines, parseHash} from './guest-facts.js'
+import {inspectNetwork} from './inspect-network.js'
 import {isUnstableDevice} from './transforms/index.js'
 
 const ESP_GUID = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B'
@@ -139,6 +140,9 @@ export async function inspectGuest(session: GuestSession, options: {readOnly: bo
   inspection.kernels = facts.kernels.map((k) => ({hasVirtio: k.virtio !== 'no', initramfs: k.initramfs, version: k.version, virtioInInitramfs: k.virtio === 'builtin' ? true : k.virtioInInitramfs}))
   inspection.fstab = parseFstab(await session.readFile('/etc/fstab'))
   inspection.risks.push(...risksOf(inspection, await rootArgs(session, configs)))
+  const network = await inspectNetwork(session)
+  inspection.network = network.network
+  inspection.risks.push(...network.risks)
   return inspection
 }
 

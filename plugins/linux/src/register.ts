@@ -4,8 +4,9 @@ import {fstabFixer} from './fstab-fixer.js'
 import {grubFixer} from './grub-fixer.js'
 import {guestInspector} from './guest-inspector.js'
 import {initramfsFixer} from './initramfs-fixer.js'
+import {networkFixer} from './network-fixer.js'
 
-/** oclif `hyper2kvm:register` hook: the Linux guest inspector and the fstab, GRUB and initramfs fixers. */
+/** oclif `hyper2kvm:register` hook: the Linux guest inspector and the fstab, GRUB, initramfs and network fixers. */
 export default async function registerLinux() {
-  return register(guestInspector, fstabFixer, grubFixer, initramfsFixer)
+  return register(guestInspector, fstabFixer, grubFixer, initramfsFixer, networkFixer)
 }

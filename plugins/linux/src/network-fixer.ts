@@ -1,0 +1,86 @@
+import type {GuestSession, PipelineStage, StageContext} from '@hyper2kvm/plugin-api'
+
+import {isFixableLinux} from './linux-applies.js'
+import {type NetworkFile, readNetworkFiles} from './network-files.js'
+import {bindingsOf, namingSchemeOf, pinsOf} from './network-model.js'
+import {applyTransform} from './record-edit.js'
+import {
+  type NicPlan,
+  type TransformResult,
+  decideNetworkdLink,
+  planNics,
+  rewriteIfcfg,
+  rewriteIfupdown,
+  rewriteNetplan,
+  rewriteNetworkdNetwork,
+  rewriteNmKeyfile,
+  rewritePersistentNetRules,
+} from './transforms/index.js'
+
+const STAGE = 'fixer:network'
+
+const REWRITES: Partial<Record<NetworkFile['kind'], (text: string, plan: NicPlan) => TransformResult>> = {
+  ifcfg: rewriteIfcfg,
+  ifupdown: rewriteIfupdown,
+  netplan: rewriteNetplan,
+  networkd: rewriteNetworkdNetwork,
+  networkmanager: rewriteNmKeyfile,
+}
+
+/** keep_macs (the job keeps the NICs' MACs on KVM) when the host has that job key; otherwise MACs are not kept. */
+function keepsMacs(ctx: StageContext): boolean {
+  return (ctx.job as {keepMacs?: unknown}).keepMacs === true
+}
+
+async function remove(ctx: StageContext, session: GuestSession, file: NetworkFile, reason: string): Promise<void> {
+  await session.call('rm', file.path)
+  ctx.changes.record({after: null, before: file.text, path: file.path, reason, stage: STAGE})
+  ctx.log.info(`${STAGE}: removed ${file.path}`)
+}
+
+async function fixFile(ctx: StageContext, session: GuestSession, file: NetworkFile, plan: NicPlan): Promise<void> {
+  const rewrite = REWRITES[file.kind]
+  if (rewrite) {
+    await applyTransform(ctx, STAGE, file.path, file.text, rewrite(file.text, plan))
+  } else if (file.kind === 'networkd-link') {
+    const decision = decideNetworkdLink(file.text, plan)
+    if (decision.action === 'delete') await remove(ctx, session, file, decision.reason ?? 'stale')
+  } else if (file.kind === 'persistent-net') {
+    const result = rewritePersistentNetRules(file.text, plan)
+    if (result.remove) await remove(ctx, session, file, `stale persistent-net rules: ${[...new Set(result.edits.map((e) => e.reason))].join('; ')}`)
+    else await applyTransform(ctx, STAGE, file.path, file.text, result)
+  }
+}
+
+/**
+ * Network: on KVM the guest's NIC is a virtio-net-pci device with another name (enp1s0 on q35, NIC i on root
+ * port i+1) and, unless the MACs are kept, another MAC. Every binding to the old name or MAC in netplan,
+ * ifupdown, NetworkManager keyfiles, ifcfg-* and systemd-networkd files is rewritten to the name the NIC gets,
+ * stale renames by MAC (70-persistent-net.rules, .link files) are removed, and addressing is left as it was.
+ */
+export const networkFixer: PipelineStage = {
+  after: ['fstab'],
+  applies: (ctx) => isFixableLinux(ctx),
+  description: 'network: rebind netplan, ifupdown, NetworkManager, ifcfg-* and systemd-networkd configs from the VMware NIC name/MAC to the virtio NIC\'s name; remove stale persistent-net rules and .link renames',
+  kind: 'fixer',
+  name: 'network',
+  async run(ctx) {
+    const session = await ctx.guest.open()
+    const files = await readNetworkFiles(session, (message) => ctx.warn('FIX_WARNING', message))
+    const bindings = files.flatMap(bindingsOf)
+    const pins = files.flatMap(pinsOf)
+    if (bindings.length === 0 && pins.length === 0) {
+      ctx.log.info(`${STAGE}: no interface bound by name or MAC in the guest's network configuration`)
+      return
+    }
+    const keepMacs = keepsMacs(ctx)
+    const scheme = await namingSchemeOf(session)
+    const plan = planNics(bindings, pins, {keepMacs, scheme})
+    const renames = [...plan.renames].map(([from, to]) => `${from} → ${to}`)
+    ctx.log.info(`${STAGE}: ${renames.length > 0 ? renames.join(', ') : 'no NIC renamed'} (${scheme} names, MACs ${keepMacs ? 'kept' : 'not kept'})`)
+    if (plan.order.length > 1) {
+      ctx.warn('NIC_ORDER', `The guest configures ${plan.order.length} NICs (${plan.order.join(', ')}); NIC i is bound to the name of the virtio NIC on PCIe root port i+1: give the VM its NICs in this order.`)
+    }
+    for (const file of files) await fixFile(ctx, session, file, plan)
+  },
+}
