@@ -5,7 +5,7 @@ import {FakeGuest as ExampleFakeGuest, type FakeJob, fakeJob} from '../../exampl
 /**
  * The example plugin's in-memory guest (exists/readFile/writeFile follow symlinks, is-* do not) plus the
  * guestfish commands the Linux fixers use to walk and prune directories: `ls` (names in a directory, like the
- * appliance: not following a symlinked directory) and `rm` (a file). Paths are planted with file/dir/symlink.
+ * appliance: not following a symlinked directory), `rm` (a file) and `mkdir-p`. Paths are planted with file/dir/symlink.
  */
 export class FakeGuest extends ExampleFakeGuest {
   /** Every guestfish command the stage ran, in order, for tests that look at what was touched. */
@@ -35,6 +35,10 @@ export class FakeGuest extends ExampleFakeGuest {
       if (this.nodes.get(path)?.kind !== 'dir') throw new Error(`ls: ${path}: not a directory`)
       const prefix = `${path}/`
       return [...this.nodes.keys()].filter((p) => p.startsWith(prefix) && !p.slice(prefix.length).includes('/')).map((p) => p.slice(prefix.length)).sort().map((n) => `${n}\n`).join('')
+    }
+    if (command === 'mkdir-p') {
+      this.plantParents(`${path}/x`)
+      return ''
     }
     if (command === 'rm') {
       const node = this.nodes.get(path)

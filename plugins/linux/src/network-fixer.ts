@@ -2,11 +2,12 @@ import type {GuestSession, PipelineStage, StageContext} from '@hyper2kvm/plugin-
 
 import {isFixableLinux} from './linux-applies.js'
 import {type NetworkFile, readNetworkFiles} from './network-files.js'
-import {bindingsOf, namingSchemeOf, pinsOf} from './network-model.js'
+import {type GuestNaming, bindingsOf, namingOf, pinsOf} from './network-model.js'
 import {applyTransform} from './record-edit.js'
 import {
   type NicPlan,
   type TransformResult,
+  VIRTIO_NIC_LINK_PATH,
   decideNetworkdLink,
   planNics,
   rewriteIfcfg,
@@ -15,6 +16,7 @@ import {
   rewriteNetworkdNetwork,
   rewriteNmKeyfile,
   rewritePersistentNetRules,
+  virtioNicLinkFor,
 } from './transforms/index.js'
 
 const STAGE = 'fixer:network'
@@ -53,6 +55,26 @@ async function fixFile(ctx: StageContext, session: GuestSession, file: NetworkFi
 }
 
 /**
+ * A single NIC rebound to a new name: a .link file makes the virtio NIC get that name whatever slot it is in,
+ * on guests whose udev reads .link files. Not with several NICs (a driver match cannot tell them apart) and
+ * never over a file that is already there.
+ */
+async function pinVirtioName(ctx: StageContext, session: GuestSession, plan: NicPlan, naming: GuestNaming): Promise<void> {
+  const nic = plan.order.length === 1 ? plan.order[0]! : undefined
+  // A NIC known by MAC alone is rebound by name only when its MAC binding was dropped.
+  const name = nic === undefined ? undefined : (plan.renames.get(nic) ?? (plan.keepMacs ? undefined : plan.macNames.get(nic)))
+  if (name === undefined || naming.scheme !== 'predictable' || !naming.linkFiles) return
+  if ((await session.call('is-symlink', VIRTIO_NIC_LINK_PATH)).trim() === 'true' || (await session.exists(VIRTIO_NIC_LINK_PATH))) {
+    ctx.warn('FIX_WARNING', `${VIRTIO_NIC_LINK_PATH} already exists; left as is, so the NIC is named by its PCI slot.`)
+    return
+  }
+  const text = virtioNicLinkFor(name)
+  await session.call('mkdir-p', '/etc/systemd/network')
+  await session.writeFile(VIRTIO_NIC_LINK_PATH, text)
+  ctx.changes.record({after: text, before: null, path: VIRTIO_NIC_LINK_PATH, reason: `the guest's one NIC is configured as ${name}; the virtio NIC gets that name in any PCI slot (matched by its driver)`, stage: STAGE})
+}
+
+/**
  * Network: on KVM the guest's NIC is a virtio-net-pci device with another name (enp1s0 on q35, NIC i on root
  * port i+1) and, unless the MACs are kept, another MAC. Every binding to the old name or MAC in netplan,
  * ifupdown, NetworkManager keyfiles, ifcfg-* and systemd-networkd files is rewritten to the name the NIC gets,
@@ -74,7 +96,8 @@ export const networkFixer: PipelineStage = {
       return
     }
     const keepMacs = keepsMacs(ctx)
-    const scheme = await namingSchemeOf(session)
+    const naming = await namingOf(session)
+    const scheme = naming.scheme
     const plan = planNics(bindings, pins, {keepMacs, scheme})
     const renames = [...plan.renames].map(([from, to]) => `${from} → ${to}`)
     ctx.log.info(`${STAGE}: ${renames.length > 0 ? renames.join(', ') : 'no NIC renamed'} (${scheme} names, MACs ${keepMacs ? 'kept' : 'not kept'})`)
@@ -82,5 +105,6 @@ export const networkFixer: PipelineStage = {
       ctx.warn('NIC_ORDER', `The guest configures ${plan.order.length} NICs (${plan.order.join(', ')}); NIC i is bound to the name of the virtio NIC on PCIe root port i+1: give the VM its NICs in this order.`)
     }
     for (const file of files) await fixFile(ctx, session, file, plan)
+    await pinVirtioName(ctx, session, plan, naming)
   },
 }

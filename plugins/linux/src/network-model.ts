@@ -44,20 +44,32 @@ export function pinsOf(file: NetworkFile): MacPin[] {
   return []
 }
 
-const PREDICTABLE_RULES = ['/usr/lib/udev/rules.d/80-net-setup-link.rules', '/lib/udev/rules.d/80-net-setup-link.rules', '/lib/udev/rules.d/80-net-name-slot.rules']
+const LINK_RULES = ['/usr/lib/udev/rules.d/80-net-setup-link.rules', '/lib/udev/rules.d/80-net-setup-link.rules']
+const SLOT_RULES = '/lib/udev/rules.d/80-net-name-slot.rules'
+
+/** How the guest's udev names NICs, and whether it applies systemd .link files (systemd 209 and later). */
+export interface GuestNaming {
+  scheme: NamingScheme
+  linkFiles: boolean
+}
+
+async function anyExists(session: GuestSession, paths: readonly string[]): Promise<boolean> {
+  for (const path of paths) if (await session.exists(path)) return true
+  return false
+}
 
 /**
  * How the guest's udev will name the virtio NIC: `kernel` (eth0…) when the kernel command line says
  * net.ifnames=0, when /etc masks udev's naming rule, or when the guest's udev has no predictable naming at all
  * (RHEL 6 and older); `predictable` (enp1s0…) otherwise.
  */
-export async function namingSchemeOf(session: GuestSession): Promise<NamingScheme> {
+export async function namingOf(session: GuestSession): Promise<GuestNaming> {
+  const linkFiles = await anyExists(session, LINK_RULES)
   for (const path of ['/etc/default/grub', '/etc/kernel/cmdline']) {
     const text = ((await session.readFile(path)) ?? '').slice(0, 64 * 1024)
     const active = text.split('\n').filter((line) => !line.trimStart().startsWith('#'))
-    if (active.some((line) => /(?:^|[\s"'])net\.ifnames=0(?=$|[\s"'])/.test(line))) return 'kernel'
+    if (active.some((line) => /(?:^|[\s"'])net\.ifnames=0(?=$|[\s"'])/.test(line))) return {linkFiles, scheme: 'kernel'}
   }
-  if (await session.exists('/etc/udev/rules.d/80-net-setup-link.rules')) return 'kernel'
-  for (const path of PREDICTABLE_RULES) if (await session.exists(path)) return 'predictable'
-  return 'kernel'
+  if (await session.exists('/etc/udev/rules.d/80-net-setup-link.rules')) return {linkFiles, scheme: 'kernel'}
+  return {linkFiles, scheme: linkFiles || (await session.exists(SLOT_RULES)) ? 'predictable' : 'kernel'}
 }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import {inspectNetwork} from '../../../plugins/linux/src/inspect-network.js'
 import {MAX_NETWORK_FILE_BYTES} from '../../../plugins/linux/src/network-files.js'
 import {networkFixer} from '../../../plugins/linux/src/network-fixer.js'
+import {VIRTIO_NIC_LINK_PATH, virtioNicLinkFor} from '../../../plugins/linux/src/transforms/rewrite-networkd.js'
 import registerLinux from '../../../plugins/linux/src/register.js'
 import {StageRegistry} from '../../../src/stages/stage-registry.js'
 import {FakeGuest, fakeFixerJob} from '../../helpers/fake-guest.js'
@@ -69,12 +70,16 @@ describe('fixer:network on an in-memory guest', () => {
     assert.match(interfaces, /^iface enp1s0 inet static\n {4}address 10\.0\.2\.15\/24\n {4}gateway 10\.0\.2\.2$/m)
     assert.doesNotMatch(interfaces, /ens192/)
     assert.equal(guest.nodes.has('/etc/udev/rules.d/70-persistent-net.rules'), false)
-    assert.deepEqual(changes.map((c) => [c.path, c.stage, c.after === null]), [
-      ['/etc/network/interfaces', 'fixer:network', false],
-      ['/etc/udev/rules.d/70-persistent-net.rules', 'fixer:network', true],
+    assert.deepEqual(changes.map((c) => [c.path, c.stage, c.before === null, c.after === null]), [
+      ['/etc/network/interfaces', 'fixer:network', false, false],
+      ['/etc/udev/rules.d/70-persistent-net.rules', 'fixer:network', false, true],
+      [VIRTIO_NIC_LINK_PATH, 'fixer:network', true, false],
     ])
     assert.equal(changes[1]!.before, PERSISTENT_NET)
     assert.match(changes[0]!.reason!, /ens192 → enp1s0/)
+    // One NIC: whatever slot the hypervisor gives it, the virtio NIC is named what the config now binds.
+    assert.equal(guest.file(VIRTIO_NIC_LINK_PATH), virtioNicLinkFor('enp1s0'))
+    assert.match(virtioNicLinkFor('enp1s0'), /^\[Match\]\nDriver=virtio_net\n\n\[Link\]\nName=enp1s0$/m)
     assert.deepEqual(warnings, [])
   })
 
@@ -84,7 +89,22 @@ describe('fixer:network on an in-memory guest', () => {
     await networkFixer.run(ctx)
     assert.equal(guest.file('/etc/systemd/network/10-ens160.network'), NETWORKD_DHCP.replace('Name=ens160', 'Name=enp1s0'))
     assert.equal(guest.nodes.has('/etc/systemd/network/10-ens160.link'), false)
-    assert.deepEqual(changes.map((c) => c.path).sort(), ['/etc/systemd/network/10-ens160.link', '/etc/systemd/network/10-ens160.network'])
+    assert.deepEqual(changes.map((c) => c.path).sort(), [VIRTIO_NIC_LINK_PATH, '/etc/systemd/network/10-ens160.link', '/etc/systemd/network/10-ens160.network'].sort())
+    assert.equal(guest.file(VIRTIO_NIC_LINK_PATH), virtioNicLinkFor('enp1s0'))
+  })
+
+  it('no name pin where udev reads no .link files, or a file is already where it would go', async () => {
+    const old = new FakeGuest().plantFile('/lib/udev/rules.d/80-net-name-slot.rules', '#\n').plantFile('/etc/network/interfaces', IFUPDOWN_STATIC)
+    const first = fakeFixerJob(old)
+    await networkFixer.run(first.ctx)
+    assert.match(old.file('/etc/network/interfaces')!, /iface enp1s0 inet static/)
+    assert.equal(old.nodes.has(VIRTIO_NIC_LINK_PATH), false)
+    const taken = ifupdownGuest().plantSymlink(VIRTIO_NIC_LINK_PATH, '/dev/null')
+    const second = fakeFixerJob(taken)
+    await networkFixer.run(second.ctx)
+    assert.deepEqual(taken.nodes.get(VIRTIO_NIC_LINK_PATH), {kind: 'symlink', target: '/dev/null'})
+    // The symlink is refused as a config to read, and not written through.
+    assert.deepEqual(second.warnings.map((w) => w.message.includes('already exists')), [false, true])
   })
 
   it('keep_macs: the persistent-net rule still names the NIC ens192, so nothing changes', async () => {
@@ -119,6 +139,7 @@ describe('fixer:network on an in-memory guest', () => {
     assert.deepEqual(['ens160', 'ens192', 'ens224'].map(bound), ['enp1s0', 'enp2s0', 'enp3s0'])
     assert.deepEqual(warnings.map((w) => w.code), ['NIC_ORDER'])
     assert.match(warnings[0]!.message, /3 NICs \(ens160, ens192, ens224\)/)
+    assert.equal(guest.nodes.has(VIRTIO_NIC_LINK_PATH), false, 'a driver match cannot tell several NICs apart')
   })
 
   it('refuses a symlinked config without following it or saying where it points', async () => {

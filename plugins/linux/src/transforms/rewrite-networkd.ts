@@ -72,3 +72,23 @@ export function decideNetworkdLink(text: string, plan: NicPlan): LinkDecision {
   if (!pin || plan.keepMacs) return {action: 'keep'}
   return {action: 'delete', reason: `renamed the NIC with MAC ${pin.mac} to ${pin.name}; the virtio NIC gets a new MAC on KVM (MACs not kept), so the file is stale and its configuration follows the NIC's new name`}
 }
+
+/** Where fixer:network pins the name of a single-NIC guest's virtio NIC (sorts before the distribution's 99-default.link). */
+export const VIRTIO_NIC_LINK_PATH = '/etc/systemd/network/10-hyper2kvm-virtio-nic.link'
+
+/**
+ * A .link file that gives the virtio NIC the name the rewritten configuration binds, wherever the hypervisor
+ * put it (root port, pcie.0 slot, i440fx slot): for a single-NIC guest, matching the driver is unambiguous.
+ */
+export function virtioNicLinkFor(name: string): string {
+  return [
+    '# Written by hyper2kvm: the guest\'s network configuration was rebound to this name for KVM;',
+    '# this keeps it true whichever PCI slot the virtio NIC sits in. Remove it to get slot-based names back.',
+    '[Match]',
+    'Driver=virtio_net',
+    '',
+    '[Link]',
+    `Name=${name}`,
+    '',
+  ].join('\n')
+}
