@@ -7,10 +7,10 @@ import {isPhysicalNicName} from './transforms/index.js'
 /**
  * INSPECT's network facts: every interface the guest's network configuration binds, and a risk when those
  * bindings (a VMware slot name, a MAC, a rename by MAC) will not find the virtio NIC as they are. Refused files
- * (symlinks, oversized) are left to fixer:network to report.
+ * (symlinks, oversized) are reported by fixer:network, which reuses this read.
  */
 export async function inspectNetwork(session: GuestSession): Promise<{network: {interfaces: NicConfig[]}; risks: InspectionRisk[]}> {
-  const files = await readNetworkFiles(session, () => undefined)
+  const {files} = await readNetworkFiles(session)
   const interfaces = files.flatMap(bindingsOf)
   const pins = files.flatMap(pinsOf)
   const names = [...new Set([...interfaces, ...pins].map((b) => b.name).filter((n): n is string => n !== undefined && isPhysicalNicName(n)))]

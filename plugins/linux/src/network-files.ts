@@ -59,13 +59,39 @@ async function readOne(session: GuestSession, path: string, warn: (message: stri
   return (await session.readFile(path)) ?? undefined
 }
 
+export interface NetworkFiles {
+  files: NetworkFile[]
+  /** Why files were refused; never quoting a refused file's bytes, a symlink's target or size, or an unprintable name. */
+  refusals: string[]
+}
+
+/** One read per appliance session: inspection reads the files, fixer:network (nothing else writes them before it) reuses that read. */
+const readsBySession = new WeakMap<GuestSession, Promise<NetworkFiles>>()
+
 /**
  * Every network configuration file the guest has in the places netplan, ifupdown, NetworkManager, ifcfg,
  * systemd-networkd and udev keep them, in a stable order (by directory as listed above, then name). A
- * symlinked directory is not entered. `warn` receives refusals; they never quote the refused file's bytes,
- * a refused symlink's target or size, or a name that is not plain printable text.
+ * symlinked directory is not entered. Read once per session; call forget() after writing any of them.
  */
-export async function readNetworkFiles(session: GuestSession, warn: (message: string) => void): Promise<NetworkFile[]> {
+export function readNetworkFiles(session: GuestSession): Promise<NetworkFiles> {
+  let read = readsBySession.get(session)
+  if (read === undefined) {
+    read = readAll(session)
+    readsBySession.set(session, read)
+    // A failed read is not remembered: the next caller tries again and gets the error itself.
+    read.catch(() => readsBySession.delete(session))
+  }
+  return read
+}
+
+/** Drop the remembered read of this session's network files (they were changed). */
+export function forgetNetworkFiles(session: GuestSession): void {
+  readsBySession.delete(session)
+}
+
+async function readAll(session: GuestSession): Promise<NetworkFiles> {
+  const refusals: string[] = []
+  const warn = (message: string) => refusals.push(message)
   const files: NetworkFile[] = []
   const listings = new Map<string, string[]>()
   for (const source of SOURCES) {
@@ -88,5 +114,5 @@ export async function readNetworkFiles(session: GuestSession, warn: (message: st
       if (text !== undefined) files.push({kind: source.kind, path, text})
     }
   }
-  return files
+  return {files, refusals}
 }

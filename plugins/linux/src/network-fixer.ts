@@ -1,7 +1,7 @@
 import type {GuestSession, PipelineStage, StageContext} from '@hyper2kvm/plugin-api'
 
 import {isFixableLinux} from './linux-applies.js'
-import {type NetworkFile, readNetworkFiles} from './network-files.js'
+import {type NetworkFile, forgetNetworkFiles, readNetworkFiles} from './network-files.js'
 import {type GuestNaming, bindingsOf, namingOf, pinsOf} from './network-model.js'
 import {applyTransform} from './record-edit.js'
 import {
@@ -88,7 +88,8 @@ export const networkFixer: PipelineStage = {
   name: 'network',
   async run(ctx) {
     const session = await ctx.guest.open()
-    const files = await readNetworkFiles(session, (message) => ctx.warn('FIX_WARNING', message))
+    const {files, refusals} = await readNetworkFiles(session)
+    for (const refusal of refusals) ctx.warn('FIX_WARNING', refusal)
     const bindings = files.flatMap(bindingsOf)
     const pins = files.flatMap(pinsOf)
     if (bindings.length === 0 && pins.length === 0) {
@@ -104,6 +105,7 @@ export const networkFixer: PipelineStage = {
     if (plan.order.length > 1) {
       ctx.warn('NIC_ORDER', `The guest configures ${plan.order.length} NICs (${plan.order.join(', ')}); NIC i is bound to the name of the virtio NIC on PCIe root port i+1: give the VM its NICs in this order.`)
     }
+    forgetNetworkFiles(session)
     for (const file of files) await fixFile(ctx, session, file, plan)
     await pinVirtioName(ctx, session, plan, naming)
   },

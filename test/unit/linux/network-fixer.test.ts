@@ -178,6 +178,18 @@ describe('fixer:network on an in-memory guest', () => {
     assert.deepEqual([changes, warnings], [[], []])
   })
 
+  it('reuses the read inspection made of the same session, and still reports what was refused', async () => {
+    const guest = ifupdownGuest().plantSymlink('/etc/netplan/01-netcfg.yaml', '/etc/passwd')
+    await inspectNetwork(guest)
+    const listed = guest.calls.filter((c) => c.startsWith('ls ')).length
+    assert.ok(listed >= 2)
+    const {ctx, warnings} = fakeFixerJob(guest)
+    await networkFixer.run(ctx)
+    assert.equal(guest.calls.filter((c) => c.startsWith('ls ')).length, listed, 'no directory listed twice')
+    assert.deepEqual(warnings.map((w) => w.message), ['/etc/netplan/01-netcfg.yaml is a symbolic link; refused, not followed (its network configuration is left as is).'])
+    assert.match(guest.file('/etc/network/interfaces')!, /iface enp1s0 inet static/)
+  })
+
   it('inspection reports each bound interface and the risk that it will not find the virtio NIC', async () => {
     const {network, risks} = await inspectNetwork(ifupdownGuest())
     assert.deepEqual(network.interfaces, [{file: '/etc/network/interfaces', mode: 'static', name: 'ens192', tool: 'ifupdown'}])

@@ -17,6 +17,9 @@ function unquote(value: string): string {
   return value.replace(/\s+#.*$/, '').trim().replace(/^(["'])(.*)\1$/, '$2')
 }
 
+/** Deeper than this, a mapping is nothing netplan's `network.ethernets.<id>.match.<key>` needs: not tracked (hostile nesting stays cheap). */
+const MAX_DEPTH = 16
+
 function yamlLines(text: string): YamlLine[] {
   const stack: Array<{indent: number; key: string}> = []
   return splitLines(text).map((line) => {
@@ -25,6 +28,7 @@ function yamlLines(text: string): YamlLine[] {
     if (trimmed === '' || trimmed.startsWith('#') || !key) return {line, path: stack.map((s) => s.key)}
     const indent = key[1]!.length
     while (stack.length > 0 && stack.at(-1)!.indent >= indent) stack.pop()
+    if (stack.length >= MAX_DEPTH) return {line, path: stack.map((s) => s.key)}
     stack.push({indent, key: key[3]!})
     return {line, path: stack.map((s) => s.key), ...(key[4] !== undefined ? {value: key[4]} : {})}
   })
@@ -91,6 +95,11 @@ export function netplanPins(text: string): MacPin[] {
   return [...netplanNics(yamlLines(text)).values()].flatMap((nic) => (nic.mac && physical(nic.setName) ? [{mac: nic.mac, name: nic.setName!}] : []))
 }
 
+/** An ethernets id for a warning: ids are guest text, so anything but a plain name is not repeated. */
+function safeId(id: string): string {
+  return /^[A-Za-z0-9_.-]{1,32}$/.test(id) ? id : '(unnamed)'
+}
+
 const MAC_REASON = 'the NIC gets a new MAC on KVM (MACs not kept): a macaddress match would match nothing'
 
 /**
@@ -113,11 +122,13 @@ export function rewriteNetplan(text: string, plan: NicPlan): TransformResult {
     } else if (byMac && path[3] === 'match' && path[4] === 'macaddress') {
       if (nic.matchName !== undefined || target === undefined) out.replace(line, commentedOut(body), MAC_REASON)
       else out.replace(line, body.replace(/macaddress\s*:.*$/, `name: ${target}`), `${MAC_REASON}; matched by the name it gets instead`)
+    } else if (path[3] === 'match' && path.length === 4 && !plan.keepMacs && flowMap(value) === undefined && /macaddress/.test(value)) {
+      out.keep(line)
+      out.warnings.push(`ethernets entry ${JSON.stringify(safeId(path[2]!))} matches in a form this fixer does not edit (not a one-line flow map of plain values); its MAC match is left as is`)
     } else if (byMac && path[3] === 'match' && path.length === 4) {
       const entries = flowMap(value)?.filter(([k]) => k !== 'macaddress')
       if (entries === undefined) {
-        out.replace(line, body, '')
-        out.warnings.push('an ethernets entry matches by MAC in a form this fixer does not edit (not a one-line flow map); left as is')
+        out.keep(line)
       } else {
         if (!entries.some(([k]) => k === 'name') && target !== undefined) entries.push(['name', target])
         const flow = entries.length === 0 ? '{}' : `{${entries.map(([k, v]) => `${k}: ${renameInterfaces(v, plan)}`).join(', ')}}`
