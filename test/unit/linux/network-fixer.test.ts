@@ -129,6 +129,18 @@ describe('fixer:network on an in-memory guest', () => {
     assert.equal(changes.length, 2)
   })
 
+  it('numbers configured NICs only: a leftover rename rule for an old MAC does not push the NIC to a second slot', async () => {
+    const guest = new FakeGuest()
+      .plantFile(UDEV_NAMING, '#\n')
+      .plantFile('/etc/network/interfaces', 'auto eth1\niface eth1 inet dhcp\n')
+      .plantFile('/etc/udev/rules.d/70-persistent-net.rules', `SUBSYSTEM=="net", ATTR{address}=="00:0c:29:00:00:01", NAME="eth0"\nSUBSYSTEM=="net", ATTR{address}=="${MAC}", NAME="eth1"\n`)
+    const {ctx, warnings} = fakeFixerJob(guest)
+    await networkFixer.run(ctx)
+    assert.equal(guest.file('/etc/network/interfaces'), 'auto enp1s0\niface enp1s0 inet dhcp\n')
+    assert.equal(guest.nodes.has('/etc/udev/rules.d/70-persistent-net.rules'), false)
+    assert.deepEqual(warnings, [])
+  })
+
   it('several NICs keep their VMware order (ens160 < ens192 < ens224) and the job is told to keep it', async () => {
     const keyfile = (name: string) => `[connection]\nid=${name}\ntype=ethernet\ninterface-name=${name}\n\n[ipv4]\nmethod=auto\n`
     const guest = new FakeGuest().plantFile(UDEV_NAMING, '#\n')

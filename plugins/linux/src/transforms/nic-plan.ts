@@ -62,8 +62,8 @@ function compareNames(a: string, b: string): number {
 }
 
 /**
- * Number the guest's NICs and decide each one's name on KVM. A NIC is a physical name or a MAC seen in the
- * configuration (a binding or pin naming both joins them). Named NICs come first in natural name order (the
+ * Number the guest's NICs and decide each one's name on KVM. A NIC is a physical name or a MAC a config binds
+ * (a binding or pin naming both joins them). Named NICs come first in natural name order (the
  * VMware PCI slot order: ens160, ens192, ens224 …, eth0, eth1 …), which is the order the OVF lists them and the
  * order the libvirt domain puts them on root ports; NICs known only by MAC follow in MAC order. With keepMacs a
  * name pinned by MAC survives (the pin still matches) and is left alone.
@@ -73,11 +73,14 @@ export function planNics(bindings: readonly NicBinding[], pins: readonly MacPin[
   for (const {mac, name} of [...pins, ...bindings]) {
     if (mac && name && isPhysicalNicName(name) && !nameOfMac.has(mac)) nameOfMac.set(mac, name)
   }
+  // Only configured NICs are numbered: a rename rule for a MAC no config uses is often a leftover (old udev
+  // wrote one per MAC it ever saw), and counting it would shift every NIC after it.
   const names = new Set<string>()
   const macOnly = new Set<string>()
-  for (const {mac, name} of [...pins, ...bindings]) {
-    if (name && isPhysicalNicName(name)) names.add(name)
-    else if (mac && !nameOfMac.has(mac)) macOnly.add(mac)
+  for (const {mac, name} of bindings) {
+    const known = name && isPhysicalNicName(name) ? name : mac ? nameOfMac.get(mac) : undefined
+    if (known) names.add(known)
+    else if (mac) macOnly.add(mac)
   }
   const order = [...[...names].sort(compareNames), ...[...macOnly].sort()]
   const target = new Map(order.map((nic, index) => [nic, targetNicName(index, options.scheme)]))
@@ -88,7 +91,7 @@ export function planNics(bindings: readonly NicBinding[], pins: readonly MacPin[
     if (to !== name) renames.set(name, to)
   }
   const macNames = new Map<string, string>()
-  for (const [mac, name] of nameOfMac) macNames.set(mac, renames.get(name) ?? name)
+  for (const [mac, name] of nameOfMac) if (names.has(name)) macNames.set(mac, renames.get(name) ?? name)
   for (const mac of macOnly) macNames.set(mac, target.get(mac)!)
   return {keepMacs: options.keepMacs, macNames, order, renames}
 }
