@@ -9,6 +9,8 @@ import {
   type TransformResult,
   VIRTIO_NIC_LINK_PATH,
   decideNetworkdLink,
+  ifcfgFileNic,
+  ifcfgHasDevice,
   planNics,
   rewriteIfcfg,
   rewriteIfupdown,
@@ -40,8 +42,30 @@ async function remove(ctx: StageContext, session: GuestSession, file: NetworkFil
   ctx.log.info(`${STAGE}: removed ${file.path}`)
 }
 
+/**
+ * An ifcfg file without DEVICE= names its interface by its own name (SUSE's wicked always does): it moves to
+ * ifcfg-<new name>, both sides recorded. Not over an existing file.
+ */
+async function moveIfcfg(ctx: StageContext, session: GuestSession, file: NetworkFile, plan: NicPlan): Promise<boolean> {
+  const old = ifcfgFileNic(file.path)
+  const renamed = old === undefined || ifcfgHasDevice(file.text) ? undefined : plan.renames.get(old)
+  if (renamed === undefined) return false
+  const target = `${file.path.slice(0, file.path.lastIndexOf('/'))}/ifcfg-${renamed}`
+  if (await session.exists(target)) {
+    ctx.warn('FIX_WARNING', `${file.path} names ${old} by its file name, but ${target} already exists; left as is.`)
+    return false
+  }
+  const result = rewriteIfcfg(file.text, plan)
+  for (const warning of result.warnings) ctx.warn('FIX_WARNING', `${file.path}: ${warning}`)
+  await session.writeFile(target, result.text)
+  ctx.changes.record({after: result.text, before: null, path: target, reason: `${file.path} moved here: the file's name names the interface (${old} → ${renamed})`, stage: STAGE})
+  await remove(ctx, session, file, `moved to ${target}: the file's name names the interface (${old} → ${renamed})`)
+  return true
+}
+
 async function fixFile(ctx: StageContext, session: GuestSession, file: NetworkFile, plan: NicPlan): Promise<void> {
   const rewrite = REWRITES[file.kind]
+  if (file.kind === 'ifcfg' && (await moveIfcfg(ctx, session, file, plan))) return
   if (rewrite) {
     await applyTransform(ctx, STAGE, file.path, file.text, rewrite(file.text, plan))
   } else if (file.kind === 'networkd-link') {

@@ -141,6 +141,19 @@ describe('fixer:network on an in-memory guest', () => {
     assert.deepEqual(warnings, [])
   })
 
+  it('an ifcfg file without DEVICE= (SUSE) is named by its file name: it moves to ifcfg-<new name>', async () => {
+    const text = "BOOTPROTO='static'\nIPADDR='10.0.2.15/24'\nSTARTMODE='auto'\n"
+    const guest = new FakeGuest().plantFile(UDEV_NAMING, '#\n').plantFile('/etc/sysconfig/network/ifcfg-ens192', text)
+    const {changes, ctx} = fakeFixerJob(guest)
+    await networkFixer.run(ctx)
+    assert.equal(guest.nodes.has('/etc/sysconfig/network/ifcfg-ens192'), false)
+    assert.equal(guest.file('/etc/sysconfig/network/ifcfg-enp1s0'), text)
+    assert.deepEqual(changes.slice(0, 2).map((c) => [c.path, c.before === null, c.after === null]), [
+      ['/etc/sysconfig/network/ifcfg-enp1s0', true, false],
+      ['/etc/sysconfig/network/ifcfg-ens192', false, true],
+    ])
+  })
+
   it('several NICs keep their VMware order (ens160 < ens192 < ens224) and the job is told to keep it', async () => {
     const keyfile = (name: string) => `[connection]\nid=${name}\ntype=ethernet\ninterface-name=${name}\n\n[ipv4]\nmethod=auto\n`
     const guest = new FakeGuest().plantFile(UDEV_NAMING, '#\n')

@@ -15,13 +15,24 @@ function values(text: string): Map<string, string> {
   return found
 }
 
-/** The NIC an ifcfg-* file (RHEL, SUSE) configures: DEVICE=, HWADDR=, and BOOTPROTO=/IPADDR= for how it gets its address. */
+/** The interface an ifcfg file names by its own name (`ifcfg-ens192`), as SUSE's wicked does and RHEL's ifup does without DEVICE=. */
+export function ifcfgFileNic(file: string): string | undefined {
+  const name = /(?:^|\/)ifcfg-([^/]+)$/.exec(file)?.[1]
+  return name !== undefined && isPhysicalNicName(name) ? name : undefined
+}
+
+/** Whether an ifcfg file says DEVICE= (else its file name names the interface). */
+export function ifcfgHasDevice(text: string): boolean {
+  return values(text).has('DEVICE')
+}
+
+/** The NIC an ifcfg-* file (RHEL, SUSE) configures: DEVICE= (else the file's name), HWADDR=, and BOOTPROTO=/IPADDR= for how it gets its address. */
 export function ifcfgBindings(text: string, file: string): NicBinding[] {
   const vars = values(text)
   const type = vars.get('TYPE')
   if (type !== undefined && type.toLowerCase() !== 'ethernet') return []
   const device = vars.get('DEVICE')
-  const name = device !== undefined && isPhysicalNicName(device) ? device : undefined
+  const name = device === undefined ? ifcfgFileNic(file) : isPhysicalNicName(device) ? device : undefined
   const mac = normalizeMac(vars.get('HWADDR') ?? '')
   if (name === undefined && mac === undefined) return []
   const proto = (vars.get('BOOTPROTO') ?? '').toLowerCase()
