@@ -18,6 +18,7 @@ import {
   rewriteNetworkdNetwork,
   rewriteNmKeyfile,
   rewritePersistentNetRules,
+  targetNicName,
   virtioNicLinkFor,
 } from './transforms/index.js'
 
@@ -92,8 +93,13 @@ async function pinVirtioName(ctx: StageContext, session: GuestSession, plan: Nic
     ctx.warn('FIX_WARNING', `${VIRTIO_NIC_LINK_PATH} already exists; left as is, so the NIC is named by its PCI slot.`)
     return
   }
+  const dir = VIRTIO_NIC_LINK_PATH.slice(0, VIRTIO_NIC_LINK_PATH.lastIndexOf('/'))
+  if ((await session.exists(dir)) && (await session.call('is-dir', dir)).trim() !== 'true') {
+    ctx.warn('FIX_WARNING', `${dir} is not a directory; the NIC is named by its PCI slot.`)
+    return
+  }
   const text = virtioNicLinkFor(name)
-  await session.call('mkdir-p', '/etc/systemd/network')
+  await session.call('mkdir-p', dir)
   await session.writeFile(VIRTIO_NIC_LINK_PATH, text)
   ctx.changes.record({after: text, before: null, path: VIRTIO_NIC_LINK_PATH, reason: `the guest's one NIC is configured as ${name}; the virtio NIC gets that name in any PCI slot (matched by its driver)`, stage: STAGE})
 }
@@ -127,7 +133,8 @@ export const networkFixer: PipelineStage = {
     const renames = [...plan.renames].map(([from, to]) => `${from} → ${to}`)
     ctx.log.info(`${STAGE}: ${renames.length > 0 ? renames.join(', ') : 'no NIC renamed'} (${scheme} names, MACs ${keepMacs ? 'kept' : 'not kept'})`)
     if (plan.order.length > 1) {
-      ctx.warn('NIC_ORDER', `The guest configures ${plan.order.length} NICs (${plan.order.join(', ')}); NIC i is bound to the name of the virtio NIC on PCIe root port i+1: give the VM its NICs in this order.`)
+      const bound = plan.order.map((nic, index) => `${nic} → ${targetNicName(index, scheme)}`).join(', ')
+    ctx.warn('NIC_ORDER', `The guest configures ${plan.order.length} NICs, bound in their VMware order (${bound}); the n-th virtio NIC (on PCIe root port n) gets the n-th name: give the VM its NICs in this order.`)
     }
     forgetNetworkFiles(session)
     for (const file of files) await fixFile(ctx, session, file, plan)

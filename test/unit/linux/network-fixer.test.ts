@@ -163,7 +163,7 @@ describe('fixer:network on an in-memory guest', () => {
     const bound = (name: string) => /interface-name=(\S+)/.exec(guest.file(`/etc/NetworkManager/system-connections/${name}.nmconnection`)!)?.[1]
     assert.deepEqual(['ens160', 'ens192', 'ens224'].map(bound), ['enp1s0', 'enp2s0', 'enp3s0'])
     assert.deepEqual(warnings.map((w) => w.code), ['NIC_ORDER'])
-    assert.match(warnings[0]!.message, /3 NICs \(ens160, ens192, ens224\)/)
+    assert.match(warnings[0]!.message, /3 NICs, bound in their VMware order \(ens160 → enp1s0, ens192 → enp2s0, ens224 → enp3s0\)/)
     assert.equal(guest.nodes.has(VIRTIO_NIC_LINK_PATH), false, 'a driver match cannot tell several NICs apart')
   })
 
