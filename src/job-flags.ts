@@ -52,7 +52,7 @@ export const convertFlags = {
   compress: Flags.boolean({description: 'Compress the qcow2 output (zstd unless --compression says otherwise).'}),
   compression: Flags.option({description: 'Compression algorithm for qcow2 (implies --compress).', options: ['zstd', 'zlib'] as const})(),
   'continue-on-fix-error': Flags.boolean({description: 'A failing fixer becomes a warning instead of failing the job.'}),
-  fix: Flags.boolean({allowNo: true, default: true, description: 'Inspect the guest and fix it for KVM virtio (fstab, GRUB, initramfs). --no-fix converts only.'}),
+  fix: Flags.boolean({allowNo: true, default: true, description: 'Inspect the guest and fix it for KVM virtio (fstab, GRUB, network, initramfs). --no-fix converts only.'}),
   'fix-grub': Flags.boolean({allowNo: true, default: true, description: 'Make the boot loader use a stable root= and regenerate its config with the guest\'s own tool.'}),
   format: Flags.option({char: 'f', default: 'qcow2' as const, description: 'Output format.', options: ['qcow2', 'raw', 'vdi'] as const})(),
   'fstab-mode': Flags.option({

@@ -14,7 +14,7 @@ export default class Convert extends BaseCommand<typeof Convert> {
     input: Args.string({description: 'Disk or VM to convert: .vmdk, .ova, .ovf (or its directory), .vhd, .vhdx, .avhdx, .qcow2, .raw/.img, AMI export (optional with --job)'}),
   }
 
-  static override description = `Loads the input (format recognised by content), inspects the guest and fixes it for KVM virtio on a qcow2 overlay (fstab, GRUB, initramfs), converts every disk with one qemu-img convert into <name>.<fmt>.part, checks it, and renames it into place only when everything succeeded. A report <name>.report.json is written next to the outputs. The input is never written to.`
+  static override description = `Loads the input (format recognised by content), inspects the guest and fixes it for KVM virtio on a qcow2 overlay (fstab, GRUB, network, initramfs), converts every disk with one qemu-img convert into <name>.<fmt>.part, checks it, and renames it into place only when everything succeeded. A report <name>.report.json is written next to the outputs. The input is never written to.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> disk.vmdk', description: 'Convert to ./out/disk.qcow2'},

@@ -13,7 +13,7 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
     input: Args.string({description: 'Disk or VM to inspect (any input `convert` accepts)', required: true}),
   }
 
-  static override description = `Loads the input, opens it in a libguestfs appliance on a throw-away overlay, and reports what the guest is (OS, distro, version, root and why it was chosen, firmware, boot loader, kernels and their virtio drivers, initramfs tool, fstab, VMware Tools and qemu-guest-agent) and the risks for booting on KVM virtio. Nothing is written next to the input or anywhere else.`
+  static override description = `Loads the input, opens it in a libguestfs appliance on a throw-away overlay, and reports what the guest is (OS, distro, version, root and why it was chosen, firmware, boot loader, kernels and their virtio drivers, initramfs tool, fstab, VMware Tools and qemu-guest-agent, the interfaces its network configuration binds) and the risks for booting on KVM virtio. Nothing is written next to the input or anywhere else.`
 
   static override examples = ['<%= config.bin %> inspect guest.vmdk', '<%= config.bin %> inspect vm.ova --json']
 
@@ -52,6 +52,7 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
     this.log(`firmware: ${i.firmware}; boot loader: ${i.bootloader ?? 'unknown'}; initramfs tool: ${i.initramfsTool ?? 'none'}`)
     for (const k of i.kernels) this.log(`kernel ${k.version}: virtio ${k.hasVirtio ? 'available' : 'MISSING'}, in initramfs: ${k.virtioInInitramfs === undefined ? 'unknown' : k.virtioInInitramfs ? 'yes' : 'no'}`)
     for (const e of i.fstab) this.log(`fstab ${e.mountpoint} ← ${e.device}${e.unstable ? '  (unstable name)' : ''}`)
+    for (const n of i.network?.interfaces ?? []) this.log(`nic ${[n.name, n.mac].filter(Boolean).join(' ')}: ${n.mode} (${n.tool}, ${n.file})`)
     this.log(`lvm: ${i.lvm ? 'yes' : 'no'}, luks: ${i.luks ? 'yes' : 'no'}, raid: ${i.raid ? 'yes' : 'no'}`)
     const t = i.vmwareTools
     if (t) this.log(`vmware tools: open-vm-tools ${t.openVmTools ? 'yes' : 'no'}, tarball ${t.tarball ? 'yes' : 'no'}; qemu-guest-agent: ${t.qemuGuestAgent}${t.qemuGuestAgentPackage ? ` (${t.qemuGuestAgentPackage})` : ''}`)

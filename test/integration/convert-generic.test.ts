@@ -37,7 +37,7 @@ describe('hyper2kvm convert (raw and qcow2 inputs, every output format)', () => 
       const ran = (status: string) => json.stages.filter((s: {status: string}) => s.status === status).map((s: {id: string}) => s.id)
       assert.deepEqual(ran('ok'), ['loader:raw', 'core:describe', 'converter:qemu-img', 'verifier:qemu-img-check', 'verifier:qemu-img-compare', 'core:commit'])
       // A blank data disk has nothing to inspect or fix: the appliance is not started, and the boot test was not asked for.
-      assert.deepEqual(ran('skipped').sort(), ['fixer:fstab', 'fixer:grub', 'fixer:initramfs', 'fixer:vmware-tools', 'inspector:guest', 'verifier:boot'])
+      assert.deepEqual(ran('skipped').sort(), ['fixer:fstab', 'fixer:grub', 'fixer:initramfs', 'fixer:network', 'fixer:vmware-tools', 'inspector:guest', 'verifier:boot'])
       assert.ok(json.warnings.some((w: {code: string}) => w.code === 'NO_OS_SIGNATURE'))
       assert.deepEqual(JSON.parse(readFileSync(json.report, 'utf8')).outputs, json.outputs)
       assert.deepEqual(leftovers(out).sort(), [`expected.${format}`, 'expected.report.json'].sort())
@@ -97,7 +97,7 @@ describe('hyper2kvm convert (raw and qcow2 inputs, every output format)', () => 
     const host = byName.get('hyper2kvm') as {stages: Array<{id: string}>}
     assert.deepEqual(host.stages.map((s) => s.id), ['converter:qemu-img', 'verifier:qemu-img-check', 'verifier:qemu-img-compare', 'verifier:boot'])
     const linux = byName.get('@hyper2kvm/plugin-linux') as {stages: Array<{id: string}>}
-    assert.deepEqual(linux.stages.map((s) => s.id), ['inspector:guest', 'fixer:fstab', 'fixer:grub', 'fixer:initramfs', 'fixer:vmware-tools'])
+    assert.deepEqual(linux.stages.map((s) => s.id), ['inspector:guest', 'fixer:fstab', 'fixer:grub', 'fixer:initramfs', 'fixer:network', 'fixer:vmware-tools'])
     for (const name of ['@hyper2kvm/plugin-vmware', '@hyper2kvm/plugin-ovf', '@hyper2kvm/plugin-hyperv', '@hyper2kvm/plugin-aws']) {
       const listed = byName.get(name) as {stages: unknown[]; errors: unknown[]} | undefined
       assert.ok(listed, `${name} is listed`)

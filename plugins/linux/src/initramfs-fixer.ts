@@ -65,8 +65,9 @@ async function rebuildAll(ctx: StageContext, session: GuestSession, plan: ToolPl
  * tool, inside the guest, and checked to contain virtio_blk.
  */
 export const initramfsFixer: PipelineStage = {
-  // Last: a modprobe change of fixer:vmware-tools must be in the rebuilt image.
-  after: ['fstab', 'grub', 'vmware-tools'],
+  // Last: whatever the other fixers change (a modprobe setting of fixer:vmware-tools, network renames udev
+  // copies into the image) must be in the rebuilt initramfs.
+  after: ['fstab', 'grub', 'network', 'vmware-tools'],
   applies: (ctx) => isFixableLinux(ctx) && ctx.job.fix.initramfs,
   description: 'initramfs: add virtio drivers to the guest\'s initramfs config and rebuild it for every installed kernel with the guest\'s own tool',
   kind: 'fixer',

@@ -1,6 +1,7 @@
 import {type FstabEntry, type GuestSession, H2KError, type Inspection, type InspectionRisk} from '@hyper2kvm/plugin-api'
 
 import {type GuestFacts, gatherFacts, lines, parseHash} from './guest-facts.js'
+import {inspectNetwork} from './inspect-network.js'
 import {isUnstableDevice} from './transforms/index.js'
 import {inspectVmwareTools} from './vmware-tools-facts.js'
 
@@ -141,6 +142,9 @@ export async function inspectGuest(session: GuestSession, options: {readOnly: bo
   inspection.fstab = parseFstab(await session.readFile('/etc/fstab'))
   inspection.risks.push(...risksOf(inspection, await rootArgs(session, configs)))
   await addVmwareTools(session, inspection)
+  const network = await inspectNetwork(session)
+  inspection.network = network.network
+  inspection.risks.push(...network.risks)
   return inspection
 }
 

@@ -19,6 +19,13 @@ import {GRUBENV_SIZE, rewriteGrubenv} from '../../../plugins/linux/src/transform
 import {rewriteInitramfsResume} from '../../../plugins/linux/src/transforms/rewrite-initramfs-resume.js'
 import {rewriteKernelCmdlineFile} from '../../../plugins/linux/src/transforms/rewrite-kernel-cmdline.js'
 import {ensureSuseInitrdModules} from '../../../plugins/linux/src/transforms/suse-initrd-modules.js'
+import {type MacPin, type NamingScheme, type NicBinding, planNics} from '../../../plugins/linux/src/transforms/nic-plan.js'
+import {persistentNetPins, rewritePersistentNetRules} from '../../../plugins/linux/src/transforms/persistent-net-rules.js'
+import {ifcfgBindings, rewriteIfcfg} from '../../../plugins/linux/src/transforms/rewrite-ifcfg.js'
+import {ifupdownBindings, rewriteIfupdown} from '../../../plugins/linux/src/transforms/rewrite-ifupdown.js'
+import {netplanBindings, netplanPins, rewriteNetplan} from '../../../plugins/linux/src/transforms/rewrite-netplan.js'
+import {decideNetworkdLink, networkdBindings, networkdLinkPin, rewriteNetworkdNetwork} from '../../../plugins/linux/src/transforms/rewrite-networkd.js'
+import {nmKeyfileBindings, rewriteNmKeyfile} from '../../../plugins/linux/src/transforms/rewrite-nm-keyfile.js'
 import {splitLines} from '../../../plugins/linux/src/transforms/text-lines.js'
 import type {TransformResult} from '../../../plugins/linux/src/transforms/transform-result.js'
 
@@ -31,6 +38,10 @@ interface CaseArgs {
   mode?: FstabMode
   devices?: Record<string, StableIds>
   drivers?: string[]
+  scheme?: NamingScheme
+  keepMacs?: boolean
+  bindings?: NicBinding[]
+  pins?: MacPin[]
 }
 
 interface CaseExpect {
@@ -38,6 +49,8 @@ interface CaseExpect {
   needsRegeneration?: boolean
   action?: 'delete' | 'keep'
   unstableRootsBefore?: number
+  bindings?: NicBinding[]
+  pins?: MacPin[]
 }
 
 interface Outcome extends TransformResult {
@@ -47,6 +60,19 @@ interface Outcome extends TransformResult {
 type Transform = (input: string, args: CaseArgs, resolve: DeviceResolver) => Outcome
 
 const drivers = (args: CaseArgs): readonly string[] => args.drivers ?? DEFAULT_INITRAMFS_DRIVERS
+
+/** A network transform run the way fixer:network runs it: the NIC plan comes from this file plus what args.json says other guest files hold. */
+function network(bindingsOf: (text: string) => NicBinding[], pinsOf: (text: string) => MacPin[], run: (input: string, plan: ReturnType<typeof planNics>) => TransformResult & {remove?: boolean; action?: string; reason?: string}): Transform {
+  return (input, args) => {
+    const bindings = bindingsOf(input)
+    const pins = pinsOf(input)
+    const plan = planNics([...bindings, ...(args.bindings ?? [])], [...pins, ...(args.pins ?? [])], {keepMacs: args.keepMacs ?? false, scheme: args.scheme ?? 'predictable'})
+    const {action, remove, ...result} = run(input, plan)
+    return {...result, extra: {action: action ?? (remove === undefined ? undefined : remove ? 'delete' : 'keep'), bindings, pins}}
+  }
+}
+const FILE = '/etc/network/config'
+const none = (): MacPin[] => []
 
 const TRANSFORMS: Record<string, Transform> = {
   'rewrite-fstab': (input, args, resolve) => rewriteFstab(input, args.mode ?? 'stabilize-all', resolve),
@@ -69,6 +95,13 @@ const TRANSFORMS: Record<string, Transform> = {
   'mkinitcpio-conf': (input, args) => ensureMkinitcpioModules(input, drivers(args)),
   'suse-initrd-modules': (input, args) => ensureSuseInitrdModules(input, drivers(args)),
   'mkinitfs-conf': (input, args) => ensureMkinitfsFeatures(input, drivers(args)),
+  'rewrite-ifupdown': network((t) => ifupdownBindings(t, FILE), none, rewriteIfupdown),
+  'rewrite-netplan': network((t) => netplanBindings(t, FILE), netplanPins, rewriteNetplan),
+  'rewrite-networkd-network': network((t) => networkdBindings(t, FILE), none, rewriteNetworkdNetwork),
+  'networkd-link': network(() => [], (t) => [networkdLinkPin(t)].filter((p): p is MacPin => p !== undefined), (input, plan) => ({...decideNetworkdLink(input, plan), edits: [], text: input, warnings: []})),
+  'rewrite-nm-keyfile': network((t) => nmKeyfileBindings(t, FILE), none, rewriteNmKeyfile),
+  'rewrite-ifcfg': network((t) => ifcfgBindings(t, FILE), none, rewriteIfcfg),
+  'persistent-net-rules': network(() => [], persistentNetPins, rewritePersistentNetRules),
 }
 
 // Files findUnstableRoots reads: after the transform, none may keep a root= that virtio cannot find.
@@ -84,13 +117,17 @@ function readText(path: string): string {
   return existsSync(path) ? readFileSync(path, 'utf8') : ''
 }
 
-/** Every edit must describe the files as they are: `after` is in the output and `before` in the input at that line. */
+/**
+ * Every edit must describe the files as they are: `after` is in the output at that line and `before` in the input
+ * at that line less the lines added above it (an edit with before '' adds a line).
+ */
 function assertEditsMatch(input: string, output: string, result: Outcome): void {
   const before = splitLines(input)
   const after = splitLines(output)
   for (const edit of result.edits) {
+    const added = result.edits.filter((e) => e.before === '' && e.line < edit.line).length
     assert.equal(after[edit.line - 1]?.body, edit.after, `edit of line ${edit.line}: after`)
-    if (edit.before !== '') assert.equal(before[edit.line - 1]?.body, edit.before, `edit of line ${edit.line}: before`)
+    if (edit.before !== '') assert.equal(before[edit.line - 1 - added]?.body, edit.before, `edit of line ${edit.line}: before`)
     assert.ok(edit.reason.length > 0, `edit of line ${edit.line} has a reason`)
   }
 }
@@ -130,6 +167,8 @@ describe('guest file transforms: data-driven cases', () => {
           for (const [index, fragment] of warnings.entries()) assert.ok(result.warnings[index]?.includes(fragment), `warning ${index} mentions ${fragment}`)
           if (expect.needsRegeneration !== undefined) assert.equal(result.extra?.['needsRegeneration'], expect.needsRegeneration)
           if (expect.action !== undefined) assert.equal(result.extra?.['action'], expect.action)
+          if (expect.bindings !== undefined) assert.deepEqual(result.extra?.['bindings'], expect.bindings)
+          if (expect.pins !== undefined) assert.deepEqual(result.extra?.['pins'], expect.pins)
         })
 
         it(`${name}: is idempotent`, () => {

@@ -262,6 +262,8 @@ export interface Inspection {
   risks: InspectionRisk[]
   /** VMware's guest tools and the KVM guest agent, as the guest's package database and files show them (Linux guests). */
   vmwareTools?: VmwareToolsFacts
+  /** The guest's network configuration: each interface a config file binds, by name and/or MAC (fixer:network rebinds them). */
+  network?: {interfaces: NicConfig[]}
 }
 
 /** What inspection found of VMware Tools and of qemu-guest-agent. */
@@ -276,6 +278,18 @@ export interface VmwareToolsFacts {
   qemuGuestAgentPackage?: string
   /** The pieces found, as guest paths (marker files, init scripts, service units, kernel modules, modprobe files). */
   found: string[]
+}
+
+/** One interface a guest network config file configures (netplan, ifupdown, NetworkManager keyfile, ifcfg-*, systemd-networkd). */
+export interface NicConfig {
+  tool: 'netplan' | 'ifupdown' | 'networkmanager' | 'ifcfg' | 'networkd'
+  /** The guest file that configures it. */
+  file: string
+  /** The interface name it binds (a physical NIC name such as ens192 or eth0). */
+  name?: string
+  /** The MAC address it binds (lower case, colon-separated). */
+  mac?: string
+  mode: 'static' | 'dhcp' | 'unknown'
 }
 
 export interface StageContext {

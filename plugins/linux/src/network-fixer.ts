@@ -1,0 +1,143 @@
+import type {GuestSession, PipelineStage, StageContext} from '@hyper2kvm/plugin-api'
+
+import {isFixableLinux} from './linux-applies.js'
+import {type NetworkFile, forgetNetworkFiles, readNetworkFiles} from './network-files.js'
+import {type GuestNaming, bindingsOf, namingOf, pinsOf} from './network-model.js'
+import {applyTransform} from './record-edit.js'
+import {
+  type NicPlan,
+  type TransformResult,
+  VIRTIO_NIC_LINK_PATH,
+  decideNetworkdLink,
+  ifcfgFileNic,
+  ifcfgHasDevice,
+  planNics,
+  rewriteIfcfg,
+  rewriteIfupdown,
+  rewriteNetplan,
+  rewriteNetworkdNetwork,
+  rewriteNmKeyfile,
+  rewritePersistentNetRules,
+  targetNicName,
+  virtioNicLinkFor,
+} from './transforms/index.js'
+
+const STAGE = 'fixer:network'
+
+const REWRITES: Partial<Record<NetworkFile['kind'], (text: string, plan: NicPlan) => TransformResult>> = {
+  ifcfg: rewriteIfcfg,
+  ifupdown: rewriteIfupdown,
+  netplan: rewriteNetplan,
+  networkd: rewriteNetworkdNetwork,
+  networkmanager: rewriteNmKeyfile,
+}
+
+/** keep_macs (the job keeps the NICs' MACs on KVM) when the host has that job key; otherwise MACs are not kept. */
+function keepsMacs(ctx: StageContext): boolean {
+  return (ctx.job as {keepMacs?: unknown}).keepMacs === true
+}
+
+async function remove(ctx: StageContext, session: GuestSession, file: NetworkFile, reason: string): Promise<void> {
+  await session.call('rm', file.path)
+  ctx.changes.record({after: null, before: file.text, path: file.path, reason, stage: STAGE})
+  ctx.log.info(`${STAGE}: removed ${file.path}`)
+}
+
+/**
+ * An ifcfg file without DEVICE= names its interface by its own name (SUSE's wicked always does): it moves to
+ * ifcfg-<new name>, both sides recorded. Not over an existing file.
+ */
+async function moveIfcfg(ctx: StageContext, session: GuestSession, file: NetworkFile, plan: NicPlan): Promise<boolean> {
+  const old = ifcfgFileNic(file.path)
+  const renamed = old === undefined || ifcfgHasDevice(file.text) ? undefined : plan.renames.get(old)
+  if (renamed === undefined) return false
+  const target = `${file.path.slice(0, file.path.lastIndexOf('/'))}/ifcfg-${renamed}`
+  if (await session.exists(target)) {
+    ctx.warn('FIX_WARNING', `${file.path} names ${old} by its file name, but ${target} already exists; left as is.`)
+    return false
+  }
+  const result = rewriteIfcfg(file.text, plan)
+  for (const warning of result.warnings) ctx.warn('FIX_WARNING', `${file.path}: ${warning}`)
+  await session.writeFile(target, result.text)
+  ctx.changes.record({after: result.text, before: null, path: target, reason: `${file.path} moved here: the file's name names the interface (${old} → ${renamed})`, stage: STAGE})
+  await remove(ctx, session, file, `moved to ${target}: the file's name names the interface (${old} → ${renamed})`)
+  return true
+}
+
+async function fixFile(ctx: StageContext, session: GuestSession, file: NetworkFile, plan: NicPlan): Promise<void> {
+  const rewrite = REWRITES[file.kind]
+  if (file.kind === 'ifcfg' && (await moveIfcfg(ctx, session, file, plan))) return
+  if (rewrite) {
+    await applyTransform(ctx, STAGE, file.path, file.text, rewrite(file.text, plan))
+  } else if (file.kind === 'networkd-link') {
+    const decision = decideNetworkdLink(file.text, plan)
+    if (decision.action === 'delete') await remove(ctx, session, file, decision.reason ?? 'stale')
+  } else if (file.kind === 'persistent-net') {
+    const result = rewritePersistentNetRules(file.text, plan)
+    if (result.remove) await remove(ctx, session, file, `stale persistent-net rules: ${[...new Set(result.edits.map((e) => e.reason))].join('; ')}`)
+    else await applyTransform(ctx, STAGE, file.path, file.text, result)
+  }
+}
+
+/**
+ * A single NIC rebound to a new name: a .link file makes the virtio NIC get that name whatever slot it is in,
+ * on guests whose udev reads .link files. Not with several NICs (a driver match cannot tell them apart) and
+ * never over a file that is already there.
+ */
+async function pinVirtioName(ctx: StageContext, session: GuestSession, plan: NicPlan, naming: GuestNaming): Promise<void> {
+  const nic = plan.order.length === 1 ? plan.order[0]! : undefined
+  // A NIC known by MAC alone is rebound by name only when its MAC binding was dropped.
+  const name = nic === undefined ? undefined : (plan.renames.get(nic) ?? (plan.keepMacs ? undefined : plan.macNames.get(nic)))
+  if (name === undefined || naming.scheme !== 'predictable' || !naming.linkFiles) return
+  if ((await session.call('is-symlink', VIRTIO_NIC_LINK_PATH)).trim() === 'true' || (await session.exists(VIRTIO_NIC_LINK_PATH))) {
+    ctx.warn('FIX_WARNING', `${VIRTIO_NIC_LINK_PATH} already exists; left as is, so the NIC is named by its PCI slot.`)
+    return
+  }
+  const dir = VIRTIO_NIC_LINK_PATH.slice(0, VIRTIO_NIC_LINK_PATH.lastIndexOf('/'))
+  if ((await session.exists(dir)) && (await session.call('is-dir', dir)).trim() !== 'true') {
+    ctx.warn('FIX_WARNING', `${dir} is not a directory; the NIC is named by its PCI slot.`)
+    return
+  }
+  const text = virtioNicLinkFor(name)
+  await session.call('mkdir-p', dir)
+  await session.writeFile(VIRTIO_NIC_LINK_PATH, text)
+  ctx.changes.record({after: text, before: null, path: VIRTIO_NIC_LINK_PATH, reason: `the guest's one NIC is configured as ${name}; the virtio NIC gets that name in any PCI slot (matched by its driver)`, stage: STAGE})
+}
+
+/**
+ * Network: on KVM the guest's NIC is a virtio-net-pci device with another name (enp1s0 on q35, NIC i on root
+ * port i+1) and, unless the MACs are kept, another MAC. Every binding to the old name or MAC in netplan,
+ * ifupdown, NetworkManager keyfiles, ifcfg-* and systemd-networkd files is rewritten to the name the NIC gets,
+ * stale renames by MAC (70-persistent-net.rules, .link files) are removed, and addressing is left as it was.
+ */
+export const networkFixer: PipelineStage = {
+  after: ['fstab'],
+  applies: (ctx) => isFixableLinux(ctx),
+  description: 'network: rebind netplan, ifupdown, NetworkManager, ifcfg-* and systemd-networkd configs from the VMware NIC name/MAC to the virtio NIC\'s name; remove stale persistent-net rules and .link renames',
+  kind: 'fixer',
+  name: 'network',
+  async run(ctx) {
+    const session = await ctx.guest.open()
+    const {files, refusals} = await readNetworkFiles(session)
+    for (const refusal of refusals) ctx.warn('FIX_WARNING', refusal)
+    const bindings = files.flatMap(bindingsOf)
+    const pins = files.flatMap(pinsOf)
+    if (bindings.length === 0 && pins.length === 0) {
+      ctx.log.info(`${STAGE}: no interface bound by name or MAC in the guest's network configuration`)
+      return
+    }
+    const keepMacs = keepsMacs(ctx)
+    const naming = await namingOf(session)
+    const scheme = naming.scheme
+    const plan = planNics(bindings, pins, {keepMacs, scheme})
+    const renames = [...plan.renames].map(([from, to]) => `${from} → ${to}`)
+    ctx.log.info(`${STAGE}: ${renames.length > 0 ? renames.join(', ') : 'no NIC renamed'} (${scheme} names, MACs ${keepMacs ? 'kept' : 'not kept'})`)
+    if (plan.order.length > 1) {
+      const bound = plan.order.map((nic, index) => `${nic} → ${targetNicName(index, scheme)}`).join(', ')
+    ctx.warn('NIC_ORDER', `The guest configures ${plan.order.length} NICs, bound in their VMware order (${bound}); the n-th virtio NIC (on PCIe root port n) gets the n-th name: give the VM its NICs in this order.`)
+    }
+    forgetNetworkFiles(session)
+    for (const file of files) await fixFile(ctx, session, file, plan)
+    await pinVirtioName(ctx, session, plan, naming)
+  },
+}
