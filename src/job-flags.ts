@@ -52,6 +52,12 @@ export const convertFlags = {
   compress: Flags.boolean({description: 'Compress the qcow2 output (zstd unless --compression says otherwise).'}),
   compression: Flags.option({description: 'Compression algorithm for qcow2 (implies --compress).', options: ['zstd', 'zlib'] as const})(),
   'continue-on-fix-error': Flags.boolean({description: 'A failing fixer becomes a warning instead of failing the job.'}),
+  emit: Flags.option({
+    description: 'Also write, beside the outputs: libvirt — <name>.xml, a libvirt domain for the VM (q35, the guest\'s firmware, virtio disks on the outputs, virtio NICs on the network "default", serial console, guest-agent channel; CPUs, memory and NICs from an OVF/OVA, else 2 vCPUs and 2 GiB). Then: virsh define <name>.xml. Repeatable.',
+    multiple: true,
+    multipleNonGreedy: true,
+    options: ['libvirt'] as const,
+  })(),
   fix: Flags.boolean({allowNo: true, default: true, description: 'Inspect the guest and fix it for KVM virtio (fstab, GRUB, initramfs). --no-fix converts only.'}),
   'fix-grub': Flags.boolean({allowNo: true, default: true, description: 'Make the boot loader use a stable root= and regenerate its config with the guest\'s own tool.'}),
   format: Flags.option({char: 'f', default: 'qcow2' as const, description: 'Output format.', options: ['qcow2', 'raw', 'vdi'] as const})(),
@@ -60,6 +66,7 @@ export const convertFlags = {
     description: 'stabilize-all: every /dev/sdX, hdX, xvdX, by-path, by-id name → UUID=; bypath-only: only by-path names; noop: leave fstab alone.',
     options: ['stabilize-all', 'bypath-only', 'noop'] as const,
   })(),
+  'keep-macs': Flags.boolean({description: 'Give the VM\'s NICs the MAC addresses the source (OVF/OVA) states, in the libvirt domain (--emit libvirt) and the boot test; default: libvirt and qemu choose new ones.'}),
   'initramfs-drivers': Flags.string({description: 'Comma-separated drivers to put in the initramfs (default: virtio,virtio_ring,virtio_pci,virtio_blk,virtio_scsi,virtio_net,ahci,nvme,sd_mod,dm_mod).'}),
   name: Flags.string({description: 'Base name of the outputs (default: the VM name, or the input file name).'}),
   'output-dir': Flags.directory({char: 'o', default: 'out', description: 'Directory for the outputs and the report (created if missing).'}),
@@ -87,6 +94,15 @@ export function layerFlags(...layers: ReadonlyArray<ConvertFlagValues | undefine
   return merged
 }
 
+/** --emit values (flag, job file `emit:`, HYPER2KVM_EMIT) as the settings' list, each once. */
+function emitKinds(value: unknown): NonNullable<JobSettings['emit']> {
+  const given = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : []
+  const kinds = given.map((kind) => String(kind).trim()).filter(Boolean)
+  const unknown = kinds.find((kind) => kind !== 'libvirt')
+  if (unknown !== undefined) throw new H2KError('H2K_USAGE', `--emit takes libvirt (got ${JSON.stringify(unknown)}).`)
+  return kinds.length > 0 ? ['libvirt'] : []
+}
+
 /** Job settings from `convert` flags (oclif leaves unset booleans undefined: every check is `=== true`). */
 export function settingsFromFlags(input: string, flags: ConvertFlagValues): JobSettings {
   const settings = defaultJobSettings(input, String(flags['output-dir'] ?? 'out'))
@@ -97,6 +113,7 @@ export function settingsFromFlags(input: string, flags: ConvertFlagValues): JobS
   const drivers = typeof flags['initramfs-drivers'] === 'string' ? flags['initramfs-drivers'].split(',').map((d) => d.trim()).filter(Boolean) : undefined
   if (drivers?.some((d) => !/^[\w-]+$/.test(d))) throw new H2KError('H2K_USAGE', `--initramfs-drivers takes module names separated by commas (got "${String(flags['initramfs-drivers'])}").`)
   const stageOptions = stageOptionLayerOf(flags['stage-option'])
+  const emit = emitKinds(flags.emit)
   const pattern = typeof flags['boot-pattern'] === 'string' ? flags['boot-pattern'] : undefined
   if (pattern !== undefined) {
     try {
@@ -117,6 +134,7 @@ export function settingsFromFlags(input: string, flags: ConvertFlagValues): JobS
     checksum: flags.checksum === true,
     compress,
     compression: (flags.compression as JobSettings['compression'] | undefined) ?? 'zstd',
+    emit,
     fix: {
       continueOnError: flags['continue-on-fix-error'] === true,
       enabled: flags.fix !== false,
@@ -126,6 +144,7 @@ export function settingsFromFlags(input: string, flags: ConvertFlagValues): JobS
       initramfsDrivers: drivers,
     },
     format: (flags.format as JobSettings['format'] | undefined) ?? 'qcow2',
+    keepMacs: flags['keep-macs'] === true,
     name: typeof flags.name === 'string' ? flags.name : undefined,
     overwrite: flags.overwrite === true,
     sandbox: flags.sandbox !== false,
