@@ -177,6 +177,19 @@ describe('--emit libvirt: a libvirt domain beside the outputs (virt-xml-validate
     })
   }
 
+  it('--verify-boot boots the domain\'s hardware: q35, the kept MAC on a virtio NIC (a data-only UEFI VM stops at "no bootable device")', async () => {
+    const where = join(dir, 'boot')
+    const input = makeOva(join(where, 'in'), {firmware: 'efi', name: 'app01', nics: [{address: '00:50:56:ab:cd:07'}]})
+    const result = await runCli(['convert', input, '--emit', 'libvirt', '--keep-macs', '--verify-boot', '--boot-timeout', '120', '--output-dir', join(where, 'out'), '--json'])
+    assert.notEqual(result.code, 0)
+    const error = result.json?.error
+    assert.equal(error?.code, 'H2K_BOOT_FAILED', result.stdout + result.stderr)
+    assert.equal(error.details.reason, 'no-boot-device', JSON.stringify(error.details))
+    assert.equal(error.details.machine, 'q35')
+    assert.equal(error.details.mac, '00:50:56:ab:cd:07')
+    assert.ok(!existsSync(join(where, 'out', 'app01.xml')), 'a failed job leaves no domain behind')
+  })
+
   it('an existing <name>.xml refuses the job before anything is written (H2K_OUTPUT_EXISTS); --overwrite replaces it; no --emit, no XML', async () => {
     const where = join(dir, 'exists')
     mkdirSync(where)
