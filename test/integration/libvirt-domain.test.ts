@@ -190,6 +190,19 @@ describe('--emit libvirt: a libvirt domain beside the outputs (virt-xml-validate
     assert.ok(!existsSync(join(where, 'out', 'app01.xml')), 'a failed job leaves no domain behind')
   })
 
+  it('batch: emit: [libvirt] at the top level gives every job its domain, listed per job in batch --json', async () => {
+    const where = join(dir, 'batch')
+    mkdirSync(where)
+    const a = convertFixture(raw1, join(where, 'a.vmdk'), 'vmdk', ['subformat=monolithicSparse'])
+    const b = convertFixture(raw2, join(where, 'b.vmdk'), 'vmdk', ['subformat=monolithicSparse'])
+    const jobFile = join(where, 'batch.json')
+    writeFileSync(jobFile, JSON.stringify({emit: ['libvirt'], jobs: [{input: a}, {input: b, output_format: 'raw'}], output_dir: join(where, 'out')}))
+    const result = await runCli(['batch', jobFile, '--json'])
+    assert.equal(result.code, 0, result.stdout + result.stderr)
+    assert.deepEqual(result.json.jobs.map((job: {libvirt_xml?: string}) => job.libvirt_xml), [join(where, 'out', 'a.xml'), join(where, 'out', 'b.xml')])
+    assert.match(readFileSync(join(where, 'out', 'b.xml'), 'utf8'), /<driver discard="unmap" name="qemu" type="raw"\/>\n\s*<source file="[^"]*\/b\.raw"\/>/)
+  })
+
   it('an existing <name>.xml refuses the job before anything is written (H2K_OUTPUT_EXISTS); --overwrite replaces it; no --emit, no XML', async () => {
     const where = join(dir, 'exists')
     mkdirSync(where)
