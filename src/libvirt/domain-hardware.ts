@@ -17,7 +17,7 @@ export interface DomainHardware {
   firmware: Firmware
   /** q35 for both firmwares: PCIe, what libvirt and virt-v2v give new guests, what secure-boot OVMF needs. */
   machine: 'q35'
-  /** One virtio NIC per source NIC (one when the source describes no hardware); a MAC only with --keep-macs. */
+  /** One virtio NIC per source NIC (one when the source states none); a MAC only with --keep-macs. */
   nics: Array<{mac?: string}>
   /** Windows keeps its clock in local time, everything else in UTC. */
   clock: 'utc' | 'localtime'
@@ -67,7 +67,8 @@ export function domainHardware({inspection, job, source}: HardwareInput): {hardw
   if (inRange(vm?.memoryMiB, MIN_MEMORY_MIB, MAX_MEMORY_MIB)) memoryMiB = vm.memoryMiB
   else if (vm?.memoryMiB !== undefined) warnings.push({code: 'HARDWARE_DEFAULTED', message: `The source's memory size is outside ${MIN_MEMORY_MIB} MiB..16 TiB; the domain gets ${DEFAULT_MEMORY_MIB} MiB.`})
 
-  const sourceNics = Array.isArray(vm?.nics) ? vm.nics : vm === undefined ? [{}] : []
+  // A source that states its NICs (OVF, even none) gets those; one that says nothing (a disk, an AMI) gets one.
+  const sourceNics = Array.isArray(vm?.nics) ? vm.nics : [{}]
   if (sourceNics.length > MAX_NICS) warnings.push({code: 'HARDWARE_DEFAULTED', message: `The source describes ${sourceNics.length} NICs; the domain gets the first ${MAX_NICS}.`})
   const nics = sourceNics.slice(0, MAX_NICS).map((nic, index): {mac?: string} => {
     if (!job.keepMacs) return {}

@@ -25,6 +25,8 @@ describe('libvirt domain: the hardware from untrusted source facts', () => {
     const {hardware, warnings} = domainHardware({job: job(), source: source(undefined, 'disk')})
     assert.deepEqual(hardware, {clock: 'utc', cpus: 2, firmware: 'bios', machine: 'q35', memoryMiB: 2048, name: 'disk', nics: [{}]})
     assert.deepEqual(warnings, [])
+    assert.deepEqual(domainHardware({job: job(), source: source({diskOrder: ['export.raw']})}).hardware.nics, [{}], 'an AMI states disks, not NICs')
+    assert.deepEqual(domainHardware({job: job(), source: source({nics: []})}).hardware.nics, [], 'an OVF VM without NICs stays without')
   })
 
   it('refuses out-of-range counts, extra NICs, repeated or malformed MACs, odd firmware and titles with line breaks', () => {
