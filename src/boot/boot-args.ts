@@ -44,11 +44,14 @@ export function qemuOptionValue(value: string): string {
   return value.replaceAll(',', ',,')
 }
 
+/** Six lower-case hex pairs with ':', unicast (first octet even), not all zeros: the only MAC a NIC (boot check or domain) gets. */
+export function isUnicastMac(mac: string): boolean {
+  return /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/.test(mac) && (Number.parseInt(mac.slice(0, 2), 16) & 1) === 0 && mac !== '00:00:00:00:00:00'
+}
+
 function checkMac(mac: string): string {
-  // The MAC lands inside -device's option list: six lower-case hex pairs, unicast, nothing else.
-  if (!/^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/.test(mac) || (Number.parseInt(mac.slice(0, 2), 16) & 1) === 1) {
-    throw new H2KError('H2K_INTERNAL', 'Invalid MAC address for a boot check NIC.')
-  }
+  // The MAC lands inside -device's option list: nothing but a MAC may get there.
+  if (!isUnicastMac(mac)) throw new H2KError('H2K_INTERNAL', 'Invalid MAC address for a boot check NIC.')
   return mac
 }
 

@@ -1,4 +1,5 @@
 import type {Firmware, Inspection, JobSettings, JobWarning, Source} from '@hyper2kvm/plugin-api'
+import {isUnicastMac} from '../boot/boot-args.js'
 import {outputStem} from '../output/plan-outputs.js'
 
 /**
@@ -36,11 +37,6 @@ const MAX_TITLE = 200
 const DOMAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$/
 /** Printable text without line breaks (libvirt refuses a multi-line title). */
 const PLAIN_TEXT = /^[^\p{Cc}\p{Cs}\p{Co}\p{Cn}\u2028\u2029]+$/u
-
-/** Six lower-case hex pairs with ':', unicast (first octet even), not all zeros: the only MAC a domain gets. */
-export function isUnicastMac(mac: string): boolean {
-  return /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/.test(mac) && (Number.parseInt(mac.slice(0, 2), 16) & 1) === 0 && mac !== '00:00:00:00:00:00'
-}
 
 function inRange(value: number | undefined, min: number, max: number): value is number {
   return value !== undefined && Number.isSafeInteger(value) && value >= min && value <= max
