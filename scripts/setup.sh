@@ -16,6 +16,10 @@ cd "$(dirname "$0")/.."
 PACKAGES=(qemu-utils util-linux tar gzip libguestfs-tools linux-image-amd64 qemu-system-x86 ovmf debootstrap bubblewrap dbus-daemon gnome-keyring prometheus jq bc)
 # logrotate: the daemon-logs test runs the shipped examples/systemd/hyper2kvm-daemon.logrotate against a real daemon.
 PACKAGES+=(logrotate)
+# libvirt-clients + libxml2-utils: tests only — virt-xml-validate (a shell script around xmllint) checks the
+# domain --emit libvirt writes against libvirt's own schema, and virsh defines it on libvirt's in-process test
+# driver (test:///default: no libvirtd). Converting needs neither; `virsh define` is the user's next step.
+PACKAGES+=(libvirt-clients libxml2-utils)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

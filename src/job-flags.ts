@@ -52,7 +52,13 @@ export const convertFlags = {
   compress: Flags.boolean({description: 'Compress the qcow2 output (zstd unless --compression says otherwise).'}),
   compression: Flags.option({description: 'Compression algorithm for qcow2 (implies --compress).', options: ['zstd', 'zlib'] as const})(),
   'continue-on-fix-error': Flags.boolean({description: 'A failing fixer becomes a warning instead of failing the job.'}),
-  fix: Flags.boolean({allowNo: true, default: true, description: 'Inspect the guest and fix it for KVM virtio (fstab, GRUB, network, initramfs). --no-fix converts only.'}),
+  emit: Flags.option({
+    description: 'Also write, beside the outputs: libvirt — <name>.xml, a libvirt domain for the VM (q35, the guest\'s firmware, virtio disks on the outputs, virtio NICs on the network "default", serial console, guest-agent channel; CPUs, memory and NICs from an OVF/OVA, else 2 vCPUs and 2 GiB). Then: virsh define <name>.xml. Repeatable.',
+    multiple: true,
+    multipleNonGreedy: true,
+    options: ['libvirt'] as const,
+  })(),
+  fix: Flags.boolean({allowNo: true, default: true, description: 'Inspect the guest and fix it for KVM virtio (fstab, GRUB, network, VMware Tools, initramfs). --no-fix converts only.'}),
   'fix-grub': Flags.boolean({allowNo: true, default: true, description: 'Make the boot loader use a stable root= and regenerate its config with the guest\'s own tool.'}),
   format: Flags.option({char: 'f', default: 'qcow2' as const, description: 'Output format.', options: ['qcow2', 'raw', 'vdi'] as const})(),
   'fstab-mode': Flags.option({
@@ -60,6 +66,7 @@ export const convertFlags = {
     description: 'stabilize-all: every /dev/sdX, hdX, xvdX, by-path, by-id name → UUID=; bypath-only: only by-path names; noop: leave fstab alone.',
     options: ['stabilize-all', 'bypath-only', 'noop'] as const,
   })(),
+  'keep-macs': Flags.boolean({description: 'Give the VM\'s NICs the MAC addresses the source (OVF/OVA) states, in the libvirt domain (--emit libvirt) and the boot test; default: libvirt and qemu choose new ones.'}),
   'keep-vmware-tools': Flags.boolean({description: 'Leave VMware Tools as they are: fixer:vmware-tools (which masks open-vm-tools\' and the tarball install\'s services and comments out modprobe settings that stop KVM drivers) is skipped, with a VMWARE_TOOLS_KEPT warning.'}),
   'initramfs-drivers': Flags.string({description: 'Comma-separated drivers to put in the initramfs (default: virtio,virtio_ring,virtio_pci,virtio_blk,virtio_scsi,virtio_net,ahci,nvme,sd_mod,dm_mod).'}),
   name: Flags.string({description: 'Base name of the outputs (default: the VM name, or the input file name).'}),
@@ -88,6 +95,15 @@ export function layerFlags(...layers: ReadonlyArray<ConvertFlagValues | undefine
   return merged
 }
 
+/** --emit values (flag, job file `emit:`, HYPER2KVM_EMIT) as the settings' list, each once. */
+function emitKinds(value: unknown): NonNullable<JobSettings['emit']> {
+  const given = Array.isArray(value) ? value : typeof value === 'string' ? value.split(',') : []
+  const kinds = given.map((kind) => String(kind).trim()).filter(Boolean)
+  const unknown = kinds.find((kind) => kind !== 'libvirt')
+  if (unknown !== undefined) throw new H2KError('H2K_USAGE', `--emit takes libvirt (got ${JSON.stringify(unknown)}).`)
+  return kinds.length > 0 ? ['libvirt'] : []
+}
+
 /** Job settings from `convert` flags (oclif leaves unset booleans undefined: every check is `=== true`). */
 export function settingsFromFlags(input: string, flags: ConvertFlagValues): JobSettings {
   const settings = defaultJobSettings(input, String(flags['output-dir'] ?? 'out'))
@@ -98,6 +114,7 @@ export function settingsFromFlags(input: string, flags: ConvertFlagValues): JobS
   const drivers = typeof flags['initramfs-drivers'] === 'string' ? flags['initramfs-drivers'].split(',').map((d) => d.trim()).filter(Boolean) : undefined
   if (drivers?.some((d) => !/^[\w-]+$/.test(d))) throw new H2KError('H2K_USAGE', `--initramfs-drivers takes module names separated by commas (got "${String(flags['initramfs-drivers'])}").`)
   const stageOptions = stageOptionLayerOf(flags['stage-option'])
+  const emit = emitKinds(flags.emit)
   const pattern = typeof flags['boot-pattern'] === 'string' ? flags['boot-pattern'] : undefined
   if (pattern !== undefined) {
     try {
@@ -118,6 +135,7 @@ export function settingsFromFlags(input: string, flags: ConvertFlagValues): JobS
     checksum: flags.checksum === true,
     compress,
     compression: (flags.compression as JobSettings['compression'] | undefined) ?? 'zstd',
+    emit,
     fix: {
       continueOnError: flags['continue-on-fix-error'] === true,
       enabled: flags.fix !== false,
@@ -128,6 +146,7 @@ export function settingsFromFlags(input: string, flags: ConvertFlagValues): JobS
       keepVmwareTools: flags['keep-vmware-tools'] === true,
     },
     format: (flags.format as JobSettings['format'] | undefined) ?? 'qcow2',
+    keepMacs: flags['keep-macs'] === true,
     name: typeof flags.name === 'string' ? flags.name : undefined,
     overwrite: flags.overwrite === true,
     sandbox: flags.sandbox !== false,

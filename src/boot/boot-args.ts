@@ -6,7 +6,7 @@ export type Accel = 'kvm' | 'tcg'
 export type Firmware = 'bios' | 'efi'
 /** virtio is what a converted guest must boot on; sata only proves that the source boots at all. */
 export type BootBus = 'virtio' | 'sata'
-/** i440FX or q35; bootCheck picks pc for BIOS and q35 for UEFI unless told otherwise. */
+/** q35 (bootCheck's default for both firmwares, as the libvirt domain has it) or i440FX when asked for. */
 export type MachineType = 'pc' | 'q35'
 
 export interface BootDisk {
@@ -32,6 +32,8 @@ export interface BootArgsInput {
   memoryMiB: number
   cpus: number
   serialLog: string
+  /** A virtio-net NIC on qemu's user network (restricted), with this MAC when given; false: no NIC. */
+  nic: {mac?: string} | false
 }
 
 /** The AHCI controller has six ports; more SATA disks would need a second controller. */
@@ -40,6 +42,26 @@ const AHCI_PORTS = 6
 /** A value inside a qemu `-drive`/`-device`/`-chardev` option list: a literal comma is written as ",,". */
 export function qemuOptionValue(value: string): string {
   return value.replaceAll(',', ',,')
+}
+
+/** Six lower-case hex pairs with ':', unicast (first octet even), not all zeros: the only MAC a NIC (boot check or domain) gets. */
+export function isUnicastMac(mac: string): boolean {
+  return /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/.test(mac) && (Number.parseInt(mac.slice(0, 2), 16) & 1) === 0 && mac !== '00:00:00:00:00:00'
+}
+
+function checkMac(mac: string): string {
+  // The MAC lands inside -device's option list: nothing but a MAC may get there.
+  if (!isUnicastMac(mac)) throw new H2KError('H2K_INTERNAL', 'Invalid MAC address for a boot check NIC.')
+  return mac
+}
+
+/**
+ * restrict=on: the guest gets a NIC (so network units behave as on a real host, and it configures its
+ * address from slirp's DHCP) but cannot reach anything outside.
+ */
+function nicArgs(nic: BootArgsInput['nic']): string[] {
+  if (nic === false) return []
+  return ['-netdev', 'user,id=net0,restrict=on', '-device', `virtio-net-pci,netdev=net0${nic.mac === undefined ? '' : `,mac=${checkMac(nic.mac)}`}`]
 }
 
 function checkFormat(format: string): string {
@@ -114,10 +136,6 @@ export function bootCheckArgs(input: BootArgsInput): string[] {
     ...firmwareArgs(input),
     ...(input.bus === 'sata' ? ['-device', 'ahci,id=ahci0'] : []),
     ...input.disks.flatMap((disk, index) => diskArgs(disk, index, input.bus)),
-    // restrict=on: the guest gets a NIC (so network units behave as on a real host) but cannot reach out.
-    '-netdev',
-    'user,id=net0,restrict=on',
-    '-device',
-    'virtio-net-pci,netdev=net0',
+    ...nicArgs(input.nic),
   ]
 }

@@ -17,6 +17,8 @@ export interface BatchJobJson {
   duration_ms: number
   outputs: string[]
   report?: string
+  /** The libvirt domain the job wrote (--emit libvirt). */
+  libvirt_xml?: string
   error?: BatchJobOutcome['error']
 }
 
@@ -99,7 +101,7 @@ export default class Batch extends BaseCommand<typeof Batch> {
       cancelled: count('cancelled'),
       failed: count('failed'),
       file: plan.file,
-      jobs: outcomes.map(({durationMs, error, name, outputs, report, status}) => ({duration_ms: durationMs, error, name, outputs, report, status})),
+      jobs: outcomes.map(({durationMs, error, libvirtXml, name, outputs, report, status}) => ({duration_ms: durationMs, error, libvirt_xml: libvirtXml, name, outputs, report, status})),
       kind: plan.kind,
       skipped: count('skipped'),
       succeeded: count('succeeded'),

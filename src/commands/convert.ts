@@ -14,7 +14,7 @@ export default class Convert extends BaseCommand<typeof Convert> {
     input: Args.string({description: 'Disk or VM to convert: .vmdk, .ova, .ovf (or its directory), .vhd, .vhdx, .avhdx, .qcow2, .raw/.img, AMI export (optional with --job)'}),
   }
 
-  static override description = `Loads the input (format recognised by content), inspects the guest and fixes it for KVM virtio on a qcow2 overlay (fstab, GRUB, network, initramfs), converts every disk with one qemu-img convert into <name>.<fmt>.part, checks it, and renames it into place only when everything succeeded. A report <name>.report.json is written next to the outputs. The input is never written to.`
+  static override description = `Loads the input (format recognised by content), inspects the guest and fixes it for KVM virtio on a qcow2 overlay (fstab, GRUB, network, VMware Tools, initramfs), converts every disk with one qemu-img convert into <name>.<fmt>.part, checks it, and renames it into place only when everything succeeded. A report <name>.report.json is written next to the outputs (and <name>.xml, a libvirt domain, with --emit libvirt). The input is never written to.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> disk.vmdk', description: 'Convert to ./out/disk.qcow2'},
@@ -22,6 +22,7 @@ export default class Convert extends BaseCommand<typeof Convert> {
     {command: '<%= config.bin %> <%= command.id %> disk.vhdx --compress', description: 'zstd-compressed qcow2'},
     {command: '<%= config.bin %> <%= command.id %> disk.vmdk --verify --checksum --json', description: 'Compare output with input, sha256 it, print one JSON object'},
     {command: '<%= config.bin %> <%= command.id %> guest.ova --verify-boot', description: 'Fix the guest for virtio, convert, then prove it boots on virtio'},
+    {command: '<%= config.bin %> <%= command.id %> guest.ova --emit libvirt --keep-macs --output-dir /var/lib/libvirt/images', description: 'Also write guest.xml, a libvirt domain with the OVF\'s CPUs, memory and NIC MACs; then: virsh define guest.xml'},
     {command: '<%= config.bin %> <%= command.id %> guest.vmdk --fstab-mode bypath-only --no-regen-initramfs --no-fix-grub', description: 'Only stabilize by-path names in fstab'},
     {command: '<%= config.bin %> <%= command.id %> guest.vmdk --no-fix', description: 'Conversion only, no guest changes'},
     {command: '<%= config.bin %> <%= command.id %> --job my-vm-job.yaml --format raw', description: 'Settings from a job file; flags given on the command line win'},
@@ -49,6 +50,7 @@ export default class Convert extends BaseCommand<typeof Convert> {
       for (const output of result.outputs) {
         this.log(`${output.path}  ${output.format}${output.compression ? ` (${output.compression})` : ''}, ${formatBytes(output.virtualSize)} virtual, ${formatBytes(output.bytesOnDisk)} on disk${output.sha256 ? `, sha256 ${output.sha256}` : ''}`)
       }
+      if (result.libvirtXml) this.log(`libvirt domain: ${result.libvirtXml}  (virsh define ${result.libvirtXml})`)
       this.log(`report: ${result.report}  (${(result.durationMs / 1000).toFixed(1)} s)`)
     }
     return jobResultJson(result)

@@ -26,6 +26,8 @@ function jobSummary(row: JobRow): Record<string, unknown> {
     output_path: row.status === 'succeeded' ? row.output_path : null,
     outputs: result?.outputs.map((o) => o.path) ?? [],
     report: result?.report ?? null,
+    // The libvirt domain (--emit libvirt / emit: [libvirt]) beside the outputs, when the job wrote one.
+    ...(typeof result?.libvirt_xml === 'string' ? {libvirt_xml: result.libvirt_xml} : {}),
     started_at: row.started_at,
     completed_at: row.completed_at,
     ...(row.status === 'failed' ? {error: storedError(row)} : {}),

@@ -9,7 +9,7 @@ import {schemaValidator} from './schemas.js'
 import {documentStageOptions, type StageOptionLayer} from './stage-option-layer.js'
 
 /** The job-file keys a configuration may set (defaults for every job); `input` and `name` are per job. */
-export const CONFIG_KEYS = ['output_dir', 'output_format', 'compress', 'compression', 'flatten', 'fix', 'fstab_mode', 'regen_initramfs', 'fix_grub', 'verify_boot', 'initramfs_drivers', 'overwrite', 'sandbox', 'keep_vmware_tools'] as const
+export const CONFIG_KEYS = ['output_dir', 'output_format', 'compress', 'compression', 'flatten', 'fix', 'fstab_mode', 'regen_initramfs', 'fix_grub', 'verify_boot', 'initramfs_drivers', 'overwrite', 'sandbox', 'keep_vmware_tools', 'emit', 'keep_macs'] as const
 export type ConfigKey = (typeof CONFIG_KEYS)[number]
 
 /**
@@ -45,11 +45,12 @@ export interface EffectiveConfig {
 const envName = (key: string): string => `HYPER2KVM_${key.toUpperCase()}`
 
 function fromEnv(key: ConfigKey, text: string): unknown {
-  if (['compress', 'flatten', 'fix', 'regen_initramfs', 'fix_grub', 'verify_boot', 'overwrite', 'sandbox', 'keep_vmware_tools'].includes(key)) {
+  if (['compress', 'flatten', 'fix', 'regen_initramfs', 'fix_grub', 'verify_boot', 'overwrite', 'sandbox', 'keep_vmware_tools', 'keep_macs'].includes(key)) {
     if (/^(1|true|yes|on)$/i.test(text)) return true
     if (/^(0|false|no|off)$/i.test(text)) return false
     return text
   }
+  if (key === 'emit') return text.split(',').map((kind) => kind.trim()).filter(Boolean)
   if (key === 'initramfs_drivers') return text.split(',').map((d) => d.trim()).filter(Boolean)
   return text
 }
@@ -82,12 +83,14 @@ export async function loadConfig(options: {configPath?: string; cwd?: string; en
   const builtIn: Record<ConfigKey, unknown> = {
     compress: defaults.compress,
     compression: defaults.compression,
+    emit: defaults.emit ?? [],
     fix: defaults.fix.enabled,
     fix_grub: defaults.fix.grub,
     flatten: true,
     fstab_mode: defaults.fix.fstabMode,
     initramfs_drivers: defaults.fix.initramfsDrivers ?? 'built-in list',
     keep_vmware_tools: defaults.fix.keepVmwareTools ?? false,
+    keep_macs: defaults.keepMacs ?? false,
     output_dir: defaults.outputDir,
     output_format: defaults.format,
     overwrite: defaults.overwrite,

@@ -30,6 +30,10 @@ export interface JobEntry {
   keep_vmware_tools?: boolean
   /** Options for stages by stage id (kind:name); a batch job's keys override the top level's, key by key. */
   stage_options?: Record<string, Record<string, unknown>>
+  /** Files written beside the outputs (--emit): `libvirt`. */
+  emit?: Array<'libvirt'>
+  /** --keep-macs. */
+  keep_macs?: boolean
 }
 
 /** Flag values in the shape `convert` parses them; job files, manifests and configs map onto these. */
@@ -111,6 +115,8 @@ export function entryToFlags(entry: JobEntry, baseDir: string): FlagValues {
   if (entry.overwrite !== undefined) flags.overwrite = entry.overwrite
   if (entry.sandbox !== undefined) flags.sandbox = entry.sandbox
   if (entry.keep_vmware_tools !== undefined) flags['keep-vmware-tools'] = entry.keep_vmware_tools
+  if (entry.emit !== undefined) flags.emit = entry.emit
+  if (entry.keep_macs !== undefined) flags['keep-macs'] = entry.keep_macs
   // `flatten`: chains are always flattened into one output disk; the key is accepted for compatibility.
   return flags
 }

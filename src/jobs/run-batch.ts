@@ -12,6 +12,8 @@ export interface BatchJobOutcome {
   durationMs: number
   outputs: string[]
   report?: string
+  /** The libvirt domain the job wrote (--emit libvirt). */
+  libvirtXml?: string
   error?: ReturnType<H2KError['toJSON']>
   /** The full result of a succeeded job. */
   result?: JobResult
@@ -42,7 +44,7 @@ export async function runBatch(jobs: readonly PlannedJob[], options: BatchOption
       let outcome: BatchJobOutcome
       try {
         const result = await runJob(job.settings, {observer, registry: options.registry, signal: options.signal})
-        outcome = {durationMs: Math.round(performance.now() - t0), name: job.name, outputs: result.outputs.map((o) => o.path), report: result.report, result, status: 'succeeded'}
+        outcome = {durationMs: Math.round(performance.now() - t0), name: job.name, outputs: result.outputs.map((o) => o.path), report: result.report, ...(result.libvirtXml === undefined ? {} : {libvirtXml: result.libvirtXml}), result, status: 'succeeded'}
       } catch (error) {
         const mapped = mapForeignError(error)
         const cancelled = mapped.code === 'H2K_CANCELLED'

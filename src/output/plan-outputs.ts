@@ -11,7 +11,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** The base name outputs and the report share: --name, else the loader's VM or file name. */
-function outputStem(job: JobSettings, source: Source): string {
+export function outputStem(job: JobSettings, source: Source): string {
   return job.name ? safeFileStem(job.name) : source.name
 }
 
@@ -20,12 +20,22 @@ export function reportPath(job: JobSettings, source: Source): string {
   return join(job.outputDir, `${outputStem(job, source)}.report.json`)
 }
 
+/** `<name>.xml` in the output directory (--emit libvirt): the libvirt domain, named like the disks. */
+export function domainXmlPath(job: JobSettings, source: Source): string {
+  return join(job.outputDir, `${outputStem(job, source)}.xml`)
+}
+
+/** The files a job writes beside its disks: the report, and what --emit asks for. */
+function sideFiles(job: JobSettings, source: Source): string[] {
+  return [reportPath(job, source), ...(job.emit?.includes('libvirt') ? [domainXmlPath(job, source)] : [])]
+}
+
 /**
  * One output per disk: `<name>.<fmt>` for a single disk, `<name>-disk<N>.<fmt>` for several. Each is
  * written as `<file>.part` and renamed when the whole job has succeeded. An existing output (or a
  * `.part` another run may still be writing) is refused unless --overwrite, and so is an existing
- * `<name>.report.json`: the report is an output like the others (converting the same VM to another format
- * into the same directory used to replace the first run's report silently).
+ * `<name>.report.json` (and `<name>.xml` with --emit libvirt): the report is an output like the others
+ * (converting the same VM to another format into the same directory used to replace the first run's report silently).
  */
 export async function planOutputs(job: JobSettings, source: Source): Promise<OutputPlan[]> {
   const stem = outputStem(job, source)
@@ -35,7 +45,7 @@ export async function planOutputs(job: JobSettings, source: Source): Promise<Out
     return {disk, finalPath, index, partPath: `${finalPath}.part`}
   })
   if (!job.overwrite) {
-    for (const path of [...plans.flatMap((plan) => [plan.finalPath, plan.partPath]), reportPath(job, source)]) {
+    for (const path of [...plans.flatMap((plan) => [plan.finalPath, plan.partPath]), ...sideFiles(job, source)]) {
       if (await exists(path)) {
         throw new H2KError('H2K_OUTPUT_EXISTS', `${path} already exists.`, {details: {path}, phase: 'convert'})
       }

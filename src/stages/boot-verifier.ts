@@ -3,12 +3,14 @@ import {join} from 'node:path'
 import {bootCheck} from '../boot/boot-check.js'
 import {H2KError, type PipelineStage} from '@hyper2kvm/plugin-api'
 import {chooseAccel} from '../guest/accel.js'
+import {domainHardware} from '../libvirt/domain-hardware.js'
 
 /**
- * VERIFY (--verify-boot): boot the converted disks (boot disk first) with qemu, disk on virtio-blk,
- * virtio-net, serial console to a log; UEFI through OVMF when the guest is UEFI. Passes on a login prompt
- * (or --boot-pattern). Runs on the `.part` files in snapshot mode, before anything is committed, and
- * never modifies them. The daemon runs this same stage.
+ * VERIFY (--verify-boot): boot the converted disks (boot disk first) with qemu on the hardware the libvirt
+ * domain (--emit libvirt) describes: q35, the guest's firmware (UEFI through OVMF), disks on virtio-blk, the
+ * first NIC as virtio-net (with its MAC under --keep-macs; none when the VM has no NIC), serial console to a
+ * log. Passes on a login prompt (or --boot-pattern). Runs on the `.part` files in snapshot mode, before
+ * anything is committed, and never modifies them. The daemon runs this same stage.
  */
 export const bootVerifier: PipelineStage = {
   after: ['qemu-img-check', 'qemu-img-compare'],
@@ -17,7 +19,11 @@ export const bootVerifier: PipelineStage = {
   kind: 'verifier',
   name: 'boot',
   async run(ctx) {
-    const firmware = ctx.inspection?.firmware ?? ctx.source?.vm?.firmware ?? 'bios'
+    if (!ctx.source) throw new H2KError('H2K_INTERNAL', 'The boot check runs after LOAD.')
+    // The domain's hardware; its warnings are the libvirt step's to give (--emit libvirt).
+    const {hardware} = domainHardware({inspection: ctx.inspection, job: ctx.job, source: ctx.source})
+    const firmware = hardware.firmware
+    const [nic] = hardware.nics
     const accel = await chooseAccel({preference: ctx.job.accel, signal: ctx.signal})
     const serialLog = join(ctx.workDir, 'boot-serial.log')
     const timeout = ctx.job.boot.timeoutSeconds
@@ -25,6 +31,8 @@ export const bootVerifier: PipelineStage = {
       accel: accel.accel,
       disks: ctx.outputs.map((plan) => ({format: ctx.job.format, path: plan.partPath})),
       firmware,
+      machine: hardware.machine,
+      nic: nic ?? false,
       onProgress: (seconds, lastLine) => ctx.report({message: `booting (${accel.accel}, ${firmware}) ${Math.round(seconds)}s${lastLine ? `: ${lastLine.slice(0, 60)}` : ''}`, percent: Math.min(99, (seconds / timeout) * 100)}),
       passPattern: ctx.job.boot.pattern ? new RegExp(ctx.job.boot.pattern, 'm') : undefined,
       sandbox: ctx.job.sandbox,
@@ -36,6 +44,8 @@ export const bootVerifier: PipelineStage = {
       accel: result.accel,
       bus: result.bus,
       firmware: result.firmware,
+      machine: result.machine,
+      ...(nic?.mac === undefined ? {} : {mac: nic.mac}),
       matchedLine: result.matchedLine,
       passed: result.passed,
       reason: result.reason,

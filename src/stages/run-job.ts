@@ -27,7 +27,8 @@ import {bytesOnDisk, commitOutputs, discardParts, writeFileAtomic} from '../outp
 import {sha256File} from '../output/file-checksum.js'
 import {ensureFreeSpace} from '../output/free-space.js'
 import {jobResultJson} from '../output/job-result-json.js'
-import {planOutputs, reportPath} from '../output/plan-outputs.js'
+import {domainXmlPath, planOutputs, reportPath} from '../output/plan-outputs.js'
+import {libvirtDomain} from '../libvirt/emit-domain.js'
 import {ChangeList} from './change-list.js'
 import {JobGuestAccess} from '../guest/job-guest-access.js'
 import {describeDisks} from './describe-disks.js'
@@ -73,6 +74,8 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
   let ctx: StageContext | undefined
   let guestAccess: JobGuestAccess | undefined
   let committed = false
+  /** The libvirt domain this job placed (--emit libvirt): taken back with the outputs if the job fails after. */
+  let placedXml: string | undefined
   /** Every stage's validated options: `ctx.options` shows those of the stage in `current.stage`. */
   let stageOptions: ResolvedStageOptions = new Map()
 
@@ -263,12 +266,27 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     if (converters.steps.length === 0) throw new H2KError('H2K_PLUGIN_FAILED', 'No converter stage is registered or applies to this job.', {phase: 'convert'})
     await runPhase('convert', converters.steps, converters.skipped)
 
-    // VERIFY, then checksums, the report and the all-or-nothing rename.
+    // VERIFY, then the libvirt domain's text, checksums, the all-or-nothing rename, the domain and the report.
     const report = reportPath(job, source)
     const verifiers = await pipelineSteps('verifier', context)
     const outputs: OutputRecord[] = []
+    const emitLibvirt = job.emit?.includes('libvirt') === true
+    let xml: string | undefined
     await runPhase('verify', [
       ...verifiers.steps,
+      // Built before anything is committed: a value it refuses fails the job with nothing placed.
+      ...(emitLibvirt
+        ? [
+            {
+              id: 'core:libvirt',
+              run: async () => {
+                const domain = await libvirtDomain({inspection: context.inspection, job, outputs: context.outputs, source})
+                for (const warning of domain.warnings) context.warn(warning.code, warning.message)
+                xml = domain.xml
+              },
+            },
+          ]
+        : []),
       {
         id: 'core:commit',
         run: async () => {
@@ -289,17 +307,23 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
           }
           await commitOutputs(context.outputs, job.overwrite)
           committed = true
+          if (xml !== undefined) {
+            // Placed like the report: never replacing a file without --overwrite, even one that appeared meanwhile.
+            const path = domainXmlPath(job, source)
+            await writeFileAtomic(path, xml, {replace: job.overwrite})
+            placedXml = path
+          }
         },
       },
     ], verifiers.skipped)
-    const result: JobResult = {...describeJob(), outputs, report, status: 'succeeded'}
+    const result: JobResult = {...describeJob(), outputs, report, status: 'succeeded', ...(placedXml === undefined ? {} : {libvirtXml: placedXml})}
     await writeFileAtomic(report, `${JSON.stringify(jobResultJson(result), null, 2)}\n`, {replace: job.overwrite})
     emit({status: 'succeeded', type: 'job:end'})
     return result
   } catch (error) {
     // A job that fails after its outputs were committed (the report could not be written) takes them
     // back: outputs without their report would look like a success.
-    if (committed && ctx) await Promise.all(ctx.outputs.map((plan) => rm(plan.finalPath, {force: true})))
+    if (committed && ctx) await Promise.all([...ctx.outputs.map((plan) => plan.finalPath), ...(placedXml === undefined ? [] : [placedXml])].map((path) => rm(path, {force: true})))
 
     const mapped = mapForeignError(signal.aborted ? new H2KError('H2K_CANCELLED', 'The job was cancelled.', {cause: error}) : error, {phase: current.phase, stage: current.stage})
     if (ctx) await discardParts(ctx.outputs)

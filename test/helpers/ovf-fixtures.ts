@@ -11,8 +11,23 @@ export interface OvfDiskEntry {
   compression?: string
 }
 
+export interface OvfHardwareOptions {
+  /** Default efi (vmw:Config firmware). */
+  firmware?: 'bios' | 'efi'
+  /** The NICs (default one, without an address); `address` is written as rasd:Address, escaped for XML. */
+  nics?: Array<{address?: string}>
+}
+
+/** Text as XML character data (the descriptor's own escaping: hostile names and addresses are escaped here, as an exporter would). */
+const xmlText = (value: string): string => value.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;').replaceAll("'", '&apos;')
+
 /** An ovftool-style descriptor; the disks are listed in reverse in DiskSection so only the SCSI slots give the right order. */
-export function ovfText(name: string, disks: OvfDiskEntry[]): string {
+export function ovfText(rawName: string, disks: OvfDiskEntry[], options: OvfHardwareOptions = {}): string {
+  const name = xmlText(rawName)
+  const nics = (options.nics ?? [{}]).map(
+    (nic, index) =>
+      `<Item>${nic.address === undefined ? '' : `<rasd:Address>${xmlText(nic.address)}</rasd:Address>`}<rasd:AddressOnParent>${7 + index}</rasd:AddressOnParent><rasd:Connection>VM Network</rasd:Connection><rasd:ElementName>Network adapter ${index + 1}</rasd:ElementName><rasd:InstanceID>${20 + index}</rasd:InstanceID><rasd:ResourceSubType>VmxNet3</rasd:ResourceSubType><rasd:ResourceType>10</rasd:ResourceType></Item>`,
+  )
   const files = disks.map((disk, index) => `<File ovf:href="${disk.href}" ovf:id="file${index + 1}"${disk.compression ? ` ovf:compression="${disk.compression}"` : ''}/>`)
   const diskSection = disks.map((disk, index) => `<Disk ovf:capacity="64" ovf:capacityAllocationUnits="byte * 2^20" ovf:diskId="${disk.id}" ovf:fileRef="file${index + 1}"/>`).reverse()
   const items = disks.map(
@@ -33,8 +48,8 @@ export function ovfText(name: string, disks: OvfDiskEntry[]): string {
       <Item><rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits><rasd:ElementName>4096MB of memory</rasd:ElementName><rasd:InstanceID>2</rasd:InstanceID><rasd:ResourceType>4</rasd:ResourceType><rasd:VirtualQuantity>4096</rasd:VirtualQuantity></Item>
       <Item><rasd:Address>0</rasd:Address><rasd:ElementName>SCSI controller 0</rasd:ElementName><rasd:InstanceID>3</rasd:InstanceID><rasd:ResourceSubType>VirtualSCSI</rasd:ResourceSubType><rasd:ResourceType>6</rasd:ResourceType></Item>
       ${items.reverse().join('\n      ')}
-      <Item><rasd:AddressOnParent>7</rasd:AddressOnParent><rasd:Connection>VM Network</rasd:Connection><rasd:ElementName>Network adapter 1</rasd:ElementName><rasd:InstanceID>20</rasd:InstanceID><rasd:ResourceSubType>VmxNet3</rasd:ResourceSubType><rasd:ResourceType>10</rasd:ResourceType></Item>
-      <vmw:Config ovf:required="false" vmw:key="firmware" vmw:value="efi"/>
+      ${nics.join('\n      ')}
+      <vmw:Config ovf:required="false" vmw:key="firmware" vmw:value="${options.firmware ?? 'efi'}"/>
     </VirtualHardwareSection>
   </VirtualSystem>
 </Envelope>

@@ -80,6 +80,10 @@ describe('boot check and accelerator choice (real qemu)', function () {
     // The initramfs itself waits ~30 s for the root device; anything near the timeout means we did not fail fast.
     assert.ok(result.seconds < 120, `took ${result.seconds} s`)
     assert.ok(result.command.some((arg) => arg.includes('snapshot=on')))
+    // The hardware the libvirt domain describes: q35 for BIOS too, a virtio NIC on the restricted user network.
+    assert.equal(result.machine, 'q35')
+    assert.deepEqual(result.command.slice(result.command.indexOf('-machine'), result.command.indexOf('-machine') + 2), ['-machine', 'q35'])
+    assert.ok(result.command.includes('user,id=net0,restrict=on') && result.command.includes('virtio-net-pci,netdev=net0'), result.command.join(' '))
     assert.equal(qemuUsing(serialLog), '')
   })
 
@@ -96,6 +100,8 @@ describe('boot check and accelerator choice (real qemu)', function () {
       // The overlay opens its backing file by itself: the sandbox shows qemu only the files it is told about.
       disks: [{files: [GUEST], format: 'qcow2', path: overlay}],
       firmware: 'bios',
+      // The MAC a domain keeps (--keep-macs): qemu must accept it on the NIC, and the guest still boots.
+      nic: {mac: '00:50:56:ab:cd:01'},
       onProgress: (seconds) => progress.push(seconds),
       serialLog,
       timeoutSeconds: 120,
@@ -105,6 +111,7 @@ describe('boot check and accelerator choice (real qemu)', function () {
     assert.match(result.matchedLine ?? '', /^h2k-guest login:/)
     assert.ok(result.seconds < 120)
     assert.ok(progress.length > 3 && progress.every((s, i) => i === 0 || s > (progress[i - 1] ?? -1)), `progress: ${progress.join(',')}`)
+    assert.ok(result.command.includes('virtio-net-pci,netdev=net0,mac=00:50:56:ab:cd:01'), result.command.join(' '))
     assert.deepEqual(fingerprint(overlay), overlayBefore, 'snapshot mode must not write the overlay either')
     assert.equal(qemuUsing(serialLog), '')
   })

@@ -42,7 +42,7 @@ describe('daemon: workflow and manifest-workflow layouts', function () {
     // A batch: one input in a subdirectory (never claimed alone), one at the top level (travels with the config).
     convertFixture(raw2, join(inbox, 'vms', 'db.qcow2'), 'qcow2')
     execFileSync('cp', ['--sparse=always', raw, join(inbox, 'web.raw')])
-    writeFileSync(join(inbox, 'batch.yaml'), 'out_format: qcow2\njobs:\n  - name: web01\n    input: web.raw\n  - name: db01\n    input: vms/db.qcow2\n    output_format: raw\n')
+    writeFileSync(join(inbox, 'batch.yaml'), 'out_format: qcow2\njobs:\n  - name: web01\n    input: web.raw\n    emit: [libvirt]\n  - name: db01\n    input: vms/db.qcow2\n    output_format: raw\n')
     // An OVF with two disks beside it.
     convertFixture(raw, join(inbox, 'app-disk1.vmdk'), 'vmdk', ['subformat=streamOptimized'])
     convertFixture(raw2, join(inbox, 'app-disk2.vmdk'), 'vmdk', ['subformat=streamOptimized'])
@@ -71,6 +71,11 @@ describe('daemon: workflow and manifest-workflow layouts', function () {
     assert.deepEqual(meta.files.sort(), ['batch.yaml', 'vms/db.qcow2', 'web.raw'])
     assert.deepEqual(meta.jobs.map((j: {name: string}) => j.name).sort(), ['db01', 'web01'])
     assert.ok(meta.jobs.every((j: {report: string}) => existsSync(j.report)), 'each job has its report')
+    // emit: [libvirt] in a dropped job: the domain lies beside its outputs and the meta lists it, for that job only.
+    const byName = Object.fromEntries(meta.jobs.map((j: {name: string}) => [j.name, j])) as Record<string, {libvirt_xml?: string}>
+    assert.equal(byName.web01?.libvirt_xml, join(day, 'web01', 'web01.xml'))
+    assert.match(readFileSync(join(day, 'web01', 'web01.xml'), 'utf8'), new RegExp(`<source file="${join(day, 'web01', 'web01.qcow2')}"/>`))
+    assert.equal(byName.db01?.libvirt_xml, undefined)
     assert.deepEqual(readJson(join(processed, 'app.ovf.meta.json')).files.sort(), ['app-disk1.vmdk', 'app-disk2.vmdk', 'app.ovf'])
     assert.equal(readJson(join(processed, 'solo.vmdk.meta.json')).jobs[0].status, 'succeeded')
     assert.match(d.stderr(), /file:claimed .*file=app\.ovf files=3/)

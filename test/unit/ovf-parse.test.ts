@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 
 import type {H2KError} from '@hyper2kvm/plugin-api'
 import {algorithmsByName, checkManifest, parseManifest} from '../../plugins/ovf/src/manifest.js'
-import {allocationUnitBytes} from '../../plugins/ovf/src/ovf-hardware.js'
+import {allocationUnitBytes, unicastMac} from '../../plugins/ovf/src/ovf-hardware.js'
 import {looksLikeOvf, parseOvfDescriptor} from '../../plugins/ovf/src/ovf-descriptor.js'
 
 /** As ovftool writes it: vmw:Config firmware=efi, two disks on one SCSI controller listed out of order, a CD-ROM on IDE. */
@@ -245,6 +245,27 @@ describe('parseOvfDescriptor', () => {
       ],
     )
     assert.deepEqual(ovf.blankDisks, [])
+    assert.deepEqual(ovf.refusedMacs, [])
+  })
+
+  it('reads NIC MAC addresses as ovftool --exportFlags=mac writes them (rasd:Address), refusing all but unicast MACs by NIC number', () => {
+    const withMacs = VMWARE_OVF.replace('<rasd:ElementName>Network adapter 1</rasd:ElementName>', '<rasd:Address>00:50:56:AB:cd:01</rasd:Address><rasd:ElementName>Network adapter 1</rasd:ElementName>')
+      .replace('<rasd:ElementName>Network adapter 2</rasd:ElementName>', '<rasd:Address>00:50:56:ab:cd:02\'/&gt;&lt;x</rasd:Address><rasd:ElementName>Network adapter 2</rasd:ElementName>')
+    const ovf = parseOvfDescriptor(withMacs, 'web01.ovf')
+    assert.deepEqual(ovf.nics.map((nic) => nic.mac), ['00:50:56:ab:cd:01', undefined])
+    assert.deepEqual(ovf.refusedMacs, [2])
+    const cases: Array<[string, string | undefined]> = [
+      ['00-50-56-AB-CD-EF', '00:50:56:ab:cd:ef'],
+      [' 52:54:00:12:34:56 ', '52:54:00:12:34:56'],
+      ['01:00:5e:00:00:01', undefined], // multicast
+      ['ff:ff:ff:ff:ff:ff', undefined], // broadcast
+      ['00:00:00:00:00:00', undefined],
+      ['00:50:56-ab:cd:ef', undefined], // mixed separators
+      ['0050.56ab.cdef', undefined],
+      ['00:50:56:ab:cd:ef:00', undefined],
+      ['00:50:56:ab:cd:ef,mac=1', undefined],
+    ]
+    for (const [text, expected] of cases) assert.equal(unicastMac(text), expected, text)
   })
 
   it('reads a VirtualBox descriptor: ovf:id name, MegaBytes, vbox firmware, SATA disk, blank disk', () => {

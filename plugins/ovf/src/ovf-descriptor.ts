@@ -28,6 +28,8 @@ export interface OvfDescriptor {
   memoryMiB?: number
   firmware: 'bios' | 'efi'
   nics: NetworkInterface[]
+  /** 1-based numbers of the NICs whose stated MAC address was refused (never quoted: the text is untrusted). */
+  refusedMacs: number[]
   files: OvfFile[]
   /** Disks with data, in controller/bus order (DiskSection order for disks no hardware item places). */
   disks: OvfDisk[]
@@ -125,6 +127,7 @@ export function parseOvfDescriptor(xml: string, label: string): OvfDescriptor {
     files,
     firmware: hardware.firmware,
     nics: hardware.nics,
+    refusedMacs: hardware.refusedMacs,
   }
   const name = text(system, 'Name') ?? attribute(system, 'id')
   const osName = text(os, 'Description') ?? attribute(os, 'osType') ?? text(os, 'OSType')

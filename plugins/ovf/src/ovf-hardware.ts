@@ -18,6 +18,8 @@ export interface HardwareFacts {
   memoryMiB?: number
   firmware: 'bios' | 'efi'
   nics: NetworkInterface[]
+  /** 1-based numbers of the NICs whose stated MAC address was refused (not a unicast MAC): they carry none. */
+  refusedMacs: number[]
   /** OVF disk ids (or `file:<id>` for items naming a file directly) in controller/bus order. */
   diskOrder: string[]
 }
@@ -108,6 +110,19 @@ function diskOrder(items: XmlNode[]): string[] {
   return [...new Set(disks.map((disk) => disk.id))]
 }
 
+/**
+ * A NIC's MAC address as ovftool writes it (`rasd:Address` of the ethernet item, with --exportFlags=mac):
+ * six hex pairs separated by ':' or '-', normalised to lower case with ':'. Anything else, a multicast
+ * address (its first octet odd: a NIC never owns one) or all zeros is refused: undefined.
+ */
+export function unicastMac(value: string | undefined): string | undefined {
+  const trimmed = value?.trim() ?? ''
+  if (!/^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(?:\1[0-9a-fA-F]{2}){4}$/.test(trimmed)) return undefined
+  const mac = trimmed.toLowerCase().replaceAll('-', ':')
+  if ((Number.parseInt(mac.slice(0, 2), 16) & 1) === 1 || mac === '00:00:00:00:00:00') return undefined
+  return mac
+}
+
 /** Read CPUs, memory, firmware, NICs and disk order from a VirtualSystem's first VirtualHardwareSection. */
 export function readHardware(system: XmlNode): HardwareFacts {
   const section = children(system, 'VirtualHardwareSection')[0]
@@ -118,8 +133,13 @@ export function readHardware(system: XmlNode): HardwareFacts {
   const memoryQuantity = integer(text(memoryItem, 'VirtualQuantity'))
   const unitBytes = allocationUnitBytes(text(memoryItem, 'AllocationUnits') ?? text(memoryItem, 'VirtualQuantityUnits'))
   const memoryMiB = memoryQuantity !== undefined && unitBytes !== undefined ? Math.round((memoryQuantity * unitBytes) / 2 ** 20) : undefined
-  const nics = ofType(RESOURCE.ethernet).map((item) => {
+  const refusedMacs: number[] = []
+  const nics = ofType(RESOURCE.ethernet).map((item, index) => {
     const nic: NetworkInterface = {}
+    const address = text(item, 'Address')
+    const mac = unicastMac(address)
+    if (mac !== undefined) nic.mac = mac
+    else if (address !== undefined && address.trim() !== '') refusedMacs.push(index + 1)
     const name = text(item, 'ElementName') ?? text(item, 'Caption')
     const model = text(item, 'ResourceSubType')
     const network = text(item, 'Connection')
@@ -128,7 +148,7 @@ export function readHardware(system: XmlNode): HardwareFacts {
     if (network !== undefined) nic.network = network
     return nic
   })
-  const facts: HardwareFacts = {diskOrder: diskOrder(items), firmware: firmware(section, system), nics}
+  const facts: HardwareFacts = {diskOrder: diskOrder(items), firmware: firmware(section, system), nics, refusedMacs}
   const cpus = integer(text(cpuItem, 'VirtualQuantity'))
   if (cpus !== undefined && cpus > 0) facts.cpus = cpus
   if (memoryMiB !== undefined && memoryMiB > 0) facts.memoryMiB = memoryMiB

@@ -33,7 +33,11 @@ export function ovfSource(input: string, format: 'ova' | 'ovf', descriptor: OvfD
   if (descriptor.cpus !== undefined) vm.cpus = descriptor.cpus
   if (descriptor.memoryMiB !== undefined) vm.memoryMiB = descriptor.memoryMiB
   if (descriptor.os !== undefined) vm.os = descriptor.os
-  const allNotes = [...notes, ...descriptor.blankDisks.map((id) => `disk ${id} has no file (a blank disk the VM would create); nothing to convert`)]
+  const allNotes = [
+    ...notes,
+    ...descriptor.blankDisks.map((id) => `disk ${id} has no file (a blank disk the VM would create); nothing to convert`),
+    ...descriptor.refusedMacs.map((nic) => `NIC ${nic}: the descriptor's MAC address is not a unicast MAC address; it is not kept`),
+  ]
   const source: Source = {disks, format, input, name: safeFileStem(descriptor.name ?? fallbackName, safeFileStem(fallbackName)), notes: allNotes, vm}
   if (subformat !== undefined) source.subformat = subformat
   return source

@@ -11,6 +11,7 @@ const base: BootArgsInput = {
   firmware: 'bios',
   machine: 'pc',
   memoryMiB: 2048,
+  nic: {},
   serialLog: '/work/serial.log',
 }
 
@@ -36,6 +37,21 @@ describe('bootCheckArgs', () => {
     assert.deepEqual(valuesOf(argv, '-device'), ['virtio-blk-pci,drive=disk0,bootindex=1', 'virtio-net-pci,netdev=net0'])
     assert.deepEqual(valuesOf(argv, '-netdev'), ['user,id=net0,restrict=on'])
     assert.ok(!argv.includes('-bios') && !argv.some((arg) => arg.includes('pflash')), 'no UEFI firmware for a BIOS boot')
+  })
+
+  it('gives the NIC the MAC the libvirt domain keeps, on the restricted user network; none when the VM has no NIC', () => {
+    const argv = bootCheckArgs({...base, machine: 'q35', nic: {mac: '00:50:56:ab:cd:ef'}})
+    assert.deepEqual(valuesOf(argv, '-netdev'), ['user,id=net0,restrict=on'])
+    assert.deepEqual(valuesOf(argv, '-device').filter((device) => device.startsWith('virtio-net')), ['virtio-net-pci,netdev=net0,mac=00:50:56:ab:cd:ef'])
+    const none = bootCheckArgs({...base, nic: false})
+    assert.deepEqual(valuesOf(none, '-netdev'), [])
+    assert.ok(!valuesOf(none, '-device').some((device) => device.includes('net')), valuesOf(none, '-device').join(' '))
+  })
+
+  it('refuses a MAC that is not six lower-case hex pairs of a unicast address (it lands in an option list)', () => {
+    for (const mac of ['00:50:56:ab:cd:ef,romfile=/etc/shadow', '00:50:56:AB:CD:EF', '01:00:5e:00:00:01', '00-50-56-ab-cd-ef', '00:50:56:ab:cd', '']) {
+      assert.throws(() => bootCheckArgs({...base, nic: {mac}}), (error: H2KError) => error.code === 'H2K_INTERNAL' && !error.message.includes(mac || '\u0000'), mac)
+    }
   })
 
   it('uses the host CPU under KVM', () => {

@@ -43,6 +43,8 @@ export interface JobResult {
   sandbox: 'bwrap' | 'none'
   /** The report file (absent for `inspect`). */
   report?: string
+  /** The libvirt domain written beside the outputs (--emit libvirt): `virsh define` it. */
+  libvirtXml?: string
   startedAt: string
   durationMs: number
 }

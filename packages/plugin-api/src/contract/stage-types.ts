@@ -39,6 +39,8 @@ export interface NetworkInterface {
   name?: string
   model?: string
   network?: string
+  /** The source's MAC address (lower-case, colon-separated), only when it is a valid unicast MAC. */
+  mac?: string
 }
 
 export interface VmMetadata {
@@ -178,6 +180,10 @@ export interface JobSettings {
    * --no-sandbox / `sandbox: false`: explicit, warned about in the report, never the daemon's droppers' choice.
    */
   sandbox: boolean
+  /** Files written beside the outputs (--emit, `emit:`): `libvirt` writes `<name>.xml`, a libvirt domain for the VM. */
+  emit?: Array<'libvirt'>
+  /** The domain (and the boot test) keeps the source's NIC MAC addresses (--keep-macs, `keep_macs:`). */
+  keepMacs?: boolean
 }
 
 export type ExecFunction = (file: string, args: readonly string[], options?: Omit<ToolOptions, 'signal'>) => Promise<ToolResult>
