@@ -313,6 +313,12 @@ export interface StageContext {
   readonly options: Readonly<Record<string, unknown>>
   /** Set by the inspector. */
   inspection?: Inspection
+  /**
+   * true under `hyper2kvm inspect --plan`: fixers run on a throw-away overlay to show what they would change,
+   * and nothing is converted or written. A fixer still makes its text edits (they are the plan) but may skip
+   * steps that only rebuild derived images (an initramfs), recording what it would rebuild instead.
+   */
+  readonly dryRun: boolean
 }
 
 export interface LoaderContext extends StageContext {
