@@ -31,12 +31,13 @@ With --plan the fixers run too, on that throw-away overlay, and the command show
   static override flags = {
     ...guestFlags,
     ...stageOptionFlag,
-    plan: Flags.boolean({description: 'Also run the fixers as a dry run on the throw-away overlay and show what they would change (unified diffs); writes nothing.'}),
-    'fix-grub': convertFlags['fix-grub'],
-    'fstab-mode': convertFlags['fstab-mode'],
-    'initramfs-drivers': convertFlags['initramfs-drivers'],
+    plan: Flags.boolean({description: 'Also run the fixers as a dry run on the throw-away overlay and show what they would change (unified diffs); writes nothing.', helpGroup: 'PLAN'}),
+    // convert's own fix flags, so a plan shows what that convert would do; listed under PLAN, refused without --plan.
+    'fix-grub': Flags.boolean({allowNo: true, default: true, description: convertFlags['fix-grub'].description, helpGroup: 'PLAN'}),
+    'fstab-mode': Flags.option({default: 'stabilize-all' as const, description: convertFlags['fstab-mode'].description, helpGroup: 'PLAN', options: ['stabilize-all', 'bypath-only', 'noop'] as const})(),
+    'initramfs-drivers': Flags.string({description: convertFlags['initramfs-drivers'].description, helpGroup: 'PLAN'}),
     progress: Flags.boolean({allowNo: true, default: true, description: 'Show progress on stderr.'}),
-    'regen-initramfs': convertFlags['regen-initramfs'],
+    'regen-initramfs': Flags.boolean({allowNo: true, default: true, description: convertFlags['regen-initramfs'].description, helpGroup: 'PLAN'}),
   }
 
   static override summary = 'Inspect a guest before converting it (preflight report; changes nothing); --plan shows what the fixers would change.'
@@ -45,7 +46,10 @@ With --plan the fixers run too, on that throw-away overlay, and the command show
     const plan = this.flags.plan
     const stray = PLAN_FLAGS.filter((name) => name in this.explicitFlags)
     if (!plan && stray.length > 0) {
-      throw new H2KError('H2K_USAGE', `${stray.map((n) => `--${n}`).join(', ')} shape the fixers, which inspect runs only with --plan.`, {suggestions: [`hyper2kvm inspect ${this.args.input} --plan ${stray.map((n) => `--${n}`).join(' ')}`]})
+      const given = stray.map((n) => `--${n}`).join(', ')
+      throw new H2KError('H2K_USAGE', `${given} ${stray.length === 1 ? 'shapes' : 'shape'} what the fixers do, and inspect runs them only with --plan.`, {
+        suggestions: ['Add --plan to see what the fixers would change with these settings, or leave them out.'],
+      })
     }
     // Work files (overlays, descriptor copies) go to a private temp directory, removed at the end.
     const settings = settingsFromFlags(this.args.input, {
