@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import type {FileChange, RecordedChange} from '@hyper2kvm/plugin-api'
 import {changeDiffLines, changeSummaryLine} from '../../src/render/change-lines.js'
 import {escapeControl} from '../../src/render/escape-control.js'
+import {PlainRenderer} from '../../src/render/plain-renderer.js'
 import {DIFF_LINE_LIMIT, DIFF_MAX_EDITS, DIFF_TEXT_LIMIT, diffChange} from '../../src/stages/change-diff.js'
 import {ChangeList} from '../../src/stages/change-list.js'
 
@@ -154,6 +155,20 @@ describe('what a terminal sees of a change (the renderer escapes the guest\'s te
     assert.equal(shown.length, 2 + change.diff!.trimEnd().split('\n').length)
     assert.ok(shown.some((l) => l === '+\\x1b[31mred\\x1b[0m\\x9b2J\\u{2028}x'), JSON.stringify(shown))
     assert.ok(shown.some((l) => l === '-\\x1b]0;title\\x07\\r'), JSON.stringify(shown))
+  })
+
+  it('progress, warning and log lines that quote a guest\'s file name stay one line without control characters', () => {
+    const written: string[] = []
+    const plain = new PlainRenderer({write: (line) => written.push(line)}, 'info')
+    const path = '/boot/loader/entries/\x1b[2Jevil\n.conf'
+    plain.onEvent({level: 'info', message: `fixer:grub: changed ${path} (1 edit(s))`, type: 'log'})
+    plain.onEvent({type: 'warning', warning: {code: 'FIX_WARNING', message: `${path}: left alone`}})
+    plain.onEvent({phase: 'fix', progress: {message: `reading ${path}`, percent: 100}, stage: 'fixer:grub', type: 'progress'})
+    assert.deepEqual(written, [
+      'info: fixer:grub: changed /boot/loader/entries/\\x1b[2Jevil\\n.conf (1 edit(s))',
+      'warning FIX_WARNING: /boot/loader/entries/\\x1b[2Jevil\\n.conf: left alone',
+      '[fix] fixer:grub reading /boot/loader/entries/\\x1b[2Jevil\\n.conf 100%',
+    ])
   })
 
   it('tabs stay tabs in a shown diff (fstab\'s columns), everything else escapes as before', () => {
