@@ -5,6 +5,7 @@ import {BaseCommand} from '../base-command.js'
 import {convertFlags, guestFlags, settingsFromFlags, stageOptionFlag} from '../job-flags.js'
 import {changeDiffLines} from '../render/change-lines.js'
 import {chooseRenderer} from '../render/choose-renderer.js'
+import {escapeControl} from '../render/escape-control.js'
 import {H2KError, type JobResult} from '@hyper2kvm/plugin-api'
 import {type JobResultJson, jobResultJson, planResultJson} from '../output/job-result-json.js'
 import {runJob} from '../stages/run-job.js'
@@ -75,6 +76,14 @@ With --plan the fixers run too, on that throw-away overlay, and the command show
       if (plan) this.printPlan(result)
     }
     return plan ? planResultJson(result) : jobResultJson(result)
+  }
+
+  /**
+   * Every human line is escaped (tabs kept): nearly all of them quote the guest — its hostname, fstab devices and
+   * mountpoints, boot loader arguments in risks, the plan's diffs — and the guest may be hostile.
+   */
+  public override log(message = '', ...args: unknown[]): void {
+    super.log(escapeControl(message, {keepTab: true}), ...args)
   }
 
   private printPlan(result: JobResult): void {

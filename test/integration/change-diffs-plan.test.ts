@@ -10,6 +10,7 @@ import {makeTempDir} from '../helpers/temp-dir.js'
 /** A BLS entry whose name and title carry escape sequences: the guest is hostile, the terminal must not care. */
 const HOSTILE_ENTRY = '/boot/loader/entries/\x1b[2Jevil.conf'
 const IMAGE = `/boot/initrd.img-${FAKE_KERNEL}`
+const FSTAB = '# /etc/fstab: static file system information.\n/dev/sda1\t/\text4\terrors=remount-ro\t0\t1\n'
 /** The fake guest's initramfs image: 'initramfs image (fake)\n' × 64; its update-initramfs appends 20 bytes. */
 const IMAGE_BYTES = 1472
 
@@ -47,7 +48,13 @@ describe('change diffs: inspect --plan shows them without writing anything, conv
   before(() => {
     ;({cleanup, dir} = makeTempDir('h2k-diffs-'))
     disk = join(dir, 'guest.raw')
-    makeFakeLinuxGuest(disk, {files: {[HOSTILE_ENTRY]: 'title \x1b]0;owned\x07 Debian\nlinux /vmlinuz\noptions root=/dev/sda1 ro\n'}})
+    makeFakeLinuxGuest(disk, {
+      files: {
+        [HOSTILE_ENTRY]: 'title \x1b]0;owned\x07 Debian\nlinux /vmlinuz\noptions root=/dev/sda1 ro\n',
+        // inspect prints fstab entries: a label with an escape sequence (stable, so the fixer leaves it alone).
+        '/etc/fstab': `${FSTAB}LABEL=\x1b[2Jdata\t/data\text4\tdefaults,nofail\t0\t2\n`,
+      },
+    })
     digest = sha256(disk)
   })
   after(() => cleanup())
@@ -102,6 +109,7 @@ describe('change diffs: inspect --plan shows them without writing anything, conv
     assertNoControls('inspect --plan stdout', human.stdout.replaceAll('\t', ''))
     assertNoControls('inspect --plan stderr', human.stderr.replaceAll('\t', ''))
     assert.match(human.stdout, /^plan: 5 change\(s\) the fixers would make/m)
+    assert.match(human.stdout, /^fstab \/data ← LABEL=\\x1b\[2Jdata$/m)
     assert.match(human.stdout, /^would change \/etc\/fstab {2}fixer:fstab {2}\+1 -1$/m)
     assert.match(human.stdout, /^-\/dev\/sda1\t\/\text4\t/m)
     assert.match(human.stdout, /^would change \/boot\/loader\/entries\/\\x1b\[2Jevil\.conf {2}fixer:grub {2}\+1 -1$/m)
