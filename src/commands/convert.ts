@@ -4,6 +4,7 @@ import {BaseCommand} from '../base-command.js'
 import {H2KError, type JobResult} from '@hyper2kvm/plugin-api'
 import {loadJobPlan} from '../jobs/job-plan.js'
 import {convertFlags, layerFlags, settingsFromFlags} from '../job-flags.js'
+import {changeSummaryLine} from '../render/change-lines.js'
 import {chooseRenderer} from '../render/choose-renderer.js'
 import {formatBytes} from '../render/progress-meter.js'
 import {type JobResultJson, jobResultJson} from '../output/job-result-json.js'
@@ -14,7 +15,7 @@ export default class Convert extends BaseCommand<typeof Convert> {
     input: Args.string({description: 'Disk or VM to convert: .vmdk, .ova, .ovf (or its directory), .vhd, .vhdx, .avhdx, .qcow2, .raw/.img, AMI export (optional with --job)'}),
   }
 
-  static override description = `Loads the input (format recognised by content), inspects the guest and fixes it for KVM virtio on a qcow2 overlay (fstab, GRUB, network, VMware Tools, initramfs), converts every disk with one qemu-img convert into <name>.<fmt>.part, checks it, and renames it into place only when everything succeeded. A report <name>.report.json is written next to the outputs (and <name>.xml, a libvirt domain, with --emit libvirt). The input is never written to.`
+  static override description = `Loads the input (format recognised by content), inspects the guest and fixes it for KVM virtio on a qcow2 overlay (fstab, GRUB, network, VMware Tools, initramfs), converts every disk with one qemu-img convert into <name>.<fmt>.part, checks it, and renames it into place only when everything succeeded. A report <name>.report.json is written next to the outputs (and <name>.xml, a libvirt domain, with --emit libvirt), with every changed guest file (before, after and a unified diff); the human output lists them one line each (path, stage, +added -removed lines). "hyper2kvm inspect --plan" shows the same changes without converting. The input is never written to.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> disk.vmdk', description: 'Convert to ./out/disk.qcow2'},
@@ -47,6 +48,8 @@ export default class Convert extends BaseCommand<typeof Convert> {
       await renderer.finish()
     }
     if (!this.jsonEnabled()) {
+      // One line per changed guest file (the diffs are in --json and the report).
+      for (const change of result.changes) this.log(changeSummaryLine(change))
       for (const output of result.outputs) {
         this.log(`${output.path}  ${output.format}${output.compression ? ` (${output.compression})` : ''}, ${formatBytes(output.virtualSize)} virtual, ${formatBytes(output.bytesOnDisk)} on disk${output.sha256 ? `, sha256 ${output.sha256}` : ''}`)
       }

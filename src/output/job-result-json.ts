@@ -27,3 +27,12 @@ export function jobResultJson(result: JobResult): JobResultJson {
 export function storedJobResult(json: string): JobResultJson {
   return snakeCaseKeys(JSON.parse(json)) as JobResultJson
 }
+
+/**
+ * `inspect --plan --json`: the job result with its changes under `plan.changes` (`{inspection, plan: {changes:
+ * [...]}, stages, warnings, …}`) — nothing was changed, so there is no top-level `changes` to mistake for a record.
+ */
+export function planResultJson(result: JobResult): JobResultJson {
+  const {changes, ...rest} = result
+  return snakeCaseKeys({...rest, plan: {changes}}) as JobResultJson
+}

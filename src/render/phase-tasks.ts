@@ -2,6 +2,7 @@ import type {DefaultRenderer, ListrTask, ListrTaskWrapper, SimpleRenderer} from 
 
 import {type JobEvent, PHASES, type PhaseName} from '@hyper2kvm/plugin-api'
 import {ProgressMeter} from './progress-meter.js'
+import {escapeControl} from './escape-control.js'
 
 export type PhaseTask = ListrTaskWrapper<unknown, typeof DefaultRenderer, typeof SimpleRenderer>
 type Settled = 'ok' | 'skipped' | 'failed'
@@ -64,13 +65,13 @@ export class PhaseTasks {
       case 'progress': {
         const task = this.phases.get(event.phase)?.task
         const line = this.meter.get(event.stage)?.update(event.progress)
-        if (task && line) task.output = line
+        if (task && line) task.output = escapeControl(line)
         break
       }
       case 'warning': {
         const open = PHASES.find((phase) => !this.settled.has(phase) && this.phases.get(phase)?.task)
         const task = open === undefined ? undefined : this.phases.get(open)?.task
-        if (task) task.output = `warning ${event.warning.code}: ${event.warning.message}`
+        if (task) task.output = escapeControl(`warning ${event.warning.code}: ${event.warning.message}`)
         break
       }
       case 'job:end': {

@@ -1,4 +1,5 @@
 import type {JobEvent, JobObserver, LogLevel} from '@hyper2kvm/plugin-api'
+import {escapeControl} from './escape-control.js'
 import {ProgressMeter} from './progress-meter.js'
 
 const LEVELS: Record<LogLevel | 'error', number> = {debug: 0, error: 3, info: 1, warn: 2}
@@ -9,7 +10,8 @@ export interface LineWriter {
 
 /**
  * For logs and pipes (stderr is not a terminal): one line per step, progress at most every 10% or 10 s,
- * so CI logs and journald stay readable.
+ * so CI logs and journald stay readable. Messages may quote a guest's file names (a fixer's "changed <path>"):
+ * their control characters are escaped, so each event stays one line and no terminal sequence gets through.
  */
 export class PlainRenderer implements JobObserver {
   private meter = new ProgressMeter()
@@ -41,15 +43,15 @@ export class PlainRenderer implements JobObserver {
         if (finished || percent - this.lastPercent >= 10 || now - this.lastTime >= 10_000) {
           this.lastPercent = percent
           this.lastTime = now
-          this.out.write(`${p}[${event.phase}] ${event.stage} ${line}`)
+          this.out.write(`${p}[${event.phase}] ${event.stage} ${escapeControl(line)}`)
         }
         break
       }
       case 'warning':
-        this.out.write(`${p}warning ${event.warning.code}: ${event.warning.message}`)
+        this.out.write(`${p}warning ${event.warning.code}: ${escapeControl(event.warning.message)}`)
         break
       case 'log':
-        if (LEVELS[event.level] >= LEVELS[this.logLevel]) this.out.write(`${p}${event.level}: ${event.message}`)
+        if (LEVELS[event.level] >= LEVELS[this.logLevel]) this.out.write(`${p}${event.level}: ${escapeControl(event.message)}`)
         break
       default:
         break

@@ -42,8 +42,12 @@ export interface RunJobOptions {
   signal?: AbortSignal
   observer?: JobObserver
   jobId?: string
-  /** `inspect` stops after INSPECT and writes nothing (`hyper2kvm inspect`). */
-  stopAfter?: 'inspect'
+  /**
+   * `inspect` stops after INSPECT (`hyper2kvm inspect`); `fix` runs the fixers as a dry run (`ctx.dryRun`) and
+   * stops after FIX (`hyper2kvm inspect --plan`). Either writes nothing: the overlays live in the work directory,
+   * which is removed, and no output is planned.
+   */
+  stopAfter?: 'inspect' | 'fix'
   /** Record children that detach from us (the libguestfs appliance) here, for a later instance to reap. */
   childRecords?: ChildRecords
 }
@@ -159,6 +163,7 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     guestAccess = guest
     const context: StageContext = {
       changes,
+      dryRun: options.stopAfter === 'fix',
       guest,
       get options() {
         return stageOptions.get(current.stage) ?? {}
@@ -214,7 +219,7 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
     context.source = source
     // An existing output or report fails the job now, before INSPECT and FIX start an appliance; CONVERT plans
     // again (one may have appeared meanwhile).
-    if (options.stopAfter !== 'inspect') {
+    if (options.stopAfter === undefined) {
       current.stage = 'core:plan'
       await planOutputs(job, source)
     }
@@ -256,6 +261,10 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
       fixers.skipped,
     )
     await guest.close()
+    if (options.stopAfter === 'fix') {
+      emit({status: 'succeeded', type: 'job:end'})
+      return {...describeJob(), outputs: [], status: 'planned'}
+    }
 
     // CONVERT: plan names, refuse conflicts and impossible sizes before writing anything.
     current.phase = 'convert'

@@ -46,6 +46,7 @@ export async function loadWith(
   const ctx: LoaderContext = {
     changes: {all: [], record: () => {}},
     claim,
+    dryRun: false,
     exec: (file, args, options) => runTool(file, args, {...options, signal: controller.signal}),
     imageInfo: (spec, options) => imageInfo(spec, {files: options?.files, sandbox: settings.sandbox ?? DEFAULT_SETTINGS.sandbox, signal: controller.signal}),
     guest: {

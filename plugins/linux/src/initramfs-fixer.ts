@@ -48,6 +48,13 @@ const PLANS: Record<string, ToolPlan> = {
   mkinitrd: {config: '/etc/sysconfig/kernel', edit: ensureSuseInitrdModules, rebuild: (k) => `mkinitrd -k ${quote(`vmlinuz-${k.version}`)} -i ${quote(k.initramfs ?? `initrd-${k.version}`)}`},
 }
 
+/** An image's size in bytes (null: no such file). */
+async function imageSize(session: GuestSession, path: string | undefined): Promise<number | null> {
+  if (path === undefined || !(await session.exists(path))) return null
+  const size = Number((await session.call('filesize', path)).trim())
+  return Number.isSafeInteger(size) ? size : null
+}
+
 async function rebuildAll(ctx: StageContext, session: GuestSession, plan: ToolPlan, kernels: KernelInfo[]): Promise<void> {
   for (const [index, kernel] of kernels.entries()) {
     ctx.report({message: `rebuilding the initramfs of ${kernel.version}`, percent: (index / kernels.length) * 100})
@@ -84,18 +91,37 @@ export const initramfsFixer: PipelineStage = {
     const drivers = ctx.job.fix.initramfsDrivers ?? DEFAULT_INITRAMFS_DRIVERS
     const before = (await session.readFile(plan.config)) ?? ''
     await applyTransform(ctx, STAGE, plan.config, before, plan.edit(before, drivers))
+    // One guestfish call at a time: the appliance serves one listener.
+    const sizesBefore: Array<number | null> = []
+    for (const kernel of kernels) sizesBefore.push(await imageSize(session, kernel.initramfs))
+    if (ctx.dryRun) {
+      // A plan shows the config edit above; the rebuild only regenerates images, and is the slow part under TCG.
+      for (const [index, kernel] of kernels.entries()) {
+        ctx.changes.record({
+          after: null,
+          before: null,
+          bytes: {after: null, before: sizesBefore[index] ?? null},
+          path: kernel.initramfs ?? `initramfs of ${kernel.version}`,
+          reason: `would be rebuilt by ${tool} with ${drivers.join(', ')} (dry run: not rebuilt, not checked)`,
+          stage: STAGE,
+        })
+      }
+      return
+    }
     await rebuildAll(ctx, session, plan, kernels)
 
     const after = await gatherFacts(session)
-    for (const kernel of kernels) {
+    for (const [index, kernel] of kernels.entries()) {
       const rebuilt = after.kernels.find((k) => k.version === kernel.version)
       if (rebuilt?.virtioInInitramfs === false) {
         throw new H2KError('H2K_FIX_FAILED', `The rebuilt initramfs of ${kernel.version} still has no virtio_blk.`, {details: {initramfs: rebuilt.initramfs}})
       }
+      const path = rebuilt?.initramfs ?? kernel.initramfs
       ctx.changes.record({
         after: null,
         before: null,
-        path: rebuilt?.initramfs ?? kernel.initramfs ?? `initramfs of ${kernel.version}`,
+        bytes: {after: await imageSize(session, path), before: sizesBefore[index] ?? null},
+        path: path ?? `initramfs of ${kernel.version}`,
         reason: `rebuilt by ${tool} with ${drivers.join(', ')}${rebuilt?.virtioInInitramfs ? '; virtio_blk verified inside' : ''}`,
         stage: STAGE,
       })

@@ -1,4 +1,4 @@
-import type {FileChange, Inspection, JobWarning, OutputFormat, VmMetadata} from './stage-types.js'
+import type {Inspection, JobWarning, OutputFormat, RecordedChange, VmMetadata} from './stage-types.js'
 import type {PhaseName, StepStatus} from './job-events.js'
 
 export interface StageRecord {
@@ -21,8 +21,11 @@ export interface OutputRecord {
 /** What `convert --json` prints and what `<name>.report.json` holds. */
 export interface JobResult {
   jobId: string
-  /** `inspected`: `hyper2kvm inspect` stopped after INSPECT and wrote nothing. */
-  status: 'succeeded' | 'inspected'
+  /**
+   * `inspected`: `hyper2kvm inspect` stopped after INSPECT and wrote nothing. `planned`: `inspect --plan` ran the
+   * fixers on a throw-away overlay (a dry run) and stopped after FIX; `changes` are what they would change.
+   */
+  status: 'succeeded' | 'inspected' | 'planned'
   input: {
     path: string
     loader: string
@@ -37,7 +40,7 @@ export interface JobResult {
   outputs: OutputRecord[]
   stages: StageRecord[]
   warnings: JobWarning[]
-  changes: readonly FileChange[]
+  changes: readonly RecordedChange[]
   verification: Record<string, unknown>
   /** How the qemu processes that read the input ran: in the bubblewrap sandbox, or not (--no-sandbox). */
   sandbox: 'bwrap' | 'none'

@@ -114,11 +114,33 @@ export interface FileChange {
   before: string | null
   after: string | null
   reason?: string
+  /**
+   * For a change recorded without its text (before and after null: a rebuilt image such as an initramfs): its
+   * size in bytes before and after (null: absent, or not known — e.g. not rebuilt in a dry run).
+   */
+  bytes?: {before: number | null; after: number | null}
+}
+
+/**
+ * A change as the host keeps it (the result's `changes`, `report.json`): what the stage recorded, plus what the
+ * host derived from it when it was recorded — for every stage alike, so a stage never computes these itself.
+ */
+export interface RecordedChange extends FileChange {
+  /**
+   * Unified diff of before → after (`--- a/<path>`, `+++ b/<path>`; `/dev/null` for a created or deleted
+   * file), 3 lines of context. Absent when the change has no text diff; `diffNote` says why.
+   */
+  diff?: string
+  /** Why there is no text diff, in one line: `binary: N bytes → M bytes`, `too large: …`, `no text recorded`. */
+  diffNote?: string
+  /** Lines the diff adds and removes (with `diff`). */
+  linesAdded?: number
+  linesRemoved?: number
 }
 
 export interface ChangeRecorder {
   record(change: FileChange): void
-  readonly all: readonly FileChange[]
+  readonly all: readonly RecordedChange[]
 }
 
 export type FstabMode = 'stabilize-all' | 'bypath-only' | 'noop'
@@ -329,6 +351,12 @@ export interface StageContext {
   readonly options: Readonly<Record<string, unknown>>
   /** Set by the inspector. */
   inspection?: Inspection
+  /**
+   * true under `hyper2kvm inspect --plan`: fixers run on a throw-away overlay to show what they would change,
+   * and nothing is converted or written. A fixer still makes its text edits (they are the plan) but may skip
+   * steps that only rebuild derived images (an initramfs), recording what it would rebuild instead.
+   */
+  readonly dryRun: boolean
 }
 
 export interface LoaderContext extends StageContext {
