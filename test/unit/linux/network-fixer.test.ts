@@ -57,7 +57,7 @@ function networkdGuest(): FakeGuest {
 describe('fixer:network on an in-memory guest', () => {
   it('runs after fstab and before initramfs, whose rebuild then carries the network renames udev copies into it', async () => {
     const registry = StageRegistry.fromContributions([{plugin: {name: '@hyper2kvm/plugin-linux', version: '0.1.0'}, result: await registerLinux()}])
-    assert.deepEqual(registry.ofKind('fixer').map((s) => s.id), ['fixer:fstab', 'fixer:grub', 'fixer:network', 'fixer:initramfs'])
+    assert.deepEqual(registry.ofKind('fixer').map((s) => s.id), ['fixer:fstab', 'fixer:grub', 'fixer:network', 'fixer:vmware-tools', 'fixer:initramfs'])
   })
 
   it('ifupdown ens192 static + 70-persistent-net.rules: rebound to enp1s0, still static, stale rules removed, both in the report', async () => {
