@@ -16,6 +16,8 @@ cd "$(dirname "$0")/.."
 PACKAGES=(qemu-utils util-linux tar gzip libguestfs-tools linux-image-amd64 qemu-system-x86 ovmf debootstrap bubblewrap dbus-daemon gnome-keyring prometheus jq bc)
 # logrotate: the daemon-logs test runs the shipped examples/systemd/hyper2kvm-daemon.logrotate against a real daemon.
 PACKAGES+=(logrotate)
+# xfsprogs, btrfs-progs: the bare-filesystem tests make real XFS and btrfs images (mkfs.xfs -p, mkfs.btrfs --rootdir).
+PACKAGES+=(xfsprogs btrfs-progs)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -78,7 +78,7 @@ export interface ProbeInput {
   path: string
   size: number
   isDirectory: boolean
-  /** The first bytes of the file (up to 64 KiB); empty for directories. */
+  /** The first bytes of the file (up to 68 KiB: a btrfs superblock is at 64 KiB); empty for directories. */
   head: Buffer
   /** Lower-case extension with the dot, e.g. ".vmdk"; "" if none. */
   extension: string
