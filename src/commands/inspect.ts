@@ -49,7 +49,7 @@ export default class Inspect extends BaseCommand<typeof Inspect> {
     }
     this.log(`guest: ${i.product ?? i.os}${i.distro ? ` [${i.distro} ${i.version ?? ''}]` : ''}${i.arch ? ` ${i.arch}` : ''}${i.hostname ? `, hostname ${i.hostname}` : ''}`)
     this.log(`root: ${i.root ?? 'none'} (${i.rootChoice ?? ''})`)
-    this.log(`firmware: ${i.firmware}; boot loader: ${i.bootloader ?? 'unknown'}; initramfs tool: ${i.initramfsTool ?? 'none'}`)
+    this.log(`firmware: ${i.firmware}; boot loader: ${i.bootloader ?? (i.partitioned === false ? 'none (no partition table)' : 'unknown')}; initramfs tool: ${i.initramfsTool ?? 'none'}`)
     for (const k of i.kernels) this.log(`kernel ${k.version}: virtio ${k.hasVirtio ? 'available' : 'MISSING'}, in initramfs: ${k.virtioInInitramfs === undefined ? 'unknown' : k.virtioInInitramfs ? 'yes' : 'no'}`)
     for (const e of i.fstab) this.log(`fstab ${e.mountpoint} ← ${e.device}${e.unstable ? '  (unstable name)' : ''}`)
     this.log(`lvm: ${i.lvm ? 'yes' : 'no'}, luks: ${i.luks ? 'yes' : 'no'}, raid: ${i.raid ? 'yes' : 'no'}`)

@@ -258,6 +258,11 @@ export interface Inspection {
   luks: boolean
   raid: boolean
   risks: InspectionRisk[]
+  /**
+   * The root's disk has a partition table. false: the root filesystem is the whole disk (a bare filesystem
+   * image: no partition table, no boot loader; risk NO_BOOTLOADER), or no disk has partitions and no root was found.
+   */
+  partitioned: boolean
 }
 
 export interface StageContext {

@@ -7,6 +7,13 @@
 
 export type BareFilesystemType = 'ext2' | 'ext3' | 'ext4' | 'xfs' | 'btrfs'
 
+const BARE_FILESYSTEM_TYPES: ReadonlySet<string> = new Set<BareFilesystemType>(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs'])
+
+/** A raw source disk the loader recognised as a bare filesystem (its subformat is the filesystem type). */
+export function isBareFilesystemDisk(disk: {format: string; subformat?: string}): boolean {
+  return disk.format === 'raw' && disk.subformat !== undefined && BARE_FILESYSTEM_TYPES.has(disk.subformat)
+}
+
 export interface BareFilesystem {
   type: BareFilesystemType
   /** Bytes the superblock says the filesystem spans (a bigint: an image may state anything up to 2^64). */
