@@ -1,4 +1,4 @@
-import {execFileSync} from 'node:child_process'
+import {type ExecFileSyncOptions, execFileSync} from 'node:child_process'
 import {copyFileSync, lstatSync, mkdirSync, readdirSync, readlinkSync, writeFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 
@@ -62,7 +62,7 @@ function xfsProto(dir: string): string {
 /** A bare filesystem image (no partition table) made by the host's mkfs on a sparse file, holding `tree` when given. */
 export function makeBareFs(type: BareFsType, path: string, tree?: string): void {
   execFileSync('truncate', ['-s', SIZE[type], path])
-  const quiet = {stdio: ['ignore', 'ignore', 'pipe'] as const}
+  const quiet: ExecFileSyncOptions = {stdio: ['ignore', 'ignore', 'pipe']}
   if (type === 'xfs') {
     const args = ['-q', '-f']
     if (tree) {
