@@ -20,6 +20,8 @@ PACKAGES+=(logrotate)
 # domain --emit libvirt writes against libvirt's own schema, and virsh defines it on libvirt's in-process test
 # driver (test:///default: no libvirtd). Converting needs neither; `virsh define` is the user's next step.
 PACKAGES+=(libvirt-clients libxml2-utils)
+# xfsprogs, btrfs-progs: the bare-filesystem tests make real XFS and btrfs images (mkfs.xfs -p, mkfs.btrfs --rootdir).
+PACKAGES+=(xfsprogs btrfs-progs)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -104,7 +104,7 @@ With --plan the fixers run too, on that throw-away overlay, and the command show
     }
     this.log(`guest: ${i.product ?? i.os}${i.distro ? ` [${i.distro} ${i.version ?? ''}]` : ''}${i.arch ? ` ${i.arch}` : ''}${i.hostname ? `, hostname ${i.hostname}` : ''}`)
     this.log(`root: ${i.root ?? 'none'} (${i.rootChoice ?? ''})`)
-    this.log(`firmware: ${i.firmware}; boot loader: ${i.bootloader ?? 'unknown'}; initramfs tool: ${i.initramfsTool ?? 'none'}`)
+    this.log(`firmware: ${i.firmware}; boot loader: ${i.bootloader ?? (i.partitioned === false ? 'none (no partition table)' : 'unknown')}; initramfs tool: ${i.initramfsTool ?? 'none'}`)
     for (const k of i.kernels) this.log(`kernel ${k.version}: virtio ${k.hasVirtio ? 'available' : 'MISSING'}, in initramfs: ${k.virtioInInitramfs === undefined ? 'unknown' : k.virtioInInitramfs ? 'yes' : 'no'}`)
     for (const e of i.fstab) this.log(`fstab ${e.mountpoint} ← ${e.device}${e.unstable ? '  (unstable name)' : ''}`)
     for (const n of i.network?.interfaces ?? []) this.log(`nic ${[n.name, n.mac].filter(Boolean).join(' ')}: ${n.mode} (${n.tool}, ${n.file})`)

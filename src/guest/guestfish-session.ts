@@ -21,6 +21,8 @@ export interface GuestfishLaunch {
   cpus?: number
   /** Where to record the listener and its qemu, for a later instance to reap (the daemon's state). */
   records?: ChildRecords
+  /** Add every drive read-only (guestfish --ro): nothing, not even a read-only mount, may write to it. */
+  readOnly?: boolean
 }
 
 /** How the appliance is kept from outliving us. */
@@ -82,7 +84,7 @@ export class GuestfishSession implements GuestSession {
   }
 
   private static async start(options: GuestfishLaunch, namespace: ApplianceNamespace | undefined, containment: Containment): Promise<GuestfishSession> {
-    const args = ['--listen', ...options.drives.flatMap((d) => [`--format=${d.format}`, '-a', d.path])]
+    const args = ['--listen', ...(options.readOnly ? ['--ro'] : []), ...options.drives.flatMap((d) => [`--format=${d.format}`, '-a', d.path])]
     // The listener daemonizes and keeps the stdio it inherited: captured through pipes, they would never
     // reach end-of-file. It reports its PID through a file instead.
     const announce = join(options.scratch, 'guestfish-listen.out')

@@ -1,9 +1,23 @@
 import {join} from 'node:path'
 
 import {bootCheck} from '../boot/boot-check.js'
-import {H2KError, type PipelineStage} from '@hyper2kvm/plugin-api'
+import {H2KError, isBareFilesystemDisk, type PipelineStage, type StageContext} from '@hyper2kvm/plugin-api'
 import {chooseAccel} from '../guest/accel.js'
 import {domainHardware} from '../libvirt/domain-hardware.js'
+
+/**
+ * Why the boot disk cannot boot on its own, known before any boot: inspection's NO_BOOTLOADER, or (fixes off,
+ * no inspection) a boot disk the raw loader recognised as a bare filesystem.
+ */
+function cannotBootOnItsOwn(ctx: StageContext): string | undefined {
+  const risk = ctx.inspection?.risks.find((r) => r.code === 'NO_BOOTLOADER')
+  if (risk) return risk.message
+  const disk = ctx.source?.disks[0]
+  if (disk && isBareFilesystemDisk(disk)) {
+    return `The image is a bare ${disk.subformat} filesystem with no partition table and no boot loader: it cannot boot on its own; boot it with a kernel and initrd from the host (direct kernel boot) or install a boot loader.`
+  }
+  return undefined
+}
 
 /**
  * VERIFY (--verify-boot): boot the converted disks (boot disk first) with qemu on the hardware the libvirt
@@ -19,6 +33,13 @@ export const bootVerifier: PipelineStage = {
   kind: 'verifier',
   name: 'boot',
   async run(ctx) {
+    // Minutes of a firmware finding nothing to boot would prove nothing the image does not already say.
+    const why = cannotBootOnItsOwn(ctx)
+    if (why) {
+      throw new H2KError('H2K_BOOT_FAILED', `--verify-boot cannot boot this image: ${why}`, {
+        suggestions: ['Convert it without --verify-boot (verify_boot: false), then boot it with -kernel/-initrd and root=UUID=… (libvirt: <kernel>, <initrd>, <cmdline>), or install a boot loader in the guest.'],
+      })
+    }
     if (!ctx.source) throw new H2KError('H2K_INTERNAL', 'The boot check runs after LOAD.')
     // The domain's hardware; its warnings are the libvirt step's to give (--emit libvirt).
     const {hardware} = domainHardware({inspection: ctx.inspection, job: ctx.job, source: ctx.source})

@@ -1,10 +1,11 @@
 import {open, stat} from 'node:fs/promises'
 import {extname, resolve} from 'node:path'
 
-import {H2KError, type ProbeInput, readUpTo} from '@hyper2kvm/plugin-api'
+import {BARE_FILESYSTEM_HEAD, H2KError, type ProbeInput, readUpTo} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 
-const HEAD_BYTES = 64 * 1024
+// Enough for every magic the loaders look for; the btrfs superblock is the farthest (64 KiB + 64).
+const HEAD_BYTES = Math.max(64 * 1024, BARE_FILESYSTEM_HEAD)
 
 /** Look at the user's input once: existence, kind, size and its first bytes for the loaders' probes. */
 export async function readProbeInput(path: string): Promise<ProbeInput> {

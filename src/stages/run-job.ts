@@ -234,6 +234,7 @@ export async function runJob(settings: JobSettings, options: RunJobOptions): Pro
         path: job.input,
         plugin: choice.loader.plugin.name,
         subformat: source.subformat,
+        claim: choice.claim.by,
       },
       inspection: context.inspection,
       jobId,

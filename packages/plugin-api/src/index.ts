@@ -21,6 +21,7 @@ export {readBoundedText, TEXT_LIMIT, type BoundedTextOptions} from './fs/bounded
 export {safeFileStem} from './fs/safe-name.js'
 
 export {detectImageFormat, isGzip, type MagicFormat} from './formats/image-magic.js'
+export {BARE_FILESYSTEM_HEAD, detectBareFilesystem, hasPartitionTable, isBareFilesystemDisk, type BareFilesystem, type BareFilesystemType} from './formats/bare-filesystem.js'
 export {readQcow2References, type Qcow2References} from './formats/qcow2-header.js'
 export {parseVmdkDescriptor, descriptorCapacityBytes, NO_PARENT_CID, type VmdkDescriptor, type VmdkExtent, type ExtentAccess, type ExtentType} from './formats/vmdk-descriptor.js'
 export {validateSparseVmdk, type FileWindow, type SparseVmdkFacts} from './formats/vmdk-sparse.js'

@@ -24,7 +24,7 @@ export const guestInspector: PipelineStage = {
     const inspection = await inspectGuest(session, {readOnly: false})
     ctx.inspection = inspection
     for (const risk of inspection.risks) {
-      if (risk.code === 'NO_OS_FOUND' || risk.code === 'UNSUPPORTED_OS' || risk.code === 'LUKS_PRESENT') ctx.warn(risk.code, risk.message)
+      if (risk.code === 'NO_OS_FOUND' || risk.code === 'UNSUPPORTED_OS' || risk.code === 'LUKS_PRESENT' || risk.code === 'NO_BOOTLOADER') ctx.warn(risk.code, risk.message)
     }
     ctx.log.info(`guest: ${inspection.product ?? inspection.os} on ${inspection.root ?? 'no root'} (${inspection.rootChoice ?? ''})`)
   },

@@ -1,5 +1,6 @@
 import {type FstabEntry, type GuestSession, H2KError, type Inspection, type InspectionRisk} from '@hyper2kvm/plugin-api'
 
+import {noBootloaderRisk} from './bare-root.js'
 import {type GuestFacts, gatherFacts, lines, parseHash} from './guest-facts.js'
 import {inspectNetwork} from './inspect-network.js'
 import {isUnstableDevice} from './transforms/index.js'
@@ -49,8 +50,16 @@ async function mountAll(session: GuestSession, mountpoints: Record<string, strin
   }
 }
 
-async function detectFirmware(session: GuestSession): Promise<'bios' | 'efi'> {
-  for (const device of lines(await session.call('list-devices'))) {
+/** Whether `partition` (e.g. /dev/sda1) is a partition of `device` (/dev/sda), not of /dev/sdaa. */
+function isPartitionOf(partition: string, device: string): boolean {
+  return partition.startsWith(device) && /^p?\d+$/.test(partition.slice(device.length))
+}
+
+async function detectFirmware(session: GuestSession, devices: readonly string[], partitions: readonly string[]): Promise<'bios' | 'efi'> {
+  for (const device of devices) {
+    // A device without partitions (a bare filesystem, a blank disk) has no table to ask about, and a failed
+    // command ends the guestfish server: part-get-parttype is only asked of partitioned devices.
+    if (!partitions.some((partition) => isPartitionOf(partition, device))) continue
     if ((await optional(session, 'part-get-parttype', device)) !== 'gpt') continue
     for (const partition of lines(await session.call('part-list', device)).filter((l) => l.startsWith('part_num:')).map((l) => l.split(': ')[1]!)) {
       if ((await optional(session, 'part-get-gpt-type', device, partition))?.toUpperCase() === ESP_GUID) return 'efi'
@@ -109,14 +118,20 @@ export async function inspectGuest(session: GuestSession, options: {readOnly: bo
   const lvm = lines(await session.call('lvs')).length > 0
   const luks = Object.values(filesystems).includes('crypto_LUKS')
   const raid = lines(await session.call('list-md-devices')).length > 0
-  const firmware = await detectFirmware(session)
-  const base: Inspection = {firmware, fstab: [], kernels: [], luks, lvm, mountpoints: {}, os: 'unknown', raid, risks: [], rootChoice: why}
+  const devices = lines(await session.call('list-devices'))
+  const partitions = lines(await session.call('list-partitions'))
+  const firmware = await detectFirmware(session, devices, partitions)
+  // A root that is a whole disk (libguestfs sees /dev/sda itself as the filesystem) is a bare filesystem image.
+  const bareRoot = root !== undefined && devices.includes(root)
+  const base: Inspection = {firmware, fstab: [], kernels: [], luks, lvm, mountpoints: {}, os: 'unknown', partitioned: partitions.length > 0 && !bareRoot, raid, risks: [], rootChoice: why}
   if (!root) {
     base.risks.push({code: 'NO_OS_FOUND', message: 'No operating system was found: conversion only, no guest changes.'})
     return base
   }
   const os = (await optional(session, 'inspect-get-type', root)) ?? 'unknown'
-  const mountpoints = parseHash(await session.call('inspect-get-mountpoints', root))
+  // A bare filesystem is one volume: libguestfs maps its fstab's /dev/xvda1 to a /dev/sda1 that does not exist
+  // (and a failed mount ends the guestfish server); its other entries were separate volumes of the old instance.
+  const mountpoints = bareRoot ? {'/': root} : parseHash(await session.call('inspect-get-mountpoints', root))
   const inspection: Inspection = {
     ...base,
     arch: await optional(session, 'inspect-get-arch', root),
@@ -128,18 +143,23 @@ export async function inspectGuest(session: GuestSession, options: {readOnly: bo
     root,
     version: [await optional(session, 'inspect-get-major-version', root), await optional(session, 'inspect-get-minor-version', root)].filter((v) => v !== undefined).join('.') || undefined,
   }
+  const bare = bareRoot ? {fstype: await optional(session, 'vfs-type', root), uuid: await optional(session, 'vfs-uuid', root)} : undefined
   if (os !== 'linux') {
+    if (bare) inspection.risks.push(noBootloaderRisk({...bare, configs: [], fstab: []}))
     inspection.risks.push({code: 'UNSUPPORTED_OS', message: `${inspection.product ?? os} is not a Linux guest: conversion only, no guest changes (install virtio drivers in the guest before migrating).`})
     return inspection
   }
-  await mountAll(session, mountpoints, options.readOnly)
+  // No fixer runs on a bare filesystem: read-only, the output stays the source's bytes (no mount count, no journal replay).
+  await mountAll(session, mountpoints, options.readOnly || bareRoot)
   const facts = await gatherFacts(session)
   const {bootloader, configs} = bootloaderOf(facts)
-  inspection.bootloader = bootloader
+  // In a bare filesystem a boot loader config (pv-grub's menu.lst) is not a boot loader: none is installed.
+  inspection.bootloader = bare ? undefined : bootloader
   inspection.bootloaderConfig = configs
   inspection.initramfsTool = initramfsToolOf(facts)
   inspection.kernels = facts.kernels.map((k) => ({hasVirtio: k.virtio !== 'no', initramfs: k.initramfs, version: k.version, virtioInInitramfs: k.virtio === 'builtin' ? true : k.virtioInInitramfs}))
   inspection.fstab = parseFstab(await session.readFile('/etc/fstab'))
+  if (bare) inspection.risks.push(noBootloaderRisk({...bare, configs, fstab: inspection.fstab}))
   inspection.risks.push(...risksOf(inspection, await rootArgs(session, configs)))
   await addVmwareTools(session, inspection)
   const network = await inspectNetwork(session)

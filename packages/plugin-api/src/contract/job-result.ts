@@ -33,6 +33,8 @@ export interface JobResult {
     format: string
     subformat?: string
     notes: string[]
+    /** How the loader recognised the input: by its bytes, or only by its name (a weaker claim). */
+    claim: 'content' | 'extension'
   }
   vm?: VmMetadata
   inspection?: Inspection

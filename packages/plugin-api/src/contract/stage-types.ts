@@ -80,7 +80,7 @@ export interface ProbeInput {
   path: string
   size: number
   isDirectory: boolean
-  /** The first bytes of the file (up to 64 KiB); empty for directories. */
+  /** The first bytes of the file (up to 68 KiB: a btrfs superblock is at 64 KiB); empty for directories. */
   head: Buffer
   /** Lower-case extension with the dot, e.g. ".vmdk"; "" if none. */
   extension: string
@@ -292,6 +292,11 @@ export interface Inspection {
   vmwareTools?: VmwareToolsFacts
   /** The guest's network configuration: each interface a config file binds, by name and/or MAC (fixer:network rebinds them). */
   network?: {interfaces: NicConfig[]}
+  /**
+   * The root's disk has a partition table. false: the root filesystem is the whole disk (a bare filesystem
+   * image: no partition table, no boot loader; risk NO_BOOTLOADER), or no disk has partitions and no root was found.
+   */
+  partitioned: boolean
 }
 
 /** What inspection found of VMware Tools and of qemu-guest-agent. */
