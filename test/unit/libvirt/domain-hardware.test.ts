@@ -47,7 +47,7 @@ describe('libvirt domain: the hardware from untrusted source facts', () => {
   })
 
   it('keeps a Windows guest\'s clock in local time, and an inspected firmware wins over the OVF hint', () => {
-    const {hardware} = domainHardware({inspection: {firmware: 'efi', fstab: [], kernels: [], luks: false, lvm: false, mountpoints: {}, os: 'windows', raid: false, risks: []}, job: job(), source: source({firmware: 'bios'})})
+    const {hardware} = domainHardware({inspection: {firmware: 'efi', fstab: [], kernels: [], luks: false, lvm: false, mountpoints: {}, os: 'windows', partitioned: true, raid: false, risks: []}, job: job(), source: source({firmware: 'bios'})})
     assert.equal(hardware.clock, 'localtime')
     assert.equal(hardware.firmware, 'efi')
   })
