@@ -8,25 +8,25 @@ import {today, until} from '../helpers/daemon-process.js'
 import {ovfText} from '../helpers/ovf-fixtures.js'
 import {CLI, leftovers, runCli, sha256} from '../helpers/run-cli.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
+import {GUEST_CACHE, guestPath} from '../helpers/test-guests.js'
 
 /**
  * The product's promise, end to end: a Debian 12 guest installed the VMware way (fstab and kernel command
  * line on /dev/sda1, an initramfs without virtio) does not boot on virtio-blk; after `hyper2kvm convert
  * --verify-boot` from each input format it does, proved by the product's own boot test, with every change
- * in the report and the source untouched. The guest is built by test/e2e/guest/build-guest.sh and cached
- * in $H2K_E2E_CACHE (default /var/cache/hyper2kvm-test/guest); a cache hit costs nothing.
+ * in the report and the source untouched. The guest is built by test/e2e/guest/build-guest.sh (through the
+ * test-guests fixture, before any suite) and cached in $H2K_E2E_CACHE; a cache hit costs nothing.
  */
 describe('e2e: a VMware-style Linux guest boots on KVM virtio after conversion', function () {
   this.timeout(20 * 60_000)
-  const cache = process.env.H2K_E2E_CACHE ?? '/var/cache/hyper2kvm-test/guest'
-  const guest = join(cache, 'debian12-vmware.raw')
+  const cache = GUEST_CACHE
+  const guest = guestPath('debian12-vmware')
   let dir: string
   let cleanup: () => void
   let sourceSum: string
 
   before(function () {
     this.timeout(20 * 60_000)
-    execFileSync('bash', [new URL('./guest/build-guest.sh', import.meta.url).pathname, cache], {stdio: ['ignore', 'ignore', 'inherit']})
     sourceSum = sha256(guest)
     ;({cleanup, dir} = makeTempDir('h2k-e2e-'))
   })

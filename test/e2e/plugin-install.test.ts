@@ -6,6 +6,7 @@ import {fileURLToPath} from 'node:url'
 
 import {runCli} from '../helpers/run-cli.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
+import {GUEST_CACHE, guestPath} from '../helpers/test-guests.js'
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/plugin-example/', import.meta.url))
 const HOST_VERSION = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version as string
@@ -24,20 +25,19 @@ interface StageRecord {
  * The plugin author's path, end to end: examples/plugin-example is packed with npm (its prepack compiles
  * it), installed with `hyper2kvm plugins install file:….tgz` into a fresh HOME and XDG directories (where
  * `import 'hyper2kvm'` would not resolve: it runs on the API the host hands its hook), and a conversion of
- * the cached Debian guest (test/e2e/guest/build-guest.sh) runs its fixer; the record it writes is read back
+ * the cached Debian guest (built by the test-guests fixture) runs its fixer; the record it writes is read back
  * from the output disk. With --no-fix the host does not run it.
  */
 describe('e2e: a third-party plugin installed with `plugins install` fixes a real guest', function () {
   this.timeout(20 * 60_000)
-  const cache = process.env.H2K_E2E_CACHE ?? '/var/cache/hyper2kvm-test/guest'
-  const guest = join(cache, 'debian12-vmware.raw')
+  const cache = GUEST_CACHE
+  const guest = guestPath('debian12-vmware')
   let dir: string
   let cleanup: () => void
   let env: NodeJS.ProcessEnv
 
   before(async function () {
     this.timeout(20 * 60_000)
-    execFileSync('bash', [new URL('./guest/build-guest.sh', import.meta.url).pathname, cache], {stdio: ['ignore', 'ignore', 'inherit']})
     ;({cleanup, dir} = makeTempDir('h2k-e2e-plugin-'))
     env = {HOME: join(dir, 'home'), XDG_CACHE_HOME: join(dir, 'cache'), XDG_CONFIG_HOME: join(dir, 'config'), XDG_DATA_HOME: join(dir, 'data')}
     for (const home of Object.values(env)) mkdirSync(home!, {recursive: true})

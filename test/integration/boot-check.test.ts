@@ -9,9 +9,10 @@ import {bootCheck} from '../../src/boot/boot-check.js'
 import type {H2KError} from '@hyper2kvm/plugin-api'
 import {chooseAccel} from '../../src/guest/accel.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
+import {guestPath} from '../helpers/test-guests.js'
 
-/** Built by test/e2e/guest/build-guest.sh: Debian 12, root=/dev/sda1, no virtio drivers in its initramfs. */
-const GUEST = '/var/cache/hyper2kvm-test/guest/debian12-vmware.raw'
+/** Built before any suite by the test-guests fixture: Debian 12, root=/dev/sda1, no virtio drivers in its initramfs. */
+const GUEST = guestPath('debian12-vmware')
 
 /** Size and mtime: a boot check in snapshot mode must leave both alone. */
 function fingerprint(path: string): {size: number; mtimeMs: number} {
@@ -38,13 +39,9 @@ describe('boot check and accelerator choice (real qemu)', function () {
 
   before(() => {
     ;({cleanup, dir} = makeTempDir('h2k-boot-'))
-    if (existsSync(GUEST)) guestBefore = fingerprint(GUEST)
+    guestBefore = fingerprint(GUEST)
   })
   after(() => cleanup())
-
-  const needGuest = (context: Mocha.Context): void => {
-    if (!existsSync(GUEST)) context.skip() // skipped: the cached test guest is absent (build it with test/e2e/guest/build-guest.sh)
-  }
 
   it('chooseAccel(auto) probes once, gives a reason, and answers from its cache the second time', async () => {
     const cacheDir = join(dir, 'cache')
@@ -68,8 +65,7 @@ describe('boot check and accelerator choice (real qemu)', function () {
     assert.ok(ms < 2000, `cached answer took ${ms} ms`)
   })
 
-  it('fails fast with initramfs-shell when the unconverted guest boots on virtio', async function () {
-    needGuest(this)
+  it('fails fast with initramfs-shell when the unconverted guest boots on virtio', async () => {
     const serialLog = join(dir, 'virtio.serial.log')
     const result = await bootCheck({accel, disks: [{format: 'raw', path: GUEST}], firmware: 'bios', serialLog, timeoutSeconds: 150})
     assert.equal(result.passed, false)
@@ -87,8 +83,7 @@ describe('boot check and accelerator choice (real qemu)', function () {
     assert.equal(qemuUsing(serialLog), '')
   })
 
-  it('passes on SATA through a qcow2 overlay: the source itself boots to a login prompt', async function () {
-    needGuest(this)
+  it('passes on SATA through a qcow2 overlay: the source itself boots to a login prompt', async () => {
     const overlay = join(dir, 'guest-overlay.qcow2')
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', GUEST, '-F', 'raw', overlay])
     const overlayBefore = fingerprint(overlay)
@@ -116,8 +111,7 @@ describe('boot check and accelerator choice (real qemu)', function () {
     assert.equal(qemuUsing(serialLog), '')
   })
 
-  it('fails fast with no-boot-device when UEFI firmware meets the BIOS-only guest (OVMF pflash + VARS copy work)', async function () {
-    needGuest(this)
+  it('fails fast with no-boot-device when UEFI firmware meets the BIOS-only guest (OVMF pflash + VARS copy work)', async () => {
     const result = await bootCheck({accel, disks: [{format: 'raw', path: GUEST}], firmware: 'efi', serialLog: join(dir, 'efi.serial.log'), timeoutSeconds: 90})
     assert.equal(result.passed, false)
     assert.equal(result.reason, 'no-boot-device', result.serialTail.join('\n'))
@@ -125,8 +119,7 @@ describe('boot check and accelerator choice (real qemu)', function () {
     assert.ok(result.command.some((arg) => arg.startsWith('if=pflash')))
   })
 
-  it('stops qemu when cancelled, and reports H2K_CANCELLED', async function () {
-    needGuest(this)
+  it('stops qemu when cancelled, and reports H2K_CANCELLED', async () => {
     const serialLog = join(dir, 'cancel.serial.log')
     const controller = new AbortController()
     setTimeout(() => controller.abort(), 2000)
@@ -158,8 +151,7 @@ describe('boot check and accelerator choice (real qemu)', function () {
     )
   })
 
-  it('left the cached guest image untouched (size and mtime)', function () {
-    needGuest(this)
+  it('left the cached guest image untouched (size and mtime)', () => {
     assert.deepEqual(fingerprint(GUEST), guestBefore)
   })
 })

@@ -1,5 +1,6 @@
 import {H2KError, type GuestSession, type PipelineStage, type StageContext} from '@hyper2kvm/plugin-api'
 
+import {checkEspStubs} from './esp-stub-check.js'
 import {buildResolver, deviceNamesIn} from './guest-devices.js'
 import {lines} from './guest-facts.js'
 import {isFixableLinux} from './linux-applies.js'
@@ -119,5 +120,9 @@ export const grubFixer: PipelineStage = {
         })
       }
     }
+
+    // A UEFI stub on the ESP chains to the real config: it must still find it, and that config must be one that works.
+    const stubs = new Map([...configTexts].filter(([, text]) => isStub(text)))
+    await checkEspStubs(ctx, session, resolve, stubs, new Set(configTexts.keys()))
   },
 }

@@ -1,53 +1,84 @@
 #!/usr/bin/env bash
-# Build (or reuse) a cached "VMware-style" Debian 12 test guest for the e2e tests.
+# Build (or reuse) a cached "VMware-style" test guest for the e2e tests, one of several variants.
 #
-#   build-guest.sh <cache-dir>
+#   build-guest.sh <cache-dir> [variant]        (variant defaults to debian12-vmware)
 #
-# Output (in <cache-dir>):
-#   debian12-vmware.raw      sparse raw disk: MBR, one bootable ext4 partition, GRUB (i386-pc),
-#                            root=/dev/sda1 everywhere, initramfs with SATA/SCSI drivers only
-#                            (no virtio_blk) -- boots on SATA/SCSI, not on virtio-blk.
-#   debian12-vmware.sha256   `sha256sum` line for the raw disk (cache validity check)
-#   debian12-vmware.recipe   hash of this script; a changed script forces a disk rebuild
-#   debian12-vmware.stamp    size/mtime/inode of the disk when its checksum was last verified; while
-#                            it matches, a cache hit skips re-hashing (H2K_GUEST_VERIFY=full forces it)
-#   rootfs.tar               pristine debootstrap tree (numeric owners), reused across rebuilds
-#   rootfs.tar.recipe        hash of the debootstrap recipe that produced rootfs.tar
-#   .lock                    flock(1) lock, so parallel test runs build only once
+# A variant is a recipe file test/e2e/guest/variants/<variant>.sh, sourced by this script. It defines:
+#   VARIANT_INCLUDE         extra debootstrap packages (comma list: boot loader, initramfs tool, fs tools...)
+#   VARIANT_DISK_SIZE       virtual disk size for truncate(1), e.g. 3G
+#   VARIANT_FIRMWARE        bios | efi (informational; the tests read it from their own variant table)
+#   VARIANT_HOSTNAME        optional, default h2k-guest (every guest: h2k-<short>)
+#   variant_configure_tree  runs on the host with $ROOT = the unpacked tree and the chroot mounts up
+#                           (proc, sys, /dev bind): fstab, grub defaults, initramfs tool config + rebuild,
+#                           NIC config. It must leave the initramfs' file list in "$WORK/initrd.list"
+#                           (this script refuses any virtio module in it) and may use the helpers below.
+#   variant_guestfish       prints the guestfish commands between "run" and "umount-all": partition,
+#                           mkfs, mount, tar-in "$WORK/root.tar", boot loader install, grub-mkconfig, and
+#                           downloads: /boot/initrd.img-$KVER -> "$WORK/initrd.img", /etc/h2k-guest-marker
+#                           -> "$WORK/marker" (both checked here) plus whatever variant_verify checks.
+#   variant_verify          checks the built result (files in $WORK); die on any surprise.
+# Common to every guest (done here): hostname, /etc/hosts, marker file /etc/h2k-guest-marker, /etc/issue
+# (the marker and \4, the IPv4 address, printed by getty before "login:"), serial getty on ttyS0, empty
+# root password, empty machine-id.
 #
-# Requirements (Debian 12 host, root): debootstrap, libguestfs-tools (guestfish), a kernel under /boot
+# Output (in <cache-dir>, for variant <name>):
+#   <name>.raw      sparse raw disk, VMware-style (device names, no virtio in the initramfs)
+#   <name>.sha256   `sha256sum` line for the raw disk (cache validity check)
+#   <name>.recipe   hash of this script + the variant file; a changed recipe forces a disk rebuild
+#   <name>.stamp    size/mtime/inode of the disk when its checksum was last verified; while
+#                   it matches, a cache hit skips re-hashing (H2K_GUEST_VERIFY=full forces it)
+#   rootfs-<key>.tar (+ .recipe)  pristine debootstrap tree (numeric owners), keyed by the full package
+#                   set, shared by variants with the same set and reused across rebuilds (a rootfs.tar
+#                   from before variants existed is adopted by a hard link when its recipe matches)
+#   .<name>.lock    flock(1) lock, so parallel test runs build a variant only once
+#
+# Requirements (Debian 12 host, root): debootstrap, libguestfs-tools (guestfish), libguestfs-xfs (XFS
+# variants), a kernel under /boot
 # readable for the supermin appliance. Disk-level work runs only inside the libguestfs appliance
 # (no losetup/kpartx/device-mapper on the host).
 #
 # Environment knobs:
 #   H2K_GUEST_MIRROR      Debian mirror (default: first .../debian URI from /etc/apt/sources.list*,
 #                         else http://deb.debian.org/debian)
-#   H2K_GUEST_DISK_SIZE   virtual disk size for truncate(1) (default 3G)
+#   H2K_GUEST_DISK_SIZE   overrides VARIANT_DISK_SIZE
 #   LIBGUESTFS_BACKEND    default "direct"
 #   LIBGUESTFS_BACKEND_SETTINGS  default "force_tcg" (qemu aborts on /dev/kvm on our CI hosts)
 set -euo pipefail
 umask 022
 
-readonly NAME=debian12-vmware
 readonly SUITE=bookworm
-readonly INCLUDE=linux-image-amd64,grub-pc,initramfs-tools,systemd-sysv,udev,kmod,e2fsprogs
-readonly MARKER_TEXT='H2K-GUEST-MARKER debian12-vmware v1'
-# Only SATA/SCSI (VMware-ish) storage drivers + ext4. Deliberately no virtio_*.
-readonly INITRAMFS_MODULES=(ahci libahci ata_piix ata_generic libata scsi_mod sd_mod
-  mptbase mptscsih mptspi mptsas scsi_transport_spi scsi_transport_sas vmw_pvscsi
-  crc32c_generic ext4)
+readonly HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 
 log() { printf '[build-guest %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-if [[ $# -ne 1 || -z ${1:-} ]]; then
-  echo "usage: $0 <cache-dir>" >&2
+if [[ $# -lt 1 || $# -gt 2 || -z ${1:-} ]]; then
+  echo "usage: $0 <cache-dir> [variant]" >&2
   exit 2
 fi
+NAME=${2:-debian12-vmware}
+[[ $NAME =~ ^[a-z0-9][a-z0-9-]*$ ]] || die "bad variant name: $NAME"
+readonly NAME
+readonly VARIANT_FILE="$HERE/variants/$NAME.sh"
+[[ -f $VARIANT_FILE ]] || die "no such variant: $NAME (no $VARIANT_FILE)"
 [[ $(id -u) -eq 0 ]] || die "must run as root (debootstrap, chroot)"
 for tool in debootstrap guestfish sha256sum flock tar chroot truncate; do
   command -v "$tool" >/dev/null || die "missing tool: $tool"
 done
+
+VARIANT_HOSTNAME=h2k-guest
+# shellcheck source=/dev/null
+source "$VARIANT_FILE"
+for v in VARIANT_INCLUDE VARIANT_DISK_SIZE VARIANT_FIRMWARE; do
+  [[ -n ${!v:-} ]] || die "$VARIANT_FILE does not set $v"
+done
+for f in variant_configure_tree variant_guestfish variant_verify; do
+  declare -F "$f" >/dev/null || die "$VARIANT_FILE does not define $f"
+done
+[[ $VARIANT_FIRMWARE == bios || $VARIANT_FIRMWARE == efi ]] || die "VARIANT_FIRMWARE must be bios or efi"
+readonly MARKER_TEXT="H2K-GUEST-MARKER $NAME v1"
+# The kernel, then the variant's boot loader / initramfs tool / fs tools, then the base system.
+readonly INCLUDE="linux-image-amd64,$VARIANT_INCLUDE,systemd-sysv,udev,kmod,e2fsprogs"
 
 mkdir -p -- "$1"
 CACHE=$(cd -- "$1" && pwd -P)
@@ -58,9 +89,7 @@ readonly RAW="$CACHE/$NAME.raw"
 readonly SUM="$CACHE/$NAME.sha256"
 readonly RECIPE_FILE="$CACHE/$NAME.recipe"
 readonly STAMP_FILE="$CACHE/$NAME.stamp"
-readonly ROOTFS_TAR="$CACHE/rootfs.tar"
-readonly ROOTFS_RECIPE_FILE="$CACHE/rootfs.tar.recipe"
-readonly DISK_SIZE=${H2K_GUEST_DISK_SIZE:-3G}
+readonly DISK_SIZE=${H2K_GUEST_DISK_SIZE:-$VARIANT_DISK_SIZE}
 
 export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
 export LIBGUESTFS_BACKEND_SETTINGS=${LIBGUESTFS_BACKEND_SETTINGS:-force_tcg}
@@ -89,13 +118,16 @@ detect_mirror() {
   printf '%s\n' http://deb.debian.org/debian
 }
 
-# Recipe hashes: the disk depends on this whole script; rootfs.tar only on the debootstrap inputs.
-SCRIPT_HASH=$(sha256sum -- "${BASH_SOURCE[0]}" | cut -d' ' -f1)
+# Recipe hashes: the disk depends on this script and the variant file; the rootfs tar only on the
+# debootstrap inputs (so variants with the same package set share it).
+SCRIPT_HASH=$(cat -- "${BASH_SOURCE[0]}" "$VARIANT_FILE" | sha256sum | cut -d' ' -f1)
 ROOTFS_RECIPE=$(printf 'debootstrap --variant=minbase --include=%s %s (arch amd64)\n' "$INCLUDE" "$SUITE" | sha256sum | cut -d' ' -f1)
 readonly SCRIPT_HASH ROOTFS_RECIPE
+readonly ROOTFS_TAR="$CACHE/rootfs-${ROOTFS_RECIPE:0:16}.tar"
+readonly ROOTFS_RECIPE_FILE="$ROOTFS_TAR.recipe"
 
 # size, mtime (ns), inode, device, checksum-file hash: if unchanged since the last full verification,
-# the disk cannot have been rewritten in place or replaced, so the 3 GiB re-hash is skipped.
+# the disk cannot have been rewritten in place or replaced, so the multi-GiB re-hash is skipped.
 disk_stamp() { printf '%s %s\n' "$(stat -c '%s %.9Y %i %d' -- "$RAW")" "$(sha256sum <"$SUM" | cut -d' ' -f1)"; }
 
 cache_hit() {
@@ -109,8 +141,8 @@ cache_hit() {
   disk_stamp >"$STAMP_FILE.tmp" && mv -f -- "$STAMP_FILE.tmp" "$STAMP_FILE"
 }
 
-# Serialize concurrent builders on the same cache.
-exec 9>"$CACHE/.lock"
+# Serialize concurrent builders of the same variant on the same cache.
+exec 9>"$CACHE/.$NAME.lock"
 flock 9
 
 if cache_hit; then
@@ -157,21 +189,74 @@ mount_chroot() {
   MOUNTS+=("$ROOT/dev")
 }
 
-# ---------------------------------------------------------------- 1. debootstrap (cached rootfs.tar)
+# ---------------------------------------------------------------- helpers for variant recipes
+# VMware-style storage drivers (SATA/IDE/LSI/PVSCSI); deliberately no virtio_*.
+readonly VMWARE_STORAGE_MODULES=(ahci libahci ata_piix ata_generic libata scsi_mod sd_mod
+  mptbase mptscsih mptspi mptsas scsi_transport_spi scsi_transport_sas vmw_pvscsi crc32c_generic)
+
+# /etc/default/grub for a serial console, device names (no UUID) and the given extra command line.
+write_grub_defaults() {
+  cat >"$ROOT/etc/default/grub" <<EOF
+GRUB_DEFAULT=0
+GRUB_TIMEOUT=1
+GRUB_DISTRIBUTOR=Debian
+GRUB_CMDLINE_LINUX_DEFAULT=""
+GRUB_CMDLINE_LINUX="console=ttyS0,115200${1:+ $1}"
+GRUB_TERMINAL=serial
+GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"
+GRUB_DISABLE_LINUX_UUID=true
+GRUB_DISABLE_RECOVERY=true
+GRUB_DISABLE_OS_PROBER=true
+EOF
+}
+
+# initramfs-tools with MODULES=list: only the VMware storage drivers and the given extra modules, then
+# rebuild and list the image into $WORK/initrd.list. $1: the resume device (or "none").
+initramfs_tools_vmware() {
+  local resume=$1
+  shift
+  mkdir -p -- "$ROOT/etc/initramfs-tools/conf.d"
+  sed -i -E 's/^MODULES=.*/MODULES=list/' "$ROOT/etc/initramfs-tools/initramfs.conf"
+  grep -qx 'MODULES=list' "$ROOT/etc/initramfs-tools/initramfs.conf" || die "could not set MODULES=list"
+  echo "RESUME=$resume" >"$ROOT/etc/initramfs-tools/conf.d/resume"
+  {
+    echo '# VMware-style storage only (SATA/IDE/LSI/PVSCSI) -- intentionally no virtio drivers'
+    printf '%s\n' "${VMWARE_STORAGE_MODULES[@]}" "$@"
+  } >"$ROOT/etc/initramfs-tools/modules"
+  chroot "$ROOT" update-initramfs -u -k all >"$WORK/initramfs.log" 2>&1 ||
+    { cat -- "$WORK/initramfs.log" >&2; die "update-initramfs failed"; }
+  chroot "$ROOT" lsinitramfs "/boot/initrd.img-$KVER" >"$WORK/initrd.list"
+}
+
+# die unless every named module is in $WORK/initrd.list
+require_initrd_modules() {
+  local m
+  for m in "$@"; do
+    grep -qE "/$m\.ko" "$WORK/initrd.list" || die "initramfs lacks $m"
+  done
+}
+
+# ---------------------------------------------------------------- 1. debootstrap (cached rootfs tar)
+# A rootfs.tar from before variants existed: adopt it (hard link, no copy) when it has this package set.
+if [[ ! -f $ROOTFS_TAR && -f $CACHE/rootfs.tar && -f $CACHE/rootfs.tar.recipe && $(<"$CACHE/rootfs.tar.recipe") == "$ROOTFS_RECIPE" ]]; then
+  ln -f -- "$CACHE/rootfs.tar" "$ROOTFS_TAR"
+  printf '%s\n' "$ROOTFS_RECIPE" >"$ROOTFS_RECIPE_FILE"
+fi
 if [[ -f $ROOTFS_TAR && -f $ROOTFS_RECIPE_FILE && $(<"$ROOTFS_RECIPE_FILE") == "$ROOTFS_RECIPE" ]]; then
   log "reusing $ROOTFS_TAR"
 else
   MIRROR=$(detect_mirror)
-  log "debootstrap $SUITE from $MIRROR (this takes a few minutes)"
+  log "debootstrap $SUITE from $MIRROR with $INCLUDE (this takes a few minutes)"
   SECONDS=0
   mkdir -- "$WORK/debootstrap"
   debootstrap --arch=amd64 --variant=minbase --include="$INCLUDE" \
     "$SUITE" "$WORK/debootstrap" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
     { tail -n 30 -- "$WORK/debootstrap.log" >&2; die "debootstrap failed"; }
   rm -f -- "$WORK/debootstrap/var/cache/apt/archives/"*.deb
-  tar --numeric-owner --xattrs --acls -C "$WORK/debootstrap" -cf "$ROOTFS_TAR.tmp" .
+  tar --numeric-owner --xattrs --acls -C "$WORK/debootstrap" -cf "$WORK/rootfs.tar" .
   rm -rf -- "$WORK/debootstrap"
-  mv -f -- "$ROOTFS_TAR.tmp" "$ROOTFS_TAR"
+  rm -f -- "$ROOTFS_RECIPE_FILE"
+  mv -f -- "$WORK/rootfs.tar" "$ROOTFS_TAR"
   printf '%s\n' "$ROOTFS_RECIPE" >"$ROOTFS_RECIPE_FILE"
   log "debootstrap done in ${SECONDS}s ($(du -h -- "$ROOTFS_TAR" | cut -f1))"
 fi
@@ -185,41 +270,15 @@ mapfile -t KVERS < <(find "$ROOT/lib/modules" -mindepth 1 -maxdepth 1 -printf '%
 ((${#KVERS[@]} == 1)) || die "expected exactly one kernel in the tree, found: ${KVERS[*]:-none}"
 readonly KVER=${KVERS[0]}
 
-echo h2k-guest >"$ROOT/etc/hostname"
-cat >"$ROOT/etc/hosts" <<'EOF'
+echo "$VARIANT_HOSTNAME" >"$ROOT/etc/hostname"
+cat >"$ROOT/etc/hosts" <<EOF
 127.0.0.1	localhost
-127.0.1.1	h2k-guest
+127.0.1.1	$VARIANT_HOSTNAME
 ::1		localhost ip6-localhost ip6-loopback
 EOF
-cat >"$ROOT/etc/fstab" <<'EOF'
-# VMware-style: root on the first SCSI/SATA disk, by device name
-/dev/sda1 / ext4 errors=remount-ro 0 1
-EOF
 printf '%s\n' "$MARKER_TEXT" >"$ROOT/etc/h2k-guest-marker"
-# The marker is also printed by getty right before "login:" on the serial console.
-printf 'Debian GNU/Linux 12 \\n \\l\n%s\n\n' "$MARKER_TEXT" >"$ROOT/etc/issue"
-
-cat >"$ROOT/etc/default/grub" <<'EOF'
-GRUB_DEFAULT=0
-GRUB_TIMEOUT=1
-GRUB_DISTRIBUTOR=Debian
-GRUB_CMDLINE_LINUX_DEFAULT=""
-GRUB_CMDLINE_LINUX="console=ttyS0,115200"
-GRUB_TERMINAL=serial
-GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"
-GRUB_DISABLE_LINUX_UUID=true
-GRUB_DISABLE_RECOVERY=true
-GRUB_DISABLE_OS_PROBER=true
-EOF
-
-mkdir -p -- "$ROOT/etc/initramfs-tools/conf.d"
-sed -i -E 's/^MODULES=.*/MODULES=list/' "$ROOT/etc/initramfs-tools/initramfs.conf"
-grep -qx 'MODULES=list' "$ROOT/etc/initramfs-tools/initramfs.conf" || die "could not set MODULES=list"
-echo 'RESUME=none' >"$ROOT/etc/initramfs-tools/conf.d/resume"
-{
-  echo '# VMware-style storage only (SATA/IDE/LSI/PVSCSI) -- intentionally no virtio drivers'
-  printf '%s\n' "${INITRAMFS_MODULES[@]}"
-} >"$ROOT/etc/initramfs-tools/modules"
+# The marker and the IPv4 address (\4) are printed by getty right before "login:" on the serial console.
+printf 'Debian GNU/Linux 12 \\n \\l\n%s\nIPv4: \\4\n\n' "$MARKER_TEXT" >"$ROOT/etc/issue"
 
 # Serial console: empty root password and an explicit getty on ttyS0 (also auto-spawned by
 # systemd from console=ttyS0, the symlink makes it independent of the command line).
@@ -230,17 +289,13 @@ ln -sf /lib/systemd/system/serial-getty@.service \
 rm -f -- "$ROOT/var/lib/dbus/machine-id"
 
 mount_chroot
-chroot "$ROOT" update-initramfs -u -k all >"$WORK/initramfs.log" 2>&1 ||
-  { cat -- "$WORK/initramfs.log" >&2; die "update-initramfs failed"; }
-chroot "$ROOT" lsinitramfs "/boot/initrd.img-$KVER" >"$WORK/initrd.list"
+variant_configure_tree
 unmount_chroot
 
+[[ -s $WORK/initrd.list ]] || die "variant_configure_tree left no $WORK/initrd.list"
 if grep -qE '/virtio[^/]*\.ko' "$WORK/initrd.list"; then
   die "initramfs contains virtio modules: $(grep -E '/virtio[^/]*\.ko' "$WORK/initrd.list" | tr '\n' ' ')"
 fi
-for m in ahci sd_mod ata_piix mptspi vmw_pvscsi ext4; do
-  grep -qE "/$m\.ko" "$WORK/initrd.list" || die "initramfs lacks $m"
-done
 log "initramfs: $(grep -c '\.ko' "$WORK/initrd.list") modules, no virtio"
 
 # Keep it small.
@@ -258,36 +313,21 @@ log "tree configured in ${SECONDS}s (kernel $KVER, tree $TREE_SIZE)"
 # ---------------------------------------------------------------- 3. disk (one guestfish appliance run)
 SECONDS=0
 truncate -s "$DISK_SIZE" "$WORK/disk.raw"
-guestfish --rw --format=raw -a "$WORK/disk.raw" >"$WORK/guestfish.log" 2>&1 <<EOF || { cat -- "$WORK/guestfish.log" >&2; die "guestfish failed"; }
-echo "step launch"
-time run
-part-init /dev/sda mbr
-part-add /dev/sda p 2048 -1
-part-set-bootable /dev/sda 1 true
-part-set-mbr-id /dev/sda 1 0x83
-echo "step mkfs"
-time mkfs ext4 /dev/sda1 label:h2k-root
-mount /dev/sda1 /
-echo "step tar-in"
-time tar-in "$WORK/root.tar" / xattrs:true acls:true
-echo "step grub-install"
-time command "/usr/sbin/grub-install --target=i386-pc /dev/sda"
-echo "step grub-mkconfig"
-time command "/usr/sbin/grub-mkconfig -o /boot/grub/grub.cfg"
-download /boot/grub/grub.cfg "$WORK/grub.cfg"
-download /boot/initrd.img-$KVER "$WORK/initrd.img"
-download /etc/h2k-guest-marker "$WORK/marker"
-sync
-umount-all
-EOF
+{
+  echo 'echo "step launch"'
+  echo 'time run'
+  variant_guestfish
+  echo 'sync'
+  echo 'umount-all'
+} >"$WORK/guestfish.script"
+guestfish --rw --format=raw -a "$WORK/disk.raw" -f "$WORK/guestfish.script" >"$WORK/guestfish.log" 2>&1 ||
+  { cat -- "$WORK/guestfish.log" >&2; die "guestfish failed"; }
 log "guestfish step done in ${SECONDS}s ($(sed -nE -e 's/^step (.*)/\1/p' -e 's/^elapsed time: ([0-9.]+) seconds/\1s,/p' "$WORK/guestfish.log" | paste -sd' ' | sed 's/,$//'))"
 
 # ---------------------------------------------------------------- 4. verify, checksum, publish
-grep -q 'root=/dev/sda1' "$WORK/grub.cfg" || die "grub.cfg lacks root=/dev/sda1"
-if grep -qE 'root=UUID=' "$WORK/grub.cfg"; then die "grub.cfg uses root=UUID="; fi
-grep -q 'console=ttyS0,115200' "$WORK/grub.cfg" || die "grub.cfg lacks console=ttyS0,115200"
 [[ $(sha256sum -- "$WORK/initrd.img" | cut -d' ' -f1) == "$INITRD_SHA" ]] || die "initrd on disk differs from the checked one"
 [[ $(<"$WORK/marker") == "$MARKER_TEXT" ]] || die "marker file mismatch"
+variant_verify
 
 ( cd -- "$WORK" && sha256sum -- disk.raw ) | sed "s/ disk\.raw\$/ $NAME.raw/" >"$WORK/disk.sha256"
 rm -f -- "$SUM" "$RECIPE_FILE" "$STAMP_FILE"

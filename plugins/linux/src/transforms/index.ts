@@ -24,3 +24,4 @@ export {netplanBindings, netplanPins, rewriteNetplan} from './rewrite-netplan.js
 export {nmKeyfileBindings, rewriteNmKeyfile} from './rewrite-nm-keyfile.js'
 export {ifcfgBindings, ifcfgFileNic, ifcfgHasDevice, rewriteIfcfg} from './rewrite-ifcfg.js'
 export {type RulesDecision, persistentNetPins, rewritePersistentNetRules} from './persistent-net-rules.js'
+export {type EspStubTarget, espStubTarget} from './esp-stub.js'
