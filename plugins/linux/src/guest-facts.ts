@@ -1,5 +1,7 @@
 import type {GuestSession} from '@hyper2kvm/plugin-api'
 
+import {naturalCompare} from './transforms/natural-order.js'
+
 /** "key: value" lines (guestfish hashes such as blkid and inspect-get-mountpoints). */
 export function parseHash(text: string): Record<string, string> {
   const out: Record<string, string> = {}
@@ -18,20 +20,7 @@ export function lines(text: string): string[] {
 }
 
 /** Compare kernel versions the way package managers roughly do: numeric runs as numbers. */
-export function compareVersions(a: string, b: string): number {
-  const split = (v: string) => v.split(/(\d+)/).filter(Boolean)
-  const pa = split(a)
-  const pb = split(b)
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const x = pa[i] ?? ''
-    const y = pb[i] ?? ''
-    const nx = Number(x)
-    const ny = Number(y)
-    const diff = Number.isNaN(nx) || Number.isNaN(ny) ? x.localeCompare(y) : nx - ny
-    if (diff !== 0) return diff
-  }
-  return 0
-}
+export const compareVersions = naturalCompare
 
 /**
  * One shell script, run once inside the guest, that gathers what inspection needs from the guest's own

@@ -1,5 +1,7 @@
 import type {NicConfig} from '@hyper2kvm/plugin-api'
 
+import {naturalCompare} from './natural-order.js'
+
 /** One interface a guest file configures: what it binds to (name and/or MAC) and how it gets its address. */
 export type NicBinding = NicConfig
 /** The network configuration tools whose files fixer:network reads and rewrites. */
@@ -47,20 +49,6 @@ export function targetNicName(index: number, scheme: NamingScheme): string {
   return scheme === 'kernel' ? `eth${index}` : `enp${index + 1}s0`
 }
 
-/** Natural order of interface names: ens160 < ens192 < ens224, eth2 < eth10. */
-function compareNames(a: string, b: string): number {
-  const split = (v: string) => v.split(/(\d+)/).filter(Boolean)
-  const pa = split(a)
-  const pb = split(b)
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const x = pa[i] ?? ''
-    const y = pb[i] ?? ''
-    const diff = /^\d+$/.test(x) && /^\d+$/.test(y) ? Number(x) - Number(y) : x.localeCompare(y)
-    if (diff !== 0) return diff
-  }
-  return 0
-}
-
 /**
  * Number the guest's NICs and decide each one's name on KVM. A NIC is a physical name or a MAC a config binds
  * (a binding or pin naming both joins them). Named NICs come first in natural name order (the
@@ -82,7 +70,7 @@ export function planNics(bindings: readonly NicBinding[], pins: readonly MacPin[
     if (known) names.add(known)
     else if (mac) macOnly.add(mac)
   }
-  const order = [...[...names].sort(compareNames), ...[...macOnly].sort()]
+  const order = [...[...names].sort(naturalCompare), ...[...macOnly].sort()]
   const target = new Map(order.map((nic, index) => [nic, targetNicName(index, options.scheme)]))
   const pinned = new Set(options.keepMacs ? pins.map((p) => p.name) : [])
   const renames = new Map<string, string>()
