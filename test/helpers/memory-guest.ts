@@ -1,6 +1,6 @@
 import {posix} from 'node:path'
 
-import type {FileChange, FixSettings, GuestSession, Inspection, JobWarning, StageContext} from '@hyper2kvm/plugin-api'
+import type {FileChange, FixSettings, GuestSession, Inspection, JobSettings, JobWarning, StageContext} from '@hyper2kvm/plugin-api'
 
 type Node = {kind: 'dir'} | {kind: 'file'; content: string} | {kind: 'symlink'; target: string}
 
@@ -10,36 +10,49 @@ const globRegex = (component: string): RegExp =>
 /**
  * An in-memory guest file system behind GuestSession, for fixers and inspection code that use the appliance's
  * file commands (no `sh`). It behaves as libguestfs does where it matters for safety: paths resolve symbolic
- * links in every component but the last as the kernel does; `exists`, `filesize`, `readFile`, `writeFile`
- * and `ls` follow a final link; `is-file`/`is-dir` do not unless given `followsymlinks:true`; `rm`, `mv` and
- * `is-symlink` act on the link itself. `ln-sf` onto an existing link to a directory does not replace the
- * link (`ln -sf` dereferences it; in the real appliance an absolute target even resolves outside the guest's
- * tree): here the new link lands inside that directory, where a test sees it. Every write is logged with the
- * path it finally landed on.
+ * links in every component but the last as the kernel does; `exists`, `filesize`, `readFile`, `writeFile`,
+ * `ls` and `mkdir-p` follow a final link; `is-file`/`is-dir` do not unless given `followsymlinks:true`; `rm`,
+ * `mv` and `is-symlink` act on the link itself. `ln-sf` onto an existing link to a directory does not replace
+ * the link (`ln -sf` dereferences it; in the real appliance an absolute target even resolves outside the
+ * guest's tree): here the new link lands inside that directory, where a test sees it. Every round trip the
+ * real session would make is logged in `calls`; every write with the path it finally landed on in `writes`.
  */
 export class MemoryGuest implements GuestSession {
   readonly nodes = new Map<string, Node>([['/', {kind: 'dir'}]])
+  /**
+   * Every guestfish round trip a real session would make, in order, as `command path…`: `call()` as given,
+   * `exists` as `exists <path>`, `readFile` as `exists <path>` then (when there) `download <path>`, `writeFile`
+   * as `upload <path>` (src/guest/guestfish-session.ts).
+   */
+  readonly calls: string[] = []
   /** Paths written (after following links), in order. */
   readonly writes: string[] = []
-  /** Requests made through GuestSession (each is one guestfish round trip on a real appliance). */
-  requests = 0
 
-  addDir(path: string): void {
+  /** Requests made through GuestSession (each is one guestfish round trip on a real appliance). */
+  get requests(): number {
+    return this.calls.length
+  }
+
+  /** A directory and any missing parents (planting never replaces what is there). */
+  plantDir(path: string): this {
     const parts = path.split('/').filter(Boolean)
     for (let i = 1; i <= parts.length; i++) {
       const at = `/${parts.slice(0, i).join('/')}`
       if (!this.nodes.has(at)) this.nodes.set(at, {kind: 'dir'})
     }
+    return this
   }
 
-  addFile(path: string, content: string): void {
-    this.addDir(posix.dirname(path))
+  plantFile(path: string, content: string): this {
+    this.plantDir(posix.dirname(path))
     this.nodes.set(path, {content, kind: 'file'})
+    return this
   }
 
-  addLink(path: string, target: string): void {
-    this.addDir(posix.dirname(path))
+  plantSymlink(path: string, target: string): this {
+    this.plantDir(posix.dirname(path))
     this.nodes.set(path, {kind: 'symlink', target})
+    return this
   }
 
   file(path: string): string | undefined {
@@ -93,7 +106,7 @@ export class MemoryGuest implements GuestSession {
   }
 
   async call(command: string, ...args: string[]): Promise<string> {
-    this.requests++
+    this.calls.push([command, ...args].join(' '))
     const [path = '', second = ''] = args
     const follow = args.includes('followsymlinks:true')
     switch (command) {
@@ -113,6 +126,9 @@ export class MemoryGuest implements GuestSession {
         if (this.nodes.get(dir)?.kind !== 'dir') throw new Error(`ls: ${path}: not a directory`)
         return this.children(dir).map((n) => `${n}\n`).join('')
       }
+      case 'mkdir-p':
+        this.mkdirP(path)
+        return ''
       case 'realpath':
         return `${this.resolve(path, true)}\n`
       case 'glob-expand':
@@ -154,19 +170,37 @@ export class MemoryGuest implements GuestSession {
     }
   }
 
+  /** mkdir -p: each missing component is created; a link to a directory is followed; anything else in the way fails. */
+  private mkdirP(path: string): void {
+    let at = '/'
+    for (const part of path.split('/').filter(Boolean)) {
+      const here = posix.join(at, part)
+      if (!this.nodes.has(here)) {
+        this.nodes.set(here, {kind: 'dir'})
+        this.writes.push(here)
+        at = here
+        continue
+      }
+      at = this.resolve(here, true)
+      if (this.nodes.get(at)?.kind !== 'dir') throw new Error(`mkdir-p: ${path}: not a directory`)
+    }
+  }
+
   async exists(path: string): Promise<boolean> {
-    this.requests++
+    this.calls.push(`exists ${path}`)
     return this.nodes.has(this.resolve(path, true))
   }
 
   async readFile(path: string): Promise<string | null> {
-    this.requests += 2
+    if (!(await this.exists(path))) return null
+    this.calls.push(`download ${path}`)
     const node = this.nodes.get(this.resolve(path, true))
-    return node?.kind === 'file' ? node.content : null
+    if (node?.kind !== 'file') throw new Error(`download: ${path}: not a regular file`)
+    return node.content
   }
 
   async writeFile(path: string, content: string): Promise<void> {
-    this.requests++
+    this.calls.push(`upload ${path}`)
     const at = this.resolve(path, true)
     if (this.nodes.get(posix.dirname(at))?.kind !== 'dir') throw new Error(`write: ${path}: no such directory`)
     this.nodes.set(at, {content, kind: 'file'})
@@ -184,8 +218,18 @@ export interface MemoryJob {
   warnings: JobWarning[]
 }
 
-/** A StageContext for a Linux guest's fixer (on this guest, in memory or a real appliance): fixing on, the given fix settings and inspection; changes and warnings collected. */
-export function memoryJob(guest: GuestSession, settings: {fix?: Partial<FixSettings>; inspection?: Partial<Inspection>} = {}): MemoryJob {
+/** What a fixer's job settings are here: any JobSettings, with `fix` given in part (fixing is on by default). */
+export type MemoryJobSettings = Partial<Omit<JobSettings, 'fix'>> & {fix?: Partial<FixSettings>}
+
+/**
+ * A StageContext for a Linux guest's fixer (on this guest, in memory or a real appliance): the job's settings
+ * (input /srv/exports/web01.vmdk, fixing on, and whatever is given, e.g. keepMacs or fix.keepVmwareTools), a
+ * Linux inspection with the given facts, and the loaded source; changes and warnings collected for the test.
+ * A stage that reads anything else finds it undefined and fails the test loudly.
+ */
+export function memoryJob(guest: GuestSession, settings: MemoryJobSettings & {inspection?: Partial<Inspection>} = {}): MemoryJob {
+  const {fix, inspection, ...job} = settings
+  const input = job.input ?? '/srv/exports/web01.vmdk'
   const changes: FileChange[] = []
   const warnings: JobWarning[] = []
   const context = {
@@ -196,12 +240,13 @@ export function memoryJob(guest: GuestSession, settings: {fix?: Partial<FixSetti
       record: (change: FileChange) => changes.push({...change}),
     },
     guest: {isOpen: true, open: async () => guest},
-    inspection: {firmware: 'bios', fstab: [], kernels: [], luks: false, lvm: false, mountpoints: {}, os: 'linux', raid: false, risks: [], ...settings.inspection},
-    job: {fix: {continueOnError: false, enabled: true, fstabMode: 'stabilize-all', grub: true, initramfs: true, ...settings.fix}},
+    inspection: {firmware: 'bios', fstab: [], kernels: [], luks: false, lvm: false, mountpoints: {}, os: 'linux', raid: false, risks: [], ...inspection},
+    job: {input, ...job, fix: {continueOnError: false, enabled: true, fstabMode: 'stabilize-all', grub: true, initramfs: true, ...fix}},
     log: {debug() {}, info() {}, warn() {}},
     options: {},
     report() {},
     signal: new AbortController().signal,
+    source: {disks: [], format: 'vmdk', input, name: 'web01'},
     warn: (code: string, message: string) => warnings.push({code, message}),
   }
   return {changes, ctx: context as unknown as StageContext, warnings}

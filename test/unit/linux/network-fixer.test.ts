@@ -6,7 +6,7 @@ import {networkFixer} from '../../../plugins/linux/src/network-fixer.js'
 import {VIRTIO_NIC_LINK_PATH, virtioNicLinkFor} from '../../../plugins/linux/src/transforms/rewrite-networkd.js'
 import registerLinux from '../../../plugins/linux/src/register.js'
 import {StageRegistry} from '../../../src/stages/stage-registry.js'
-import {FakeGuest, fakeFixerJob} from '../../helpers/fake-guest.js'
+import {MemoryGuest, memoryJob} from '../../helpers/memory-guest.js'
 
 const MAC = '00:50:56:8a:1b:2c'
 const UDEV_NAMING = '/usr/lib/udev/rules.d/80-net-setup-link.rules'
@@ -40,15 +40,15 @@ MACAddress=${MAC}
 Name=ens160
 `
 
-function ifupdownGuest(): FakeGuest {
-  return new FakeGuest()
+function ifupdownGuest(): MemoryGuest {
+  return new MemoryGuest()
     .plantFile(UDEV_NAMING, '# systemd naming\n')
     .plantFile('/etc/network/interfaces', IFUPDOWN_STATIC)
     .plantFile('/etc/udev/rules.d/70-persistent-net.rules', PERSISTENT_NET)
 }
 
-function networkdGuest(): FakeGuest {
-  return new FakeGuest()
+function networkdGuest(): MemoryGuest {
+  return new MemoryGuest()
     .plantFile(UDEV_NAMING, '# systemd naming\n')
     .plantFile('/etc/systemd/network/10-ens160.network', NETWORKD_DHCP)
     .plantFile('/etc/systemd/network/10-ens160.link', LINK_BY_MAC)
@@ -62,7 +62,7 @@ describe('fixer:network on an in-memory guest', () => {
 
   it('ifupdown ens192 static + 70-persistent-net.rules: rebound to enp1s0, still static, stale rules removed, both in the report', async () => {
     const guest = ifupdownGuest()
-    const {changes, ctx, warnings} = fakeFixerJob(guest)
+    const {changes, ctx, warnings} = memoryJob(guest)
     assert.equal(await networkFixer.applies!(ctx), true)
     await networkFixer.run(ctx)
     const interfaces = guest.file('/etc/network/interfaces')!
@@ -85,7 +85,7 @@ describe('fixer:network on an in-memory guest', () => {
 
   it('networkd ens160 DHCP + a .link pinning ens160 by MAC: [Match] Name=enp1s0, the .link removed', async () => {
     const guest = networkdGuest()
-    const {changes, ctx} = fakeFixerJob(guest)
+    const {changes, ctx} = memoryJob(guest)
     await networkFixer.run(ctx)
     assert.equal(guest.file('/etc/systemd/network/10-ens160.network'), NETWORKD_DHCP.replace('Name=ens160', 'Name=enp1s0'))
     assert.equal(guest.nodes.has('/etc/systemd/network/10-ens160.link'), false)
@@ -94,13 +94,13 @@ describe('fixer:network on an in-memory guest', () => {
   })
 
   it('no name pin where udev reads no .link files, or a file is already where it would go', async () => {
-    const old = new FakeGuest().plantFile('/lib/udev/rules.d/80-net-name-slot.rules', '#\n').plantFile('/etc/network/interfaces', IFUPDOWN_STATIC)
-    const first = fakeFixerJob(old)
+    const old = new MemoryGuest().plantFile('/lib/udev/rules.d/80-net-name-slot.rules', '#\n').plantFile('/etc/network/interfaces', IFUPDOWN_STATIC)
+    const first = memoryJob(old)
     await networkFixer.run(first.ctx)
     assert.match(old.file('/etc/network/interfaces')!, /iface enp1s0 inet static/)
     assert.equal(old.nodes.has(VIRTIO_NIC_LINK_PATH), false)
     const taken = ifupdownGuest().plantSymlink(VIRTIO_NIC_LINK_PATH, '/dev/null')
-    const second = fakeFixerJob(taken)
+    const second = memoryJob(taken)
     await networkFixer.run(second.ctx)
     assert.deepEqual(taken.nodes.get(VIRTIO_NIC_LINK_PATH), {kind: 'symlink', target: '/dev/null'})
     // The symlink is refused as a config to read, and not written through.
@@ -109,7 +109,7 @@ describe('fixer:network on an in-memory guest', () => {
 
   it('keep_macs: the persistent-net rule still names the NIC ens192, so nothing changes', async () => {
     const guest = ifupdownGuest()
-    const {changes, ctx} = fakeFixerJob(guest, {keepMacs: true})
+    const {changes, ctx} = memoryJob(guest, {keepMacs: true})
     await networkFixer.run(ctx)
     assert.equal(guest.file('/etc/network/interfaces'), IFUPDOWN_STATIC)
     assert.equal(guest.file('/etc/udev/rules.d/70-persistent-net.rules'), PERSISTENT_NET)
@@ -117,12 +117,12 @@ describe('fixer:network on an in-memory guest', () => {
   })
 
   it('net.ifnames=0 on the kernel command line: eth0 stays eth0, its MAC pin goes', async () => {
-    const guest = new FakeGuest()
+    const guest = new MemoryGuest()
       .plantFile(UDEV_NAMING, '#\n')
       .plantFile('/etc/default/grub', '#GRUB_CMDLINE_LINUX="quiet"\nGRUB_CMDLINE_LINUX="net.ifnames=0 biosdevname=0"\n')
       .plantFile('/etc/sysconfig/network-scripts/ifcfg-eth0', `DEVICE=eth0\nHWADDR=${MAC}\nBOOTPROTO=dhcp\n`)
       .plantFile('/etc/udev/rules.d/70-persistent-net.rules', `SUBSYSTEM=="net", ATTR{address}=="${MAC}", NAME="eth0"\n`)
-    const {changes, ctx} = fakeFixerJob(guest)
+    const {changes, ctx} = memoryJob(guest)
     await networkFixer.run(ctx)
     assert.equal(guest.file('/etc/sysconfig/network-scripts/ifcfg-eth0'), `DEVICE=eth0\n# [hyper2kvm] HWADDR=${MAC}\nBOOTPROTO=dhcp\n`)
     assert.equal(guest.nodes.has('/etc/udev/rules.d/70-persistent-net.rules'), false)
@@ -130,11 +130,11 @@ describe('fixer:network on an in-memory guest', () => {
   })
 
   it('numbers configured NICs only: a leftover rename rule for an old MAC does not push the NIC to a second slot', async () => {
-    const guest = new FakeGuest()
+    const guest = new MemoryGuest()
       .plantFile(UDEV_NAMING, '#\n')
       .plantFile('/etc/network/interfaces', 'auto eth1\niface eth1 inet dhcp\n')
       .plantFile('/etc/udev/rules.d/70-persistent-net.rules', `SUBSYSTEM=="net", ATTR{address}=="00:0c:29:00:00:01", NAME="eth0"\nSUBSYSTEM=="net", ATTR{address}=="${MAC}", NAME="eth1"\n`)
-    const {ctx, warnings} = fakeFixerJob(guest)
+    const {ctx, warnings} = memoryJob(guest)
     await networkFixer.run(ctx)
     assert.equal(guest.file('/etc/network/interfaces'), 'auto enp1s0\niface enp1s0 inet dhcp\n')
     assert.equal(guest.nodes.has('/etc/udev/rules.d/70-persistent-net.rules'), false)
@@ -143,8 +143,8 @@ describe('fixer:network on an in-memory guest', () => {
 
   it('an ifcfg file without DEVICE= (SUSE) is named by its file name: it moves to ifcfg-<new name>', async () => {
     const text = "BOOTPROTO='static'\nIPADDR='10.0.2.15/24'\nSTARTMODE='auto'\n"
-    const guest = new FakeGuest().plantFile(UDEV_NAMING, '#\n').plantFile('/etc/sysconfig/network/ifcfg-ens192', text)
-    const {changes, ctx} = fakeFixerJob(guest)
+    const guest = new MemoryGuest().plantFile(UDEV_NAMING, '#\n').plantFile('/etc/sysconfig/network/ifcfg-ens192', text)
+    const {changes, ctx} = memoryJob(guest)
     await networkFixer.run(ctx)
     assert.equal(guest.nodes.has('/etc/sysconfig/network/ifcfg-ens192'), false)
     assert.equal(guest.file('/etc/sysconfig/network/ifcfg-enp1s0'), text)
@@ -156,9 +156,9 @@ describe('fixer:network on an in-memory guest', () => {
 
   it('several NICs keep their VMware order (ens160 < ens192 < ens224) and the job is told to keep it', async () => {
     const keyfile = (name: string) => `[connection]\nid=${name}\ntype=ethernet\ninterface-name=${name}\n\n[ipv4]\nmethod=auto\n`
-    const guest = new FakeGuest().plantFile(UDEV_NAMING, '#\n')
+    const guest = new MemoryGuest().plantFile(UDEV_NAMING, '#\n')
     for (const name of ['ens224', 'ens192', 'ens160']) guest.plantFile(`/etc/NetworkManager/system-connections/${name}.nmconnection`, keyfile(name))
-    const {ctx, warnings} = fakeFixerJob(guest)
+    const {ctx, warnings} = memoryJob(guest)
     await networkFixer.run(ctx)
     const bound = (name: string) => /interface-name=(\S+)/.exec(guest.file(`/etc/NetworkManager/system-connections/${name}.nmconnection`)!)?.[1]
     assert.deepEqual(['ens160', 'ens192', 'ens224'].map(bound), ['enp1s0', 'enp2s0', 'enp3s0'])
@@ -168,11 +168,11 @@ describe('fixer:network on an in-memory guest', () => {
   })
 
   it('refuses a symlinked config without following it or saying where it points', async () => {
-    const guest = new FakeGuest()
+    const guest = new MemoryGuest()
       .plantFile(UDEV_NAMING, '#\n')
       .plantFile('/etc/shadow-ish', 'network:\n  ethernets:\n    ens192:\n      dhcp4: true\n')
       .plantSymlink('/etc/netplan/50-cloud-init.yaml', '/etc/shadow-ish')
-    const {changes, ctx, warnings} = fakeFixerJob(guest)
+    const {changes, ctx, warnings} = memoryJob(guest)
     await networkFixer.run(ctx)
     assert.equal(guest.file('/etc/shadow-ish'), 'network:\n  ethernets:\n    ens192:\n      dhcp4: true\n')
     assert.deepEqual(changes, [])
@@ -184,11 +184,11 @@ describe('fixer:network on an in-memory guest', () => {
 
   it('refuses an oversized config unread and a file name that is not printable text, quoting neither', async () => {
     const marker = 'H2K-HOSTILE-MARKER'
-    const guest = new FakeGuest()
+    const guest = new MemoryGuest()
       .plantFile(UDEV_NAMING, '#\n')
       .plantFile('/etc/network/interfaces.d/huge', `auto ens192\niface ens192 inet dhcp\n# ${marker}${'x'.repeat(MAX_NETWORK_FILE_BYTES)}\n`)
       .plantFile(`/etc/network/interfaces.d/\u001b]0;${marker}\u0007`, 'auto ens192\n')
-    const {changes, ctx, warnings} = fakeFixerJob(guest)
+    const {changes, ctx, warnings} = memoryJob(guest)
     await networkFixer.run(ctx)
     assert.deepEqual(changes, [])
     assert.equal(warnings.length, 2)
@@ -197,8 +197,8 @@ describe('fixer:network on an in-memory guest', () => {
   })
 
   it('a guest without network configuration is left alone', async () => {
-    const guest = new FakeGuest().plantFile(UDEV_NAMING, '#\n').plantFile('/etc/network/interfaces', 'auto lo\niface lo inet loopback\n')
-    const {changes, ctx, warnings} = fakeFixerJob(guest)
+    const guest = new MemoryGuest().plantFile(UDEV_NAMING, '#\n').plantFile('/etc/network/interfaces', 'auto lo\niface lo inet loopback\n')
+    const {changes, ctx, warnings} = memoryJob(guest)
     await networkFixer.run(ctx)
     assert.deepEqual([changes, warnings], [[], []])
   })
@@ -208,7 +208,7 @@ describe('fixer:network on an in-memory guest', () => {
     await inspectNetwork(guest)
     const listed = guest.calls.filter((c) => c.startsWith('ls ')).length
     assert.ok(listed >= 2)
-    const {ctx, warnings} = fakeFixerJob(guest)
+    const {ctx, warnings} = memoryJob(guest)
     await networkFixer.run(ctx)
     assert.equal(guest.calls.filter((c) => c.startsWith('ls ')).length, listed, 'no directory listed twice')
     assert.deepEqual(warnings.map((w) => w.message), ['/etc/netplan/01-netcfg.yaml is a symbolic link; refused, not followed (its network configuration is left as is).'])

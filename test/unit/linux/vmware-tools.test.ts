@@ -25,7 +25,7 @@ describe('VMware Tools: inspection facts and fixer:vmware-tools on in-memory gue
   for (const c of toolsCases()) {
     it(c.name, async () => {
       const guest = new MemoryGuest()
-      plantCase(c, {dir: (path) => guest.addDir(path), file: (path, text) => guest.addFile(path, text), link: (path, target) => guest.addLink(path, target)})
+      plantCase(c, {dir: (path) => guest.plantDir(path), file: (path, text) => guest.plantFile(path, text), link: (path, target) => guest.plantSymlink(path, target)})
       const hands = handsOn(guest)
       const before = new Map(guest.nodes)
       const named = new Set([...c.expect.changes.map((ch) => ch.path), ...c.expected.keys(), ...Object.keys(c.expect.links ?? {}), ...(c.expect.absent ?? [])])
@@ -47,8 +47,8 @@ describe('VMware Tools inspection when the appliance refuses a request', () => {
 
   it('records VMWARE_TOOLS_UNKNOWN without the appliance\'s message, leaves vmwareTools unset (the fixer does not run), and the job goes on', async () => {
     const guest = new HugeListingGuest()
-    guest.addFile('/var/lib/dpkg/status', 'Package: open-vm-tools\nStatus: install ok installed\n')
-    guest.addDir('/etc/systemd/system')
+    guest.plantFile('/var/lib/dpkg/status', 'Package: open-vm-tools\nStatus: install ok installed\n')
+    guest.plantDir('/etc/systemd/system')
     const inspection = {risks: []} as unknown as Inspection
     await addVmwareTools(guest, inspection)
     assert.equal(inspection.vmwareTools, undefined)
