@@ -43,7 +43,7 @@ export function compareVersions(a: string, b: string): number {
  * decompressor, go to the guest's own lsinitramfs/lsinitrd as before. Only the listed file names count:
  * modules.order/modules.builtin inside an image name every module, so the bytes are never grepped raw.
  */
-const INITRAMFS_VIRTIO_FN = `
+export const INITRAMFS_VIRTIO_FN = `
 initramfs_virtio() {
   d=
   case $(od -An -tx1 -N4 "$1" 2>/dev/null | tr -d ' \\n') in
