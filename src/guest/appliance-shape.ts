@@ -13,7 +13,7 @@ export interface ApplianceShape {
  * processes (update-initramfs, grub-mkconfig), so it is bound by fork/exec, not by compute.
  *
  * - Under TCG, one vCPU: with two, multi-threaded TCG must stop every vCPU for each cross-CPU TLB flush,
- *   and fork/exec of the guest's tools got ~25-35 % slower than with one (on a 2-core host shared
+ *   and a fork/exec loop took 1.4-1.6 times as long as with one (on a 2-core host shared
  *   with other work); the compressors that could use a second vCPU are a small part of a rebuild.
  *   Under KVM, two as before.
  * - `mitigations=off`: the appliance kernel's Spectre mitigations (retpolines) cost every indirect
