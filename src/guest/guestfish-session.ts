@@ -19,6 +19,8 @@ export interface GuestfishLaunch {
   signal: AbortSignal
   memoryMiB?: number
   cpus?: number
+  /** Appended to the appliance kernel's command line (replaces LIBGUESTFS_APPEND: include it). */
+  append?: string
   /** Where to record the listener and its qemu, for a later instance to reap (the daemon's state). */
   records?: ChildRecords
   /** Add every drive read-only (guestfish --ro): nothing, not even a read-only mount, may write to it. */
@@ -103,6 +105,7 @@ export class GuestfishSession implements GuestSession {
       await session.waitUntilListening(announce)
       await session.call('set-memsize', String(options.memoryMiB ?? 1536))
       await session.call('set-smp', String(options.cpus ?? 2))
+      if (options.append) await session.call('set-append', options.append)
       await session.call('run')
       // The appliance's qemu (and libguestfs' recovery process) are the listener's children, not ours.
       for (const child of await descendants(hostPid)) await session.record(options.records, child, 'libguestfs appliance process')

@@ -2,6 +2,7 @@ import {type AccelPreference, formatNode, type GuestAccess, type GuestSession, H
 import type {ChildRecords} from '../exec/child-records.js'
 import {runTool} from '../exec/run-tool.js'
 import {chooseAccel, libguestfsEnv} from './accel.js'
+import {applianceShape} from './appliance-shape.js'
 import {GuestfishSession} from './guestfish-session.js'
 import {withShortPaths} from './source-links.js'
 
@@ -64,7 +65,8 @@ export class JobGuestAccess implements GuestAccess {
     // Bare filesystems get no fix (no boot loader to make boot): read-only drives keep even the appliance
     // kernel's "read-only" XFS and btrfs mounts, which still write their superblocks, from changing the output.
     const readOnly = source.disks.every(isBareFilesystemDisk)
-    this.session = await GuestfishSession.launch({drives, env, readOnly, records: this.deps.records, scratch: this.deps.workDir, signal: this.deps.signal})
+    const shape = applianceShape(accel.accel)
+    this.session = await GuestfishSession.launch({...shape, drives, env, readOnly, records: this.deps.records, scratch: this.deps.workDir, signal: this.deps.signal})
     const {containment} = this.session
     if (containment.kind === 'none') {
       this.deps.warn('GUEST_NOT_CONTAINED', `The libguestfs appliance runs without its own PID namespace (${containment.reason}): if this process is killed, the appliance may keep running until stopped by hand or by the daemon's next start.`)

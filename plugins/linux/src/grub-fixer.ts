@@ -83,7 +83,8 @@ export const grubFixer: PipelineStage = {
     const session = await ctx.guest.open()
     const inspection = ctx.inspection!
     const candidates = ['/etc/default/grub', '/etc/kernel/cmdline', '/boot/grub2/grubenv', '/boot/grub/device.map', '/boot/grub2/device.map']
-    const listed = lines(await session.sh('ls -1 /etc/default/grub.d/*.cfg /boot/loader/entries/*.conf 2>/dev/null || true'))
+    // glob-expand is answered by the appliance's daemon directly; `sh` would mount /dev, /proc and /sys into the guest first (seconds under TCG).
+    const listed = [...lines(await session.call('glob-expand', '/etc/default/grub.d/*.cfg')), ...lines(await session.call('glob-expand', '/boot/loader/entries/*.conf'))]
     const texts = new Map<string, string>()
     for (const path of [...candidates, ...listed]) {
       const text = await session.readFile(path)

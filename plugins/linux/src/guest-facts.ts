@@ -23,11 +23,40 @@ export function lines(text: string): string[] {
 export const compareVersions = naturalCompare
 
 /**
+ * A shell function, `initramfs_virtio IMAGE`, that prints yes/no/- for "the image lists a virtio_blk module".
+ * The common case (one compressed cpio, as initramfs-tools writes it when the guest has no early
+ * microcode) is listed with one decompressor and `cpio -t`: lsinitramfs (unmkinitramfs --list) first
+ * probes every decompressor in turn and walks the image's header bytes with a dd fork per field, which
+ * under TCG costs seconds per image. Images that start with an uncompressed cpio (early microcode,
+ * dracut's early archive) or use a compressor we do not list, or where the guest lacks the
+ * decompressor, go to the guest's own lsinitramfs/lsinitrd as before. Only the listed file names count:
+ * modules.order/modules.builtin inside an image name every module, so the bytes are never grepped raw.
+ */
+export const INITRAMFS_VIRTIO_FN = `
+initramfs_virtio() {
+  d=
+  case $(od -An -tx1 -N4 "$1" 2>/dev/null | tr -d ' \\n') in
+    1f8b*) d='gzip -dc' ;;
+    28b52ffd) d='zstd -qdc' ;;
+    fd377a58) d='xz -dc' ;;
+    02214c18) d='lz4 -dc' ;;
+  esac
+  if [ -n "$d" ] && command -v "\${d%% *}" >/dev/null 2>&1 && command -v cpio >/dev/null 2>&1; then
+    if $d < "$1" 2>/dev/null | cpio -t --quiet 2>/dev/null | grep -q 'virtio_blk'; then echo yes; else echo no; fi
+  elif command -v lsinitramfs >/dev/null 2>&1; then
+    if lsinitramfs "$1" 2>/dev/null | grep -q 'virtio_blk'; then echo yes; else echo no; fi
+  elif command -v lsinitrd >/dev/null 2>&1; then
+    if lsinitrd "$1" 2>/dev/null | grep -q 'virtio_blk'; then echo yes; else echo no; fi
+  else echo -; fi
+}
+`
+
+/**
  * One shell script, run once inside the guest, that gathers what inspection needs from the guest's own
  * point of view (its PATH, its symlinks): kernels and their virtio drivers, initramfs images and whether
  * they hold virtio_blk, the initramfs tool, and which boot loader files exist. Printed as tagged lines.
  */
-export const FACTS_SCRIPT = `
+export const FACTS_SCRIPT = `${INITRAMFS_VIRTIO_FN}
 for k in $(ls -1 /lib/modules 2>/dev/null); do
   [ -d /lib/modules/$k/kernel ] || continue
   v=no
@@ -38,13 +67,7 @@ for k in $(ls -1 /lib/modules 2>/dev/null); do
     if [ -f "$f" ]; then i=$f; break; fi
   done
   iv=
-  if [ -n "$i" ]; then
-    if command -v lsinitramfs >/dev/null 2>&1; then
-      if lsinitramfs "$i" 2>/dev/null | grep -q 'virtio_blk'; then iv=yes; else iv=no; fi
-    elif command -v lsinitrd >/dev/null 2>&1; then
-      if lsinitrd "$i" 2>/dev/null | grep -q 'virtio_blk'; then iv=yes; else iv=no; fi
-    fi
-  fi
+  if [ -n "$i" ]; then iv=$(initramfs_virtio "$i"); fi
   echo "kernel $k $v \${i:--} \${iv:--}"
 done
 for t in update-initramfs dracut mkinitcpio mkinitrd mkinitfs update-grub grub2-mkconfig grub-mkconfig; do
@@ -81,4 +104,26 @@ export async function gatherFacts(session: GuestSession): Promise<GuestFacts> {
   }
   facts.kernels.sort((x, y) => compareVersions(x.version, y.version))
   return facts
+}
+
+/** Shell-safe: paths come from the guest's /boot listing. */
+function quote(value: string): string {
+  return `'${value.replaceAll("'", "'\\''")}'`
+}
+
+/**
+ * Whether each of these initramfs images lists virtio_blk (undefined: the guest has no way to list it),
+ * checked in one run inside the guest: after a rebuild only the rebuilt images are read again, not every
+ * kernel's facts.
+ */
+export async function initramfsHasVirtio(session: GuestSession, images: string[]): Promise<Map<string, boolean | undefined>> {
+  const result = new Map<string, boolean | undefined>()
+  if (images.length === 0) return result
+  const script = `${INITRAMFS_VIRTIO_FN}\n${images.map((image, index) => `echo "${index} $(initramfs_virtio ${quote(image)})"`).join('\n')}\n`
+  for (const line of lines(await session.sh(script))) {
+    const [index, answer] = line.split(' ')
+    const image = images[Number(index)]
+    if (image !== undefined) result.set(image, answer === 'yes' ? true : answer === 'no' ? false : undefined)
+  }
+  return result
 }

@@ -1,6 +1,6 @@
 import {H2KError, type GuestSession, type KernelInfo, type PipelineStage, type StageContext} from '@hyper2kvm/plugin-api'
 
-import {gatherFacts} from './guest-facts.js'
+import {gatherFacts, initramfsHasVirtio} from './guest-facts.js'
 import {isFixableLinux} from './linux-applies.js'
 import {applyTransform} from './record-edit.js'
 import {
@@ -67,6 +67,26 @@ async function rebuildAll(ctx: StageContext, session: GuestSession, plan: ToolPl
 }
 
 /**
+ * Each rebuilt kernel's image and whether it lists virtio_blk. Only the rebuilt images are read again
+ * (one listing each); a kernel that had no image before is looked up with the full facts script, since
+ * only the tool knows where it wrote the new one.
+ */
+async function rebuiltImages(session: GuestSession, kernels: KernelInfo[]): Promise<Map<string, {image?: string; virtio?: boolean}>> {
+  const result = new Map<string, {image?: string; virtio?: boolean}>()
+  const known = kernels.filter((k) => k.initramfs !== undefined)
+  const checked = await initramfsHasVirtio(session, known.map((k) => k.initramfs!))
+  for (const kernel of known) result.set(kernel.version, {image: kernel.initramfs, virtio: checked.get(kernel.initramfs!)})
+  if (known.length < kernels.length) {
+    const facts = await gatherFacts(session)
+    for (const kernel of kernels.filter((k) => k.initramfs === undefined)) {
+      const found = facts.kernels.find((k) => k.version === kernel.version)
+      result.set(kernel.version, {image: found?.initramfs, virtio: found?.virtioInInitramfs})
+    }
+  }
+  return result
+}
+
+/**
  * initramfs: the virtio drivers (plus ahci, nvme, sd_mod, dm_mod) become a permanent part of the guest's
  * initramfs configuration, then the initramfs of every installed kernel is rebuilt by the guest's own
  * tool, inside the guest, and checked to contain virtio_blk.
@@ -110,19 +130,19 @@ export const initramfsFixer: PipelineStage = {
     }
     await rebuildAll(ctx, session, plan, kernels)
 
-    const after = await gatherFacts(session)
+    const rebuilt = await rebuiltImages(session, kernels)
     for (const [index, kernel] of kernels.entries()) {
-      const rebuilt = after.kernels.find((k) => k.version === kernel.version)
-      if (rebuilt?.virtioInInitramfs === false) {
-        throw new H2KError('H2K_FIX_FAILED', `The rebuilt initramfs of ${kernel.version} still has no virtio_blk.`, {details: {initramfs: rebuilt.initramfs}})
+      const {image, virtio} = rebuilt.get(kernel.version) ?? {}
+      if (virtio === false) {
+        throw new H2KError('H2K_FIX_FAILED', `The rebuilt initramfs of ${kernel.version} still has no virtio_blk.`, {details: {initramfs: image}})
       }
-      const path = rebuilt?.initramfs ?? kernel.initramfs
+      const path = image ?? kernel.initramfs
       ctx.changes.record({
         after: null,
         before: null,
         bytes: {after: await imageSize(session, path), before: sizesBefore[index] ?? null},
         path: path ?? `initramfs of ${kernel.version}`,
-        reason: `rebuilt by ${tool} with ${drivers.join(', ')}${rebuilt?.virtioInInitramfs ? '; virtio_blk verified inside' : ''}`,
+        reason: `rebuilt by ${tool} with ${drivers.join(', ')}${virtio ? '; virtio_blk verified inside' : ''}`,
         stage: STAGE,
       })
     }
