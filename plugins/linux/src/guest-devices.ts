@@ -1,7 +1,7 @@
 import type {GuestSession, Inspection} from '@hyper2kvm/plugin-api'
 
 import {parseHash} from './guest-facts.js'
-import type {DeviceResolver, StableIds} from './transforms/index.js'
+import {type DeviceResolver, type StableIds, deviceOfMountable} from './transforms/index.js'
 
 /**
  * Where a device name the guest uses lives in the appliance. libguestfs already resolved the fstab's
@@ -25,8 +25,9 @@ function applianceDevice(name: string, byFstab: Map<string, string>): string | u
 export async function buildResolver(session: GuestSession, inspection: Inspection, names: Iterable<string>): Promise<DeviceResolver> {
   const byFstab = new Map<string, string>()
   for (const entry of inspection.fstab) {
+    // A btrfs subvolume mounted with subvol= is a mountable (btrfsvol:/dev/sda2/@); blkid wants its device.
     const device = inspection.mountpoints[entry.mountpoint]
-    if (device) byFstab.set(entry.device, device)
+    if (device) byFstab.set(entry.device, deviceOfMountable(device))
   }
   const ids = new Map<string, StableIds>()
   for (const name of new Set(names)) {
