@@ -14,6 +14,9 @@ cd "$(dirname "$0")/.."
 # tests; 19 MB download, 96 MB installed with the Prometheus server beside it, which is disabled below).
 # jq + bc: the seed's ops one-liners and examples/ops/hyper2kvm-healthcheck (its stats.json mode), run by the tests.
 PACKAGES=(qemu-utils util-linux tar gzip libguestfs-tools linux-image-amd64 qemu-system-x86 ovmf debootstrap bubblewrap dbus-daemon gnome-keyring prometheus jq bc)
+# libguestfs-xfs: puts xfsprogs into the libguestfs appliance (mkfs.xfs, xfs_admin, xfs_repair): the
+# debian12-uefi-lvm-xfs test guest is built with it, and libguestfs' xfs_* calls need it.
+PACKAGES+=(libguestfs-xfs)
 # logrotate: the daemon-logs test runs the shipped examples/systemd/hyper2kvm-daemon.logrotate against a real daemon.
 PACKAGES+=(logrotate)
 

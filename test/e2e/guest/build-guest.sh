@@ -32,7 +32,8 @@
 #                   from before variants existed is adopted by a hard link when its recipe matches)
 #   .<name>.lock    flock(1) lock, so parallel test runs build a variant only once
 #
-# Requirements (Debian 12 host, root): debootstrap, libguestfs-tools (guestfish), a kernel under /boot
+# Requirements (Debian 12 host, root): debootstrap, libguestfs-tools (guestfish), libguestfs-xfs (XFS
+# variants), a kernel under /boot
 # readable for the supermin appliance. Disk-level work runs only inside the libguestfs appliance
 # (no losetup/kpartx/device-mapper on the host).
 #
