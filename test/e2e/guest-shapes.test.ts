@@ -67,7 +67,8 @@ const SHAPES: GuestShape[] = [
       '/boot/grub/grub.cfg': {after: [/root=UUID=[0-9a-f-]{36} ro rootflags=subvol=@ /, /resume=UUID=[0-9a-f-]{36}/], afterNot: [/=\/dev\/sd/]},
       '/etc/default/grub': {after: [/resume=UUID=[0-9a-f-]{36}/], afterNot: [/\/dev\/sd/]},
       // the dracut drop-in: the guest's own dracut (hostonly="yes") rebuilt the image with it, virtio_blk verified inside
-      '/etc/dracut.conf.d/60-hyper2kvm-virtio.conf': {after: [/^add_drivers\+=" [^"]*\bvirtio_blk\b/m]},
+      // (and, the guest having swap, dracut's resume module, which a host-only build in the appliance leaves out)
+      '/etc/dracut.conf.d/60-hyper2kvm-virtio.conf': {after: [/^add_drivers\+=" [^"]*\bvirtio_blk\b/m, /^add_dracutmodules\+=" resume "$/m]},
       '/etc/fstab': {
         after: [
           /^UUID=([0-9a-f-]{36})\s+\/\s+btrfs\s+defaults,subvol=@\s.*\n(?:.*\n)*UUID=\1\s+\/home\s+btrfs\s+defaults,subvol=@home\s/m,
