@@ -21,10 +21,15 @@ function quote(value: string): string {
   return `'${value.replaceAll("'", "'\\''")}'`
 }
 
+/** What the guest's configuration says beyond its drivers (from inspection). */
+interface GuestNeeds {
+  swap: boolean
+}
+
 interface ToolPlan {
   /** The config file that makes the drivers part of every future initramfs too. */
   config: string
-  edit: (text: string, drivers: readonly string[]) => TransformResult
+  edit: (text: string, drivers: readonly string[], guest: GuestNeeds) => TransformResult
   /** The command that rebuilds the initramfs of one kernel, run inside the guest. */
   rebuild: (kernel: KernelInfo) => string
 }
@@ -32,8 +37,8 @@ interface ToolPlan {
 const PLANS: Record<string, ToolPlan> = {
   dracut: {
     config: DRACUT_CONF_PATH,
-    edit: (_text, drivers) => {
-      const text = dracutConfFor(drivers)
+    edit: (_text, drivers, guest) => {
+      const text = dracutConfFor(drivers, {resume: guest.swap})
       return {edits: [{after: text.trim(), before: '', line: 1, reason: 'dracut: always include the virtio drivers', }], text, warnings: []}
     },
     rebuild: (k) => `dracut -f ${quote(k.initramfs ?? `/boot/initramfs-${k.version}.img`)} ${quote(k.version)}`,
@@ -110,7 +115,8 @@ export const initramfsFixer: PipelineStage = {
     if (kernels.length === 0) throw new H2KError('H2K_FIX_FAILED', 'No installed kernel has a virtio_blk driver; the guest cannot boot on virtio.')
     const drivers = ctx.job.fix.initramfsDrivers ?? DEFAULT_INITRAMFS_DRIVERS
     const before = (await session.readFile(plan.config)) ?? ''
-    await applyTransform(ctx, STAGE, plan.config, before, plan.edit(before, drivers))
+    const guest: GuestNeeds = {swap: inspection.fstab.some((entry) => entry.fstype === 'swap')}
+    await applyTransform(ctx, STAGE, plan.config, before, plan.edit(before, drivers, guest))
     // One guestfish call at a time: the appliance serves one listener.
     const sizesBefore: Array<number | null> = []
     for (const kernel of kernels) sizesBefore.push(await imageSize(session, kernel.initramfs))

@@ -30,7 +30,7 @@ import {splitLines} from '../../../plugins/linux/src/transforms/text-lines.js'
 import type {TransformResult} from '../../../plugins/linux/src/transforms/transform-result.js'
 
 // Each case is a folder cases/<transform>/<case>/ with `input` (a guest file byte for byte), `expected` (the exact
-// output), optional `args.json` ({mode, devices: {device: ids}, drivers}) and optional `expect.json` (warnings as
+// output), optional `args.json` ({mode, devices: {device: ids}, drivers, resume}) and optional `expect.json` (warnings as
 // substrings in order, needsRegeneration, device.map action, unstableRootsBefore).
 const CASES = join(dirname(fileURLToPath(import.meta.url)), 'cases')
 
@@ -42,6 +42,8 @@ interface CaseArgs {
   keepMacs?: boolean
   bindings?: NicBinding[]
   pins?: MacPin[]
+  /** dracut-conf: the guest has swap */
+  resume?: boolean
 }
 
 interface CaseExpect {
@@ -91,7 +93,7 @@ const TRANSFORMS: Record<string, Transform> = {
     return {text: input, edits: [], warnings, extra: {action}}
   },
   'initramfs-tools-modules': (input, args) => ensureInitramfsToolsModules(input, drivers(args)),
-  'dracut-conf': (_, args) => ({text: dracutConfFor(drivers(args)), edits: [], warnings: []}),
+  'dracut-conf': (_, args) => ({text: dracutConfFor(drivers(args), {resume: args.resume}), edits: [], warnings: []}),
   'mkinitcpio-conf': (input, args) => ensureMkinitcpioModules(input, drivers(args)),
   'suse-initrd-modules': (input, args) => ensureSuseInitrdModules(input, drivers(args)),
   'mkinitfs-conf': (input, args) => ensureMkinitfsFeatures(input, drivers(args)),

@@ -1,4 +1,5 @@
 // The pure text transforms the Linux guest fixers apply to files read from the guest.
+export {applianceDevice, deviceOfMountable} from './appliance-device.js'
 export {type DeviceResolver, type FstabMode, type SpecTarget, type StableIds, isUnstableDevice, stableSpec} from './device-resolver.js'
 export {type DeviceMapDecision, rewriteDeviceMap} from './device-map.js'
 export {DRACUT_CONF_PATH, dracutConfFor} from './dracut-conf.js'
