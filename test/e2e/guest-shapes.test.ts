@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {execFileSync} from 'node:child_process'
+import {execFileSync, spawnSync} from 'node:child_process'
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 
@@ -121,7 +121,7 @@ for (const shape of SHAPES) {
       const vmdkSum = sha256(vmdk)
       const out = join(dir, 'out')
       const started = Date.now()
-      const result = await runCli(['convert', vmdk, '--output-dir', out, '--accel', 'tcg', '--verify-boot', '--boot-timeout', '600', '--json'])
+      const result = await runCli(['convert', vmdk, '--output-dir', out, '--accel', 'tcg', '--verify-boot', '--boot-timeout', '600', '--emit', 'libvirt', '--json'])
       console.log(`      [${shape.name}] convert --verify-boot took ${Math.round((Date.now() - started) / 1000)} s`)
       assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`)
       const json = result.json
@@ -153,7 +153,16 @@ for (const shape of SHAPES) {
       assert.equal(boot.passed, true, JSON.stringify(boot, null, 1))
       assert.equal(boot.reason, 'login-prompt')
       assert.match(boot.matched_line, new RegExp(`${escapeRegExp(shape.hostname)} login:`))
-      assert.equal(boot.firmware ?? shape.firmware, shape.firmware)
+      assert.equal(boot.firmware, shape.firmware)
+      assert.equal(boot.machine, 'q35', 'the boot proof ran on the hardware the libvirt domain describes')
+
+      // The VM the user will define: it validates against libvirt's schema and states the same machine and firmware.
+      const domain = readFileSync(json.libvirt_xml, 'utf8')
+      const validation = spawnSync('virt-xml-validate', [json.libvirt_xml, 'domain'], {encoding: 'utf8'})
+      assert.equal(validation.status, 0, `${validation.stdout}${validation.stderr}`)
+      assert.match(domain, /<type [^>]*machine="[^"]*q35[^"]*"/)
+      assert.equal(/<loader\b/.test(domain), shape.firmware === 'efi', 'an OVMF loader exactly when the guest is UEFI')
+      assert.match(domain, /<model type="virtio"\/>/)
 
       const report = JSON.parse(readFileSync(json.report, 'utf8'))
       assert.deepEqual(report.changes, json.changes)
