@@ -1,5 +1,6 @@
 import type {GuestSession, PipelineStage, StageContext} from '@hyper2kvm/plugin-api'
 
+import {isSymlink, unsafeAncestor} from './guest-queries.js'
 import {isFixableLinux} from './linux-applies.js'
 import {type NetworkFile, forgetNetworkFiles, readNetworkFiles} from './network-files.js'
 import {type GuestNaming, bindingsOf, namingOf, pinsOf} from './network-model.js'
@@ -11,6 +12,7 @@ import {
   decideNetworkdLink,
   ifcfgFileNic,
   ifcfgHasDevice,
+  normalizeMac,
   planNics,
   rewriteIfcfg,
   rewriteIfupdown,
@@ -32,9 +34,40 @@ const REWRITES: Partial<Record<NetworkFile['kind'], (text: string, plan: NicPlan
   networkmanager: rewriteNmKeyfile,
 }
 
-/** keep_macs (the job keeps the NICs' MACs on KVM) when the host has that job key; otherwise MACs are not kept. */
+const isUnicast = (mac: string | undefined): mac is string => mac !== undefined && (Number.parseInt(mac.slice(0, 2), 16) & 1) === 0 && mac !== '00:00:00:00:00:00'
+
+/**
+ * keep_macs holds only when the source names a distinct valid unicast MAC for every NIC it has: otherwise the
+ * KVM NIC gets a generated MAC, and a guest still bound by MAC would lose its network. Then MACs count as
+ * not kept (MAC bindings and pins are rebound by name), with a warning.
+ */
 function keepsMacs(ctx: StageContext): boolean {
-  return (ctx.job as {keepMacs?: unknown}).keepMacs === true
+  if ((ctx.job as {keepMacs?: unknown}).keepMacs !== true) return false
+  const nics = ctx.source?.vm?.nics ?? []
+  const macs = nics.map((nic) => (nic.mac === undefined ? undefined : normalizeMac(nic.mac))).filter(isUnicast)
+  if (nics.length > 0 && macs.length === nics.length && new Set(macs).size === macs.length) return true
+  const why = nics.length === 0 ? 'the source describes no NIC' : 'not every source NIC has a distinct valid unicast MAC'
+  ctx.warn('MAC_NOT_KEPT', `--keep-macs: ${why}, so the NIC gets a new MAC on KVM; ${STAGE} rebinds the guest's MAC bindings as if MACs were not kept.`)
+  return false
+}
+
+/**
+ * Whether a network file may be written at `path`: every directory on the way a real directory (no link that
+ * would send the write elsewhere) and the path itself no symbolic link (not even a dangling one). Says why not.
+ */
+async function refusesWrite(ctx: StageContext, session: GuestSession, path: string): Promise<boolean> {
+  const dir = path.slice(0, path.lastIndexOf('/'))
+  const bad = await unsafeAncestor(session, dir)
+  // A missing directory (not a link) is created by mkdir-p under a real one: that is safe.
+  if (bad !== undefined && ((await isSymlink(session, bad)) || (await session.exists(bad)))) {
+    ctx.warn('FIX_WARNING', `${bad} is not a plain directory; ${path} is not written (its network configuration is left as is).`)
+    return true
+  }
+  if (await isSymlink(session, path)) {
+    ctx.warn('FIX_WARNING', `${path} is a symbolic link; not written through (its network configuration is left as is).`)
+    return true
+  }
+  return false
 }
 
 async function remove(ctx: StageContext, session: GuestSession, file: NetworkFile, reason: string): Promise<void> {
@@ -52,6 +85,7 @@ async function moveIfcfg(ctx: StageContext, session: GuestSession, file: Network
   const renamed = old === undefined || ifcfgHasDevice(file.text) ? undefined : plan.renames.get(old)
   if (renamed === undefined) return false
   const target = `${file.path.slice(0, file.path.lastIndexOf('/'))}/ifcfg-${renamed}`
+  if (await refusesWrite(ctx, session, target)) return true
   if (await session.exists(target)) {
     ctx.warn('FIX_WARNING', `${file.path} names ${old} by its file name, but ${target} already exists; left as is.`)
     return false
@@ -66,6 +100,7 @@ async function moveIfcfg(ctx: StageContext, session: GuestSession, file: Network
 
 async function fixFile(ctx: StageContext, session: GuestSession, file: NetworkFile, plan: NicPlan): Promise<void> {
   const rewrite = REWRITES[file.kind]
+  if (await refusesWrite(ctx, session, file.path)) return
   if (file.kind === 'ifcfg' && (await moveIfcfg(ctx, session, file, plan))) return
   if (rewrite) {
     await applyTransform(ctx, STAGE, file.path, file.text, rewrite(file.text, plan))
@@ -81,11 +116,12 @@ async function fixFile(ctx: StageContext, session: GuestSession, file: NetworkFi
 
 /**
  * A single NIC rebound to a new name: a .link file makes the virtio NIC get that name whatever slot it is in,
- * on guests whose udev reads .link files. Not with several NICs (a driver match cannot tell them apart) and
- * never over a file that is already there.
+ * on guests whose udev reads .link files. Not with several NICs, configured or in the source VM (a driver match
+ * cannot tell them apart), and never over a file that is already there.
  */
 async function pinVirtioName(ctx: StageContext, session: GuestSession, plan: NicPlan, naming: GuestNaming): Promise<void> {
-  const nic = plan.order.length === 1 ? plan.order[0]! : undefined
+  const vmNics = ctx.source?.vm?.nics?.length ?? 0
+  const nic = plan.order.length === 1 && vmNics <= 1 ? plan.order[0]! : undefined
   // A NIC known by MAC alone is rebound by name only when its MAC binding was dropped.
   const name = nic === undefined ? undefined : (plan.renames.get(nic) ?? (plan.keepMacs ? undefined : plan.macNames.get(nic)))
   if (name === undefined || naming.scheme !== 'predictable' || !naming.linkFiles) return
@@ -94,10 +130,7 @@ async function pinVirtioName(ctx: StageContext, session: GuestSession, plan: Nic
     return
   }
   const dir = VIRTIO_NIC_LINK_PATH.slice(0, VIRTIO_NIC_LINK_PATH.lastIndexOf('/'))
-  if ((await session.exists(dir)) && (await session.call('is-dir', dir)).trim() !== 'true') {
-    ctx.warn('FIX_WARNING', `${dir} is not a directory; the NIC is named by its PCI slot.`)
-    return
-  }
+  if (await refusesWrite(ctx, session, VIRTIO_NIC_LINK_PATH)) return
   const text = virtioNicLinkFor(name)
   await session.call('mkdir-p', dir)
   await session.writeFile(VIRTIO_NIC_LINK_PATH, text)
@@ -134,7 +167,11 @@ export const networkFixer: PipelineStage = {
     ctx.log.info(`${STAGE}: ${renames.length > 0 ? renames.join(', ') : 'no NIC renamed'} (${scheme} names, MACs ${keepMacs ? 'kept' : 'not kept'})`)
     if (plan.order.length > 1) {
       const bound = plan.order.map((nic, index) => `${nic} → ${targetNicName(index, scheme)}`).join(', ')
-    ctx.warn('NIC_ORDER', `The guest configures ${plan.order.length} NICs, bound in their VMware order (${bound}); the n-th virtio NIC (on PCIe root port n) gets the n-th name: give the VM its NICs in this order.`)
+      ctx.warn('NIC_ORDER', `The guest configures ${plan.order.length} NICs, bound in their VMware order (${bound}); the n-th virtio NIC (on PCIe root port n) gets the n-th name: give the VM its NICs in this order.`)
+    }
+    const vmNics = ctx.source?.vm?.nics?.length ?? 0
+    if (vmNics > 0 && plan.order.length > 0 && vmNics !== plan.order.length) {
+      ctx.warn('NIC_ORDER', `The source VM has ${vmNics} NIC(s) but the guest configures ${plan.order.length}; configured NICs are bound to the first virtio NIC names in their VMware order, which may not be the VM's NICs they belonged to: check each NIC's configuration after conversion.`)
     }
     forgetNetworkFiles(session)
     for (const file of files) await fixFile(ctx, session, file, plan)

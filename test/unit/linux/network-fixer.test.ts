@@ -7,9 +7,19 @@ import {VIRTIO_NIC_LINK_PATH, virtioNicLinkFor} from '../../../plugins/linux/src
 import registerLinux from '../../../plugins/linux/src/register.js'
 import {StageRegistry} from '../../../src/stages/stage-registry.js'
 import {MemoryGuest, memoryJob} from '../../helpers/memory-guest.js'
+import type {NetworkInterface, StageContext} from '@hyper2kvm/plugin-api'
 
 const MAC = '00:50:56:8a:1b:2c'
 const UDEV_NAMING = '/usr/lib/udev/rules.d/80-net-setup-link.rules'
+
+/** The NICs the source (an OVF) lists, as a loader puts them in ctx.source.vm. */
+function withSourceNics(ctx: StageContext, nics: NetworkInterface[]): StageContext {
+  Object.assign(ctx.source!, {vm: {nics}})
+  return ctx
+}
+
+/** netplan ens192 pinned by MAC (match macaddress + set-name), as cloud-init writes it. */
+const NETPLAN_MAC_PIN = `network:\n  ethernets:\n    ens192:\n      match:\n        macaddress: ${MAC}\n      set-name: ens192\n      dhcp4: true\n`
 
 /** The e2e guest debian12-uefi-lvm-xfs: ifupdown ens192 static, its MAC pinned in 70-persistent-net.rules. */
 const IFUPDOWN_STATIC = `source /etc/network/interfaces.d/*
@@ -110,10 +120,69 @@ describe('fixer:network on an in-memory guest', () => {
   it('keep_macs: the persistent-net rule still names the NIC ens192, so nothing changes', async () => {
     const guest = ifupdownGuest()
     const {changes, ctx} = memoryJob(guest, {keepMacs: true})
-    await networkFixer.run(ctx)
+    await networkFixer.run(withSourceNics(ctx, [{mac: MAC, name: 'Network adapter 1'}]))
     assert.equal(guest.file('/etc/network/interfaces'), IFUPDOWN_STATIC)
     assert.equal(guest.file('/etc/udev/rules.d/70-persistent-net.rules'), PERSISTENT_NET)
     assert.deepEqual(changes, [])
+  })
+
+  it('keep_macs with a source that states no MAC (a VMDK, an OVF without MACs) is not trusted: the MAC pin is rebound by name, with a warning', async () => {
+    for (const nics of [undefined, [{name: 'Network adapter 1'}], [{mac: '01:00:5e:00:00:01'}]]) {
+      const guest = new MemoryGuest().plantFile(UDEV_NAMING, '#\n').plantFile('/etc/netplan/50-cloud-init.yaml', NETPLAN_MAC_PIN)
+      const {ctx, warnings} = memoryJob(guest, {keepMacs: true})
+      if (nics) withSourceNics(ctx, nics)
+      await networkFixer.run(ctx)
+      const netplan = guest.file('/etc/netplan/50-cloud-init.yaml')!
+      assert.match(netplan, /^ {8}name: enp1s0$/m, JSON.stringify(nics))
+      assert.match(netplan, /^ {6}# \[hyper2kvm\] set-name: ens192$/m)
+      assert.deepEqual(warnings.map((w) => w.code), ['MAC_NOT_KEPT'])
+    }
+    const kept = new MemoryGuest().plantFile(UDEV_NAMING, '#\n').plantFile('/etc/netplan/50-cloud-init.yaml', NETPLAN_MAC_PIN)
+    const {ctx, warnings} = memoryJob(kept, {keepMacs: true})
+    await networkFixer.run(withSourceNics(ctx, [{mac: MAC.toUpperCase()}]))
+    assert.equal(kept.file('/etc/netplan/50-cloud-init.yaml'), NETPLAN_MAC_PIN, 'a source MAC for every NIC: the pin still matches')
+    assert.deepEqual(warnings, [])
+  })
+
+  it('a source VM with several NICs gets no single-NIC .link pin, and a configured count that differs is told (NIC_ORDER)', async () => {
+    const guest = new MemoryGuest().plantFile(UDEV_NAMING, '#\n').plantFile('/etc/network/interfaces', 'auto ens224\niface ens224 inet dhcp\n')
+    const {ctx, warnings} = memoryJob(guest)
+    await networkFixer.run(withSourceNics(ctx, [{name: 'Network adapter 1'}, {name: 'Network adapter 2'}]))
+    assert.equal(guest.nodes.has(VIRTIO_NIC_LINK_PATH), false, 'a driver match would name both virtio NICs')
+    assert.deepEqual(warnings.map((w) => w.code), ['NIC_ORDER'])
+    assert.match(warnings[0]!.message, /source VM has 2 NIC\(s\) but the guest configures 1/)
+    // One NIC in the source, or none stated (a VMDK): one NIC assumed, the pin stays.
+    for (const nics of [[{name: 'Network adapter 1'}], undefined]) {
+      const single = new MemoryGuest().plantFile(UDEV_NAMING, '#\n').plantFile('/etc/network/interfaces', 'auto ens224\niface ens224 inet dhcp\n')
+      const job = memoryJob(single)
+      if (nics) withSourceNics(job.ctx, nics)
+      await networkFixer.run(job.ctx)
+      assert.equal(single.file(VIRTIO_NIC_LINK_PATH), virtioNicLinkFor('enp1s0'))
+      assert.deepEqual(job.warnings, [])
+    }
+  })
+
+  it('never writes through a symlink refused as config, even a dangling one, nor below a symlinked directory', async () => {
+    const text = "BOOTPROTO='dhcp'\nSTARTMODE='auto'\n"
+    const guest = new MemoryGuest()
+      .plantFile(UDEV_NAMING, '#\n')
+      .plantFile('/etc/sysconfig/network/ifcfg-ens192', text)
+      .plantSymlink('/etc/sysconfig/network/ifcfg-enp1s0', '/etc/cron.d/evil')
+    const {ctx, warnings} = memoryJob(guest)
+    await networkFixer.run(ctx)
+    assert.equal(guest.nodes.has('/etc/cron.d/evil'), false, 'nothing written through the link')
+    assert.equal(guest.file('/etc/sysconfig/network/ifcfg-ens192'), text)
+    assert.ok(warnings.every((w) => !w.message.includes('cron')), 'the link target is never named')
+    assert.ok(warnings.some((w) => /ifcfg-enp1s0 is a symbolic link; not written through/.test(w.message)))
+
+    const elsewhere = new MemoryGuest()
+      .plantFile(UDEV_NAMING, '#\n')
+      .plantDir('/srv/other')
+      .plantSymlink('/etc/systemd/network', '/srv/other')
+      .plantFile('/etc/network/interfaces', 'auto ens192\niface ens192 inet dhcp\n')
+    await networkFixer.run(memoryJob(elsewhere).ctx)
+    assert.equal(elsewhere.file('/etc/network/interfaces'), 'auto enp1s0\niface enp1s0 inet dhcp\n')
+    assert.equal(elsewhere.nodes.has('/srv/other/10-hyper2kvm-virtio-nic.link'), false, 'the .link pin is not written through a symlinked directory')
   })
 
   it('net.ifnames=0 on the kernel command line: eth0 stays eth0, its MAC pin goes', async () => {
