@@ -185,6 +185,17 @@ describe('fixer:network on an in-memory guest', () => {
     assert.equal(elsewhere.nodes.has('/srv/other/10-hyper2kvm-virtio-nic.link'), false, 'the .link pin is not written through a symlinked directory')
   })
 
+  it('reads and rewrites a netplan value of 60 000 blanks in linear time (no backtracking regex on guest text)', async () => {
+    const hostile = `network:\n  ethernets:\n    ens192:\n      dhcp4: true${' '.repeat(60_000)}x\n      set-name: ens192${' '.repeat(20_000)}\t\n`
+    const guest = new MemoryGuest().plantFile(UDEV_NAMING, '#\n').plantFile('/etc/netplan/01.yaml', hostile)
+    const started = performance.now()
+    await inspectNetwork(guest)
+    await networkFixer.run(memoryJob(guest).ctx)
+    const took = performance.now() - started
+    assert.ok(took < 1000, `took ${Math.round(took)} ms`)
+    assert.match(guest.file('/etc/netplan/01.yaml')!, /^ {4}enp1s0:$/m)
+  })
+
   it('net.ifnames=0 on the kernel command line: eth0 stays eth0, its MAC pin goes', async () => {
     const guest = new MemoryGuest()
       .plantFile(UDEV_NAMING, '#\n')
