@@ -1,6 +1,7 @@
 import type {GuestSession, PipelineStage, StageContext} from '@hyper2kvm/plugin-api'
 
 import {isSymlink, unsafeAncestor} from './guest-queries.js'
+import {NETWORK_UNKNOWN} from './inspect-network.js'
 import {isFixableLinux} from './linux-applies.js'
 import {type NetworkFile, forgetNetworkFiles, readNetworkFiles} from './network-files.js'
 import {type GuestNaming, bindingsOf, namingOf, pinsOf} from './network-model.js'
@@ -145,7 +146,8 @@ async function pinVirtioName(ctx: StageContext, session: GuestSession, plan: Nic
  */
 export const networkFixer: PipelineStage = {
   after: ['fstab'],
-  applies: (ctx) => isFixableLinux(ctx),
+  // Not when inspection could not read the network configuration (NETWORK_UNKNOWN): reading it again would fail the job.
+  applies: (ctx) => isFixableLinux(ctx) && !ctx.inspection!.risks.some((risk) => risk.code === NETWORK_UNKNOWN),
   description: 'network: rebind netplan, ifupdown, NetworkManager, ifcfg-* and systemd-networkd configs from the VMware NIC name/MAC to the virtio NIC\'s name; remove stale persistent-net rules and .link renames',
   kind: 'fixer',
   name: 'network',

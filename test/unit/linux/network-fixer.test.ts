@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 
-import {inspectNetwork} from '../../../plugins/linux/src/inspect-network.js'
-import {MAX_NETWORK_FILE_BYTES} from '../../../plugins/linux/src/network-files.js'
+import {H2KError, type Inspection} from '@hyper2kvm/plugin-api'
+
+import {addNetwork, inspectNetwork} from '../../../plugins/linux/src/inspect-network.js'
+import {MAX_NETWORK_FILE_BYTES, MAX_NETWORK_TOTAL_BYTES, readNetworkFiles} from '../../../plugins/linux/src/network-files.js'
 import {networkFixer} from '../../../plugins/linux/src/network-fixer.js'
 import {VIRTIO_NIC_LINK_PATH, virtioNicLinkFor} from '../../../plugins/linux/src/transforms/rewrite-networkd.js'
 import registerLinux from '../../../plugins/linux/src/register.js'
@@ -194,6 +196,36 @@ describe('fixer:network on an in-memory guest', () => {
     const took = performance.now() - started
     assert.ok(took < 1000, `took ${Math.round(took)} ms`)
     assert.match(guest.file('/etc/netplan/01.yaml')!, /^ {4}enp1s0:$/m)
+  })
+
+  it('an appliance refusal while reading the network config is risk NETWORK_UNKNOWN, not a failed job, and fixer:network then does not run', async () => {
+    class RefusingGuest extends MemoryGuest {
+      override async call(command: string, ...args: string[]): Promise<string> {
+        if (command === 'ls' && args[0] === '/etc/netplan') throw new H2KError('H2K_GUEST_FAILED', 'ls: reply too large')
+        return super.call(command, ...args)
+      }
+    }
+    const guest = new RefusingGuest().plantFile(UDEV_NAMING, '#\n').plantFile('/etc/netplan/01.yaml', 'network: {}\n')
+    const inspection = {risks: []} as unknown as Inspection
+    await addNetwork(guest, inspection)
+    assert.deepEqual(inspection.risks.map((r) => r.code), ['NETWORK_UNKNOWN'])
+    assert.equal(inspection.network, undefined)
+    assert.doesNotMatch(inspection.risks[0]!.message, /reply too large/)
+    const {ctx} = memoryJob(guest, {inspection: {risks: inspection.risks}})
+    assert.equal(await networkFixer.applies!(ctx), false)
+  })
+
+  it('reads at most MAX_NETWORK_TOTAL_BYTES of network config in all; the rest is refused unread', async () => {
+    const guest = new MemoryGuest().plantFile(UDEV_NAMING, '#\n')
+    const size = MAX_NETWORK_FILE_BYTES - 16
+    const count = Math.ceil(MAX_NETWORK_TOTAL_BYTES / size) + 3
+    for (let i = 0; i < count; i++) guest.plantFile(`/etc/netplan/${String(i).padStart(2, '0')}.yaml`, `# ${'x'.repeat(size - 3)}\n`)
+    const {files, refusals} = await readNetworkFiles(guest)
+    const read = files.reduce((sum, f) => sum + f.text.length, 0)
+    assert.ok(read <= MAX_NETWORK_TOTAL_BYTES, `read ${read}`)
+    assert.equal(files.length, Math.floor(MAX_NETWORK_TOTAL_BYTES / size))
+    assert.equal(refusals.length, count - files.length)
+    assert.match(refusals[0]!, /past 4 MiB in all; refused unread/)
   })
 
   it('net.ifnames=0 on the kernel command line: eth0 stays eth0, its MAC pin goes', async () => {
