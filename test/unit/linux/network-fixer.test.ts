@@ -241,6 +241,31 @@ describe('fixer:network on an in-memory guest', () => {
     assert.equal(changes.length, 2)
   })
 
+  it('net.ifnames=0 in a /etc/default/grub.d drop-in (cloud images) or on grub.cfg\'s kernel lines: eth0 stays eth0; an oversized file is not read', async () => {
+    const plants: Array<[string, string]> = [
+      ['/etc/default/grub.d/50-cloudimg-settings.cfg', 'GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT net.ifnames=0 console=ttyS0"\n'],
+      ['/boot/grub/grub.cfg', "menuentry 'Debian' {\n\tlinux /vmlinuz root=UUID=1 ro net.ifnames=0 quiet\n}\n"],
+    ]
+    for (const [path, text] of plants) {
+      const guest = new MemoryGuest()
+        .plantFile(UDEV_NAMING, '#\n')
+        .plantFile('/etc/default/grub', `GRUB_CMDLINE_LINUX=""\n#${'x'.repeat(70 * 1024)}\n`)
+        .plantFile(path, text)
+        .plantFile('/etc/network/interfaces', 'auto eth0\niface eth0 inet dhcp\n')
+      const {changes, ctx} = memoryJob(guest)
+      await networkFixer.run(ctx)
+      assert.equal(guest.file('/etc/network/interfaces'), 'auto eth0\niface eth0 inet dhcp\n', path)
+      assert.deepEqual(changes, [], path)
+      assert.ok(!guest.calls.includes('download /etc/default/grub'), 'a 70 KiB /etc/default/grub is not read whole')
+    }
+    const commented = new MemoryGuest()
+      .plantFile(UDEV_NAMING, '#\n')
+      .plantFile('/boot/grub/grub.cfg', '# net.ifnames=0\nset x="net.ifnames=0"\n')
+      .plantFile('/etc/network/interfaces', 'auto eth0\niface eth0 inet dhcp\n')
+    await networkFixer.run(memoryJob(commented).ctx)
+    assert.equal(commented.file('/etc/network/interfaces'), 'auto enp1s0\niface enp1s0 inet dhcp\n', 'only grub.cfg\'s kernel lines count')
+  })
+
   it('numbers configured NICs only: a leftover rename rule for an old MAC does not push the NIC to a second slot', async () => {
     const guest = new MemoryGuest()
       .plantFile(UDEV_NAMING, '#\n')
