@@ -1,9 +1,9 @@
 import type {GuestSession, PipelineStage, StageContext} from '@hyper2kvm/plugin-api'
 
-import {isSymlink, unsafeAncestor} from './guest-queries.js'
+import {isSymlink, readBounded, unsafeAncestor} from './guest-queries.js'
 import {NETWORK_UNKNOWN} from './inspect-network.js'
 import {isFixableLinux} from './linux-applies.js'
-import {type NetworkFile, forgetNetworkFiles, readNetworkFiles} from './network-files.js'
+import {MAX_NETWORK_FILE_BYTES, type NetworkFile, forgetNetworkFiles, readNetworkFiles} from './network-files.js'
 import {type GuestNaming, bindingsOf, namingOf, pinsOf} from './network-model.js'
 import {applyTransform} from './record-edit.js'
 import {
@@ -15,6 +15,8 @@ import {
   ifcfgHasDevice,
   normalizeMac,
   planNics,
+  renameInterfaces,
+  renamesIn,
   rewriteIfcfg,
   rewriteIfupdown,
   rewriteNetplan,
@@ -77,6 +79,40 @@ async function remove(ctx: StageContext, session: GuestSession, file: NetworkFil
   ctx.log.info(`${STAGE}: removed ${file.path}`)
 }
 
+/** Files beside an ifcfg file that ifup (RHEL) or wicked (SUSE) find by the same name: its routes and rules. */
+const ROUTE_PREFIXES = ['route-', 'route6-', 'rule-', 'rule6-', 'ifroute-']
+
+/**
+ * The route and rule files of the ifcfg file `ifcfg-<old>` in `dir`: interface names in them follow the plan,
+ * and when the ifcfg file moved to `ifcfg-<renamed>` they move with it (else its routes would no longer apply).
+ */
+async function fixRouteFiles(ctx: StageContext, session: GuestSession, dir: string, old: string, plan: NicPlan, renamed?: string): Promise<void> {
+  for (const prefix of ROUTE_PREFIXES) {
+    const from = `${dir}/${prefix}${old}`
+    const read = await readBounded(session, from, MAX_NETWORK_FILE_BYTES)
+    if (read.state === 'absent') continue
+    if (read.state === 'refused') {
+      ctx.warn('FIX_WARNING', `${from} ${read.why}; refused, left as is (its routes may not apply on KVM).`)
+      continue
+    }
+    const text = renameInterfaces(read.text, plan)
+    const to = renamed === undefined ? from : `${dir}/${prefix}${renamed}`
+    if (await refusesWrite(ctx, session, to)) continue
+    if (to === from) {
+      if (text !== read.text) {
+        await session.writeFile(to, text)
+        ctx.changes.record({after: text, before: read.text, path: to, reason: `${renamesIn(read.text, plan)}: the NIC's name on KVM`, stage: STAGE})
+      }
+    } else if (await session.exists(to)) {
+      ctx.warn('FIX_WARNING', `${from} belongs to a moved ifcfg file, but ${to} already exists; left as is.`)
+    } else {
+      await session.writeFile(to, text)
+      ctx.changes.record({after: text, before: null, path: to, reason: `${from} moved here with its ifcfg file (${old} → ${renamed})`, stage: STAGE})
+      await remove(ctx, session, {kind: 'ifcfg', path: from, text: read.text}, `moved to ${to} with its ifcfg file (${old} → ${renamed})`)
+    }
+  }
+}
+
 /**
  * An ifcfg file without DEVICE= names its interface by its own name (SUSE's wicked always does): it moves to
  * ifcfg-<new name>, both sides recorded. Not over an existing file.
@@ -84,7 +120,7 @@ async function remove(ctx: StageContext, session: GuestSession, file: NetworkFil
 async function moveIfcfg(ctx: StageContext, session: GuestSession, file: NetworkFile, plan: NicPlan): Promise<boolean> {
   const old = ifcfgFileNic(file.path)
   const renamed = old === undefined || ifcfgHasDevice(file.text) ? undefined : plan.renames.get(old)
-  if (renamed === undefined) return false
+  if (old === undefined || renamed === undefined) return false
   const target = `${file.path.slice(0, file.path.lastIndexOf('/'))}/ifcfg-${renamed}`
   if (await refusesWrite(ctx, session, target)) return true
   if (await session.exists(target)) {
@@ -96,6 +132,7 @@ async function moveIfcfg(ctx: StageContext, session: GuestSession, file: Network
   await session.writeFile(target, result.text)
   ctx.changes.record({after: result.text, before: null, path: target, reason: `${file.path} moved here: the file's name names the interface (${old} → ${renamed})`, stage: STAGE})
   await remove(ctx, session, file, `moved to ${target}: the file's name names the interface (${old} → ${renamed})`)
+  await fixRouteFiles(ctx, session, file.path.slice(0, file.path.lastIndexOf('/')), old, plan, renamed)
   return true
 }
 
@@ -103,6 +140,8 @@ async function fixFile(ctx: StageContext, session: GuestSession, file: NetworkFi
   const rewrite = REWRITES[file.kind]
   if (await refusesWrite(ctx, session, file.path)) return
   if (file.kind === 'ifcfg' && (await moveIfcfg(ctx, session, file, plan))) return
+  const nic = file.kind === 'ifcfg' ? ifcfgFileNic(file.path) : undefined
+  if (nic !== undefined && plan.renames.size > 0) await fixRouteFiles(ctx, session, file.path.slice(0, file.path.lastIndexOf('/')), nic, plan)
   if (rewrite) {
     await applyTransform(ctx, STAGE, file.path, file.text, rewrite(file.text, plan))
   } else if (file.kind === 'networkd-link') {

@@ -291,6 +291,30 @@ describe('fixer:network on an in-memory guest', () => {
     ])
   })
 
+  it('route and rule files follow their ifcfg file: moved with it (SUSE ifroute-*), or their interface names rebound in place (RHEL route-*)', async () => {
+    const suse = new MemoryGuest()
+      .plantFile(UDEV_NAMING, '#\n')
+      .plantFile('/etc/sysconfig/network/ifcfg-ens192', "BOOTPROTO='static'\nIPADDR='10.0.2.15/24'\n")
+      .plantFile('/etc/sysconfig/network/ifroute-ens192', 'default 10.0.2.2 - ens192\n')
+    const moved = memoryJob(suse)
+    await networkFixer.run(moved.ctx)
+    assert.equal(suse.nodes.has('/etc/sysconfig/network/ifroute-ens192'), false)
+    assert.equal(suse.file('/etc/sysconfig/network/ifroute-enp1s0'), 'default 10.0.2.2 - enp1s0\n')
+    assert.ok(moved.changes.some((c) => c.path === '/etc/sysconfig/network/ifroute-enp1s0' && c.before === null))
+
+    const rhel = new MemoryGuest()
+      .plantFile(UDEV_NAMING, '#\n')
+      .plantFile('/etc/sysconfig/network-scripts/ifcfg-ens192', 'DEVICE=ens192\nBOOTPROTO=none\nIPADDR=10.0.2.15\nPREFIX=24\n')
+      .plantFile('/etc/sysconfig/network-scripts/route-ens192', '10.1.0.0/16 via 10.0.2.1 dev ens192\n')
+      .plantSymlink('/etc/sysconfig/network-scripts/rule-ens192', '/etc/shadow')
+    const inPlace = memoryJob(rhel)
+    await networkFixer.run(inPlace.ctx)
+    assert.equal(rhel.file('/etc/sysconfig/network-scripts/route-ens192'), '10.1.0.0/16 via 10.0.2.1 dev enp1s0\n')
+    assert.match(rhel.file('/etc/sysconfig/network-scripts/ifcfg-ens192')!, /^DEVICE=enp1s0$/m)
+    assert.ok(inPlace.warnings.some((w) => /rule-ens192 is a symbolic link; refused/.test(w.message)))
+    assert.ok(inPlace.warnings.every((w) => !w.message.includes('shadow')))
+  })
+
   it('several NICs keep their VMware order (ens160 < ens192 < ens224) and the job is told to keep it', async () => {
     const keyfile = (name: string) => `[connection]\nid=${name}\ntype=ethernet\ninterface-name=${name}\n\n[ipv4]\nmethod=auto\n`
     const guest = new MemoryGuest().plantFile(UDEV_NAMING, '#\n')
