@@ -23,7 +23,6 @@ import {
   rewriteNetworkdNetwork,
   rewriteNmKeyfile,
   rewritePersistentNetRules,
-  targetNicName,
   virtioNicLinkFor,
 } from './transforms/index.js'
 
@@ -203,16 +202,17 @@ export const networkFixer: PipelineStage = {
     const keepMacs = keepsMacs(ctx)
     const naming = await namingOf(session)
     const scheme = naming.scheme
-    const plan = planNics(bindings, pins, {keepMacs, scheme})
+    const sourceMacs = (ctx.source?.vm?.nics ?? []).map((nic) => nic.mac)
+    const plan = planNics(bindings, pins, {keepMacs, scheme, sourceMacs})
     const renames = [...plan.renames].map(([from, to]) => `${from} → ${to}`)
     ctx.log.info(`${STAGE}: ${renames.length > 0 ? renames.join(', ') : 'no NIC renamed'} (${scheme} names, MACs ${keepMacs ? 'kept' : 'not kept'})`)
     if (plan.order.length > 1) {
-      const bound = plan.order.map((nic, index) => `${nic} → ${targetNicName(index, scheme)}`).join(', ')
-      ctx.warn('NIC_ORDER', `The guest configures ${plan.order.length} NICs, bound in their VMware order (${bound}); the n-th virtio NIC (on PCIe root port n) gets the n-th name: give the VM its NICs in this order.`)
+      const bound = plan.order.map((nic) => `${nic} → ${plan.targets.get(nic)}`).join(', ')
+      ctx.warn('NIC_ORDER', `The guest configures ${plan.order.length} NICs, bound in their VMware order${sourceMacs.some((mac) => mac !== undefined) ? ' or by the source\'s MACs' : ''} (${bound}); the n-th virtio NIC (on PCIe root port n) gets the n-th name: give the VM its NICs in this order.`)
     }
     const vmNics = ctx.source?.vm?.nics?.length ?? 0
     if (vmNics > 0 && plan.order.length > 0 && vmNics !== plan.order.length) {
-      ctx.warn('NIC_ORDER', `The source VM has ${vmNics} NIC(s) but the guest configures ${plan.order.length}; configured NICs are bound to the first virtio NIC names in their VMware order, which may not be the VM's NICs they belonged to: check each NIC's configuration after conversion.`)
+      ctx.warn('NIC_ORDER', `The source VM has ${vmNics} NIC(s) but the guest configures ${plan.order.length}; configured NICs the source's MACs do not place are bound to the free virtio NIC names in their VMware order, which may not be the VM's NICs they belonged to: check each NIC's configuration after conversion.`)
     }
     forgetNetworkFiles(session)
     for (const file of files) await fixFile(ctx, session, file, plan)

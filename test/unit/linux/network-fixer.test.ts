@@ -164,6 +164,19 @@ describe('fixer:network on an in-memory guest', () => {
     }
   })
 
+  it('numbers NICs against the source\'s NIC list by MAC: the second OVF NIC\'s config gets the second slot\'s name', async () => {
+    const second = '00:50:56:8a:00:02'
+    const guest = new MemoryGuest()
+      .plantFile(UDEV_NAMING, '#\n')
+      .plantFile('/etc/network/interfaces', 'auto ens224\niface ens224 inet dhcp\n')
+      .plantFile('/etc/udev/rules.d/70-persistent-net.rules', `SUBSYSTEM=="net", ATTR{address}=="${second}", NAME="ens224"\n`)
+    const {ctx, warnings} = memoryJob(guest)
+    await networkFixer.run(withSourceNics(ctx, [{mac: '00:50:56:8a:00:01'}, {mac: second.toUpperCase()}]))
+    assert.equal(guest.file('/etc/network/interfaces'), 'auto enp2s0\niface enp2s0 inet dhcp\n')
+    assert.equal(guest.nodes.has(VIRTIO_NIC_LINK_PATH), false)
+    assert.deepEqual(warnings.map((w) => w.code), ['NIC_ORDER'])
+  })
+
   it('never writes through a symlink refused as config, even a dangling one, nor below a symlinked directory', async () => {
     const text = "BOOTPROTO='dhcp'\nSTARTMODE='auto'\n"
     const guest = new MemoryGuest()
