@@ -2,7 +2,7 @@ import {type FstabEntry, type GuestSession, H2KError, type Inspection, type Insp
 
 import {noBootloaderRisk} from './bare-root.js'
 import {type GuestFacts, gatherFacts, lines, parseHash} from './guest-facts.js'
-import {inspectNetwork} from './inspect-network.js'
+import {addNetwork} from './inspect-network.js'
 import {isUnstableDevice} from './transforms/index.js'
 import {inspectVmwareTools} from './vmware-tools-facts.js'
 
@@ -162,9 +162,7 @@ export async function inspectGuest(session: GuestSession, options: {readOnly: bo
   if (bare) inspection.risks.push(noBootloaderRisk({...bare, configs, fstab: inspection.fstab}))
   inspection.risks.push(...risksOf(inspection, await rootArgs(session, configs)))
   await addVmwareTools(session, inspection)
-  const network = await inspectNetwork(session)
-  inspection.network = network.network
-  inspection.risks.push(...network.risks)
+  await addNetwork(session, inspection)
   return inspection
 }
 

@@ -1,4 +1,4 @@
-import type {GuestSession, InspectionRisk, NicConfig} from '@hyper2kvm/plugin-api'
+import {type GuestSession, H2KError, type Inspection, type InspectionRisk, type NicConfig} from '@hyper2kvm/plugin-api'
 
 import {readNetworkFiles} from './network-files.js'
 import {bindingsOf, pinsOf} from './network-model.js'
@@ -21,4 +21,23 @@ export async function inspectNetwork(session: GuestSession): Promise<{network: {
     risks.push({code: 'NIC_BOUND_TO_SOURCE', message: `The network configuration binds NICs ${what}; on KVM the virtio NIC has another name and, unless MACs are kept, another MAC (fixer:network rebinds them).`})
   }
   return {network: {interfaces}, risks}
+}
+
+/** The risk that says the guest's network configuration could not be read; fixer:network does not run then. */
+export const NETWORK_UNKNOWN = 'NETWORK_UNKNOWN'
+
+/**
+ * Network facts, or a risk saying they are unknown: a guest whose network directories the appliance cannot
+ * list (e.g. a listing larger than its reply limit) is still converted and fixed, without fixer:network. The
+ * appliance's message is not repeated: it can name the guest's files.
+ */
+export async function addNetwork(session: GuestSession, inspection: Inspection): Promise<void> {
+  try {
+    const network = await inspectNetwork(session)
+    inspection.network = network.network
+    inspection.risks.push(...network.risks)
+  } catch (error) {
+    if (!(error instanceof H2KError) || error.code !== 'H2K_GUEST_FAILED') throw error
+    inspection.risks.push({code: NETWORK_UNKNOWN, message: 'The network configuration could not be inspected (the appliance refused a request on the guest\'s files): fixer:network does not run.'})
+  }
 }

@@ -13,6 +13,8 @@ export interface NetworkFile {
 
 /** Guest files are untrusted: a network config larger than this is refused unread. */
 export const MAX_NETWORK_FILE_BYTES = 256 * 1024
+/** All network configs read together: past this, further files are refused unread (a guest stuffed to bloat memory and report). */
+export const MAX_NETWORK_TOTAL_BYTES = 4 * 1024 * 1024
 /** Files looked at per directory; more are refused (a directory stuffed to slow the job down). */
 export const MAX_NETWORK_FILES_PER_DIR = 128
 
@@ -45,7 +47,7 @@ const yes = async (session: GuestSession, command: string, path: string) => (awa
  * Read one candidate file, or say why not. Symlinks are refused, not followed (what they point at is not this
  * configuration's to change, and is not recorded); only regular files up to MAX_NETWORK_FILE_BYTES are read.
  */
-async function readOne(session: GuestSession, path: string, warn: (message: string) => void): Promise<string | undefined> {
+async function readOne(session: GuestSession, path: string, warn: (message: string) => void, budget: {left: number}): Promise<string | undefined> {
   if (await yes(session, 'is-symlink', path)) {
     warn(`${path} is a symbolic link; refused, not followed (its network configuration is left as is).`)
     return undefined
@@ -56,7 +58,13 @@ async function readOne(session: GuestSession, path: string, warn: (message: stri
     warn(`${path} is larger than ${MAX_NETWORK_FILE_BYTES / 1024} KiB; refused unread (its network configuration is left as is).`)
     return undefined
   }
-  return (await session.readFile(path)) ?? undefined
+  if (size > budget.left) {
+    warn(`${path} would take the network configuration read past ${MAX_NETWORK_TOTAL_BYTES / 1024 / 1024} MiB in all; refused unread (its network configuration is left as is).`)
+    return undefined
+  }
+  const text = (await session.readFile(path)) ?? undefined
+  budget.left -= Math.max(size, text?.length ?? 0)
+  return text
 }
 
 export interface NetworkFiles {
@@ -93,6 +101,7 @@ async function readAll(session: GuestSession): Promise<NetworkFiles> {
   const refusals: string[] = []
   const warn = (message: string) => refusals.push(message)
   const files: NetworkFile[] = []
+  const budget = {left: MAX_NETWORK_TOTAL_BYTES}
   const listings = new Map<string, string[]>()
   for (const source of SOURCES) {
     let names = listings.get(source.dir)
@@ -110,7 +119,7 @@ async function readAll(session: GuestSession): Promise<NetworkFiles> {
     const accept = source.accept
     for (const name of names.filter((n) => (typeof accept === 'string' ? n === accept : accept(n)))) {
       const path = `${source.dir}/${name}`
-      const text = await readOne(session, path, warn)
+      const text = await readOne(session, path, warn, budget)
       if (text !== undefined) files.push({kind: source.kind, path, text})
     }
   }

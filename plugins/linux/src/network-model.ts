@@ -1,5 +1,6 @@
 import type {GuestSession} from '@hyper2kvm/plugin-api'
 
+import {listDir, readBounded} from './guest-queries.js'
 import type {NetworkFile} from './network-files.js'
 import {
   type MacPin,
@@ -58,17 +59,34 @@ async function anyExists(session: GuestSession, paths: readonly string[]): Promi
   return false
 }
 
+const CMDLINE_BYTES = 64 * 1024
+const GRUB_CFG_BYTES = 1024 * 1024
+/** Drop-ins in /etc/default/grub.d looked at (Debian and Ubuntu cloud images set net.ifnames=0 in one). */
+const MAX_GRUB_DROPINS = 64
+const IFNAMES_OFF = /(?:^|[\s"'])net\.ifnames=0(?=$|[\s"'])/
+
+/** The guest's files that put net.ifnames on the kernel command line, and which of their lines count. */
+async function cmdlineSources(session: GuestSession): Promise<Array<{path: string; bytes: number; counts: (line: string) => boolean}>> {
+  const active = (line: string) => !line.trimStart().startsWith('#')
+  const dropins = (await listDir(session, '/etc/default/grub.d')).filter((n) => /^[\w.-]{1,128}\.cfg$/.test(n)).sort().slice(0, MAX_GRUB_DROPINS)
+  return [
+    ...['/etc/default/grub', ...dropins.map((n) => `/etc/default/grub.d/${n}`), '/etc/kernel/cmdline'].map((path) => ({bytes: CMDLINE_BYTES, counts: active, path})),
+    // The generated config's kernel lines, whatever wrote them.
+    ...['/boot/grub/grub.cfg', '/boot/grub2/grub.cfg'].map((path) => ({bytes: GRUB_CFG_BYTES, counts: (line: string) => /^\s*linux(?:16|efi)?\s/.test(line), path})),
+  ]
+}
+
 /**
  * How the guest's udev will name the virtio NIC: `kernel` (eth0…) when the kernel command line says
- * net.ifnames=0, when /etc masks udev's naming rule, or when the guest's udev has no predictable naming at all
+ * net.ifnames=0 (/etc/default/grub, its grub.d drop-ins, /etc/kernel/cmdline or grub.cfg's kernel lines; reads
+ * bounded, links not followed), when /etc masks udev's naming rule, or when the guest's udev has no predictable naming at all
  * (RHEL 6 and older); `predictable` (enp1s0…) otherwise.
  */
 export async function namingOf(session: GuestSession): Promise<GuestNaming> {
   const linkFiles = await anyExists(session, LINK_RULES)
-  for (const path of ['/etc/default/grub', '/etc/kernel/cmdline']) {
-    const text = ((await session.readFile(path)) ?? '').slice(0, 64 * 1024)
-    const active = text.split('\n').filter((line) => !line.trimStart().startsWith('#'))
-    if (active.some((line) => /(?:^|[\s"'])net\.ifnames=0(?=$|[\s"'])/.test(line))) return {linkFiles, scheme: 'kernel'}
+  for (const {bytes, counts, path} of await cmdlineSources(session)) {
+    const read = await readBounded(session, path, bytes)
+    if (read.state === 'text' && read.text.split('\n').some((line) => counts(line) && IFNAMES_OFF.test(line))) return {linkFiles, scheme: 'kernel'}
   }
   if (await session.exists('/etc/udev/rules.d/80-net-setup-link.rules')) return {linkFiles, scheme: 'kernel'}
   return {linkFiles, scheme: linkFiles || (await session.exists(SLOT_RULES)) ? 'predictable' : 'kernel'}

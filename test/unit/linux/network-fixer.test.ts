@@ -1,15 +1,27 @@
 import assert from 'node:assert/strict'
 
-import {inspectNetwork} from '../../../plugins/linux/src/inspect-network.js'
-import {MAX_NETWORK_FILE_BYTES} from '../../../plugins/linux/src/network-files.js'
+import {H2KError, type Inspection} from '@hyper2kvm/plugin-api'
+
+import {addNetwork, inspectNetwork} from '../../../plugins/linux/src/inspect-network.js'
+import {MAX_NETWORK_FILE_BYTES, MAX_NETWORK_TOTAL_BYTES, readNetworkFiles} from '../../../plugins/linux/src/network-files.js'
 import {networkFixer} from '../../../plugins/linux/src/network-fixer.js'
 import {VIRTIO_NIC_LINK_PATH, virtioNicLinkFor} from '../../../plugins/linux/src/transforms/rewrite-networkd.js'
 import registerLinux from '../../../plugins/linux/src/register.js'
 import {StageRegistry} from '../../../src/stages/stage-registry.js'
 import {MemoryGuest, memoryJob} from '../../helpers/memory-guest.js'
+import type {NetworkInterface, StageContext} from '@hyper2kvm/plugin-api'
 
 const MAC = '00:50:56:8a:1b:2c'
 const UDEV_NAMING = '/usr/lib/udev/rules.d/80-net-setup-link.rules'
+
+/** The NICs the source (an OVF) lists, as a loader puts them in ctx.source.vm. */
+function withSourceNics(ctx: StageContext, nics: NetworkInterface[]): StageContext {
+  Object.assign(ctx.source!, {vm: {nics}})
+  return ctx
+}
+
+/** netplan ens192 pinned by MAC (match macaddress + set-name), as cloud-init writes it. */
+const NETPLAN_MAC_PIN = `network:\n  ethernets:\n    ens192:\n      match:\n        macaddress: ${MAC}\n      set-name: ens192\n      dhcp4: true\n`
 
 /** The e2e guest debian12-uefi-lvm-xfs: ifupdown ens192 static, its MAC pinned in 70-persistent-net.rules. */
 const IFUPDOWN_STATIC = `source /etc/network/interfaces.d/*
@@ -110,10 +122,123 @@ describe('fixer:network on an in-memory guest', () => {
   it('keep_macs: the persistent-net rule still names the NIC ens192, so nothing changes', async () => {
     const guest = ifupdownGuest()
     const {changes, ctx} = memoryJob(guest, {keepMacs: true})
-    await networkFixer.run(ctx)
+    await networkFixer.run(withSourceNics(ctx, [{mac: MAC, name: 'Network adapter 1'}]))
     assert.equal(guest.file('/etc/network/interfaces'), IFUPDOWN_STATIC)
     assert.equal(guest.file('/etc/udev/rules.d/70-persistent-net.rules'), PERSISTENT_NET)
     assert.deepEqual(changes, [])
+  })
+
+  it('keep_macs with a source that states no MAC (a VMDK, an OVF without MACs) is not trusted: the MAC pin is rebound by name, with a warning', async () => {
+    for (const nics of [undefined, [{name: 'Network adapter 1'}], [{mac: '01:00:5e:00:00:01'}]]) {
+      const guest = new MemoryGuest().plantFile(UDEV_NAMING, '#\n').plantFile('/etc/netplan/50-cloud-init.yaml', NETPLAN_MAC_PIN)
+      const {ctx, warnings} = memoryJob(guest, {keepMacs: true})
+      if (nics) withSourceNics(ctx, nics)
+      await networkFixer.run(ctx)
+      const netplan = guest.file('/etc/netplan/50-cloud-init.yaml')!
+      assert.match(netplan, /^ {8}name: enp1s0$/m, JSON.stringify(nics))
+      assert.match(netplan, /^ {6}# \[hyper2kvm\] set-name: ens192$/m)
+      assert.deepEqual(warnings.map((w) => w.code), ['MAC_NOT_KEPT'])
+    }
+    const kept = new MemoryGuest().plantFile(UDEV_NAMING, '#\n').plantFile('/etc/netplan/50-cloud-init.yaml', NETPLAN_MAC_PIN)
+    const {ctx, warnings} = memoryJob(kept, {keepMacs: true})
+    await networkFixer.run(withSourceNics(ctx, [{mac: MAC.toUpperCase()}]))
+    assert.equal(kept.file('/etc/netplan/50-cloud-init.yaml'), NETPLAN_MAC_PIN, 'a source MAC for every NIC: the pin still matches')
+    assert.deepEqual(warnings, [])
+  })
+
+  it('a source VM with several NICs gets no single-NIC .link pin, and a configured count that differs is told (NIC_ORDER)', async () => {
+    const guest = new MemoryGuest().plantFile(UDEV_NAMING, '#\n').plantFile('/etc/network/interfaces', 'auto ens224\niface ens224 inet dhcp\n')
+    const {ctx, warnings} = memoryJob(guest)
+    await networkFixer.run(withSourceNics(ctx, [{name: 'Network adapter 1'}, {name: 'Network adapter 2'}]))
+    assert.equal(guest.nodes.has(VIRTIO_NIC_LINK_PATH), false, 'a driver match would name both virtio NICs')
+    assert.deepEqual(warnings.map((w) => w.code), ['NIC_ORDER'])
+    assert.match(warnings[0]!.message, /source VM has 2 NIC\(s\) but the guest configures 1/)
+    // One NIC in the source, or none stated (a VMDK): one NIC assumed, the pin stays.
+    for (const nics of [[{name: 'Network adapter 1'}], undefined]) {
+      const single = new MemoryGuest().plantFile(UDEV_NAMING, '#\n').plantFile('/etc/network/interfaces', 'auto ens224\niface ens224 inet dhcp\n')
+      const job = memoryJob(single)
+      if (nics) withSourceNics(job.ctx, nics)
+      await networkFixer.run(job.ctx)
+      assert.equal(single.file(VIRTIO_NIC_LINK_PATH), virtioNicLinkFor('enp1s0'))
+      assert.deepEqual(job.warnings, [])
+    }
+  })
+
+  it('numbers NICs against the source\'s NIC list by MAC: the second OVF NIC\'s config gets the second slot\'s name', async () => {
+    const second = '00:50:56:8a:00:02'
+    const guest = new MemoryGuest()
+      .plantFile(UDEV_NAMING, '#\n')
+      .plantFile('/etc/network/interfaces', 'auto ens224\niface ens224 inet dhcp\n')
+      .plantFile('/etc/udev/rules.d/70-persistent-net.rules', `SUBSYSTEM=="net", ATTR{address}=="${second}", NAME="ens224"\n`)
+    const {ctx, warnings} = memoryJob(guest)
+    await networkFixer.run(withSourceNics(ctx, [{mac: '00:50:56:8a:00:01'}, {mac: second.toUpperCase()}]))
+    assert.equal(guest.file('/etc/network/interfaces'), 'auto enp2s0\niface enp2s0 inet dhcp\n')
+    assert.equal(guest.nodes.has(VIRTIO_NIC_LINK_PATH), false)
+    assert.deepEqual(warnings.map((w) => w.code), ['NIC_ORDER'])
+  })
+
+  it('never writes through a symlink refused as config, even a dangling one, nor below a symlinked directory', async () => {
+    const text = "BOOTPROTO='dhcp'\nSTARTMODE='auto'\n"
+    const guest = new MemoryGuest()
+      .plantFile(UDEV_NAMING, '#\n')
+      .plantFile('/etc/sysconfig/network/ifcfg-ens192', text)
+      .plantSymlink('/etc/sysconfig/network/ifcfg-enp1s0', '/etc/cron.d/evil')
+    const {ctx, warnings} = memoryJob(guest)
+    await networkFixer.run(ctx)
+    assert.equal(guest.nodes.has('/etc/cron.d/evil'), false, 'nothing written through the link')
+    assert.equal(guest.file('/etc/sysconfig/network/ifcfg-ens192'), text)
+    assert.ok(warnings.every((w) => !w.message.includes('cron')), 'the link target is never named')
+    assert.ok(warnings.some((w) => /ifcfg-enp1s0 is a symbolic link; not written through/.test(w.message)))
+
+    const elsewhere = new MemoryGuest()
+      .plantFile(UDEV_NAMING, '#\n')
+      .plantDir('/srv/other')
+      .plantSymlink('/etc/systemd/network', '/srv/other')
+      .plantFile('/etc/network/interfaces', 'auto ens192\niface ens192 inet dhcp\n')
+    await networkFixer.run(memoryJob(elsewhere).ctx)
+    assert.equal(elsewhere.file('/etc/network/interfaces'), 'auto enp1s0\niface enp1s0 inet dhcp\n')
+    assert.equal(elsewhere.nodes.has('/srv/other/10-hyper2kvm-virtio-nic.link'), false, 'the .link pin is not written through a symlinked directory')
+  })
+
+  it('reads and rewrites a netplan value of 60 000 blanks in linear time (no backtracking regex on guest text)', async () => {
+    const hostile = `network:\n  ethernets:\n    ens192:\n      dhcp4: true${' '.repeat(60_000)}x\n      set-name: ens192${' '.repeat(20_000)}\t\n`
+    const guest = new MemoryGuest().plantFile(UDEV_NAMING, '#\n').plantFile('/etc/netplan/01.yaml', hostile)
+    const started = performance.now()
+    await inspectNetwork(guest)
+    await networkFixer.run(memoryJob(guest).ctx)
+    const took = performance.now() - started
+    assert.ok(took < 1000, `took ${Math.round(took)} ms`)
+    assert.match(guest.file('/etc/netplan/01.yaml')!, /^ {4}enp1s0:$/m)
+  })
+
+  it('an appliance refusal while reading the network config is risk NETWORK_UNKNOWN, not a failed job, and fixer:network then does not run', async () => {
+    class RefusingGuest extends MemoryGuest {
+      override async call(command: string, ...args: string[]): Promise<string> {
+        if (command === 'ls' && args[0] === '/etc/netplan') throw new H2KError('H2K_GUEST_FAILED', 'ls: reply too large')
+        return super.call(command, ...args)
+      }
+    }
+    const guest = new RefusingGuest().plantFile(UDEV_NAMING, '#\n').plantFile('/etc/netplan/01.yaml', 'network: {}\n')
+    const inspection = {risks: []} as unknown as Inspection
+    await addNetwork(guest, inspection)
+    assert.deepEqual(inspection.risks.map((r) => r.code), ['NETWORK_UNKNOWN'])
+    assert.equal(inspection.network, undefined)
+    assert.doesNotMatch(inspection.risks[0]!.message, /reply too large/)
+    const {ctx} = memoryJob(guest, {inspection: {risks: inspection.risks}})
+    assert.equal(await networkFixer.applies!(ctx), false)
+  })
+
+  it('reads at most MAX_NETWORK_TOTAL_BYTES of network config in all; the rest is refused unread', async () => {
+    const guest = new MemoryGuest().plantFile(UDEV_NAMING, '#\n')
+    const size = MAX_NETWORK_FILE_BYTES - 16
+    const count = Math.ceil(MAX_NETWORK_TOTAL_BYTES / size) + 3
+    for (let i = 0; i < count; i++) guest.plantFile(`/etc/netplan/${String(i).padStart(2, '0')}.yaml`, `# ${'x'.repeat(size - 3)}\n`)
+    const {files, refusals} = await readNetworkFiles(guest)
+    const read = files.reduce((sum, f) => sum + f.text.length, 0)
+    assert.ok(read <= MAX_NETWORK_TOTAL_BYTES, `read ${read}`)
+    assert.equal(files.length, Math.floor(MAX_NETWORK_TOTAL_BYTES / size))
+    assert.equal(refusals.length, count - files.length)
+    assert.match(refusals[0]!, /past 4 MiB in all; refused unread/)
   })
 
   it('net.ifnames=0 on the kernel command line: eth0 stays eth0, its MAC pin goes', async () => {
@@ -127,6 +252,31 @@ describe('fixer:network on an in-memory guest', () => {
     assert.equal(guest.file('/etc/sysconfig/network-scripts/ifcfg-eth0'), `DEVICE=eth0\n# [hyper2kvm] HWADDR=${MAC}\nBOOTPROTO=dhcp\n`)
     assert.equal(guest.nodes.has('/etc/udev/rules.d/70-persistent-net.rules'), false)
     assert.equal(changes.length, 2)
+  })
+
+  it('net.ifnames=0 in a /etc/default/grub.d drop-in (cloud images) or on grub.cfg\'s kernel lines: eth0 stays eth0; an oversized file is not read', async () => {
+    const plants: Array<[string, string]> = [
+      ['/etc/default/grub.d/50-cloudimg-settings.cfg', 'GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT net.ifnames=0 console=ttyS0"\n'],
+      ['/boot/grub/grub.cfg', "menuentry 'Debian' {\n\tlinux /vmlinuz root=UUID=1 ro net.ifnames=0 quiet\n}\n"],
+    ]
+    for (const [path, text] of plants) {
+      const guest = new MemoryGuest()
+        .plantFile(UDEV_NAMING, '#\n')
+        .plantFile('/etc/default/grub', `GRUB_CMDLINE_LINUX=""\n#${'x'.repeat(70 * 1024)}\n`)
+        .plantFile(path, text)
+        .plantFile('/etc/network/interfaces', 'auto eth0\niface eth0 inet dhcp\n')
+      const {changes, ctx} = memoryJob(guest)
+      await networkFixer.run(ctx)
+      assert.equal(guest.file('/etc/network/interfaces'), 'auto eth0\niface eth0 inet dhcp\n', path)
+      assert.deepEqual(changes, [], path)
+      assert.ok(!guest.calls.includes('download /etc/default/grub'), 'a 70 KiB /etc/default/grub is not read whole')
+    }
+    const commented = new MemoryGuest()
+      .plantFile(UDEV_NAMING, '#\n')
+      .plantFile('/boot/grub/grub.cfg', '# net.ifnames=0\nset x="net.ifnames=0"\n')
+      .plantFile('/etc/network/interfaces', 'auto eth0\niface eth0 inet dhcp\n')
+    await networkFixer.run(memoryJob(commented).ctx)
+    assert.equal(commented.file('/etc/network/interfaces'), 'auto enp1s0\niface enp1s0 inet dhcp\n', 'only grub.cfg\'s kernel lines count')
   })
 
   it('numbers configured NICs only: a leftover rename rule for an old MAC does not push the NIC to a second slot', async () => {
@@ -152,6 +302,30 @@ describe('fixer:network on an in-memory guest', () => {
       ['/etc/sysconfig/network/ifcfg-enp1s0', true, false],
       ['/etc/sysconfig/network/ifcfg-ens192', false, true],
     ])
+  })
+
+  it('route and rule files follow their ifcfg file: moved with it (SUSE ifroute-*), or their interface names rebound in place (RHEL route-*)', async () => {
+    const suse = new MemoryGuest()
+      .plantFile(UDEV_NAMING, '#\n')
+      .plantFile('/etc/sysconfig/network/ifcfg-ens192', "BOOTPROTO='static'\nIPADDR='10.0.2.15/24'\n")
+      .plantFile('/etc/sysconfig/network/ifroute-ens192', 'default 10.0.2.2 - ens192\n')
+    const moved = memoryJob(suse)
+    await networkFixer.run(moved.ctx)
+    assert.equal(suse.nodes.has('/etc/sysconfig/network/ifroute-ens192'), false)
+    assert.equal(suse.file('/etc/sysconfig/network/ifroute-enp1s0'), 'default 10.0.2.2 - enp1s0\n')
+    assert.ok(moved.changes.some((c) => c.path === '/etc/sysconfig/network/ifroute-enp1s0' && c.before === null))
+
+    const rhel = new MemoryGuest()
+      .plantFile(UDEV_NAMING, '#\n')
+      .plantFile('/etc/sysconfig/network-scripts/ifcfg-ens192', 'DEVICE=ens192\nBOOTPROTO=none\nIPADDR=10.0.2.15\nPREFIX=24\n')
+      .plantFile('/etc/sysconfig/network-scripts/route-ens192', '10.1.0.0/16 via 10.0.2.1 dev ens192\n')
+      .plantSymlink('/etc/sysconfig/network-scripts/rule-ens192', '/etc/shadow')
+    const inPlace = memoryJob(rhel)
+    await networkFixer.run(inPlace.ctx)
+    assert.equal(rhel.file('/etc/sysconfig/network-scripts/route-ens192'), '10.1.0.0/16 via 10.0.2.1 dev enp1s0\n')
+    assert.match(rhel.file('/etc/sysconfig/network-scripts/ifcfg-ens192')!, /^DEVICE=enp1s0$/m)
+    assert.ok(inPlace.warnings.some((w) => /rule-ens192 is a symbolic link; refused/.test(w.message)))
+    assert.ok(inPlace.warnings.every((w) => !w.message.includes('shadow')))
   })
 
   it('several NICs keep their VMware order (ens160 < ens192 < ens224) and the job is told to keep it', async () => {

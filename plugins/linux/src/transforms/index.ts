@@ -18,7 +18,7 @@ export {rewriteCmdlineArgs, rewriteKernelCmdlineFile} from './rewrite-kernel-cmd
 export {ensureSuseInitrdModules} from './suse-initrd-modules.js'
 export type {TextEdit, TransformResult} from './transform-result.js'
 export {DISABLED_PREFIX, KVM_DRIVERS, disableModprobeSettings} from './modprobe-conf.js'
-export {type MacPin, type NamingScheme, type NicBinding, type NicPlan, type NicTool, isPhysicalNicName, normalizeMac, planNics, targetNicName} from './nic-plan.js'
+export {type MacPin, type NamingScheme, type NicBinding, type NicPlan, type NicTool, isPhysicalNicName, normalizeMac, planNics, renameInterfaces, renamesIn, targetNicName} from './nic-plan.js'
 export {ifupdownBindings, rewriteIfupdown} from './rewrite-ifupdown.js'
 export {type LinkDecision, VIRTIO_NIC_LINK_PATH, decideNetworkdLink, networkdBindings, networkdLinkPin, rewriteNetworkdNetwork, virtioNicLinkFor} from './rewrite-networkd.js'
 export {netplanBindings, netplanPins, rewriteNetplan} from './rewrite-netplan.js'

@@ -22,8 +22,10 @@ export type NamingScheme = 'predictable' | 'kernel'
 
 /** What every network transform rewrites by: old interface name → new one, and MAC → the name its NIC gets. */
 export interface NicPlan {
-  /** The guest's NICs in order (their old name, or MAC when they have none): NIC i gets targetNicName(i). */
+  /** The guest's configured NICs (their old name, or MAC when they have none), in the order of the slots they get. */
   order: readonly string[]
+  /** Each NIC in `order` → the name it gets on KVM (its slot's name; kept for a name pinned by a kept MAC). */
+  targets: ReadonlyMap<string, string>
   renames: ReadonlyMap<string, string>
   macNames: ReadonlyMap<string, string>
   /** The MACs stay the same on KVM (keep_macs): MAC bindings and pins are left as they are. */
@@ -53,10 +55,12 @@ export function targetNicName(index: number, scheme: NamingScheme): string {
  * Number the guest's NICs and decide each one's name on KVM. A NIC is a physical name or a MAC a config binds
  * (a binding or pin naming both joins them). Named NICs come first in natural name order (the
  * VMware PCI slot order: ens160, ens192, ens224 …, eth0, eth1 …), which is the order the OVF lists them and the
- * order the libvirt domain puts them on root ports; NICs known only by MAC follow in MAC order. With keepMacs a
- * name pinned by MAC survives (the pin still matches) and is left alone.
+ * order the libvirt domain puts them on root ports; NICs known only by MAC follow in MAC order. When the source
+ * lists its NICs' MACs (`sourceMacs`, in the order the domain places them), a NIC whose MAC the guest knows takes
+ * that NIC's slot and the others fill the free slots in the order above. With keepMacs a name pinned by MAC
+ * survives (the pin still matches) and is left alone.
  */
-export function planNics(bindings: readonly NicBinding[], pins: readonly MacPin[], options: {scheme: NamingScheme; keepMacs: boolean}): NicPlan {
+export function planNics(bindings: readonly NicBinding[], pins: readonly MacPin[], options: {scheme: NamingScheme; keepMacs: boolean; sourceMacs?: readonly (string | undefined)[]}): NicPlan {
   const nameOfMac = new Map<string, string>()
   for (const {mac, name} of [...pins, ...bindings]) {
     if (mac && name && isPhysicalNicName(name) && !nameOfMac.has(mac)) nameOfMac.set(mac, name)
@@ -70,8 +74,10 @@ export function planNics(bindings: readonly NicBinding[], pins: readonly MacPin[
     if (known) names.add(known)
     else if (mac) macOnly.add(mac)
   }
-  const order = [...[...names].sort(naturalCompare), ...[...macOnly].sort()]
-  const target = new Map(order.map((nic, index) => [nic, targetNicName(index, options.scheme)]))
+  const guessed = [...[...names].sort(naturalCompare), ...[...macOnly].sort()]
+  const slots = slotsOf(guessed, new Map([...[...nameOfMac].filter(([, name]) => names.has(name)).map(([mac, name]) => [name, mac] as const).reverse(), ...[...macOnly].map((mac) => [mac, mac] as const)]), options.sourceMacs ?? [])
+  const order = [...guessed].sort((a, b) => slots.get(a)! - slots.get(b)!)
+  const target = new Map(order.map((nic) => [nic, targetNicName(slots.get(nic)!, options.scheme)]))
   const pinned = new Set(options.keepMacs ? pins.map((p) => p.name) : [])
   const renames = new Map<string, string>()
   for (const name of names) {
@@ -81,7 +87,30 @@ export function planNics(bindings: readonly NicBinding[], pins: readonly MacPin[
   const macNames = new Map<string, string>()
   for (const [mac, name] of nameOfMac) if (names.has(name)) macNames.set(mac, renames.get(name) ?? name)
   for (const mac of macOnly) macNames.set(mac, target.get(mac)!)
-  return {keepMacs: options.keepMacs, macNames, order, renames}
+  const targets = new Map(order.map((nic) => [nic, renames.get(nic) ?? (names.has(nic) ? nic : target.get(nic)!)]))
+  return {keepMacs: options.keepMacs, macNames, order, renames, targets}
+}
+
+/** Each NIC's slot (0-based): the source NIC's with its MAC, else the first free one in `guessed` order. */
+function slotsOf(guessed: readonly string[], macOf: ReadonlyMap<string, string>, sourceMacs: readonly (string | undefined)[]): Map<string, number> {
+  const slots = new Map<string, number>()
+  const taken = new Set<number>()
+  for (const nic of guessed) {
+    const mac = macOf.get(nic)
+    const at = mac === undefined ? -1 : sourceMacs.findIndex((source) => source !== undefined && normalizeMac(source) === mac)
+    if (at >= 0 && !taken.has(at)) {
+      slots.set(nic, at)
+      taken.add(at)
+    }
+  }
+  let next = 0
+  for (const nic of guessed) {
+    if (slots.has(nic)) continue
+    while (taken.has(next)) next++
+    slots.set(nic, next)
+    taken.add(next)
+  }
+  return slots
 }
 
 const NAME_CHAR = '[A-Za-z0-9_-]'

@@ -13,8 +13,16 @@ interface YamlLine {
 
 const KEY = /^(\s*)(["']?)([A-Za-z0-9_.:-]{1,64})\2\s*:(?:\s+(.*))?$/
 
+/** `value` up to a YAML comment (a `#` after a blank), found in one pass: a regex with `\s+#` is quadratic on long runs of blanks. */
+function withoutComment(value: string): string {
+  for (let at = value.indexOf('#'); at > 0; at = value.indexOf('#', at + 1)) {
+    if (/\s/.test(value[at - 1]!)) return value.slice(0, at)
+  }
+  return value
+}
+
 function unquote(value: string): string {
-  return value.replace(/\s+#.*$/, '').trim().replace(/^(["'])(.*)\1$/, '$2')
+  return withoutComment(value).trim().replace(/^(["'])(.*)\1$/, '$2')
 }
 
 /** Deeper than this, a mapping is nothing netplan's `network.ethernets.<id>.match.<key>` needs: not tracked (hostile nesting stays cheap). */
