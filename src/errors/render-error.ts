@@ -10,21 +10,31 @@ export function terminalSafeJson(value: unknown): string {
   return JSON.stringify(value, null, 2).replace(/[\u007F-\u009F\u2028\u2029]/g, (c) => `\\u${c.codePointAt(0)!.toString(16).padStart(4, '0')}`)
 }
 
-/** The stack, one escaped line per frame: its head repeats the message, whose own newlines are escaped with it. */
+/**
+ * A multi-line message (a job file's problems, the boot check's console tail) keeps its line breaks, each
+ * line escaped, and its continuation lines indented: no line of it can pass for an `Error CODE:` line.
+ */
+function messageLines(message: string): string[] {
+  return message.split('\n').map((line, index) => `${index === 0 ? '' : '  '}${escapeControl(line)}`)
+}
+
+/** The stack, one escaped line per frame: its head repeats the message, laid out as messageLines. */
 function stackLines(error: H2KError): string[] {
   const stack = error.stack ?? ''
   const head = `${error.name}: ${error.message}`
-  const [first, ...frames] = stack.startsWith(head) ? [escapeControl(head), ...stack.slice(head.length).split('\n').slice(1)] : stack.split('\n')
-  return [first ?? '', ...frames].map((line) => escapeControl(line))
+  if (!stack.startsWith(head)) return stack.split('\n').map((line) => `  ${escapeControl(line)}`)
+  return [...messageLines(head), ...stack.slice(head.length).split('\n').slice(1).map((line) => escapeControl(line))]
 }
 
 /**
  * The error as the terminal shows it: `Error CODE: message`, the phase, `→ suggestion` lines (and the stack
  * when `debug`). Messages and suggestions may carry a guest's or a document's names: every control
- * character in them is made visible (escapeControl), so nothing in an error can drive the terminal.
+ * character in them is made visible (escapeControl), so nothing in an error can drive the terminal; a
+ * message's own line breaks stay, its continuation lines indented (messageLines).
  */
 export function errorText(error: H2KError, options: {debug: boolean}): string {
-  const lines = [`Error ${error.code}: ${escapeControl(error.message)}`]
+  const [first = '', ...rest] = messageLines(error.message)
+  const lines = [`Error ${error.code}: ${first}`, ...rest]
   if (error.phase) lines.push(`  phase: ${escapeControl(error.phase)}${error.stage ? ` (${escapeControl(error.stage)})` : ''}`)
   for (const suggestion of error.suggestions) lines.push(`  → ${escapeControl(suggestion)}`)
   if (options.debug && error.stack) lines.push(...stackLines(error))

@@ -21,6 +21,11 @@ describe('errors on the terminal carry no raw control characters', () => {
     assert.ok(lines.some((l) => l.startsWith('  → look at /srv\\x1b')))
   })
 
+  it('a message of several lines (a job file\'s problems) keeps them, indented under the Error line', () => {
+    const error = new H2KError('H2K_JOB_INVALID', 'vm.yaml is not a valid job file:\n/input: must be a string\n/fix: unknown key')
+    assert.ok(errorText(error, {debug: false}).startsWith('Error H2K_JOB_INVALID: vm.yaml is not a valid job file:\n  /input: must be a string\n  /fix: unknown key\n  → '))
+  })
+
   it('--json is the same value, with no raw DEL/C1 left for the terminal', () => {
     const error = new H2KError('H2K_FIX_FAILED', HOSTILE)
     const json = terminalSafeJson({error: error.toJSON(), status: 'failed'})
