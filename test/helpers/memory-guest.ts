@@ -27,6 +27,8 @@ export class MemoryGuest implements GuestSession {
   readonly calls: string[] = []
   /** Paths written (after following links), in order. */
   readonly writes: string[] = []
+  /** File system ids by device, as `vfs-uuid` / `vfs-label` report them. */
+  readonly filesystems = new Map<string, {uuid?: string; label?: string}>()
 
   /** Requests made through GuestSession (each is one guestfish round trip on a real appliance). */
   get requests(): number {
@@ -46,6 +48,12 @@ export class MemoryGuest implements GuestSession {
   plantFile(path: string, content: string): this {
     this.plantDir(posix.dirname(path))
     this.nodes.set(path, {content, kind: 'file'})
+    return this
+  }
+
+  /** A device holding a file system with these ids (what `vfs-uuid` and `vfs-label` answer for it). */
+  plantFilesystem(device: string, ids: {uuid?: string; label?: string}): this {
+    this.filesystems.set(device, ids)
     return this
   }
 
@@ -125,6 +133,12 @@ export class MemoryGuest implements GuestSession {
         const dir = this.resolve(path, true)
         if (this.nodes.get(dir)?.kind !== 'dir') throw new Error(`ls: ${path}: not a directory`)
         return this.children(dir).map((n) => `${n}\n`).join('')
+      }
+      case 'vfs-uuid':
+      case 'vfs-label': {
+        const ids = this.filesystems.get(path)
+        if (!ids) throw new Error(`${command}: ${path}: no file system`)
+        return `${(command === 'vfs-uuid' ? ids.uuid : ids.label) ?? ''}\n`
       }
       case 'mkdir-p':
         this.mkdirP(path)

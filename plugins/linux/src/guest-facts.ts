@@ -23,16 +23,27 @@ export function lines(text: string): string[] {
 export const compareVersions = naturalCompare
 
 /**
- * A shell function, `initramfs_virtio IMAGE`, that prints yes/no/- for "the image lists a virtio_blk module".
+ * Shell functions: `initramfs_virtio IMAGE` prints yes/no/- for "the image lists a virtio_blk module";
+ * `initramfs_virtio_full IMAGE` answers the same with the guest's own lister only.
  * The common case (one compressed cpio, as initramfs-tools writes it when the guest has no early
  * microcode) is listed with one decompressor and `cpio -t`: lsinitramfs (unmkinitramfs --list) first
  * probes every decompressor in turn and walks the image's header bytes with a dd fork per field, which
  * under TCG costs seconds per image. Images that start with an uncompressed cpio (early microcode,
  * dracut's early archive) or use a compressor we do not list, or where the guest lacks the
- * decompressor, go to the guest's own lsinitramfs/lsinitrd as before. Only the listed file names count:
- * modules.order/modules.builtin inside an image name every module, so the bytes are never grepped raw.
+ * decompressor, go to the guest's own lsinitramfs/lsinitrd as before. The quick listing stops at the
+ * first archive's trailer, so its "no" is not the last word: before a rebuilt image is called one without
+ * virtio_blk, `initramfs_virtio_full` asks the guest's lister (initramfsHasVirtio with `full`). Only the
+ * listed file names count: modules.order/modules.builtin inside an image name every module, so the bytes
+ * are never grepped raw.
  */
 export const INITRAMFS_VIRTIO_FN = `
+initramfs_virtio_full() {
+  if command -v lsinitramfs >/dev/null 2>&1; then
+    if lsinitramfs "$1" 2>/dev/null | grep -q 'virtio_blk'; then echo yes; else echo no; fi
+  elif command -v lsinitrd >/dev/null 2>&1; then
+    if lsinitrd "$1" 2>/dev/null | grep -q 'virtio_blk'; then echo yes; else echo no; fi
+  else echo -; fi
+}
 initramfs_virtio() {
   d=
   case $(od -An -tx1 -N4 "$1" 2>/dev/null | tr -d ' \\n') in
@@ -43,11 +54,7 @@ initramfs_virtio() {
   esac
   if [ -n "$d" ] && command -v "\${d%% *}" >/dev/null 2>&1 && command -v cpio >/dev/null 2>&1; then
     if $d < "$1" 2>/dev/null | cpio -t --quiet 2>/dev/null | grep -q 'virtio_blk'; then echo yes; else echo no; fi
-  elif command -v lsinitramfs >/dev/null 2>&1; then
-    if lsinitramfs "$1" 2>/dev/null | grep -q 'virtio_blk'; then echo yes; else echo no; fi
-  elif command -v lsinitrd >/dev/null 2>&1; then
-    if lsinitrd "$1" 2>/dev/null | grep -q 'virtio_blk'; then echo yes; else echo no; fi
-  else echo -; fi
+  else initramfs_virtio_full "$1"; fi
 }
 `
 
@@ -114,12 +121,13 @@ function quote(value: string): string {
 /**
  * Whether each of these initramfs images lists virtio_blk (undefined: the guest has no way to list it),
  * checked in one run inside the guest: after a rebuild only the rebuilt images are read again, not every
- * kernel's facts.
+ * kernel's facts. `full`: with the guest's own lister only (lsinitramfs/lsinitrd; undefined without one).
  */
-export async function initramfsHasVirtio(session: GuestSession, images: string[]): Promise<Map<string, boolean | undefined>> {
+export async function initramfsHasVirtio(session: GuestSession, images: string[], options: {full?: boolean} = {}): Promise<Map<string, boolean | undefined>> {
   const result = new Map<string, boolean | undefined>()
   if (images.length === 0) return result
-  const script = `${INITRAMFS_VIRTIO_FN}\n${images.map((image, index) => `echo "${index} $(initramfs_virtio ${quote(image)})"`).join('\n')}\n`
+  const fn = options.full ? 'initramfs_virtio_full' : 'initramfs_virtio'
+  const script = `${INITRAMFS_VIRTIO_FN}\n${images.map((image, index) => `echo "${index} $(${fn} ${quote(image)})"`).join('\n')}\n`
   for (const line of lines(await session.sh(script))) {
     const [index, answer] = line.split(' ')
     const image = images[Number(index)]

@@ -73,10 +73,11 @@ async function rebuildAll(ctx: StageContext, session: GuestSession, plan: ToolPl
 
 /**
  * Each rebuilt kernel's image and whether it lists virtio_blk. Only the rebuilt images are read again
- * (one listing each); a kernel that had no image before is looked up with the full facts script, since
- * only the tool knows where it wrote the new one.
+ * (one listing each, a second one by the guest's lister for an image the first says lacks virtio_blk); a
+ * kernel that had no image before is looked up with the full facts script, since only the tool knows
+ * where it wrote the new one.
  */
-async function rebuiltImages(session: GuestSession, kernels: KernelInfo[]): Promise<Map<string, {image?: string; virtio?: boolean}>> {
+export async function rebuiltImages(session: GuestSession, kernels: KernelInfo[]): Promise<Map<string, {image?: string; virtio?: boolean}>> {
   const result = new Map<string, {image?: string; virtio?: boolean}>()
   const known = kernels.filter((k) => k.initramfs !== undefined)
   const checked = await initramfsHasVirtio(session, known.map((k) => k.initramfs!))
@@ -88,6 +89,11 @@ async function rebuiltImages(session: GuestSession, kernels: KernelInfo[]): Prom
       result.set(kernel.version, {image: found?.initramfs, virtio: found?.virtioInInitramfs})
     }
   }
+  // The quick listing reads the first archive only: before an image is called one without virtio_blk, the
+  // guest's own lister (lsinitramfs/lsinitrd) has the last word, where the guest has one.
+  const doubted = [...result.values()].filter((r) => r.virtio === false && r.image !== undefined).map((r) => r.image!)
+  const second = await initramfsHasVirtio(session, doubted, {full: true})
+  for (const entry of result.values()) if (entry.image !== undefined && second.get(entry.image) === true) entry.virtio = true
   return result
 }
 

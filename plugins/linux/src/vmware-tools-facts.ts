@@ -42,7 +42,8 @@ export function installedDebs(status: string, wanted: readonly string[]): Set<st
   for (const paragraph of status.split(/\r?\n[ \t]*\r?\n/)) {
     const name = /^Package:[ \t]*(\S+)[ \t]*$/m.exec(paragraph)?.[1]
     if (!name || !wanted.includes(name)) continue
-    const state = /^Status:[ \t]*(.*?)[ \t]*$/m.exec(paragraph)?.[1]?.split(/\s+/)
+    // The whole line, then trim: a lazy capture before `[ \t]*$` is quadratic in a run of blanks (the guest's bytes).
+    const state = /^Status:(.*)$/m.exec(paragraph)?.[1]?.trim().split(/\s+/)
     if (state?.at(-1) === 'installed') installed.add(name)
   }
   return installed

@@ -295,8 +295,10 @@ export interface Inspection {
   /**
    * The root's disk has a partition table. false: the root filesystem is the whole disk (a bare filesystem
    * image: no partition table, no boot loader; risk NO_BOOTLOADER), or no disk has partitions and no root was found.
+   * Optional so inspectors written before it keep compiling: the host reads undefined as partitioned (only
+   * `partitioned === false` means "no partition table").
    */
-  partitioned: boolean
+  partitioned?: boolean
 }
 
 /** What inspection found of VMware Tools and of qemu-guest-agent. */

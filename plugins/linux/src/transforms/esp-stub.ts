@@ -85,11 +85,16 @@ export function espStubTarget(text: string): EspStubTarget | undefined {
     }
     if (argv[0] === 'set' && argv.length === 2) {
       const assignment = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(argv[1] ?? '')
-      if (assignment) vars.set(assignment[1]!, expand(assignment[2]!, vars))
+      if (assignment) {
+        const value = expand(assignment[2]!, vars)
+        if (value === undefined) return undefined
+        vars.set(assignment[1]!, value)
+      }
       continue
     }
     if (argv[0] === 'configfile' && argv.length === 2 && search) {
       const target = expand(argv[1]!, vars)
+      if (target === undefined) return undefined
       // "(<the searched device>)/path", or a bare /path when the search set GRUB's root: a path on the searched file system.
       const device = `(\u0000${search.variable})`
       const path = target.startsWith(device) ? target.slice(device.length) : search.variable === 'root' ? target : ''
@@ -101,7 +106,20 @@ export function espStubTarget(text: string): EspStubTarget | undefined {
   return undefined
 }
 
-/** $var and ${var} from the variables set so far; unknown ones stay as written. */
-function expand(word: string, vars: Map<string, string>): string {
-  return word.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (whole, braced: string | undefined, bare: string | undefined) => vars.get(braced ?? bare ?? '') ?? whole)
+/** Longer than this, an expanded value is no path a stub means (`set a=$a$a` repeated would double it each line). */
+export const MAX_EXPANDED_CHARS = 4096
+
+const VARIABLE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g
+
+/** $var and ${var} from the variables set so far; unknown ones stay as written. Undefined once longer than MAX_EXPANDED_CHARS. */
+function expand(word: string, vars: Map<string, string>): string | undefined {
+  let out = ''
+  let from = 0
+  for (const match of word.matchAll(VARIABLE)) {
+    out += word.slice(from, match.index) + (vars.get(match[1] ?? match[2] ?? '') ?? match[0])
+    from = match.index + match[0].length
+    if (out.length > MAX_EXPANDED_CHARS) return undefined
+  }
+  out += word.slice(from)
+  return out.length > MAX_EXPANDED_CHARS ? undefined : out
 }
