@@ -121,7 +121,9 @@ describe('e2e: a VMware-style Linux guest boots on KVM virtio after conversion',
     assert.equal(result.json.inspection.os, 'unknown')
     assert.ok(result.json.warnings.some((w: {code: string}) => w.code === 'NO_OS_FOUND'))
     assert.deepEqual(result.json.changes, [])
-    assert.deepEqual(result.json.stages.filter((s: {phase: string; status: string}) => s.phase === 'fix').map((s: {status: string}) => s.status), ['skipped', 'skipped', 'skipped'])
+    const fixers = result.json.stages.filter((s: {phase: string}) => s.phase === 'fix') as Array<{id: string; status: string}>
+    assert.deepEqual(fixers.map((s) => s.id).sort(), ['fixer:fstab', 'fixer:grub', 'fixer:initramfs', 'fixer:network', 'fixer:vmware-tools'])
+    assert.ok(fixers.every((s) => s.status === 'skipped'), JSON.stringify(fixers))
     const content = execFileSync('guestfish', ['--ro', '--format=qcow2', '-a', result.json.outputs[0].path, '-m', '/dev/sda1', 'cat', '/hello.txt'], {
       encoding: 'utf8',
       env: {...process.env, LIBGUESTFS_BACKEND: 'direct', LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg'},
