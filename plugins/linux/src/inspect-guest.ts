@@ -1,6 +1,7 @@
-import {type FstabEntry, type GuestSession, H2KError, type Inspection, type InspectionRisk} from '@hyper2kvm/plugin-api'
+import {type FstabEntry, type GuestSession, type Inspection, type InspectionRisk} from '@hyper2kvm/plugin-api'
 
 import {noBootloaderRisk} from './bare-root.js'
+import {factsOrRisk} from './facts-or-risk.js'
 import {type GuestFacts, gatherFacts, lines, parseHash} from './guest-facts.js'
 import {addNetwork} from './inspect-network.js'
 import {isUnstableDevice} from './transforms/index.js'
@@ -166,20 +167,17 @@ export async function inspectGuest(session: GuestSession, options: {readOnly: bo
   return inspection
 }
 
-/**
- * VMware Tools facts, or a risk saying they are unknown: a guest whose directories the appliance cannot list
- * (e.g. a listing larger than its reply limit) is still converted and fixed, without fixer:vmware-tools. The
- * appliance's message is not repeated: it can name the guest's files.
- */
+/** VMware Tools facts, or a risk saying they are unknown (factsOrRisk): then fixer:vmware-tools does not run. */
 export async function addVmwareTools(session: GuestSession, inspection: Inspection): Promise<void> {
-  try {
-    const tools = await inspectVmwareTools(session)
-    inspection.vmwareTools = tools.facts
-    inspection.risks.push(...tools.risks)
-  } catch (error) {
-    if (!(error instanceof H2KError) || error.code !== 'H2K_GUEST_FAILED') throw error
-    inspection.risks.push({code: 'VMWARE_TOOLS_UNKNOWN', message: 'VMware Tools could not be inspected (the appliance refused a request on the guest\'s files): fixer:vmware-tools does not run.'})
-  }
+  await factsOrRisk(
+    inspection,
+    async () => {
+      const tools = await inspectVmwareTools(session)
+      inspection.vmwareTools = tools.facts
+      inspection.risks.push(...tools.risks)
+    },
+    {code: 'VMWARE_TOOLS_UNKNOWN', message: 'VMware Tools could not be inspected (the appliance refused a request on the guest\'s files): fixer:vmware-tools does not run.'},
+  )
 }
 
 /** root= values the boot loader passes, from its generated config. */

@@ -1,5 +1,6 @@
-import {type GuestSession, H2KError, type Inspection, type InspectionRisk, type NicConfig} from '@hyper2kvm/plugin-api'
+import {type GuestSession, type Inspection, type InspectionRisk, type NicConfig} from '@hyper2kvm/plugin-api'
 
+import {factsOrRisk} from './facts-or-risk.js'
 import {readNetworkFiles} from './network-files.js'
 import {bindingsOf, pinsOf} from './network-model.js'
 import {isPhysicalNicName} from './transforms/index.js'
@@ -26,18 +27,15 @@ export async function inspectNetwork(session: GuestSession): Promise<{network: {
 /** The risk that says the guest's network configuration could not be read; fixer:network does not run then. */
 export const NETWORK_UNKNOWN = 'NETWORK_UNKNOWN'
 
-/**
- * Network facts, or a risk saying they are unknown: a guest whose network directories the appliance cannot
- * list (e.g. a listing larger than its reply limit) is still converted and fixed, without fixer:network. The
- * appliance's message is not repeated: it can name the guest's files.
- */
+/** Network facts, or a risk saying they are unknown (factsOrRisk): then fixer:network does not run. */
 export async function addNetwork(session: GuestSession, inspection: Inspection): Promise<void> {
-  try {
-    const network = await inspectNetwork(session)
-    inspection.network = network.network
-    inspection.risks.push(...network.risks)
-  } catch (error) {
-    if (!(error instanceof H2KError) || error.code !== 'H2K_GUEST_FAILED') throw error
-    inspection.risks.push({code: NETWORK_UNKNOWN, message: 'The network configuration could not be inspected (the appliance refused a request on the guest\'s files): fixer:network does not run.'})
-  }
+  await factsOrRisk(
+    inspection,
+    async () => {
+      const network = await inspectNetwork(session)
+      inspection.network = network.network
+      inspection.risks.push(...network.risks)
+    },
+    {code: NETWORK_UNKNOWN, message: 'The network configuration could not be inspected (the appliance refused a request on the guest\'s files): fixer:network does not run.'},
+  )
 }
