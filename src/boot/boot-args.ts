@@ -1,4 +1,4 @@
-import {H2KError} from '@hyper2kvm/plugin-api'
+import {H2KError, isUnicastMac} from '@hyper2kvm/plugin-api'
 
 export const QEMU_SYSTEM = 'qemu-system-x86_64'
 
@@ -42,11 +42,6 @@ const AHCI_PORTS = 6
 /** A value inside a qemu `-drive`/`-device`/`-chardev` option list: a literal comma is written as ",,". */
 export function qemuOptionValue(value: string): string {
   return value.replaceAll(',', ',,')
-}
-
-/** Six lower-case hex pairs with ':', unicast (first octet even), not all zeros: the only MAC a NIC (boot check or domain) gets. */
-export function isUnicastMac(mac: string): boolean {
-  return /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/.test(mac) && (Number.parseInt(mac.slice(0, 2), 16) & 1) === 0 && mac !== '00:00:00:00:00:00'
 }
 
 function checkMac(mac: string): string {

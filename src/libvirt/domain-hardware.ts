@@ -1,5 +1,5 @@
 import type {Firmware, Inspection, JobSettings, JobWarning, Source} from '@hyper2kvm/plugin-api'
-import {isUnicastMac} from '../boot/boot-args.js'
+import {isUnicastMac} from '@hyper2kvm/plugin-api'
 import {outputStem} from '../output/plan-outputs.js'
 
 /**

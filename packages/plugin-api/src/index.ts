@@ -19,6 +19,7 @@ export {resolveContainedFile} from './fs/contained-path.js'
 export {readAt, readExact, readUpTo} from './fs/read-head.js'
 export {readBoundedText, TEXT_LIMIT, type BoundedTextOptions} from './fs/bounded-text.js'
 export {safeFileStem} from './fs/safe-name.js'
+export {isUnicastMac} from './net/mac-address.js'
 
 export {detectImageFormat, isGzip, type MagicFormat} from './formats/image-magic.js'
 export {BARE_FILESYSTEM_HEAD, detectBareFilesystem, hasPartitionTable, isBareFilesystemDisk, type BareFilesystem, type BareFilesystemType} from './formats/bare-filesystem.js'

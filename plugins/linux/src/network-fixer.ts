@@ -1,4 +1,5 @@
 import type {GuestSession, PipelineStage, StageContext} from '@hyper2kvm/plugin-api'
+import {isUnicastMac} from '@hyper2kvm/plugin-api'
 
 import {isSymlink, readBounded, unsafeAncestor} from './guest-queries.js'
 import {NETWORK_UNKNOWN} from './inspect-network.js'
@@ -36,8 +37,6 @@ const REWRITES: Partial<Record<NetworkFile['kind'], (text: string, plan: NicPlan
   networkmanager: rewriteNmKeyfile,
 }
 
-const isUnicast = (mac: string | undefined): mac is string => mac !== undefined && (Number.parseInt(mac.slice(0, 2), 16) & 1) === 0 && mac !== '00:00:00:00:00:00'
-
 /**
  * keep_macs holds only when the source names a distinct valid unicast MAC for every NIC it has: otherwise the
  * KVM NIC gets a generated MAC, and a guest still bound by MAC would lose its network. Then MACs count as
@@ -46,10 +45,10 @@ const isUnicast = (mac: string | undefined): mac is string => mac !== undefined 
 function keepsMacs(ctx: StageContext): boolean {
   if ((ctx.job as {keepMacs?: unknown}).keepMacs !== true) return false
   const nics = ctx.source?.vm?.nics ?? []
-  const macs = nics.map((nic) => (nic.mac === undefined ? undefined : normalizeMac(nic.mac))).filter(isUnicast)
+  const macs = nics.map((nic) => (nic.mac === undefined ? undefined : normalizeMac(nic.mac))).filter((mac): mac is string => mac !== undefined && isUnicastMac(mac))
   if (nics.length > 0 && macs.length === nics.length && new Set(macs).size === macs.length) return true
   const why = nics.length === 0 ? 'the source describes no NIC' : 'not every source NIC has a distinct valid unicast MAC'
-  ctx.warn('MAC_NOT_KEPT', `--keep-macs: ${why}, so the NIC gets a new MAC on KVM; ${STAGE} rebinds the guest's MAC bindings as if MACs were not kept.`)
+  ctx.warn('MAC_BINDINGS_REBOUND', `--keep-macs: ${why}, so the NIC gets a new MAC on KVM; ${STAGE} rebinds the guest's MAC bindings as if MACs were not kept.`)
   return false
 }
 

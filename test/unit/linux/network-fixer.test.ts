@@ -137,7 +137,7 @@ describe('fixer:network on an in-memory guest', () => {
       const netplan = guest.file('/etc/netplan/50-cloud-init.yaml')!
       assert.match(netplan, /^ {8}name: enp1s0$/m, JSON.stringify(nics))
       assert.match(netplan, /^ {6}# \[hyper2kvm\] set-name: ens192$/m)
-      assert.deepEqual(warnings.map((w) => w.code), ['MAC_NOT_KEPT'])
+      assert.deepEqual(warnings.map((w) => w.code), ['MAC_BINDINGS_REBOUND'])
     }
     const kept = new MemoryGuest().plantFile(UDEV_NAMING, '#\n').plantFile('/etc/netplan/50-cloud-init.yaml', NETPLAN_MAC_PIN)
     const {ctx, warnings} = memoryJob(kept, {keepMacs: true})
