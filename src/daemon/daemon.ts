@@ -17,6 +17,11 @@ import {currentJobs} from './current-jobs.js'
 import {DaemonStats} from './daemon-stats.js'
 import {ignoredName, IntakeScanner} from './intake-items.js'
 import {definitionOf} from './job-definition.js'
+import {dependencyGate, type DispatchGate, notBeforeGate} from './dispatch-gate.js'
+import {GateSet} from './gate-set.js'
+import {sweepSkipped} from './dependency-skip.js'
+import {dueJobs} from './due-jobs.js'
+import {DaemonJobService, type JobService} from '../service/job-service.js'
 import {JobRunner, type RunningJob} from './job-runner.js'
 import {reapLeftoverChildren} from './leftover-children.js'
 import {DaemonLog} from './daemon-log.js'
@@ -60,6 +65,9 @@ export class Daemon {
   private planner!: ClaimPlanner
   private settler!: ClaimSettler
   private runner!: JobRunner
+  private jobs!: DaemonJobService
+  /** Asked about every queued job before it starts (dispatch-gate.ts). */
+  private gates!: GateSet
   private readonly stopping = new AbortController()
   private statsTimer?: NodeJS.Timeout
   private ticking = false
@@ -125,6 +133,7 @@ export class Daemon {
       pendingFiles: this.stability.size,
       queued: waiting.length,
       retryWaiting: waiting.filter((r) => r.status === 'retry_wait').length,
+      held: waiting.filter((r) => r.status === 'queued' && r.wait_reason !== null).length,
       running: this.running.size,
       startedAt: this.startedAt,
       state: this.state,
@@ -166,11 +175,16 @@ export class Daemon {
     this.settler = new ClaimSettler(this.store, config, (real) => this.safe(real), log)
     const settle = (intakeId: string) => this.settler.maybeSettle(intakeId)
     this.planner = new ClaimPlanner({config, emit, log, planned: () => this.pump(), safe: (real) => this.safe(real), settle, stopping: this.stopping.signal, store: this.store})
-    this.runner = new JobRunner({config, emit, log, pump: () => this.pump(), registry: this.registry, settle, stopping: () => this.state === 'STOPPING', store: this.store})
+    const settleJob = (row: JobRow) => this.settler.settleJob(row)
+    this.runner = new JobRunner({config, emit, log, pump: () => this.pump(), registry: this.registry, settle: settleJob, stopping: () => this.state === 'STOPPING', store: this.store})
+    this.jobs = new DaemonJobService({abortRunning: (id, reason) => this.abortRunning(id, reason), config, emit, log, settle: settleJob, store: this.store, wake: () => this.pump()})
+    this.gates = new GateSet([notBeforeGate, dependencyGate(this.store)], () => this.pump())
     await reapLeftoverChildren(outputDir, log)
     await recoverClaims({layout: this.config.layout, log, planner: this.planner, safe: (real) => this.safe(real), settler: this.settler, store: this.store})
+    // A parent that ended badly just before a crash: its dependents are skipped now.
+    for (const row of sweepSkipped({emit, log, store: this.store})) await settleJob(row)
     try {
-      this.pieces = await startPieces({config: this.config, emit, log, readiness: () => this.readiness(), snapshot: () => this.snapshot()})
+      this.pieces = await startPieces({addGate: (gate) => this.addGate(gate), config: this.config, emit, jobs: this.jobs, log, readiness: () => this.readiness(), snapshot: () => this.snapshot()})
     } catch (error) {
       // A listener that cannot listen, a token missing: nothing of this start is left behind (socket, store).
       await this.control.close()
@@ -231,6 +245,7 @@ export class Daemon {
     clearInterval(this.timer)
     clearTimeout(this.soon)
     clearInterval(this.statsTimer)
+    this.gates?.close()
     this.watcher?.close()
     await this.writeStats()
     for (const piece of this.pieces) {
@@ -301,16 +316,37 @@ export class Daemon {
 
   // ---- the worker pool ------------------------------------------------------------------------------
 
-  /** Start due jobs while fewer than max_concurrent_jobs run (never while paused, draining or stopping). */
+  /** One more dispatch gate (dispatch-gate.ts), asked after the built-in ones (not_before, dependencies). */
+  addGate(gate: DispatchGate): void {
+    this.gates.add(gate)
+    this.pump()
+  }
+
+  /** The jobs of this daemon as the API and schedules act on them. */
+  get jobService(): JobService {
+    return this.jobs
+  }
+
+  /**
+   * Start due jobs, oldest first, while fewer than max_concurrent_jobs run (never while paused, draining or
+   * stopping). A queued job (or a retry whose delay is over) is due when every gate says so; one that is not
+   * stays queued with not_before/wait_reason telling why, and the pump wakes again at the earliest not_before.
+   */
   private pump(): void {
     if (this.state !== 'RUNNING') return
-    if (this.running.size >= this.config.maxConcurrentJobs) return
-    const now = Date.now()
-    const due = this.store.unfinished().filter((r) => !this.running.has(r.id) && (r.status === 'queued' || (r.status === 'retry_wait' && (r.next_attempt_at ?? 0) <= now)))
-    for (const row of due) {
-      if (this.running.size >= this.config.maxConcurrentJobs) break
-      this.launch(row)
-    }
+    const slots = this.config.maxConcurrentJobs - this.running.size
+    if (slots <= 0) return
+    const ctx = {emit: (e: DaemonEvent) => this.emit(e), gates: this.gates, log: this.log.bind(this), settle: (row: JobRow) => this.settler.settleJob(row), store: this.store}
+    for (const row of dueJobs(ctx, (id) => this.running.has(id), slots, Date.now())) this.launch(row)
+  }
+
+  /** Cancel a running job (JobService.cancel): it is aborted and ends cancelled, never re-queued. */
+  private abortRunning(id: string, reason: string): boolean {
+    const entry = this.running.get(id)
+    if (!entry) return false
+    entry.cancelReason = reason
+    entry.controller.abort(new H2KError('H2K_CANCELLED', `Cancelled: ${reason}`))
+    return true
   }
 
   private launch(row: JobRow): void {
