@@ -96,7 +96,7 @@ export interface JobPlan {
   continueOnError: boolean
   /** Manifests: where `<manifest>.report.json` is written. */
   reportFile?: string
-  /** The top level's scheduling keys (retry) a batch's jobs inherit. */
+  /** The top level's scheduling keys (retry, window keys) a batch's jobs inherit. */
   batchKeys?: PolicyKeys
 }
 
@@ -265,14 +265,15 @@ export async function planJobDocument(doc: SourceDocument, options: PlanOptions 
     try {
       const settings = settingsFromFlags(input, layerFlags(options.defaults, {...entryToFlags(entry, options.baseDir ?? doc.dir), 'stage-option': stageOptions}, options.overrides))
       const own = jobs ? jobs[at[1] as number] : file
-      const keys: PolicyKeys = {...(own?.depends_on ? {depends_on: own.depends_on} : {}), ...(own?.retry ? {retry: own.retry} : {})}
+      const keys: PolicyKeys = {...(own?.depends_on ? {depends_on: own.depends_on} : {}), ...(own?.retry ? {retry: own.retry} : {}), ...windowKeys(own)}
       planned.push({inputAsWritten: entry.input, name, settings, ...(Object.keys(keys).length > 0 ? {keys} : {})})
     } catch (error) {
       violations.push(doc.violation(at, (error as Error).message))
     }
   }
   if (violations.length > 0) throw doc.invalid(violations, 'job file')
-  const batchKeys: PolicyKeys | undefined = jobs && defaults.retry ? {retry: defaults.retry} : undefined
+  const topKeys: PolicyKeys = {...(defaults.retry ? {retry: defaults.retry} : {}), ...windowKeys(defaults)}
+  const batchKeys: PolicyKeys | undefined = jobs && Object.keys(topKeys).length > 0 ? topKeys : undefined
   return {concurrency: concurrency ?? 1, continueOnError: continueOnError ?? true, file: doc.file, jobs: planned, kind: jobs ? 'batch' : 'job', ...(batchKeys ? {batchKeys} : {})}
 }
 
@@ -285,6 +286,15 @@ function unknownCodes(doc: SourceDocument, at: Array<string | number>, retry: Po
     }
   }
   return out
+}
+
+/** The window keys an entry itself writes (P6). */
+function windowKeys(entry: JobEntry | undefined): PolicyKeys {
+  return {
+    ...(entry?.window === undefined ? {} : {window: entry.window}),
+    ...(entry?.window_end === undefined ? {} : {window_end: entry.window_end}),
+    ...(entry?.override_window === undefined ? {} : {override_window: entry.override_window}),
+  }
 }
 
 /** A window the schema accepts but parseWindow refuses (an unknown zone, 2026-02-30, "25:00-06:00"), where it is written. */
