@@ -46,6 +46,9 @@ export const statsPath = (outputDir: string): string => join(stateDir(outputDir)
  * HTTP listener and sd_notify hear the daemon's events (daemon-events.ts). Outputs go to
  * output_dir/<date>/<vm>/.
  */
+/** The longest the wake timer sleeps before pumping again (P6: a window opening weeks ahead). */
+const MAX_WAKE_MS = 3_600_000
+
 export class Daemon {
   private config: DaemonConfig
   private readonly registry: StageRegistry
@@ -360,7 +363,10 @@ export class Daemon {
     return {due: true}
   }
 
-  /** Pump again at `at` (the earliest not_before of the jobs kept waiting); one timer, the earliest wins. */
+  /**
+   * Pump again at `at` (the earliest not_before of the jobs kept waiting); one timer, the earliest wins.
+   * Bounded by MAX_WAKE_MS: setTimeout fires at once beyond 2^31-1 ms, and a window may open weeks ahead.
+   */
   private wakeAt(at: number): void {
     if (this.wakeTimer && this.wakeTimerAt <= at) return
     clearTimeout(this.wakeTimer)
@@ -369,7 +375,7 @@ export class Daemon {
       this.wakeTimer = undefined
       this.wakeTimerAt = Number.POSITIVE_INFINITY
       this.pump()
-    }, Math.max(0, at - Date.now()) + 10)
+    }, Math.min(Math.max(0, at - Date.now()) + 10, MAX_WAKE_MS))
     this.wakeTimer.unref()
   }
 
