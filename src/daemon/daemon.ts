@@ -351,7 +351,8 @@ export class Daemon {
       }
       const decision = this.gated(row, now)
       if (!decision.due) {
-        this.store.setWait(row.id, decision.notBefore, decision.reason)
+        // Written when it changed: a wave waiting for its window is asked on every pump.
+        if (row.not_before !== decision.notBefore || row.wait_reason !== decision.reason) this.store.setWait(row.id, decision.notBefore, decision.reason)
         if (decision.notBefore !== null) wakeAt = Math.min(wakeAt, decision.notBefore)
         continue
       }

@@ -25,9 +25,11 @@ export function policyWindow(policy: JobPolicy | undefined, defaultZone?: string
   return window
 }
 
+const REASON_PREFIX = 'outside window '
+
 /** The reason a job waits for its window, as `ctl jobs` and the API show it. */
 export function outsideWindowReason(window: TimeWindow, opens: number): string {
-  return `outside window ${window.describe()}, opens ${new Date(opens).toISOString()}`
+  return `${REASON_PREFIX}${window.describe()}, opens ${new Date(opens).toISOString()}`
 }
 
 /**
@@ -36,9 +38,14 @@ export function outsideWindowReason(window: TimeWindow, opens: number): string {
  * longer parses holds its job (never runs it outside a window it cannot judge) and says why.
  */
 export function windowGate(options: {defaultZone?: string} = {}): DispatchGate {
-  return (_row, def, now) => {
+  return (row, def, now) => {
     const policy = def.policy
     if (policy?.window === undefined || policy.overrideWindow === true) return {due: true}
+    // The answer this gate stored last time holds until its not_before: the window is closed until its
+    // next opening by definition. A wave of waiting jobs costs no time-zone arithmetic per pump.
+    if (row.not_before !== null && now < row.not_before && row.wait_reason?.startsWith(REASON_PREFIX)) {
+      return {due: false, notBefore: row.not_before, reason: row.wait_reason}
+    }
     let window: TimeWindow | undefined
     try {
       window = policyWindow(policy, options.defaultZone)

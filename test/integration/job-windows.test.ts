@@ -123,6 +123,12 @@ describe('time windows: policy, gate and window_end on a real store', () => {
     assert.ok(!decision.due)
     store.setWait(db!.id, decision.notBefore, decision.reason)
     assert.deepEqual([store.job(db!.id)!.status, store.job(db!.id)!.not_before, store.job(db!.id)!.wait_reason], ['queued', at('2026-12-03T22:00:00Z'), decision.reason])
+    // Asked again with the stored answer: the same until the opening, due from it on.
+    assert.deepEqual(ask(db!, at('2026-12-03T21:59:59Z')), decision)
+    assert.deepEqual(ask(db!, at('2026-12-03T22:00:00Z')), {due: true})
+    // A not_before another gate stored (a schedule's, a dependency's reason) is not taken for the window's.
+    store.setWait(db!.id, at('2026-12-10T00:00:00Z'), 'not before 2026-12-10T00:00:00.000Z')
+    assert.deepEqual(ask(db!, at('2026-12-03T23:00:00Z')), {due: true})
   })
 
   it('the gate holds a stored job whose window this host cannot judge (its zone unknown here), saying why', () => {
