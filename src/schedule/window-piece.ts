@@ -34,7 +34,7 @@ const realClock: WindowClock = {
 }
 
 /** The events after which a job no longer runs (in this attempt): its window-end timer goes. */
-const ENDED: ReadonlySet<DaemonEvent['type']> = new Set(['job:succeeded', 'job:failed', 'job:retry', 'job:duplicate', 'job:cancelled', 'job:dead', 'job:skipped'] as DaemonEvent['type'][])
+const ENDED: ReadonlySet<DaemonEvent['type']> = new Set<DaemonEvent['type']>(['job:succeeded', 'job:failed', 'job:retry', 'job:duplicate', 'job:cancelled', 'job:dead', 'job:skipped'])
 
 export interface WindowEndOptions {
   jobs: Pick<JobService, 'show' | 'cancel'>
