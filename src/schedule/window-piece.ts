@@ -85,7 +85,15 @@ export class WindowEndPiece implements DaemonPiece {
     if (!window?.contains(now)) return
     const closes = window.closesAt(now)
     if (!Number.isFinite(closes)) return
-    this.timers.set(id, this.clock.setTimer(() => this.windowClosed(id, window.describe()), closes - now))
+    this.armUntil(id, closes, window.describe())
+  }
+
+  /** A timer to `closes`; one that fires early (timers run on another clock than Date.now) is set again. */
+  private armUntil(id: string, closes: number, window: string): void {
+    this.timers.set(id, this.clock.setTimer(() => {
+      if (this.clock.now() < closes) this.armUntil(id, closes, window)
+      else this.windowClosed(id, window)
+    }, closes - this.clock.now()))
   }
 
   private disarm(id: string): void {

@@ -26,9 +26,9 @@ function historyDetails(out: string, id: string): string[] {
 
 /**
  * Time windows in a real daemon process. Windows have minute resolution, so the test picks the next minute
- * boundary B at least 10 s ahead and builds its windows around it: one opening at B (its jobs wait `queued`
+ * boundary B at least 15 s ahead and builds its windows around it: one opening at B (its jobs wait `queued`
  * until then, then run without a new drop), one closing at B with window_end: cancel (its job, held running
- * by the hold-verifier test plugin, is cancelled at B). The wait is B minus now: 10 to 70 s of wall time.
+ * by the hold-verifier test plugin, is cancelled at B). The wait is B minus now: 15 to 75 s of wall time.
  */
 describe('daemon: time windows', function () {
   this.timeout(180_000)
@@ -53,7 +53,7 @@ describe('daemon: time windows', function () {
     suite.daemons.push(d)
 
     let boundary = Math.ceil(Date.now() / MINUTE) * MINUTE
-    if (boundary - Date.now() < 10_000) boundary += MINUTE
+    if (boundary - Date.now() < 15_000) boundary += MINUTE
     const opensAtB = {hours: `${clock(boundary)}-${clock(boundary + 60 * MINUTE)}`, timezone: 'UTC'}
     const closesAtB = {hours: `${clock(boundary - 60 * MINUTE)}-${clock(boundary)}`, timezone: 'UTC'}
     writeFileSync(join(inbox, 'wave.json'), JSON.stringify({jobs: [
