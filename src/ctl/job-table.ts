@@ -14,7 +14,9 @@ export function errorCodeOf(row: Pick<JobRow, 'error'>): string {
 /** Why a queued job waits, in a few words ('-' when it does not). */
 export function waitOf(row: Pick<JobRow, 'wait_reason' | 'not_before'>): string {
   if (!row.wait_reason && row.not_before === null) return '-'
-  const until = row.not_before === null || row.not_before === undefined ? '' : ` until ${new Date(row.not_before).toISOString()}`
+  const at = row.not_before === null || row.not_before === undefined ? undefined : new Date(row.not_before).toISOString()
+  // A reason that already names the time (a window's "opens <time>") is not followed by it again.
+  const until = at === undefined || row.wait_reason?.includes(at) ? '' : ` until ${at}`
   return `${row.wait_reason ?? 'waiting'}${until}`
 }
 

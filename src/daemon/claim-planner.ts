@@ -14,7 +14,7 @@ import {type IntakeItem, insideInbox, planDocument, recheckItem, symlinkRefused}
 import {definitionFor, type NewJob, vmName} from './job-definition.js'
 import {errorInfo, errorToStore, jobInfo} from './job-info.js'
 import {jobOutputPath} from './job-output-path.js'
-import {policyFromDocument} from './job-policy.js'
+import {droppedOverrideIgnored, policyFromDocument} from './job-policy.js'
 import {resolveDependencies} from './resolve-dependencies.js'
 import {refusedError} from './refused-error.js'
 import type {JobRow, JobStore} from './store.js'
@@ -108,6 +108,9 @@ export class ClaimPlanner {
           await checkInputAllowed(input, dir, cfg.allowedInputDirs)
           const size = existsSync(input) ? statSync(input).size : 0
           const policy = policyFromDocument(job.keys ?? {}, plan.batchKeys, 'drop')
+          if (droppedOverrideIgnored(job.keys ?? {}, plan.batchKeys)) {
+            log('warn', 'job:override-ignored', {file: main, job: job.name}, 'override_window ignored: a dropped job file may not override its window (the API and `schedule trigger --override-window` may)')
+          }
           jobs.push({filename: basename(input), id: plan.jobs.length === 1 ? id : `${id}-${index + 1}`, input, intake: id, name: job.name, policy, settings: job.settings, size})
         }
         // depends_on: names of the batch's jobs first, then ids of jobs in the store; cycles and unknown names refuse the file.

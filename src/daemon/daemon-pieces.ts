@@ -6,6 +6,7 @@ import type {DaemonEvent, DaemonListener, DaemonSnapshot} from './daemon-events.
 import type {DispatchGate} from './dispatch-gate.js'
 import {NotifyPiece} from '../notify/notify-piece.js'
 import {StallDetector} from './stall-detector.js'
+import {startWindowPiece} from '../schedule/window-piece.js'
 import {storePath} from './store.js'
 import {startSystemdPiece} from './systemd-piece.js'
 
@@ -62,6 +63,8 @@ export async function startPieces(ctx: PieceContext): Promise<DaemonPiece[]> {
     if (notify) pieces.push(notify)
     const systemd = startSystemdPiece(ctx)
     if (systemd) pieces.push(systemd)
+    // Time windows: the dispatch gate keeping jobs queued outside their window, and window_end: cancel.
+    pieces.push(startWindowPiece(ctx))
   } catch (error) {
     // What did start is released: a failed start leaves no listener or outbox connection behind.
     for (const piece of pieces) {

@@ -29,7 +29,8 @@ export function dueJobs(ctx: DueContext, isRunning: (id: string) => boolean, slo
     }
     const decision = gates.decide(row, now)
     if (!decision.due) {
-      store.setWait(row.id, decision.notBefore, decision.reason)
+      // Written when it changed: a wave waiting for its window is asked on every pump.
+      if (row.not_before !== decision.notBefore || row.wait_reason !== decision.reason) store.setWait(row.id, decision.notBefore, decision.reason)
       if (decision.notBefore !== null) wakeAt = Math.min(wakeAt, decision.notBefore)
       continue
     }

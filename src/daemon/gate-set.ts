@@ -3,6 +3,12 @@ import {definitionOf} from './job-definition.js'
 import type {JobRow} from './store.js'
 
 /**
+ * The longest the wake timer sleeps before the pump looks again: setTimeout fires at once beyond 2^31-1 ms,
+ * and a window may open weeks ahead.
+ */
+const MAX_WAKE_MS = 3_600_000
+
+/**
  * The dispatch gates the pump asks, in order (the built-in ones first, then those pieces add), and the one
  * timer that wakes the pump at the earliest time a held job may become due.
  */
@@ -29,7 +35,7 @@ export class GateSet {
     return {due: true}
   }
 
-  /** Pump again at `at` (ms epoch); the earliest requested time wins. */
+  /** Pump again at `at` (ms epoch; at most MAX_WAKE_MS from now, then the pump asks again); the earliest requested time wins. */
   wakeAt(at: number): void {
     if (this.timer && this.timerAt <= at) return
     clearTimeout(this.timer)
@@ -38,7 +44,7 @@ export class GateSet {
       this.timer = undefined
       this.timerAt = Number.POSITIVE_INFINITY
       this.pump()
-    }, Math.max(0, at - Date.now()) + 10)
+    }, Math.min(Math.max(0, at - Date.now()) + 10, MAX_WAKE_MS))
     this.timer.unref()
   }
 

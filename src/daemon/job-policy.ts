@@ -1,3 +1,5 @@
+import type {WindowSpec} from '../schedule/time-window.js'
+
 /**
  * What a job document says about when and how often a job runs, beside its conversion settings
  * (`Definition.policy`): dependencies, its own retry policy, and (P6) its time window. Built by
@@ -21,12 +23,21 @@ export interface JobPolicy {
   /** Not started before this instant (ms epoch; SubmitOptions.notBefore), and why. */
   notBefore?: number
   waitReason?: string
+  /** P6: the window the job may start in (schedule/time-window.ts), checked by the window gate. */
+  window?: WindowSpec
+  /** P6: a running job whose window closes: finish (default) or cancel. */
+  windowEnd?: 'cancel' | 'finish'
+  /** P6: start even outside the window (API, `schedule trigger --override-window`; never from a dropped file). */
+  overrideWindow?: boolean
 }
 
 /** The job document keys policyFromDocument reads (schemas/job.schema.json: per job and, for retry, at batch level). */
 export interface PolicyKeys {
   depends_on?: string[]
   retry?: {max_retries?: number; backoff?: BackoffKind; retry_on?: string[]; no_retry_on?: string[]}
+  window?: WindowSpec
+  window_end?: 'cancel' | 'finish'
+  override_window?: boolean
 }
 
 export type JobOriginKind = 'drop' | 'api' | 'schedule'
@@ -46,10 +57,32 @@ function retryPolicy(keys: NonNullable<PolicyKeys['retry']>): JobRetryPolicy {
  * resolves it (resolve-dependencies.ts) and stores ids. `origin` is for keys that differ by origin (P6's
  * override_window may not come from a dropped file).
  */
-export function policyFromDocument(job: PolicyKeys, batch: PolicyKeys | undefined, _origin: JobOriginKind): JobPolicy {
+export function policyFromDocument(job: PolicyKeys, batch: PolicyKeys | undefined, origin: JobOriginKind): JobPolicy {
   const policy: JobPolicy = {}
   if (job.depends_on !== undefined && job.depends_on.length > 0) policy.dependsOn = [...job.depends_on]
   const retry = batch?.retry || job.retry ? {...batch?.retry, ...job.retry} : undefined
   if (retry) policy.retry = retryPolicy(retry)
+  Object.assign(policy, windowPolicy(job, batch, origin))
   return policy
+}
+
+/**
+ * P6: the window keys (a job's own win over its batch's). `override_window` is an emergency override for
+ * the API and schedule triggers: a dropped job file may not set it, so for origin drop it is left out (the
+ * planner logs that it ignored it: droppedOverrideIgnored).
+ */
+function windowPolicy(job: PolicyKeys, batch: PolicyKeys | undefined, origin: JobOriginKind): Pick<JobPolicy, 'window' | 'windowEnd' | 'overrideWindow'> {
+  const window = job.window ?? batch?.window
+  const windowEnd = job.window_end ?? batch?.window_end
+  const override = job.override_window ?? batch?.override_window
+  return {
+    ...(window === undefined ? {} : {window}),
+    ...(windowEnd === undefined ? {} : {windowEnd}),
+    ...(override === true && origin !== 'drop' ? {overrideWindow: true} : {}),
+  }
+}
+
+/** Whether a dropped job's document asked for override_window (which policyFromDocument leaves out for drops). */
+export function droppedOverrideIgnored(job: PolicyKeys, batch: PolicyKeys | undefined): boolean {
+  return (job.override_window ?? batch?.override_window) === true
 }

@@ -31,11 +31,11 @@ export interface RunningDaemon {
 export const today = (): string => new Date().toISOString().slice(0, 10)
 
 /** Start a real daemon process (as `as.uid`/`as.gid` through setpriv when given); resolves once its control socket exists. */
-export async function startDaemon(args: string[], out = args[args.indexOf('--output-dir') + 1]!, as?: {uid: number; gid: number}, options: {bare?: boolean} = {}): Promise<RunningDaemon> {
+export async function startDaemon(args: string[], out = args[args.indexOf('--output-dir') + 1]!, as?: {uid: number; gid: number}, options: {bare?: boolean; env?: NodeJS.ProcessEnv} = {}): Promise<RunningDaemon> {
   // bare: `hyper2kvm --config FILE …` (no command: routed to the daemon by the file's `command: daemon`).
   const command = options.bare ? [process.execPath, CLI, ...args, '--stability-interval', '100'] : [process.execPath, CLI, 'daemon', '--stability-interval', '100', ...args]
   const [file, ...rest] = as ? ['setpriv', `--reuid=${as.uid}`, `--regid=${as.gid}`, '--clear-groups', '--', ...command] : command
-  const child = spawn(file!, rest, {env: {...process.env, NO_COLOR: '1'}, stdio: ['ignore', 'pipe', 'pipe']})
+  const child = spawn(file!, rest, {env: {...process.env, ...options.env, NO_COLOR: '1'}, stdio: ['ignore', 'pipe', 'pipe']})
   let stderr = ''
   child.stderr!.on('data', (chunk) => (stderr += chunk))
   child.stdout!.resume()

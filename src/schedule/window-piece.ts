@@ -1,0 +1,120 @@
+import {mapForeignError} from '../errors/map-foreign-error.js'
+import type {DaemonEvent} from '../daemon/daemon-events.js'
+import type {DaemonLogFn, DaemonPiece, PieceContext} from '../daemon/daemon-pieces.js'
+import {definitionOf} from '../daemon/job-definition.js'
+import type {JobService} from '../service/job-service-types.js'
+import {policyWindow, windowGate} from './window-gate.js'
+
+/** A timer as the window piece sets it (the shape of the scheduler's Clock, so one fake drives both in tests). */
+export interface WindowTimer {
+  cancel(): void
+}
+
+export interface WindowClock {
+  now(): number
+  setTimer(fn: () => void, ms: number): WindowTimer
+}
+
+/** setTimeout fires at once beyond 2^31-1 ms (~24.8 days): longer waits are chained. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1
+
+const realClock: WindowClock = {
+  now: () => Date.now(),
+  setTimer(fn, ms) {
+    const due = Date.now() + Math.max(0, ms)
+    let handle: NodeJS.Timeout | undefined
+    const arm = (): void => {
+      const left = due - Date.now()
+      handle = setTimeout(left > MAX_TIMEOUT_MS ? arm : fn, Math.min(Math.max(0, left), MAX_TIMEOUT_MS))
+      handle.unref()
+    }
+    arm()
+    return {cancel: () => clearTimeout(handle)}
+  },
+}
+
+/** The events after which a job no longer runs (in this attempt): its window-end timer goes. */
+const ENDED: ReadonlySet<DaemonEvent['type']> = new Set<DaemonEvent['type']>(['job:succeeded', 'job:failed', 'job:retry', 'job:duplicate', 'job:cancelled', 'job:dead', 'job:skipped'])
+
+export interface WindowEndOptions {
+  jobs: Pick<JobService, 'show' | 'cancel'>
+  log: DaemonLogFn
+  clock?: WindowClock
+  /** The zone of windows without `timezone`; default the host's. */
+  defaultZone?: string
+}
+
+/**
+ * `window_end: cancel`: a job that started inside its window is cancelled through the JobService (status
+ * cancelled, reason "window closed") when that window closes. One timer per running windowed job, set
+ * when it starts and cleared when it ends. `finish` (the default) and jobs started with `override_window`
+ * are left alone.
+ */
+export class WindowEndPiece implements DaemonPiece {
+  readonly name = 'window-end'
+  private readonly timers = new Map<string, WindowTimer>()
+  private readonly clock: WindowClock
+
+  constructor(private readonly options: WindowEndOptions) {
+    this.clock = options.clock ?? realClock
+  }
+
+  /** Jobs with a window-end timer now (for tests and status). */
+  get armed(): string[] {
+    return [...this.timers.keys()]
+  }
+
+  onDaemonEvent(event: DaemonEvent): void {
+    if (event.type === 'job:started') this.arm(event.job.id)
+    else if (ENDED.has(event.type) && 'job' in event) this.disarm(event.job.id)
+  }
+
+  async close(): Promise<void> {
+    for (const id of [...this.timers.keys()]) this.disarm(id)
+  }
+
+  private arm(id: string): void {
+    this.disarm(id)
+    const row = this.options.jobs.show(id)?.job
+    if (!row) return
+    const policy = definitionOf(row).policy
+    if (policy?.windowEnd !== 'cancel' || policy.overrideWindow === true) return
+    const window = policyWindow(policy, this.options.defaultZone)
+    const now = this.clock.now()
+    // A job started outside its window was let through by something else: there is no window of its own to end.
+    if (!window?.contains(now)) return
+    const closes = window.closesAt(now)
+    if (!Number.isFinite(closes)) return
+    this.armUntil(id, closes, window.describe())
+  }
+
+  /** A timer to `closes`; one that fires early (timers run on another clock than Date.now) is set again. */
+  private armUntil(id: string, closes: number, window: string): void {
+    this.timers.set(id, this.clock.setTimer(() => {
+      if (this.clock.now() < closes) this.armUntil(id, closes, window)
+      else this.windowClosed(id, window)
+    }, closes - this.clock.now()))
+  }
+
+  private disarm(id: string): void {
+    this.timers.get(id)?.cancel()
+    this.timers.delete(id)
+  }
+
+  private windowClosed(id: string, window: string): void {
+    this.timers.delete(id)
+    try {
+      this.options.jobs.cancel(id, 'window closed')
+      this.options.log('info', 'job:window-closed', {job: id, window}, 'window_end: cancel: the job is cancelled')
+    } catch (error) {
+      // It ended in the same instant (H2K_JOB_STATE): nothing is left to cancel.
+      this.options.log('warn', 'job:window-cancel-failed', {job: id}, mapForeignError(error).message)
+    }
+  }
+}
+
+/** Register the window gate with the daemon and start the window-end piece. */
+export function startWindowPiece(ctx: Pick<PieceContext, 'addGate' | 'jobs' | 'log'>, clock?: WindowClock): WindowEndPiece {
+  ctx.addGate(windowGate())
+  return new WindowEndPiece({clock, jobs: ctx.jobs, log: ctx.log})
+}
