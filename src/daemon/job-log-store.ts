@@ -51,3 +51,11 @@ export class JobLogStore {
     }
   }
 }
+
+/** The daemon log's tap that copies each line naming a job (`job` field) into that job's log. */
+export function jobLogTap(store: JobLogStore): (line: {at: string; level: string; event: string; fields: Record<string, unknown>; message: string}) => void {
+  return (line) => {
+    const {job, ...fields} = line.fields
+    if (typeof job === 'string') store.append(job, {at: line.at, event: line.event, fields, level: line.level, message: line.message})
+  }
+}
