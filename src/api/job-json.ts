@@ -1,4 +1,4 @@
-import type {HistoryRow, JobRow} from '../daemon/store.js'
+import type {AttemptRow, HistoryRow, JobRow} from '../daemon/store.js'
 
 /** Keys of a stored error the API shows (a stored error may also hold a stack, with verbose >= 2: never shown). */
 const ERROR_KEYS = ['code', 'message', 'suggestions', 'phase', 'stage', 'permanent', 'exit_code'] as const
@@ -28,13 +28,10 @@ function parsed(text: string | null | undefined): Record<string, unknown> | null
   }
 }
 
-/** Columns the job service added (migration 2); absent on a row read before it. */
-type ServiceColumns = Partial<{origin: string | null; not_before: number | null; wait_reason: string | null; schedule_id: string | null}>
-
 /** A job row as the API shows it (openapi.yaml `Job`): no definition or raw JSON columns, times as ISO text. */
 export function jobJson(row: JobRow): Record<string, unknown> {
-  const more = row as JobRow & ServiceColumns
-  const notBefore = more.not_before ?? (row.status === 'retry_wait' ? row.next_attempt_at : null)
+  // A retry's delay is a wait too: shown as not_before (the store keeps it in next_attempt_at).
+  const notBefore = row.not_before ?? (row.status === 'retry_wait' ? row.next_attempt_at : null)
   return {
     attempts: row.attempts,
     completed_at: row.completed_at,
@@ -43,15 +40,15 @@ export function jobJson(row: JobRow): Record<string, unknown> {
     id: row.id,
     name: row.name,
     not_before: notBefore === null ? null : new Date(notBefore).toISOString(),
-    origin: more.origin ?? 'drop',
+    origin: row.origin,
     output_path: row.output_path,
     progress: parsed(row.progress_json),
-    schedule_id: more.schedule_id ?? null,
+    schedule_id: row.schedule_id,
     source_path: row.source_path,
     started_at: row.started_at,
     status: row.status,
     vm_path: row.vm_path,
-    wait_reason: more.wait_reason ?? null,
+    wait_reason: row.wait_reason,
   }
 }
 
@@ -60,13 +57,8 @@ export function historyJson(rows: readonly HistoryRow[]): Array<Record<string, u
 }
 
 /** An attempt row (migration 2, `job_attempts`) as the API shows it. */
-export function attemptJson(row: {attempt: number; started_at: string; ended_at?: string | null; outcome?: string | null; error_json?: string | null}): Record<string, unknown> {
-  return {attempt: row.attempt, ended_at: row.ended_at ?? null, error: errorJson(row.error_json ?? null), outcome: row.outcome ?? null, started_at: row.started_at}
-}
-
-/** A job id out of whatever a dependency list holds (ids, or rows with an id). */
-export function idOf(value: unknown): string {
-  return typeof value === 'string' ? value : String((value as {id?: unknown; depends_on?: unknown; job_id?: unknown}).id ?? '')
+export function attemptJson(row: AttemptRow): Record<string, unknown> {
+  return {attempt: row.attempt, ended_at: row.ended_at, error: errorJson(row.error_json), outcome: row.outcome, started_at: row.started_at}
 }
 
 export {parsed as parsedObject}

@@ -1,22 +1,15 @@
 import {H2KError} from '@hyper2kvm/plugin-api'
 import type {DaemonLogFn} from '../daemon/daemon-pieces.js'
 import type {JobLogStore} from '../daemon/job-log-store.js'
-import type {HistoryRow, JobRow} from '../daemon/store.js'
+import type {JobRow} from '../daemon/store.js'
+import type {JobDetail, JobService} from '../service/job-service-types.js'
 import {type HttpReply, type HttpRequestContext, type HttpStreamReply, type Route, errorReply, json} from '../http/routes.js'
 import {NotFound, apiErrorReply, badParameter} from './api-errors.js'
 import type {EventStream} from './event-stream.js'
-import {attemptJson, historyJson, idOf, jobJson, parsedObject} from './job-json.js'
+import {attemptJson, historyJson, jobJson, parsedObject} from './job-json.js'
 
-/** What the routes need of the job service (src/service/job-service.ts): they reach jobs through it only. */
-export interface JobServicePort {
-  submit(document: unknown, options: {origin: 'api'; requestId?: string}): Promise<JobRow[]>
-  list(filter: {status?: JobRow['status']; limit?: number; cursor?: string}): {jobs: JobRow[]; nextCursor: string | null}
-  show(idOrPrefix: string): {job: JobRow; history: HistoryRow[]; attempts: readonly unknown[]; dependsOn: readonly unknown[]; dependents: readonly unknown[]; result?: unknown} | undefined
-  cancel(id: string, reason: string): JobRow
-  retry(id: string): JobRow[]
-  dead(filter: {limit?: number; cursor?: string}): {jobs: JobRow[]; nextCursor: string | null}
-  purge(id?: string): number
-}
+/** The routes reach jobs through the job service only. */
+export type JobServicePort = JobService
 
 export interface JobRouteInputs {
   jobs: JobServicePort
@@ -65,10 +58,10 @@ export function jobRoutes(inputs: JobRouteInputs): Route[] {
     if (!detail || (status && detail.job.status !== status)) throw new NotFound(status ? 'No dead job with this id.' : 'No job with this id (or the prefix is not unique).')
     return detail
   }
-  const detailJson = (d: NonNullable<ReturnType<JobServicePort['show']>>) => ({
-    attempts: d.attempts.map((a) => attemptJson(a as Parameters<typeof attemptJson>[0])),
-    dependents: d.dependents.map(idOf),
-    depends_on: d.dependsOn.map(idOf),
+  const detailJson = (d: JobDetail) => ({
+    attempts: d.attempts.map(attemptJson),
+    dependents: d.dependents,
+    depends_on: d.dependsOn,
     history: historyJson(d.history),
     job: jobJson(d.job),
     report: d.result !== undefined && d.result !== null && typeof d.result === 'object' ? d.result : parsedObject(d.job.result_json),

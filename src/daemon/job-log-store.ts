@@ -27,6 +27,8 @@ export class JobLogStore {
   constructor(private readonly db: Database.Database) {}
 
   append(jobId: string, line: Omit<JobLogLine, 'seq'>): void {
+    // The store closes last when the daemon stops: a line after that is in the daemon log only.
+    if (!this.db.open) return
     try {
       this.db.transaction(() => {
         let seq = this.next.get(jobId)
