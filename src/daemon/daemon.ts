@@ -18,7 +18,7 @@ import {DaemonStats} from './daemon-stats.js'
 import {ignoredName, IntakeScanner} from './intake-items.js'
 import {definitionOf} from './job-definition.js'
 import {dependencyGate, type DispatchGate, type GateDecision, notBeforeGate} from './dispatch-gate.js'
-import {sweepSkipped} from './dependency-skip.js'
+import {failedParent, skipForParent, sweepSkipped} from './dependency-skip.js'
 import {DaemonJobService, type JobService} from '../service/job-service.js'
 import {JobRunner, type RunningJob} from './job-runner.js'
 import {reapLeftoverChildren} from './leftover-children.js'
@@ -134,6 +134,7 @@ export class Daemon {
       pendingFiles: this.stability.size,
       queued: waiting.length,
       retryWaiting: waiting.filter((r) => r.status === 'retry_wait').length,
+      held: waiting.filter((r) => r.status === 'queued' && r.wait_reason !== null).length,
       running: this.running.size,
       startedAt: this.startedAt,
       state: this.state,
@@ -343,6 +344,12 @@ export class Daemon {
       if (this.running.size >= this.config.maxConcurrentJobs) break
       if (this.running.has(row.id) || row.status === 'running') continue
       if (row.status === 'retry_wait' && (row.next_attempt_at ?? 0) > now) continue
+      // A job (re-queued by a retry) one of whose parents still has not succeeded can never run: skipped.
+      const parent = failedParent(this.store, row.id)
+      if (parent) {
+        for (const skipped of skipForParent({emit: (e) => this.emit(e), log: this.log.bind(this), store: this.store}, row, parent)) void this.settler.settleJob(skipped)
+        continue
+      }
       const decision = this.gated(row, now)
       if (!decision.due) {
         this.store.setWait(row.id, decision.notBefore, decision.reason)
