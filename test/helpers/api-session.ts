@@ -35,7 +35,7 @@ export class ApiSession {
     const payload = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body))
     const headers: Record<string, string> = {
       ...(token ? {Authorization: `Bearer ${token}`} : {}),
-      ...(payload === undefined ? {} : {'Content-Length': String(Buffer.byteLength(payload)), 'Content-Type': 'application/json'}),
+      ...(payload === undefined ? {} : {'Content-Type': 'application/json', ...(options.headers?.['Transfer-Encoding'] ? {} : {'Content-Length': String(Buffer.byteLength(payload))})}),
       ...options.headers,
     }
     const answer = await new Promise<{status: number; headers: ApiAnswer['headers']; text: string}>((resolve, reject) => {

@@ -146,6 +146,11 @@ describe('daemon: the job service REST API (openapi.yaml)', function () {
     const big = await api.call('POST', '/api/v1/jobs', {body: {input: join(s.disks, 'a.raw'), name: `MARKER${'x'.repeat(4000)}`}})
     assert.equal(big.status, 413)
     assert.doesNotMatch(big.text, /MARKER/)
+    // Chunked: no length announced, counted as it arrives.
+    const chunked = await api.call('POST', '/api/v1/jobs', {headers: {'Transfer-Encoding': 'chunked'}, raw: JSON.stringify({input: join(s.disks, 'a.raw'), name: `MARKER${'x'.repeat(4000)}`})})
+    assert.equal(chunked.status, 413)
+    const smallChunked = await api.call('POST', '/api/v1/jobs', {headers: {'Transfer-Encoding': 'chunked'}, raw: JSON.stringify({input: join(s.disks, 'a.raw'), output_format: 'nope'})})
+    assert.equal(smallChunked.status, 400, 'a small chunked body is read and validated')
     const empty = await api.call('POST', '/api/v1/jobs')
     assert.equal(empty.status, 400)
     for (const query of ['?limit=0', '?limit=x', '?status=bogus', '?cursor=%25%25']) assert.equal((await api.call('GET', `/api/v1/jobs${query}`)).status, 400, query)
