@@ -33,7 +33,14 @@ export class JobLogStore {
       this.db.transaction(() => {
         let seq = this.next.get(jobId)
         if (seq === undefined) seq = ((this.db.prepare('SELECT MAX(seq) AS last FROM job_log WHERE job_id = ?').get(jobId) as {last: number | null}).last ?? 0) + 1
-        this.db.prepare('INSERT INTO job_log (job_id, seq, at, level, event, message, fields_json) VALUES (?, ?, ?, ?, ?, ?, ?)').run(jobId, seq, line.at, line.level, line.event, line.message, JSON.stringify(line.fields))
+        // A line about a job the store does not hold (just purged, or refused before it was recorded) has no log to go to.
+        const added = this.db
+          .prepare('INSERT INTO job_log (job_id, seq, at, level, event, message, fields_json) SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?)')
+          .run(jobId, seq, line.at, line.level, line.event, line.message, JSON.stringify(line.fields), jobId).changes
+        if (added === 0) {
+          this.next.delete(jobId)
+          return
+        }
         if (seq > JOB_LOG_LINES && seq % 100 === 0) this.db.prepare('DELETE FROM job_log WHERE job_id = ? AND seq <= ?').run(jobId, seq - JOB_LOG_LINES)
         this.next.set(jobId, seq + 1)
       })()

@@ -300,6 +300,8 @@ describe('daemon: the job service REST API (openapi.yaml)', function () {
     assert.equal(await d.exited, 0)
     await until('the stream ended', () => stream.ended, 5000)
     assert.ok(!d.log().includes(TOKEN))
+    const bad = d.log().split('\n').filter((l) => /log-tap-failed|api:failed|http:handler-failed/.test(l))
+    assert.deepEqual(bad, [], 'every job log line was stored; no handler failed')
   })
 })
 

@@ -93,6 +93,8 @@ describe('REST API parts: rate limit, event stream, lifecycle events, job log', 
     const line = (n: number) => ({at: 't', event: 'job:x', fields: {n}, level: 'info', message: `line ${n}`})
     for (let n = 1; n <= JOB_LOG_LINES + 150; n++) store.append('a', line(n))
     store.append('b', line(1))
+    store.append('gone', line(1))
+    assert.deepEqual(store.lines('gone'), [], 'a line about a job the store does not hold is dropped, not an error')
     assert.deepEqual(store.lines('b').map((l) => l.seq), [1])
     // Trimmed every 100 lines: at most JOB_LOG_LINES + 99 kept, the oldest gone.
     assert.equal(store.lines('a', 0, 1)[0]!.seq, 101)
