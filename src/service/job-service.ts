@@ -53,7 +53,7 @@ export class DaemonJobService implements JobService {
     const rows = store.transaction(() => {
       const reserved = new Set<string>()
       return order.map((node) => {
-        const {job} = node as (typeof nodes)[number]
+        const {job} = node
         const outputPath = jobOutputPath(store, cfg.outputDir, node.name, node.id, reserved)
         reserved.add(outputPath)
         const dependsOn = edges.get(node.id) ?? []
