@@ -38,9 +38,23 @@ export function apiErrorReply(error: unknown, requestId: string, log: DaemonLogF
     log('error', 'api:failed', {code: h2k.code, request_id: requestId, route}, h2k.message)
     return errorReply(status, 'Internal error; the daemon log has the details.', requestId, {code: h2k.code})
   }
-  log('info', 'api:refused', {code: h2k.code, request_id: requestId, route, status}, h2k.message)
   const violations = h2k.code === 'H2K_JOB_INVALID' ? violationsOf(h2k.details) : undefined
-  return errorReply(status, h2k.message, requestId, {code: h2k.code, ...(violations ? {details: {violations}} : {})})
+  // An invalid document: each problem by its path, without the value it refused (the job-file messages quote it: `(got "…")`).
+  const message = violations && violations.length > 0 ? cut(`The request body is not a valid job document: ${violations.map((v) => `${v.path || '(document)'}: ${v.message}`).join('; ')}`) : h2k.message
+  log('info', 'api:refused', {code: h2k.code, request_id: requestId, route, status}, message)
+  return errorReply(status, message, requestId, {code: h2k.code, ...(violations ? {details: {violations}} : {})})
+}
+
+/** Longest error message answered. */
+const MESSAGE_MAX = 4000
+
+function cut(text: string): string {
+  return text.length <= MESSAGE_MAX ? text : `${text.slice(0, MESSAGE_MAX)}…`
+}
+
+/** A violation's message without the refused value it may quote. */
+function withoutValue(message: string): string {
+  return message.replace(/\s*\(got [^]*\)\s*$/, '')
 }
 
 /** The `{path, message}` pairs of a schema refusal (nothing else of its details: they may hold values). */
@@ -49,7 +63,7 @@ function violationsOf(details: unknown): Array<{path: string; message: string}> 
   if (!Array.isArray(list)) return undefined
   return list.flatMap((v: unknown) => {
     const {message, path} = (v ?? {}) as {path?: unknown; message?: unknown}
-    return typeof path === 'string' && typeof message === 'string' ? [{message, path}] : []
+    return typeof path === 'string' && typeof message === 'string' ? [{message: cut(withoutValue(message)), path: path.slice(0, 300)}] : []
   })
 }
 

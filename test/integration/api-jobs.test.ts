@@ -138,6 +138,7 @@ describe('daemon: the job service REST API (openapi.yaml)', function () {
     assert.equal(invalid.status, 400)
     assert.equal(invalid.body.error.code, 'H2K_JOB_INVALID')
     assert.ok(invalid.body.error.details.violations.some((v: {path: string}) => v.path.includes('output_format')), invalid.text)
+    assert.doesNotMatch(invalid.text, /MARKER/, 'the refused value is not quoted back')
     const notJson = await api.call('POST', '/api/v1/jobs', {raw: '{"input": MARKER-not-json', headers: {'Content-Type': 'application/json'}})
     assert.equal(notJson.status, 400)
     assert.doesNotMatch(notJson.text, /MARKER/)
