@@ -147,7 +147,8 @@ export class HttpListener {
         bodyRead = true
         const read = await readJsonBody(req, found.route.maxBodyBytes!)
         if ('status' in read) {
-          bodyRead = read.status !== 413
+          // 415 and 413 answer before the body was (fully) read: that connection is closed after the reply.
+          bodyRead = read.status === 400
           reply = errorReply(read.status, read.message, requestId)
         } else reply = await found.route.handle({body: read.value, params: found.params, req, requestId, url})
       } else if (body > (found.route.maxBodyBytes ?? 0)) {

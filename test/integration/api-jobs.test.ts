@@ -144,6 +144,7 @@ describe('daemon: the job service REST API (openapi.yaml)', function () {
     assert.doesNotMatch(notJson.text, /MARKER/)
     const wrongType = await api.call('POST', '/api/v1/jobs', {raw: 'input=x', headers: {'Content-Type': 'application/x-www-form-urlencoded'}})
     assert.equal(wrongType.status, 415)
+    assert.equal(wrongType.headers.connection, 'close', 'a body left unread is never parsed as the next request')
     const big = await api.call('POST', '/api/v1/jobs', {body: {input: join(s.disks, 'a.raw'), name: `MARKER${'x'.repeat(4000)}`}})
     assert.equal(big.status, 413)
     assert.doesNotMatch(big.text, /MARKER/)
