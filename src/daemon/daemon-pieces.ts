@@ -1,9 +1,12 @@
+import {startApiPiece} from '../api/api-piece.js'
 import {startHttpPiece} from '../http/http-piece.js'
+import type {Route} from '../http/routes.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import type {DaemonConfig} from './config.js'
 import type {JobService} from '../service/job-service-types.js'
 import type {DaemonEvent, DaemonListener, DaemonSnapshot} from './daemon-events.js'
 import type {DispatchGate} from './dispatch-gate.js'
+import type {JobLogStore} from './job-log-store.js'
 import {NotifyPiece} from '../notify/notify-piece.js'
 import {StallDetector} from './stall-detector.js'
 import {startWindowPiece} from '../schedule/window-piece.js'
@@ -35,6 +38,10 @@ export interface PieceContext {
   jobs: JobService
   /** Register one more dispatch gate (e.g. time windows): asked about every queued job before it starts. */
   addGate: (gate: DispatchGate) => void
+  /** Each job's own log lines (job_log): the API serves them. */
+  jobLog: JobLogStore
+  /** Routes other pieces add to the REST API (schedules): push before the API piece starts (it starts last). */
+  apiRoutes: Route[]
 }
 
 /** Something the daemon composes: it may listen to events, and is closed when the daemon stops. */
@@ -65,6 +72,9 @@ export async function startPieces(ctx: PieceContext): Promise<DaemonPiece[]> {
     if (systemd) pieces.push(systemd)
     // Time windows: the dispatch gate keeping jobs queued outside their window, and window_end: cancel.
     pieces.push(startWindowPiece(ctx))
+    // The REST API last: it mounts the routes the pieces before it added to ctx.apiRoutes.
+    const api = await startApiPiece(ctx, {jobLog: ctx.jobLog, jobs: ctx.jobs, moreRoutes: ctx.apiRoutes})
+    if (api) pieces.push(api)
   } catch (error) {
     // What did start is released: a failed start leaves no listener or outbox connection behind.
     for (const piece of pieces) {

@@ -82,6 +82,7 @@ describe('examples/ run as shipped', function () {
       if ('log_file' in values) values.log_file = join(base, 'daemon.log')
       // The shipped metrics port may be taken on a test machine: any free one (logged as http:listening).
       if (values.metrics) values.metrics = {...(values.metrics as object), port: 0}
+      if (values.api) values.api = {...(values.api as object), port: 0}
       mkdirSync(base, {recursive: true})
       writeFileSync(join(base, name), stringify(values))
       return {config: join(base, name), out, root}
