@@ -35,6 +35,8 @@ export interface DaemonPiece extends Partial<DaemonListener> {
   readonly name: string
   /** Called once the daemon is stopping, after the last job event; flush and release. */
   close?(): Promise<void>
+  /** SIGHUP: the configuration as it now runs (live keys applied). */
+  onReload?(config: DaemonConfig): void
 }
 
 /**

@@ -264,6 +264,13 @@ export class Daemon {
     this.config = updated
     this.logger.setLevel(updated.logLevel)
     this.log('info', 'daemon:reloaded', {changed: changed.length > 0 ? changed.join('; ') : 'nothing', needs_restart: needsRestart.length > 0 ? needsRestart.join(',') : undefined})
+    for (const piece of this.pieces) {
+      try {
+        piece.onReload?.(updated)
+      } catch (error) {
+        this.log('error', 'piece:reload-failed', {piece: piece.name}, mapForeignError(error).message)
+      }
+    }
     this.pump()
   }
 
