@@ -53,6 +53,25 @@ export interface MetricsConfig {
   tokenFile?: string
 }
 
+/** The job service REST API (`api:`): its own listener, off unless enabled (src/api/api-piece.ts). */
+export interface ApiConfig {
+  enabled: boolean
+  /** Default 127.0.0.1; anything beyond loopback needs a token. */
+  address: string
+  /** Default 8080 (the seed's). */
+  port: number
+  /** `api.token` as written in the file (resolved with resolveSecret at start, never logged). */
+  token?: string
+  /** `api.token_file`: a file holding the token. */
+  tokenFile?: string
+  /** Largest request body, bytes (default 1 MiB: the job-file limit). */
+  maxBodyBytes: number
+  /** Token bucket per token (per client address without one). */
+  rateLimit: {requestsPerMinute: number; burst: number}
+  /** Concurrent GET /api/v1/events streams. */
+  maxEventStreams: number
+}
+
 export interface DaemonConfig {
   configFile?: string
   /** watch, workflow or manifest workflow, with its directories. */
@@ -90,6 +109,8 @@ export interface DaemonConfig {
   notifications: NotificationSettings
   /** metrics: the HTTP listener with /metrics and /api/v1/health, /api/v1/ready (http/http-piece.ts). */
   metrics: MetricsConfig
+  /** api: the job service REST API on its own listener (src/api/api-piece.ts). */
+  api: ApiConfig
   /** vsphere: (validated; not used yet). */
   vsphere?: VsphereSettings
   /** `schedules:` (src/schedule/): synced into the store at start and on SIGHUP; the file owns them. */
@@ -149,6 +170,7 @@ interface DaemonKeys {
   notifications?: NotificationKeys
   metrics?: {enabled?: boolean; port?: number; address?: string; token?: string; token_file?: string}
   schedules?: unknown[]
+  api?: {enabled?: boolean; port?: number; address?: string; token?: string; token_file?: string; max_body_bytes?: number; rate_limit?: {requests_per_minute?: number; burst?: number}; max_event_streams?: number}
 }
 
 /**
@@ -222,6 +244,16 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
       port: keys.metrics?.port ?? 9090,
       ...(keys.metrics?.token === undefined ? {} : {token: keys.metrics.token}),
       ...(keys.metrics?.token_file === undefined ? {} : {tokenFile: resolve(baseDir, keys.metrics.token_file)}),
+    },
+    api: {
+      address: keys.api?.address ?? '127.0.0.1',
+      enabled: keys.api?.enabled ?? false,
+      maxBodyBytes: keys.api?.max_body_bytes ?? 1024 * 1024,
+      maxEventStreams: keys.api?.max_event_streams ?? 16,
+      port: keys.api?.port ?? 8080,
+      rateLimit: {burst: keys.api?.rate_limit?.burst ?? 30, requestsPerMinute: keys.api?.rate_limit?.requests_per_minute ?? 120},
+      ...(keys.api?.token === undefined ? {} : {token: keys.api.token}),
+      ...(keys.api?.token_file === undefined ? {} : {tokenFile: resolve(baseDir, keys.api.token_file)}),
     },
     notices,
     outputDir: outputDir!,

@@ -51,6 +51,18 @@ const RAW_CONTROLS = /[\u007f-\u009f\u2028\u2029]/g
 /** The event that is also announced on stderr when lines go to log_file (supervisors see the start and where the log is). */
 const ANNOUNCED = 'daemon:start'
 
+/** A line as a tap sees it: redacted and bounded like the written line, before it is formatted. */
+export interface TappedLine {
+  at: string
+  level: LogLevel
+  event: string
+  fields: Record<string, unknown>
+  message: string
+}
+
+/** Something that wants a copy of lines (each job's own log in the store): called synchronously, must not log. */
+export type LogTap = (line: TappedLine) => void
+
 /**
  * The daemon's log: one writer for every line, in text or JSON, at one level. Every value is redacted
  * (registered secrets anywhere, the values of secret-named keys: redact.ts) and bounded before it is
@@ -72,6 +84,8 @@ export class DaemonLog {
   private fileFailing = false
   private closed = false
   private readonly journal: boolean
+  private readonly taps = new Set<LogTap>()
+  private tapFailing = false
 
   /** Opens log_file at once: a symlink or a non-regular file there is an H2KError (the daemon does not start). */
   constructor(settings: DaemonLogSettings, private readonly stderr: {write(line: string): unknown} = process.stderr) {
@@ -92,6 +106,15 @@ export class DaemonLog {
     }
   }
 
+  /**
+   * A copy of every line that names a job (`job` field) at info or more severe (debug too when the daemon
+   * logs debug), redacted and bounded as written. Returns the function that removes it.
+   */
+  addTap(tap: LogTap): () => void {
+    this.taps.add(tap)
+    return () => this.taps.delete(tap)
+  }
+
   setLevel(level: LogLevel): void {
     this.level = level
   }
@@ -99,9 +122,13 @@ export class DaemonLog {
   log(level: LogLevel, event: string, fields: Record<string, unknown> = {}, message = ''): void {
     // Whatever the level: one line on stderr says the daemon started and where its log goes.
     if (this.file && event === ANNOUNCED) this.toStderr(level, this.render(level, event, {log_file: this.file.path, pid: process.pid}, 'further lines go to log_file'))
-    if (RANK[level] > RANK[this.level]) return
+    const tapped = this.taps.size > 0 && typeof fields.job === 'string' && RANK[level] <= Math.max(RANK.info, RANK[this.level])
+    if (RANK[level] > RANK[this.level] && !tapped) return
     const clean = bounded(redactConfig(Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)))) as Record<string, unknown>
-    const line = this.render(level, event, clean, cut(redactSecrets(message), MAX_MESSAGE_CHARS))
+    const text = cut(redactSecrets(message), MAX_MESSAGE_CHARS)
+    if (tapped) this.toTaps({at: new Date().toISOString(), event, fields: clean, level, message: text})
+    if (RANK[level] > RANK[this.level]) return
+    const line = this.render(level, event, clean, text)
     if (this.file && !this.closed) this.toFile(level, line)
     else this.toStderr(level, line)
   }
@@ -122,6 +149,19 @@ export class DaemonLog {
   close(): void {
     this.closed = true
     this.file?.close()
+  }
+
+  private toTaps(line: TappedLine): void {
+    for (const tap of this.taps) {
+      try {
+        tap(line)
+        this.tapFailing = false
+      } catch (error) {
+        // Said once until a copy succeeds again: the line itself is still written below.
+        if (!this.tapFailing) this.toStderr('warn', this.render('warn', 'daemon:log-tap-failed', {job: line.fields.job}, `${(error as Error).message}: the job's log in the store misses lines until a write succeeds again`))
+        this.tapFailing = true
+      }
+    }
   }
 
   private toStderr(level: LogLevel, line: string): void {

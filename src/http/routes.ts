@@ -6,6 +6,8 @@ export interface HttpRequestContext {
   url: URL
   requestId: string
   params: Record<string, string>
+  /** The parsed JSON body of a route with `body: 'json'` (undefined when the request sent none). */
+  body?: unknown
 }
 
 export interface HttpReply {
@@ -14,6 +16,30 @@ export interface HttpReply {
   body: string
   headers?: Record<string, string>
 }
+
+/** Where a streaming reply writes (server-sent events): text chunks, until either side closes. */
+export interface StreamSink {
+  /** Write one chunk; false once the stream is closed (the chunk is dropped). */
+  write(text: string): boolean
+  /** End the stream (idempotent). */
+  end(): void
+  /** Called once when the stream ends, whoever ended it (client gone, daemon stopping, `end()`). */
+  onClose(fn: () => void): void
+  readonly closed: boolean
+}
+
+/**
+ * A long-lived reply (text/event-stream): headers are sent at once, then `open` writes to the sink for as
+ * long as it likes. The listener's request and idle timeouts do not apply to it; closing the listener ends it.
+ */
+export interface HttpStreamReply {
+  status: number
+  contentType: string
+  headers?: Record<string, string>
+  open(sink: StreamSink): void
+}
+
+export const isStreamReply = (reply: HttpReply | HttpStreamReply): reply is HttpStreamReply => 'open' in reply
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH'
 
@@ -28,9 +54,11 @@ export interface Route {
   path: string
   /** Answer without the bearer token even when one is configured (liveness probes). */
   open?: boolean
-  /** Largest request body accepted, bytes (default 0: any body is refused with 413). A body needs a Content-Length (chunked: 413); the handler reads `req` itself. */
+  /** Largest request body accepted, bytes (default 0: any body is refused with 413). Without `body`, a body needs a Content-Length (chunked: 413) and the handler reads `req` itself. */
   maxBodyBytes?: number
-  handle(ctx: HttpRequestContext): Promise<HttpReply>
+  /** 'json': the listener reads the body (Content-Type application/json, else 415; at most maxBodyBytes, counted as it arrives, chunked too, else 413; invalid JSON 400) into `ctx.body`. */
+  body?: 'json'
+  handle(ctx: HttpRequestContext): Promise<HttpReply | HttpStreamReply>
 }
 
 export interface RouteMatch {
@@ -82,6 +110,12 @@ function matchSegments(segments: readonly string[], parts: readonly string[]): R
     }
   }
   return params
+}
+
+/** The one error shape of every listener: `{"error": {status, message, request_id, code?, details?}}`. */
+export function errorReply(status: number, message: string, requestId: string, more: {code?: string; details?: Record<string, unknown>; headers?: Record<string, string>} = {}): HttpReply {
+  const error = {message, request_id: requestId, status, ...(more.code === undefined ? {} : {code: more.code}), ...(more.details === undefined ? {} : {details: more.details})}
+  return json(status, {error}, more.headers)
 }
 
 /** A JSON reply. */

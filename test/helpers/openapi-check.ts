@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict'
+import {readFileSync} from 'node:fs'
+
+import {Ajv2020} from 'ajv/dist/2020.js'
+import {parse} from 'yaml'
+
+interface Operation {
+  responses: Record<string, {$ref?: string; content?: Record<string, {schema?: unknown}>}>
+}
+
+interface OpenApi {
+  paths: Record<string, Record<string, Operation>>
+  components: {schemas: Record<string, unknown>; responses: Record<string, {content?: Record<string, {schema?: unknown}>}>}
+}
+
+const DOC_ID = 'h2k-openapi'
+const doc = parse(readFileSync(new URL('../../openapi.yaml', import.meta.url), 'utf8')) as OpenApi
+/** `#/components/schemas/X` → the schemas as `$defs` of one document ajv knows. */
+const rewrite = (value: unknown): unknown => JSON.parse(JSON.stringify(value).replaceAll('"#/components/schemas/', `"${DOC_ID}#/$defs/`)) as unknown
+const ajv = new Ajv2020({allErrors: true, strict: false, validateFormats: false})
+ajv.addSchema({$defs: rewrite(doc.components.schemas), $id: DOC_ID})
+const compiled = new Map<string, ReturnType<typeof ajv.compile>>()
+
+/** The documented path template (`/api/v1/jobs/{id}`) a concrete path matches. */
+function templateOf(path: string): string | undefined {
+  const parts = path.split('?')[0]!.split('/').filter(Boolean)
+  return Object.keys(doc.paths).find((template) => {
+    const segments = template.split('/').filter(Boolean)
+    return segments.length === parts.length && segments.every((s, i) => (s.startsWith('{') ? parts[i] !== '' : s === parts[i]))
+  })
+}
+
+/**
+ * Assert that a response is documented in openapi.yaml and its JSON body matches the documented schema
+ * (the status's own response, else `default`). Every API test sends every answer through this.
+ */
+export function expectValid(method: string, path: string, status: number, body: unknown): void {
+  const template = templateOf(path)
+  assert.ok(template, `${path} is not documented in openapi.yaml`)
+  const operation = doc.paths[template]![method.toLowerCase()]
+  assert.ok(operation, `${method} ${template} is not documented in openapi.yaml`)
+  let response = operation.responses[String(status)] ?? operation.responses.default
+  assert.ok(response, `${method} ${template} ${status} is not documented`)
+  if (response.$ref) response = doc.components.responses[response.$ref.split('/').at(-1)!]!
+  const schema = response.content?.['application/json']?.schema
+  assert.ok(schema, `${method} ${template} ${status} documents no JSON body`)
+  const key = `${method} ${template} ${status}`
+  let validate = compiled.get(key)
+  if (!validate) {
+    validate = ajv.compile(rewrite(schema) as object)
+    compiled.set(key, validate)
+  }
+  assert.ok(validate(body), `${key}: the body does not match openapi.yaml: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body).slice(0, 2000)}`)
+}
+
+/** Every documented path+method (the tests check each was exercised at least once). */
+export function documentedOperations(): string[] {
+  return Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
+}
