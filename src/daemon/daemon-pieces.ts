@@ -1,4 +1,8 @@
+import type Database from 'better-sqlite3'
+
 import {startHttpPiece} from '../http/http-piece.js'
+import type {Route} from '../http/routes.js'
+import {startSchedulePiece} from '../schedule/schedule-piece.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import type {DaemonConfig} from './config.js'
 import type {JobService} from '../service/job-service-types.js'
@@ -34,6 +38,10 @@ export interface PieceContext {
   jobs: JobService
   /** Register one more dispatch gate (e.g. time windows): asked about every queued job before it starts. */
   addGate: (gate: DispatchGate) => void
+  /** The job store's connection, for pieces with tables of their own (their own store class, their own migration). */
+  database: Database.Database
+  /** Routes other pieces add to the REST API (schedules): push before the API piece starts (it starts last). */
+  apiRoutes: Route[]
 }
 
 /** Something the daemon composes: it may listen to events, and is closed when the daemon stops. */
@@ -64,6 +72,8 @@ export async function startPieces(ctx: PieceContext): Promise<DaemonPiece[]> {
     if (notify) pieces.push(notify)
     const systemd = startSystemdPiece(ctx)
     if (systemd) pieces.push(systemd)
+    // Schedules: synced from the configuration, caught up on what was missed; their routes join ctx.apiRoutes.
+    pieces.push(await startSchedulePiece(ctx))
   } catch (error) {
     // What did start is released: a failed start leaves no listener or outbox connection behind.
     for (const piece of pieces) {

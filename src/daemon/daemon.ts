@@ -183,7 +183,7 @@ export class Daemon {
     // A parent that ended badly just before a crash: its dependents are skipped now.
     for (const row of sweepSkipped({emit, log, store: this.store})) await settleJob(row)
     try {
-      this.pieces = await startPieces({addGate: (gate) => this.addGate(gate), config: this.config, emit, jobs: this.jobs, log, readiness: () => this.readiness(), snapshot: () => this.snapshot()})
+      this.pieces = await startPieces({addGate: (gate) => this.addGate(gate), apiRoutes: [], config: this.config, database: this.store.database, emit, jobs: this.jobs, log, readiness: () => this.readiness(), snapshot: () => this.snapshot()})
     } catch (error) {
       // A listener that cannot listen, a token missing: nothing of this start is left behind (socket, store).
       await this.control.close()

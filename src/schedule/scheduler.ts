@@ -169,12 +169,16 @@ export class Scheduler {
 
   private tick(): Promise<void> {
     return this.serialize(async () => {
-      const now = this.deps.clock.now()
-      for (const schedule of this.deps.store.all()) {
-        if (this.stopped) return
-        if (schedule.enabled && schedule.nextRun !== null && schedule.nextRun <= now) await this.due(schedule, now)
+      try {
+        const now = this.deps.clock.now()
+        for (const schedule of this.deps.store.all()) {
+          if (this.stopped) return
+          if (schedule.enabled && schedule.nextRun !== null && schedule.nextRun <= now) await this.due(schedule, now)
+        }
+      } finally {
+        this.arm()
       }
-    }).finally(() => this.arm())
+    })
   }
 
   /** Wake at the earliest next_run (re-armed after every change and tick). */
@@ -190,8 +194,8 @@ export class Scheduler {
   /** Every due time of one schedule up to now: on-time ones fire; late ones follow catch_up. */
   private async due(schedule: Schedule, now: number): Promise<void> {
     const cron = new CronExpression(schedule.cron, schedule.timezone)
-    const times = [schedule.nextRun!, ...cron.between(schedule.nextRun!, now, MAX_CATCH_UP)]
-    const beyond = times.length > MAX_CATCH_UP ? cron.next(times.at(-1)!) : undefined
+    const times = [schedule.nextRun!, ...cron.between(schedule.nextRun!, now, MAX_CATCH_UP - 1)]
+    const beyond = times.length === MAX_CATCH_UP ? cron.next(times.at(-1)!) : undefined
     const onTime = times.filter((t) => now - t <= LATE_AFTER_MS)
     const late = times.filter((t) => now - t > LATE_AFTER_MS)
     let toFire: number[]

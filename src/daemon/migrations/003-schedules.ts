@@ -1,12 +1,14 @@
 import type Database from 'better-sqlite3'
 
+import type {Migration} from './migration.js'
+
 /**
  * Migration 3: schedules (src/schedule/). `schedules` holds each schedule (from the configuration file, or
  * created over the API) with its persisted next_run / last_run / run_count (ms epoch); `schedule_runs` one
  * row per due time: fired, skipped because the previous run was still going, missed (downtime, a template
  * that could not be expanded), or queued beside a running one (overlap: queue).
  */
-export const schedulesMigration = {
+export const schedules: Migration = {
   name: 'schedules',
   up(db: Database.Database): void {
     db.exec(`
@@ -45,4 +47,4 @@ CREATE INDEX schedule_runs_schedule ON schedule_runs(schedule_id, id);
 `)
   },
   version: 3,
-} as const
+}
