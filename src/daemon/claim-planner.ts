@@ -14,6 +14,8 @@ import {type IntakeItem, insideInbox, planDocument, recheckItem, symlinkRefused}
 import {definitionFor, type NewJob, vmName} from './job-definition.js'
 import {errorInfo, errorToStore, jobInfo} from './job-info.js'
 import {jobOutputPath} from './job-output-path.js'
+import {policyFromDocument} from './job-policy.js'
+import {resolveDependencies} from './resolve-dependencies.js'
 import {refusedError} from './refused-error.js'
 import type {JobRow, JobStore} from './store.js'
 
@@ -105,7 +107,17 @@ export class ClaimPlanner {
           const input = rel === undefined ? job.settings.input : join(dir, rel)
           await checkInputAllowed(input, dir, cfg.allowedInputDirs)
           const size = existsSync(input) ? statSync(input).size : 0
-          jobs.push({filename: basename(input), id: plan.jobs.length === 1 ? id : `${id}-${index + 1}`, input, intake: id, name: job.name, settings: job.settings, size})
+          const policy = policyFromDocument(job.keys ?? {}, plan.batchKeys, 'drop')
+          jobs.push({filename: basename(input), id: plan.jobs.length === 1 ? id : `${id}-${index + 1}`, input, intake: id, name: job.name, policy, settings: job.settings, size})
+        }
+        // depends_on: names of the batch's jobs first, then ids of jobs in the store; cycles and unknown names refuse the file.
+        const nodes = jobs.map((job, index) => ({at: plan.kind === 'batch' ? `jobs[${index}]` : '(job)', dependsOn: job.policy?.dependsOn, id: job.id, name: job.name}))
+        const {edges, order} = resolveDependencies(nodes, (ref) => store.job(ref)?.id, main)
+        jobs = order.map((node) => jobs.find((j) => j.id === node.id)!)
+        for (const job of jobs) {
+          const ids = edges.get(job.id) ?? []
+          if (job.policy) job.policy = {...job.policy, ...(ids.length > 0 ? {dependsOn: ids} : {})}
+          if (ids.length === 0 && job.policy) delete job.policy.dependsOn
         }
       }
     } catch (error) {
@@ -133,8 +145,10 @@ export class ClaimPlanner {
         return
       }
     }
-    for (const job of jobs) {
-      const row = this.createJob(job)
+    // One transaction: a claim's jobs (and their dependency edges) are recorded all or none.
+    const rows = store.transaction(() => jobs.map((job) => this.createJob(job)))
+    for (const [index, job] of jobs.entries()) {
+      const row = rows[index]!
       emit({at: new Date(), job: jobInfo(row), type: 'job:queued'})
       log('info', 'job:queued', {file: main, job: job.id, name: job.name === vmName(main) ? undefined : job.name, size: job.size})
     }
@@ -153,6 +167,7 @@ export class ClaimPlanner {
       output_path: outputPath,
       source_path: job.filename,
       status: status === 'failed' ? 'queued' : status,
+      ...(job.policy?.dependsOn ? {depends_on: job.policy.dependsOn} : {}),
       vm_path: job.input,
     })
   }
