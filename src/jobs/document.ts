@@ -122,6 +122,8 @@ export class SourceDocument {
     for (const error of validate.errors ?? []) {
       // Said by the error it wraps (the key's own, with the key's position): one line per problem.
       if (error.keyword === 'propertyNames') continue
+      // `if` only says which branch failed; the branch's own errors say what is wrong (a window: string or mapping).
+      if (error.keyword === 'if') continue
       const violation = this.describe(error)
       const key = `${violation.line}:${violation.column}:${violation.message}`
       if (!seen.has(key)) {

@@ -1,8 +1,9 @@
 import {basename, extname, join, resolve} from 'node:path'
 
-import {H2KError, isErrorCode, type JobSettings} from '@hyper2kvm/plugin-api'
+import {H2KError, isErrorCode, isH2KError, type JobSettings} from '@hyper2kvm/plugin-api'
 import {relativeInside} from '@hyper2kvm/plugin-api/host'
 import {realOrSelf} from '../fs/real-or-self.js'
+import {parseWindow, type WindowSpec} from '../schedule/time-window.js'
 import {convertFlags, layerFlags, settingsFromFlags} from '../job-flags.js'
 import type {SourceDocument, Violation} from './document.js'
 import {documentStageOptions, mergeStageOptionLayers} from './stage-option-layer.js'
@@ -23,6 +24,10 @@ export interface JobEntry {
   fix_grub?: boolean
   verify_boot?: boolean
   name?: string
+  /** Daemon only (README "Time windows"): when the job may start, what happens when the window closes, the emergency override. */
+  window?: WindowSpec
+  window_end?: 'cancel' | 'finish'
+  override_window?: boolean
   initramfs_drivers?: string[]
   overwrite?: boolean
   /** false: run qemu unsandboxed (--no-sandbox). */
@@ -255,6 +260,12 @@ export async function planJobDocument(doc: SourceDocument, options: PlanOptions 
       continue
     }
     names.set(name, at)
+    const windowProblem = windowViolation(doc, entry, jobs ? jobs[at[1] as number] : undefined, at)
+    if (windowProblem) {
+      // A batch-level window is said once, not once per job inheriting it.
+      if (!violations.some((v) => v.line === windowProblem.line && v.column === windowProblem.column)) violations.push(windowProblem)
+      continue
+    }
     // Stage options: the top level's, then the job's own, key by key, each remembering where it was written.
     const jobOptions = jobs ? jobs[at[1] as number]?.stage_options : undefined
     const stageOptions = mergeStageOptionLayers(documentStageOptions(doc, ['stage_options'], defaults.stage_options), documentStageOptions(doc, [...at, 'stage_options'], jobOptions))
@@ -281,6 +292,21 @@ function unknownCodes(doc: SourceDocument, at: Array<string | number>, retry: Po
     }
   }
   return out
+}
+
+/** A window the schema accepts but parseWindow refuses (an unknown zone, 2026-02-30, "25:00-06:00"), where it is written. */
+function windowViolation(doc: SourceDocument, entry: JobEntry, own: JobEntry | undefined, at: Array<string | number>): Violation | undefined {
+  if (entry.window === undefined) return undefined
+  const path = own && 'window' in own ? [...at, 'window'] : ['window']
+  try {
+    parseWindow(entry.window, undefined, {where: 'window'})
+    return undefined
+  } catch (error) {
+    if (!isH2KError(error)) throw error
+    const {key, problem} = error.details as {key?: string; problem?: string}
+    const sub = key?.split('.').slice(1) ?? []
+    return doc.violation([...path, ...sub], problem ?? error.message)
+  }
 }
 
 function planManifest(doc: SourceDocument, options: PlanOptions): JobPlan {

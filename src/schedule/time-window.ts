@@ -55,7 +55,7 @@ export function parseWindow(spec: WindowSpec, defaultZone?: string, options: Par
   const code = options.code ?? 'H2K_JOB_INVALID'
   const fail = (key: string, message: string): never => {
     throw new H2KError(code, `${key}: ${message}`, {
-      details: {key},
+      details: {key, problem: message},
       suggestions: ['A window is "HH:MM-HH:MM" or {hours, days: [mon-fri, sun], holidays: [YYYY-MM-DD], timezone: Area/City}; see the README section Time windows.'],
     })
   }

@@ -108,9 +108,8 @@ export function instantOf(zone: string, day: number, minuteOfDay: number): numbe
 export function requireZone(zone: string, where: string, code: 'H2K_JOB_INVALID' | 'H2K_USAGE'): string {
   const known = /^[A-Za-z0-9_+\-/]{1,64}$/.test(zone) ? canonicalZone(zone) : undefined
   if (!known) {
-    throw new H2KError(code, `${where}: ${boundedQuote(zone)} is not an IANA time zone (such as "Europe/Berlin", "America/Chicago" or "UTC").`, {
-      details: {key: where},
-    })
+    const problem = `${boundedQuote(zone)} is not an IANA time zone (such as "Europe/Berlin", "America/Chicago" or "UTC").`
+    throw new H2KError(code, `${where}: ${problem}`, {details: {key: where, problem}})
   }
   return known
 }
