@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3'
 
+import {startApiPiece} from '../api/api-piece.js'
 import {startHttpPiece} from '../http/http-piece.js'
 import type {Route} from '../http/routes.js'
 import {startSchedulePiece} from '../schedule/schedule-piece.js'
@@ -8,6 +9,7 @@ import type {DaemonConfig} from './config.js'
 import type {JobService} from '../service/job-service-types.js'
 import type {DaemonEvent, DaemonListener, DaemonSnapshot} from './daemon-events.js'
 import type {DispatchGate} from './dispatch-gate.js'
+import type {JobLogStore} from './job-log-store.js'
 import {NotifyPiece} from '../notify/notify-piece.js'
 import {StallDetector} from './stall-detector.js'
 import {storePath} from './store.js'
@@ -40,6 +42,8 @@ export interface PieceContext {
   addGate: (gate: DispatchGate) => void
   /** The job store's connection, for pieces with tables of their own (their own store class, their own migration). */
   database: Database.Database
+  /** Each job's own log lines (job_log): the API serves them. */
+  jobLog: JobLogStore
   /** Routes other pieces add to the REST API (schedules): push before the API piece starts (it starts last). */
   apiRoutes: Route[]
 }
@@ -74,6 +78,9 @@ export async function startPieces(ctx: PieceContext): Promise<DaemonPiece[]> {
     if (systemd) pieces.push(systemd)
     // Schedules: synced from the configuration, caught up on what was missed; their routes join ctx.apiRoutes.
     pieces.push(await startSchedulePiece(ctx))
+    // The REST API last: it mounts the routes the pieces before it added to ctx.apiRoutes.
+    const api = await startApiPiece(ctx, {jobLog: ctx.jobLog, jobs: ctx.jobs, moreRoutes: ctx.apiRoutes})
+    if (api) pieces.push(api)
   } catch (error) {
     // What did start is released: a failed start leaves no listener or outbox connection behind.
     for (const piece of pieces) {

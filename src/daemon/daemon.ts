@@ -23,6 +23,7 @@ import {DaemonJobService, type JobService} from '../service/job-service.js'
 import {JobRunner, type RunningJob} from './job-runner.js'
 import {reapLeftoverChildren} from './leftover-children.js'
 import {DaemonLog} from './daemon-log.js'
+import {JobLogStore, jobLogTap} from './job-log-store.js'
 import {readinessChecks} from './readiness.js'
 import {recoverClaims} from './recover-claims.js'
 import {planReload} from './reload-config.js'
@@ -169,6 +170,9 @@ export class Daemon {
     const log = this.log.bind(this)
     this.control = await ControlServer.listen(controlSocketPath(outputDir), {handle: (command) => this.controlReply(command), log})
     this.store = JobStore.open(outputDir)
+    // Each job's own log lines (GET /api/v1/jobs/{id}/log): a copy of the lines naming it, from the one log writer.
+    const jobLog = new JobLogStore(this.store.database)
+    this.logger.addTap(jobLogTap(jobLog))
     const config = () => this.config
     const emit = (event: DaemonEvent) => this.emit(event)
     this.settler = new ClaimSettler(this.store, config, (real) => this.safe(real), log)
@@ -183,7 +187,7 @@ export class Daemon {
     // A parent that ended badly just before a crash: its dependents are skipped now.
     for (const row of sweepSkipped({emit, log, store: this.store})) await settleJob(row)
     try {
-      this.pieces = await startPieces({addGate: (gate) => this.addGate(gate), apiRoutes: [], config: this.config, database: this.store.database, emit, jobs: this.jobs, log, readiness: () => this.readiness(), snapshot: () => this.snapshot()})
+      this.pieces = await startPieces({addGate: (gate) => this.addGate(gate), apiRoutes: [], config: this.config, database: this.store.database, emit, jobLog, jobs: this.jobs, log, readiness: () => this.readiness(), snapshot: () => this.snapshot()})
     } catch (error) {
       // A listener that cannot listen, a token missing: nothing of this start is left behind (socket, store).
       await this.control.close()

@@ -27,6 +27,8 @@ export class JobLogStore {
   constructor(private readonly db: Database.Database) {}
 
   append(jobId: string, line: Omit<JobLogLine, 'seq'>): void {
+    // The store closes last when the daemon stops: a line after that is in the daemon log only.
+    if (!this.db.open) return
     try {
       this.db.transaction(() => {
         let seq = this.next.get(jobId)
@@ -49,5 +51,13 @@ export class JobLogStore {
     } catch (error) {
       throw mapForeignError(error, {operation: 'Cannot read job log lines'})
     }
+  }
+}
+
+/** The daemon log's tap that copies each line naming a job (`job` field) into that job's log. */
+export function jobLogTap(store: JobLogStore): (line: {at: string; level: string; event: string; fields: Record<string, unknown>; message: string}) => void {
+  return (line) => {
+    const {job, ...fields} = line.fields
+    if (typeof job === 'string') store.append(job, {at: line.at, event: line.event, fields, level: line.level, message: line.message})
   }
 }

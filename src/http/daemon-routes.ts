@@ -10,10 +10,21 @@ export interface DaemonRouteInputs {
   version: string
 }
 
-/**
- * The daemon's own routes: Prometheus metrics (at the seed's two paths), liveness and readiness. The
- * job service adds its `/api/v1/jobs` routes to the same table.
- */
+/** Liveness: the process answers. Open (no token) so probes need no secret; it says nothing but state and version. On the metrics and the API listener. */
+export function healthRoute(snapshot: () => DaemonSnapshot, version: string): Route {
+  return {
+    async handle() {
+      const s = snapshot()
+      return json(200, {state: s.state, status: 'ok', uptime_seconds: Math.round((Date.now() - s.startedAt.getTime()) / 1000), version})
+    },
+    method: 'GET',
+    name: 'health',
+    open: true,
+    path: '/api/v1/health',
+  }
+}
+
+/** The metrics listener's routes: Prometheus metrics (at the seed's two paths), liveness and readiness. */
 export function daemonRoutes(inputs: DaemonRouteInputs): Route[] {
   const scrape: Route['handle'] = async () => {
     const {body, contentType} = await inputs.metrics.scrape()
@@ -22,17 +33,7 @@ export function daemonRoutes(inputs: DaemonRouteInputs): Route[] {
   return [
     {handle: scrape, method: 'GET', name: 'metrics', path: '/metrics'},
     {handle: scrape, method: 'GET', name: 'api-metrics', path: '/api/v1/metrics'},
-    {
-      // Liveness: the process answers. Open (no token) so probes need no secret; it says nothing but state and version.
-      async handle() {
-        const s = inputs.snapshot()
-        return json(200, {state: s.state, status: 'ok', uptime_seconds: Math.round((Date.now() - s.startedAt.getTime()) / 1000), version: inputs.version})
-      },
-      method: 'GET',
-      name: 'health',
-      open: true,
-      path: '/api/v1/health',
-    },
+    healthRoute(inputs.snapshot, inputs.version),
     {
       // Readiness: the daemon takes new work (store writable, directories usable, not paused or draining).
       async handle() {

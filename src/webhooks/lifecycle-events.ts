@@ -8,7 +8,7 @@ export interface LifecycleEvent {
 
 /** The job as every event names it: the seed's `job_id`/`job_name` with our fields beside them. */
 function jobData(job: JobInfo): Record<string, unknown> {
-  return {file_type: job.fileType, job_id: job.id, job_name: job.name, size_bytes: job.sizeBytes, source: job.filename}
+  return {file_type: job.fileType, job_id: job.id, job_name: job.name, origin: job.origin, size_bytes: job.sizeBytes, source: job.filename, ...(job.scheduleId ? {schedule_id: job.scheduleId} : {})}
 }
 
 function errorData(error: ErrorInfo): Record<string, unknown> {
@@ -34,7 +34,13 @@ export function lifecycleEvent(e: DaemonEvent): LifecycleEvent | undefined {
     case 'job:retry':
       return {data: {...jobData(e.job), attempt: e.attempt, error: errorData(e.error), max_retries: e.maxRetries, next_retry_at: e.nextRetryAt.toISOString(), retrying: true, timestamp}, event: 'job.failed'}
     case 'job:failed':
-      return {data: {...jobData(e.job), attempt: e.attempt, duration_seconds: Math.round(e.durationMs) / 1000, error: errorData(e.error), max_retries: e.maxRetries, retrying: false, timestamp}, event: 'job.failed'}
+      return {data: {...jobData(e.job), attempt: e.attempt, duration_seconds: Math.round(e.durationMs) / 1000, error: errorData(e.error), max_retries: e.maxRetries, retrying: e.retrying, timestamp}, event: 'job.failed'}
+    case 'job:cancelled':
+      return {data: {...jobData(e.job), reason: e.reason, status: 'cancelled', timestamp}, event: 'job.cancelled'}
+    case 'job:dead':
+      return {data: {...jobData(e.job), attempts: e.attempts, error: errorData(e.error), status: 'dead', timestamp}, event: 'job.dead'}
+    case 'job:skipped':
+      return {data: {...jobData(e.job), parent: e.parent, status: 'skipped', timestamp}, event: 'job.skipped'}
     default:
       return undefined
   }
