@@ -111,7 +111,7 @@ describe('Scheduler (fake clock, real job store and job service)', () => {
 
   it('trigger: runs now whatever the timing, beside an unfinished run, and records override_window', async () => {
     h = await ScheduleHarness.open(temp.dir, Date.parse('2026-06-01T12:00:00Z'))
-    h.scheduler.create(api({cron: '0 2 * * *', id: 'wave', job_template: {input: h.disk('vm.raw')}, timezone: 'UTC'}))
+    h.scheduler.create(api({cron: '0 2 * * *', id: 'wave', job_template: {input: h.disk('vm.raw')}, retry: {backoff: 'fixed', max: 1}, timezone: 'UTC', window: '22:00-06:00', window_end: 'cancel'}))
     await h.scheduler.start()
     const first = await h.scheduler.trigger('wave')
     const second = await h.scheduler.trigger('wave', {overrideWindow: true})
@@ -119,6 +119,8 @@ describe('Scheduler (fake clock, real job store and job service)', () => {
     assert.equal(second.outcome, 'queued')
     assert.equal(second.overrideWindow, true)
     assert.equal(h.store.jobs().length, 2)
+    // The schedule's retry reached each job's policy (the job service validated the window keys it carried).
+    for (const job of h.store.jobs()) assert.deepEqual(JSON.parse(job.definition_json).policy.retry, {backoff: 'fixed', maxRetries: 1})
     assert.equal(h.scheduler.get('wave')!.nextRun, Date.parse('2026-06-02T02:00:00Z'), 'a trigger does not move the next due time')
     const fired = h.events.filter((e) => e.type === 'schedule:fired')
     assert.deepEqual(fired.map((e) => e.type === 'schedule:fired' && [e.manual, e.overrideWindow]), [[true, false], [true, true]])
