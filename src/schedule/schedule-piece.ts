@@ -23,7 +23,7 @@ export async function startSchedulePiece(ctx: Pick<PieceContext, 'config' | 'log
   })
   scheduler.sync(config.schedules)
   await scheduler.start()
-  ctx.apiRoutes.push(...scheduleRoutes({scheduler}))
+  ctx.apiRoutes.push(...scheduleRoutes({log: ctx.log, scheduler}))
   return {
     close: () => scheduler.stop(),
     name: 'schedules',

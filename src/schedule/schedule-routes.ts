@@ -1,4 +1,6 @@
 import {H2KError} from '@hyper2kvm/plugin-api'
+import {httpStatusOf} from '../api/api-errors.js'
+import type {DaemonLogFn} from '../daemon/daemon-pieces.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import {errorReply, type HttpReply, json, type Route} from '../http/routes.js'
 import {runView, type Schedule, scheduleView} from './schedule.js'
@@ -8,9 +10,10 @@ import {notFound, type Scheduler} from './scheduler.js'
 /** A schedule body is small: a template is a few keys (an inline batch of a wave stays well below this). */
 const MAX_SCHEDULE_BODY = 256 * 1024
 
-/** What the routes need: the scheduler, and how a problem is logged. */
+/** What the routes need: the scheduler, and how a server-side failure is logged. */
 export interface ScheduleRoutesContext {
   scheduler: Scheduler
+  log: DaemonLogFn
 }
 
 /**
@@ -26,7 +29,7 @@ export function scheduleRoutes(ctx: ScheduleRoutesContext): Route[] {
       try {
         return await fn(c)
       } catch (error) {
-        return scheduleErrorReply(error, c.requestId)
+        return scheduleErrorReply(error, c.requestId, ctx.log)
       }
     }
   const existing = (id: string): Schedule => {
@@ -108,12 +111,18 @@ export function scheduleRoutes(ctx: ScheduleRoutesContext): Route[] {
   ]
 }
 
-/** An error as the API answers it: 404 unknown schedule, 409 owned by the configuration file / id taken, 403 a path outside allowed_input_dirs, 400 invalid. */
-export function scheduleErrorReply(error: unknown, requestId: string): HttpReply {
+/**
+ * An error as the API answers it (api-errors.ts maps the codes): 404 unknown schedule and 409 owned by the
+ * configuration file / id taken (the scheduler says so in details.status), 403 a path outside
+ * allowed_input_dirs, 400 invalid; a server-side failure is logged and answered without detail.
+ */
+export function scheduleErrorReply(error: unknown, requestId: string, log: DaemonLogFn): HttpReply {
   const mapped = mapForeignError(error)
-  const wanted = (mapped.details as {status?: unknown} | undefined)?.status
-  const status =
-    typeof wanted === 'number' ? wanted : mapped.code === 'H2K_UNSAFE_PATH' ? 403 : ['H2K_USAGE', 'H2K_JOB_INVALID', 'H2K_INPUT_NOT_FOUND'].includes(mapped.code) ? 400 : String(mapped.code) === 'H2K_JOB_STATE' ? 409 : 500
-  const {status: _status, ...details} = (mapped.details ?? {}) as Record<string, unknown>
-  return errorReply(status, mapped.message, requestId, {code: mapped.code, ...(Object.keys(details).length > 0 && status < 500 ? {details} : {})})
+  const {status: wanted, ...details} = (mapped.details ?? {}) as Record<string, unknown>
+  const status = typeof wanted === 'number' ? wanted : httpStatusOf(mapped.code)
+  if (status >= 500) {
+    log('error', 'api:failed', {code: mapped.code, request_id: requestId, route: 'schedules'}, mapped.message)
+    return errorReply(status, 'Internal error; the daemon log has the details.', requestId, {code: mapped.code})
+  }
+  return errorReply(status, mapped.message, requestId, {code: mapped.code, ...(Object.keys(details).length > 0 ? {details} : {})})
 }
