@@ -84,6 +84,8 @@ export interface DaemonSnapshot {
   queued: number
   /** Jobs waiting for a retry (a subset of `queued`). */
   retryWaiting: number
+  /** Queued jobs a dispatch gate holds back (a dependency, a time window: they have a wait_reason; a subset of `queued`). */
+  held?: number
   running: number
   /** Files seen in the inbox, not claimed yet (waiting to be stable / complete). */
   pendingFiles: number

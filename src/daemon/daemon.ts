@@ -17,8 +17,10 @@ import {currentJobs} from './current-jobs.js'
 import {DaemonStats} from './daemon-stats.js'
 import {ignoredName, IntakeScanner} from './intake-items.js'
 import {definitionOf} from './job-definition.js'
-import {dependencyGate, type DispatchGate, type GateDecision, notBeforeGate} from './dispatch-gate.js'
+import {dependencyGate, type DispatchGate, notBeforeGate} from './dispatch-gate.js'
+import {GateSet} from './gate-set.js'
 import {sweepSkipped} from './dependency-skip.js'
+import {dueJobs} from './due-jobs.js'
 import {DaemonJobService, type JobService} from '../service/job-service.js'
 import {JobRunner, type RunningJob} from './job-runner.js'
 import {reapLeftoverChildren} from './leftover-children.js'
@@ -66,9 +68,7 @@ export class Daemon {
   private runner!: JobRunner
   private jobs!: DaemonJobService
   /** Asked about every queued job before it starts (dispatch-gate.ts). */
-  private gates: DispatchGate[] = []
-  private wakeTimer?: NodeJS.Timeout
-  private wakeTimerAt = Number.POSITIVE_INFINITY
+  private gates!: GateSet
   private readonly stopping = new AbortController()
   private statsTimer?: NodeJS.Timeout
   private ticking = false
@@ -134,6 +134,7 @@ export class Daemon {
       pendingFiles: this.stability.size,
       queued: waiting.length,
       retryWaiting: waiting.filter((r) => r.status === 'retry_wait').length,
+      held: waiting.filter((r) => r.status === 'queued' && r.wait_reason !== null).length,
       running: this.running.size,
       startedAt: this.startedAt,
       state: this.state,
@@ -181,7 +182,7 @@ export class Daemon {
     const settleJob = (row: JobRow) => this.settler.settleJob(row)
     this.runner = new JobRunner({config, emit, log, pump: () => this.pump(), registry: this.registry, settle: settleJob, stopping: () => this.state === 'STOPPING', store: this.store})
     this.jobs = new DaemonJobService({abortRunning: (id, reason) => this.abortRunning(id, reason), config, emit, log, settle: settleJob, store: this.store, wake: () => this.pump()})
-    this.gates = [notBeforeGate, dependencyGate(this.store)]
+    this.gates = new GateSet([notBeforeGate, dependencyGate(this.store)], () => this.pump())
     await reapLeftoverChildren(outputDir, log)
     await recoverClaims({layout: this.config.layout, log, planner: this.planner, safe: (real) => this.safe(real), settler: this.settler, store: this.store})
     // A parent that ended badly just before a crash: its dependents are skipped now.
@@ -248,7 +249,7 @@ export class Daemon {
     clearInterval(this.timer)
     clearTimeout(this.soon)
     clearInterval(this.statsTimer)
-    clearTimeout(this.wakeTimer)
+    this.gates?.close()
     this.watcher?.close()
     await this.writeStats()
     for (const piece of this.pieces) {
@@ -328,7 +329,7 @@ export class Daemon {
 
   /** One more dispatch gate (dispatch-gate.ts), asked after the built-in ones (not_before, dependencies). */
   addGate(gate: DispatchGate): void {
-    this.gates.push(gate)
+    this.gates.add(gate)
     this.pump()
   }
 
@@ -344,44 +345,10 @@ export class Daemon {
    */
   private pump(): void {
     if (this.state !== 'RUNNING') return
-    const now = Date.now()
-    let wakeAt = Number.POSITIVE_INFINITY
-    for (const row of this.store.unfinished()) {
-      if (this.running.size >= this.config.maxConcurrentJobs) break
-      if (this.running.has(row.id) || row.status === 'running') continue
-      if (row.status === 'retry_wait' && (row.next_attempt_at ?? 0) > now) continue
-      const decision = this.gated(row, now)
-      if (!decision.due) {
-        this.store.setWait(row.id, decision.notBefore, decision.reason)
-        if (decision.notBefore !== null) wakeAt = Math.min(wakeAt, decision.notBefore)
-        continue
-      }
-      if (row.not_before !== null || row.wait_reason !== null) this.store.setWait(row.id, null, null)
-      this.launch(row)
-    }
-    if (wakeAt !== Number.POSITIVE_INFINITY) this.wakeAt(wakeAt)
-  }
-
-  private gated(row: JobRow, now: number): GateDecision {
-    const definition = definitionOf(row)
-    for (const gate of this.gates) {
-      const decision = gate(row, definition, now)
-      if (!decision.due) return decision
-    }
-    return {due: true}
-  }
-
-  /** Pump again at `at` (the earliest not_before of the jobs kept waiting); one timer, the earliest wins. */
-  private wakeAt(at: number): void {
-    if (this.wakeTimer && this.wakeTimerAt <= at) return
-    clearTimeout(this.wakeTimer)
-    this.wakeTimerAt = at
-    this.wakeTimer = setTimeout(() => {
-      this.wakeTimer = undefined
-      this.wakeTimerAt = Number.POSITIVE_INFINITY
-      this.pump()
-    }, Math.max(0, at - Date.now()) + 10)
-    this.wakeTimer.unref()
+    const slots = this.config.maxConcurrentJobs - this.running.size
+    if (slots <= 0) return
+    const ctx = {emit: (e: DaemonEvent) => this.emit(e), gates: this.gates, log: this.log.bind(this), settle: (row: JobRow) => this.settler.settleJob(row), store: this.store}
+    for (const row of dueJobs(ctx, (id) => this.running.has(id), slots, Date.now())) this.launch(row)
   }
 
   /** Cancel a running job (JobService.cancel): it is aborted and ends cancelled, never re-queued. */

@@ -32,6 +32,7 @@ export async function recoverClaims(ctx: RecoveryContext): Promise<void> {
     if (row.status !== 'running') continue
     await rm(row.output_path, {force: true, recursive: true})
     store.transition(row.id, 'queued', 'recovered after an unclean stop: re-queued, partial outputs removed')
+    store.endOpenAttempts(row.id, 'interrupted')
     log('warn', 'job:recovered', {file: row.source_path, job: row.id}, 're-queued after an unclean stop')
   }
   // A refused processing directory is not read: its claims wait until it is fixed and the daemon restarted.

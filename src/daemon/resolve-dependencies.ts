@@ -18,7 +18,7 @@ const shown = (text: string): string => (isPlainKey(text) ? `"${text}"` : `a nam
  * cycle as `a → b → a`). Returns the ids each job waits for, and the batch in an order where every job
  * comes after the jobs of the batch it waits for (the order to insert them in).
  */
-export function resolveDependencies(nodes: readonly BatchNode[], existing: (ref: string) => string | undefined, what: string): {edges: Map<string, string[]>; order: BatchNode[]} {
+export function resolveDependencies<N extends BatchNode>(nodes: readonly N[], existing: (ref: string) => string | undefined, what: string): {edges: Map<string, string[]>; order: N[]} {
   const byName = new Map(nodes.map((n) => [n.name, n]))
   const byId = new Map(nodes.map((n) => [n.id, n]))
   const problems: string[] = []
@@ -35,8 +35,8 @@ export function resolveDependencies(nodes: readonly BatchNode[], existing: (ref:
   if (problems.length > 0) throw new H2KError('H2K_JOB_INVALID', `${what} is not a valid job file:\n${problems.join('\n')}`, {details: {violations: problems}})
   // Depth-first search within the batch (jobs already in the store cannot wait for new ones): a back edge is a cycle.
   const state = new Map<string, 'open' | 'done'>()
-  const order: BatchNode[] = []
-  const visit = (node: BatchNode, path: BatchNode[]): void => {
+  const order: N[] = []
+  const visit = (node: N, path: N[]): void => {
     if (state.get(node.id) === 'done') return
     if (state.get(node.id) === 'open') {
       const cycle = [...path.slice(path.indexOf(node)), node].map((n) => shown(n.name)).join(' → ')

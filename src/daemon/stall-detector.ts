@@ -52,7 +52,8 @@ export class StallDetector implements DaemonPiece {
 
   check(): void {
     const s = this.snapshot()
-    const waiting = s.queued - s.retryWaiting
+    // Jobs waiting for a retry, a dependency or a time window are not stalled: they wait on purpose.
+    const waiting = s.queued - s.retryWaiting - (s.held ?? 0)
     if (s.state === 'PAUSED' || s.state === 'STOPPING' || (waiting === 0 && s.running === 0)) {
       // Nothing should be moving: the clock starts again when something should.
       this.rearm()

@@ -340,6 +340,12 @@ export class JobStore {
     )
   }
 
+  /** Runs left open by a daemon that died (recovery): they end with `outcome`. */
+  endOpenAttempts(id: string, outcome: string): void {
+    if (!this.hasJobService()) return
+    this.guard('Cannot record an attempt', () => this.db.prepare('UPDATE job_attempts SET ended_at = ?, outcome = ? WHERE job_id = ? AND ended_at IS NULL').run(new Date().toISOString(), outcome, id))
+  }
+
   /** Why a queued job waits (and until when), or null/null once it is due. Written only when it changed. */
   setWait(id: string, notBefore: number | null, reason: string | null): void {
     this.guard('Cannot update a job', () => this.db.prepare('UPDATE jobs SET not_before = ?, wait_reason = ? WHERE id = ? AND (not_before IS NOT ? OR wait_reason IS NOT ?)').run(notBefore, reason, id, notBefore, reason))

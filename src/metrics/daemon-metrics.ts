@@ -48,7 +48,7 @@ export class DaemonMetrics implements DaemonListener {
     for (const total of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(`${METRIC_PREFIX}${total}`)
     const name = (n: string) => `${METRIC_PREFIX}${n}`
 
-    this.jobs = new Counter({help: 'Jobs finished, by outcome (succeeded, failed, duplicate).', labelNames: ['status'], name: name('jobs_total'), registers})
+    this.jobs = new Counter({help: 'Jobs finished, by outcome (succeeded, failed (dead ones too), duplicate, cancelled, skipped).', labelNames: ['status'], name: name('jobs_total'), registers})
     for (const status of ['succeeded', 'failed', 'duplicate']) this.jobs.inc({status}, 0)
     this.jobDuration = new Histogram({buckets: JOB_BUCKETS, help: 'Duration of a finished job attempt in seconds (the last attempt), by outcome.', labelNames: ['status'], name: name('job_duration_seconds'), registers})
     for (const status of ['succeeded', 'failed']) this.jobDuration.zero({status})
@@ -117,6 +117,12 @@ export class DaemonMetrics implements DaemonListener {
       case 'job:retry': {
         this.retries.inc()
         this.errors.inc({code: errorCodeLabel(event.error.code)})
+        break
+      }
+      // A dead job was counted as failed by its job:failed; cancelled and skipped jobs end without one.
+      case 'job:cancelled':
+      case 'job:skipped': {
+        this.jobs.inc({status: event.type === 'job:cancelled' ? 'cancelled' : 'skipped'})
         break
       }
       case 'job:duplicate': {

@@ -5,7 +5,7 @@ import {H2KError} from '@hyper2kvm/plugin-api'
 import type {DaemonConfig} from '../daemon/config.js'
 import type {DaemonEvent} from '../daemon/daemon-events.js'
 import type {DaemonLogFn} from '../daemon/daemon-pieces.js'
-import {skipDependents} from '../daemon/dependency-skip.js'
+import {failedParent, skipDependents} from '../daemon/dependency-skip.js'
 import {definitionFor} from '../daemon/job-definition.js'
 import {jobInfo} from '../daemon/job-info.js'
 import {jobOutputPath} from '../daemon/job-output-path.js'
@@ -53,7 +53,7 @@ export class DaemonJobService implements JobService {
     const rows = store.transaction(() => {
       const reserved = new Set<string>()
       return order.map((node) => {
-        const {job} = node as (typeof nodes)[number]
+        const {job} = node
         const outputPath = jobOutputPath(store, cfg.outputDir, node.name, node.id, reserved)
         reserved.add(outputPath)
         const dependsOn = edges.get(node.id) ?? []
@@ -130,6 +130,8 @@ export class DaemonJobService implements JobService {
   retry(id: string): JobRow[] {
     const row = this.find(id)
     if (!RETRYABLE.has(row.status)) throw stateError(row, 'retried (only failed, dead, cancelled and skipped jobs are)')
+    const parent = failedParent(this.ctx.store, row.id)
+    if (parent) throw new H2KError('H2K_JOB_STATE', `Job ${row.id} cannot be retried while job ${parent.id} it depends on is ${parent.status}: retry that one (its skipped dependents come with it).`, {details: {id: row.id, parent: parent.id}})
     if (!existsSync(row.vm_path)) {
       throw new H2KError('H2K_JOB_STATE', `Job ${row.id} cannot be retried: its input is gone (a dropped file moved on with its claim to failed/).`, {
         details: {id: row.id},

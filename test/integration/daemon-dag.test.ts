@@ -111,6 +111,24 @@ describe('daemon: job dependencies and the dead-letter queue', function () {
     assert.equal(byName().a!.attempts, 1, 'a did not run again')
   })
 
+  it('a dropped batch whose depends_on forms a cycle (or names no job) is refused whole, permanently, with the cycle named in its error file', async () => {
+    const {config, inbox, inputs, out, root} = layout('cycle')
+    const raw = makePatternedRaw(join(inputs, 'x.raw'))
+    writeFileSync(join(inbox, 'loop.json'), JSON.stringify({jobs: [{depends_on: ['b'], input: raw, name: 'a'}, {depends_on: ['a'], input: raw, name: 'b'}]}))
+    writeFileSync(join(inbox, 'ghost.json'), JSON.stringify({jobs: [{depends_on: ['nobody'], input: raw, name: 'a'}]}))
+    const d = await startDaemon(['--config', config], out)
+    suite.daemons.push(d)
+    const failed = join(root, 'failed', today())
+    const record = (name: string) => until(`${name} error file`, () => existsSync(join(failed, `${name}.error.json`)) && JSON.parse(readFileSync(join(failed, `${name}.error.json`), 'utf8')), 30_000, d)
+    const loop = await record('loop.json')
+    assert.equal(loop.error_code, 'H2K_JOB_INVALID')
+    assert.match(loop.error, /cycle: "a" → "b" → "a"/)
+    assert.equal(loop.permanent, true)
+    const ghost = await record('ghost.json')
+    assert.match(ghost.error, /jobs\[0\]\.depends_on\[0\]: unknown job "nobody"/)
+    assert.deepEqual(jobs(out).map((j) => j.status).sort(), ['failed', 'failed'], 'one failed job per refused file, nothing ran')
+  })
+
   it('a retryable failure (retry_on lists the code) exhausts its retries and lands in the DLQ (dead, every attempt recorded); dlq list/show/retry/purge', async () => {
     const {config, inbox, out, root} = layout('dlq', 'retry_policy:\n  max_retries: 2\n  retry_delay: 0.05\n  backoff_multiplier: 1\n  retry_on: [H2K_INPUT_UNRECOGNIZED]\n')
     const d = await startDaemon(['--config', config], out)

@@ -191,8 +191,9 @@ describe('daemon: worker pool and SIGHUP reload', function () {
     const retry = changed.find((c) => c.startsWith('retry: '))
     assert.ok(retry, changed.join(' | '))
     const [was, now] = retry.slice('retry: '.length).split(' → ').map((v) => JSON.parse(v) as Record<string, unknown>)
-    assert.deepEqual(was, {backoffMultiplier: 2, enabled: true, maxRetries: 3, retryDelay: 30})
-    assert.deepEqual(now, {backoffMultiplier: 2, enabled: true, maxRetries: 5, retryDelay: 2})
+    const defaults = {jitter: 'full', maxDelay: 3600, noRetryOn: [], retryOn: []}
+    assert.deepEqual(was, {...defaults, backoffMultiplier: 2, enabled: true, maxRetries: 3, retryDelay: 30})
+    assert.deepEqual(now, {...defaults, backoffMultiplier: 2, enabled: true, maxRetries: 5, retryDelay: 2})
     assert.ok(!changed.some((c) => c.startsWith('verbose')), 'unchanged settings are not reported')
     const after = await runCli(['ctl', 'status', '--output-dir', out, '--json'])
     assert.equal(after.code, 0, after.stderr)

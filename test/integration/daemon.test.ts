@@ -204,7 +204,8 @@ describe('daemon: watch layout, job store, ctl', function () {
     const blocker = join(out, today())
     writeFileSync(blocker, 'in the way')
     const config = join(base, 'daemon.yaml')
-    writeFileSync(config, 'command: daemon\nwatch_dir: queue\noutput_dir: out\nretry_policy:\n  max_retries: 3\n  retry_delay: 0.5\n  backoff_multiplier: 2\n')
+    // jitter: none: exactly retry_delay before the first retry (full jitter, the default, draws it from [0, 500 ms]).
+    writeFileSync(config, 'command: daemon\nwatch_dir: queue\noutput_dir: out\nretry_policy:\n  max_retries: 3\n  retry_delay: 0.5\n  backoff_multiplier: 2\n  jitter: none\n')
     const d = await startDaemon(['--config', config], out)
     daemons.push(d)
     execFileSync('cp', ['--sparse=always', raw, join(watch, 'eps.raw')])

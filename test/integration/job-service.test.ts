@@ -97,6 +97,8 @@ describe('JobService: submit, cancel, retry, purge on a real store', () => {
     assert.match(store.historyOf(web!.id).at(-1)!.detail!, new RegExp(`dependency failed: ${app!.id}`))
     assert.deepEqual(events.filter((e) => e.type !== 'job:queued').map((e) => e.type), ['job:cancelled', 'job:skipped', 'job:skipped'])
     assert.throws(() => service.cancel(db!.id, 'again'), code('H2K_JOB_STATE', /is cancelled/))
+    // A skipped job cannot be retried on its own while its parent has not succeeded.
+    assert.throws(() => service.retry(app!.id), code('H2K_JOB_STATE', new RegExp(`while job ${db!.id} it depends on is cancelled`)))
     // Retry of the cancelled parent brings back its skipped dependents, transitively, attempts restarted.
     const again = service.retry(db!.id)
     assert.deepEqual(again.map((r) => [r.name, r.status, r.attempts]), [['db', 'queued', 0], ['app', 'queued', 0], ['web', 'queued', 0]])

@@ -16,7 +16,7 @@ import {signatureHeaders} from '../../src/delivery/sign-webhook.js'
 import {redactSecrets} from '../../src/secrets/resolve-secret.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
-const job: JobInfo = {fileType: 'vmdk', filename: 'vm-123.vmdk', id: 'j-1', intakeId: 'j-1', name: 'vm-123', sizeBytes: 51200 * 1048576}
+const job: JobInfo = {fileType: 'vmdk', filename: 'vm-123.vmdk', id: 'j-1', intakeId: 'j-1', name: 'vm-123', origin: 'drop', sizeBytes: 51200 * 1048576}
 const error: ErrorInfo = {code: 'H2K_TOOL_FAILED', message: 'Connection timeout', permanent: false, phase: 'convert', suggestion: 'Re-run with --log-level debug.'}
 const all: NotificationSettings = {delivery: {}, enabled: true, notifyOnFailure: true, notifyOnStall: true, notifyOnSuccess: true, stallCheckInterval: 60, warnings: [], webhooks: []}
 const at = new Date('2026-01-17T14:30:00Z')
@@ -68,7 +68,7 @@ describe('notification messages and settings', () => {
 
   it('a hostile dropped name is escaped, bounded, and cannot become a Slack link or a Discord mention', () => {
     const hostile = {...job, filename: `<!channel> @everyone\n\u001b[31mx${'a'.repeat(500)}.vmdk`}
-    const notice = noticeFor({at, attempt: 1, durationMs: 0, error: {...error, permanent: true}, job: hostile, maxRetries: 3, type: 'job:failed'}, all)!
+    const notice = noticeFor({at, attempt: 1, durationMs: 0, error: {...error, permanent: true}, job: hostile, maxRetries: 3, retrying: false, type: 'job:failed'}, all)!
     assert.ok(!notice.details.filename!.includes('\n') && !notice.details.filename!.includes('\u001b'))
     assert.ok(notice.details.filename!.length <= 200)
     const text = JSON.stringify(slackPayload(notice))

@@ -28,7 +28,7 @@ class FakeClock implements StallClock {
   }
 }
 
-const job: JobInfo = {fileType: 'vmdk', filename: 'a.vmdk', id: 'j1', intakeId: 'j1', name: 'a', sizeBytes: 1}
+const job: JobInfo = {fileType: 'vmdk', filename: 'a.vmdk', id: 'j1', intakeId: 'j1', name: 'a', origin: 'drop', sizeBytes: 1}
 
 describe('stall detector (fake clock)', () => {
   let clock: FakeClock
@@ -89,5 +89,15 @@ describe('stall detector (fake clock)', () => {
     const slow = new StallDetector(3600, () => snap, () => {}, () => {}, clock)
     assert.equal(clock.period, 60_000)
     void slow
+  })
+
+  it('queued jobs held by a dispatch gate (a dependency, a time window) are not a stall; one more that could start is', () => {
+    snap = {...snap, held: 3, queued: 3, running: 0}
+    clock.advance(600_000)
+    assert.equal(emitted.length, 0, 'jobs waiting for a window or a parent wait on purpose')
+    snap = {...snap, queued: 4}
+    clock.advance(61_000)
+    assert.equal(emitted.length, 1)
+    assert.equal(emitted[0]!.type === 'daemon:stalled' && emitted[0]!.queued, 1)
   })
 })

@@ -6,7 +6,7 @@ import {type HistoryRow, JobStore} from '../../daemon/store.js'
 import {H2KError} from '@hyper2kvm/plugin-api'
 import {snakeCaseKeys} from '@hyper2kvm/plugin-api/host'
 import {escapeControl} from '../../render/escape-control.js'
-import {waitOf} from '../../render/job-table.js'
+import {waitOf} from '../../ctl/job-table.js'
 
 export default class CtlJob extends BaseCommand<typeof CtlJob> {
   static override args = {id: Args.string({description: 'Job id (or a unique prefix of it)', required: true})}

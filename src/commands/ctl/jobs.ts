@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../base-command.js'
 import {daemonOutputDir, outputDirFlag} from '../../ctl/daemon-flags.js'
 import {JOB_STATUSES, type JobRow, JobStore} from '../../daemon/store.js'
-import {errorCodeOf, tableLines, waitOf} from '../../render/job-table.js'
+import {errorCodeOf, tableLines, waitOf} from '../../ctl/job-table.js'
 
 export default class CtlJobs extends BaseCommand<typeof CtlJobs> {
   static override description = 'Reads the job store (output_dir/.daemon/jobs.db) directly, so it works whether the daemon runs or not. A queued job that does not start yet says why (WAITING: a dependency, a time window, and until when: not_before/wait_reason in --json).'

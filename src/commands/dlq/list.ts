@@ -4,7 +4,7 @@ import {BaseCommand} from '../../base-command.js'
 import {outputDirFlag} from '../../ctl/daemon-flags.js'
 import {DLQ_STORE_NOTE, openDlqStore} from '../../ctl/dlq-store.js'
 import type {JobRow} from '../../daemon/store.js'
-import {errorCodeOf, tableLines} from '../../render/job-table.js'
+import {errorCodeOf, tableLines} from '../../ctl/job-table.js'
 import {offlineJobService} from '../../service/offline-job-service.js'
 
 export default class DlqList extends BaseCommand<typeof DlqList> {

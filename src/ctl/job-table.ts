@@ -1,5 +1,5 @@
 import type {JobRow} from '../daemon/store.js'
-import {escapeControl} from './escape-control.js'
+import {escapeControl} from '../render/escape-control.js'
 
 /** The error code of a stored error ('-' when none). */
 export function errorCodeOf(row: Pick<JobRow, 'error'>): string {
