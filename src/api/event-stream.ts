@@ -59,7 +59,7 @@ export class EventStream {
     const job = typeof mapped.data.job_id === 'string' ? mapped.data.job_id : undefined
     if (mapped.event === 'job.progress' && job !== undefined) {
       const now = event.at.getTime()
-      if (now - (this.lastProgress.get(job) ?? 0) < PROGRESS_MS) return
+      if (now - (this.lastProgress.get(job) ?? Number.NEGATIVE_INFINITY) < PROGRESS_MS) return
       this.lastProgress.set(job, now)
     } else if (job !== undefined && mapped.event !== 'job.started' && mapped.event !== 'job.created') this.lastProgress.delete(job)
     const sequenced: Sequenced = {...mapped, id: ++this.seq}
