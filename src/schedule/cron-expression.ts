@@ -51,6 +51,11 @@ export class CronExpression {
     return this.cron.nextRun(new Date(afterMs))?.getTime()
   }
 
+  /** The last run at or before `atMs`, or undefined when there was none. */
+  latest(atMs: number): number | undefined {
+    return this.cron.previousRuns(1, new Date(atMs + 1))[0]?.getTime()
+  }
+
   /** Every run in (fromMs, toMs], oldest first, at most `limit` (the caller learns there were more from the length). */
   between(fromMs: number, toMs: number, limit: number): number[] {
     const runs: number[] = []

@@ -195,18 +195,21 @@ export class Scheduler {
   private async due(schedule: Schedule, now: number): Promise<void> {
     const cron = new CronExpression(schedule.cron, schedule.timezone)
     const times = [schedule.nextRun!, ...cron.between(schedule.nextRun!, now, MAX_CATCH_UP - 1)]
+    // More than MAX_CATCH_UP due times: those after the listed ones count as one missed event, except the latest.
     const beyond = times.length === MAX_CATCH_UP ? cron.next(times.at(-1)!) : undefined
+    const latest = beyond !== undefined && beyond <= now ? cron.latest(now) : undefined
+    if (latest !== undefined && latest > times.at(-1)!) times.push(latest)
     const onTime = times.filter((t) => now - t <= LATE_AFTER_MS)
     const late = times.filter((t) => now - t > LATE_AFTER_MS)
     let toFire: number[]
-    if (schedule.catchUp === 'all') toFire = late
+    if (schedule.catchUp === 'all') toFire = late.slice(0, MAX_CATCH_UP)
     else if (schedule.catchUp === 'one' && onTime.length === 0 && late.length > 0) toFire = [late.at(-1)!]
     else toFire = []
     for (const t of late.filter((t) => !toFire.includes(t))) {
       this.missed(schedule, t, `the daemon was not running at ${new Date(t).toISOString()} (catch_up: ${schedule.catchUp})`)
     }
-    if (beyond !== undefined && beyond <= now) {
-      this.missed(schedule, beyond, `more than ${MAX_CATCH_UP} due times were missed; the older ones are not listed`)
+    if (beyond !== undefined && beyond <= now && beyond !== latest) {
+      this.missed(schedule, beyond, `more than ${MAX_CATCH_UP} due times were missed; those from this one on are not listed one by one`)
     }
     for (const t of [...toFire, ...onTime]) await this.fire(schedule, t, {late: now - t > LATE_AFTER_MS, manual: false, overrideWindow: false})
     // The next due time after now, persisted before anything else can happen.

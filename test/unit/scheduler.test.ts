@@ -96,17 +96,30 @@ describe('Scheduler (fake clock, real job store and job service)', () => {
     })
   }
 
-  it('catch-up is bounded: a schedule every minute down for two days fires at most 100 runs (catch_up all) and says the rest were missed', async () => {
-    h = await ScheduleHarness.open(temp.dir, Date.parse('2026-06-01T00:00:30Z'))
-    h.scheduler.create(api({catch_up: 'all', cron: '* * * * *', id: 'often', job_template: {input: h.disk('vm.raw')}, overlap: 'queue', timezone: 'UTC'}))
+  it('catch-up is bounded: an hourly schedule down for ten days fires at most 100 runs (catch_up all, the oldest) and says the rest were missed', async () => {
+    h = await ScheduleHarness.open(temp.dir, Date.parse('2026-06-01T00:30:00Z'))
+    h.scheduler.create(api({catch_up: 'all', cron: '0 * * * *', id: 'hourly', job_template: {input: h.disk('vm.raw')}, overlap: 'queue', timezone: 'UTC'}))
     await h.restart()
-    h.clock.set(Date.parse('2026-06-03T00:00:30Z'))
+    h.clock.set(Date.parse('2026-06-11T00:30:00Z'))
     await h.scheduler.start()
-    const runs = h.runs('often')
-    assert.equal(runs.filter((r) => r.outcome !== 'missed').length, 100)
-    assert.equal(runs.filter((r) => r.outcome === 'missed').length, 1)
+    const runs = h.runs('hourly')
+    const fired = runs.filter((r) => r.outcome !== 'missed')
+    assert.equal(fired.length, 100)
+    assert.deepEqual([fired[0]!.scheduledFor, fired.at(-1)!.scheduledFor], ['2026-06-01T01:00:00.000Z', '2026-06-05T04:00:00.000Z'])
+    // The rest: one event for the unlisted ones, and the latest due time by itself.
+    assert.deepEqual(runs.filter((r) => r.outcome === 'missed').map((r) => r.scheduledFor).sort(), ['2026-06-05T05:00:00.000Z', '2026-06-11T00:00:00.000Z'])
     assert.match(h.logs.join('\n'), /more than 100 due times were missed/)
-    assert.equal(h.scheduler.get('often')!.nextRun, Date.parse('2026-06-03T00:01:00Z'))
+    assert.equal(h.scheduler.get('hourly')!.nextRun, Date.parse('2026-06-11T01:00:00Z'))
+  })
+
+  it('catch_up one after a long downtime runs the latest due time, not the oldest of those looked at', async () => {
+    h = await ScheduleHarness.open(temp.dir, Date.parse('2026-06-01T00:30:00Z'))
+    h.scheduler.create(api({catch_up: 'one', cron: '0 * * * *', id: 'hourly', job_template: {input: h.disk('vm.raw')}, timezone: 'UTC'}))
+    await h.restart()
+    h.clock.set(Date.parse('2026-06-11T00:30:00Z'))
+    await h.scheduler.start()
+    assert.deepEqual(h.runs('hourly').filter((r) => r.outcome !== 'missed').map((r) => r.scheduledFor), ['2026-06-11T00:00:00.000Z'])
+    assert.equal(h.store.jobs().length, 1)
   })
 
   it('trigger: runs now whatever the timing, beside an unfinished run, and records override_window', async () => {
