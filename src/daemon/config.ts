@@ -7,6 +7,8 @@ import {type EffectiveConfig, loadConfig} from '../jobs/config.js'
 import {SourceDocument} from '../jobs/document.js'
 import type {FlagValues} from '../jobs/job-plan.js'
 import {resolveSecret} from '../secrets/resolve-secret.js'
+import type {ScheduleSpec} from '../schedule/schedule.js'
+import {parseScheduleKeys} from '../schedule/schedule-keys.js'
 import {type Layout, type LayoutKind, layoutOf} from './layout.js'
 import type {LogLevel} from './log-line.js'
 
@@ -119,6 +121,8 @@ export interface DaemonConfig {
   api: ApiConfig
   /** vsphere: (validated; not used yet). */
   vsphere?: VsphereSettings
+  /** `schedules:` (src/schedule/): synced into the store at start and on SIGHUP; the file owns them. */
+  schedules: ScheduleSpec[]
   /** Logged once when the daemon starts (not on reload): keys accepted but not used yet, secrets in plain text. */
   notices: ConfigNotice[]
 }
@@ -126,7 +130,6 @@ export interface DaemonConfig {
 /** Keys of the seeds' configurations that validate but have no feature behind them yet, and why. */
 const NOT_USED_YET: Record<string, string> = {
   database: 'the job store is always output_dir/.daemon/jobs.db',
-  schedules: 'scheduled jobs are not implemented yet',
   vsphere: 'sources cannot be pulled from vSphere yet',
   webhooks: 'job lifecycle webhooks are not implemented yet (notifications: sends alerts)',
 }
@@ -174,6 +177,7 @@ interface DaemonKeys {
   manifest_workflow_dir?: string
   notifications?: NotificationKeys
   metrics?: {enabled?: boolean; port?: number; address?: string; token?: string; token_file?: string}
+  schedules?: unknown[]
   api?: {enabled?: boolean; port?: number; address?: string; token?: string; token_file?: string; max_body_bytes?: number; rate_limit?: {requests_per_minute?: number; burst?: number}; max_event_streams?: number}
 }
 
@@ -224,6 +228,7 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
     if ((keys as Record<string, unknown>)[key] !== undefined) notices.push({event: 'config:not-used-yet', fields: {key}, level: 'warn', message: `${key}: accepted but not used yet: ${why}`})
   }
   const vsphere = keys.vsphere === undefined ? undefined : await vsphereSettings(keys.vsphere, baseDir, notices)
+  const schedules = configSchedules(keys.schedules ?? [], baseDir, effective.file ?? 'the configuration', notices)
   const {'output-dir': _outputDir, ...jobDefaults} = effective.flags
   return {
     allowedInputDirs: (keys.allowed_input_dirs ?? []).map((d) => resolve(baseDir, d)),
@@ -261,6 +266,7 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
     notices,
     outputDir: outputDir!,
     sandbox: jobDefaults.sandbox !== false,
+    schedules,
     retry: {
       backoffMultiplier: retry.backoff_multiplier ?? 2,
       enabled: retry.enabled ?? true,
@@ -279,6 +285,19 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
     ...(vsphere === undefined ? {} : {vsphere}),
     workDir: path(keys.work_dir),
   }
+}
+
+/** `schedules:` checked (cron, zone, template shape; relative paths against the file's directory), ids unique. */
+function configSchedules(items: unknown[], baseDir: string, file: string, notices: ConfigNotice[]): ScheduleSpec[] {
+  const specs = items.map((item, index) =>
+    parseScheduleKeys(item, {baseDir, source: 'config', warn: (message) => notices.push({event: 'config:schedule', fields: {index}, level: 'warn', message}), where: `${file}: schedules[${index}]`}),
+  )
+  const seen = new Set<string>()
+  for (const spec of specs) {
+    if (seen.has(spec.id)) throw new H2KError('H2K_USAGE', `${file}: two schedules have the id ${spec.id}.`, {suggestions: ['Give every schedule its own id.']})
+    seen.add(spec.id)
+  }
+  return specs
 }
 
 /** The seed's `verbose`: 0 warnings and errors, 1 and 2 info (2 adds the stack to error files), 3 debug. */

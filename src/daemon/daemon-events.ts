@@ -34,6 +34,12 @@ export interface ErrorInfo {
   permanent: boolean
 }
 
+/** A schedule as listeners see it (src/schedule/). */
+export interface ScheduleInfo {
+  id: string
+  name: string
+}
+
 export type DaemonState = 'RUNNING' | 'PAUSED' | 'DRAINING' | 'STOPPING'
 
 export type DaemonEvent =
@@ -61,6 +67,10 @@ export type DaemonEvent =
   /** Jobs are queued or running but nothing progressed for `idleSeconds` (stall_check_interval). */
   | {type: 'daemon:stalled'; at: Date; idleSeconds: number; queued: number; running: number}
   | {type: 'daemon:state'; at: Date; state: DaemonState}
+  /** A schedule submitted its jobs: at its due time (`scheduledFor`), on a catch-up after downtime, or triggered (`manual`). */
+  | {type: 'schedule:fired'; at: Date; schedule: ScheduleInfo; jobIds: string[]; scheduledFor: Date; manual: boolean; overrideWindow: boolean}
+  /** A due time passed without jobs: the previous run still going (overlap: skip), the daemon down (catch_up), or the template failed. */
+  | {type: 'schedule:missed'; at: Date; schedule: ScheduleInfo; scheduledFor: Date; reason: string}
 
 /** A piece that listens to the daemon. */
 export interface DaemonListener {

@@ -1,6 +1,9 @@
+import type Database from 'better-sqlite3'
+
 import {startApiPiece} from '../api/api-piece.js'
 import {startHttpPiece} from '../http/http-piece.js'
 import type {Route} from '../http/routes.js'
+import {startSchedulePiece} from '../schedule/schedule-piece.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import type {DaemonConfig} from './config.js'
 import type {JobService} from '../service/job-service-types.js'
@@ -38,6 +41,8 @@ export interface PieceContext {
   jobs: JobService
   /** Register one more dispatch gate (e.g. time windows): asked about every queued job before it starts. */
   addGate: (gate: DispatchGate) => void
+  /** The job store's connection, for pieces with tables of their own (their own store class, their own migration). */
+  database: Database.Database
   /** Each job's own log lines (job_log): the API serves them. */
   jobLog: JobLogStore
   /** Routes other pieces add to the REST API (schedules): push before the API piece starts (it starts last). */
@@ -49,6 +54,8 @@ export interface DaemonPiece extends Partial<DaemonListener> {
   readonly name: string
   /** Called once the daemon is stopping, after the last job event; flush and release. */
   close?(): Promise<void>
+  /** SIGHUP: the configuration as it now runs (live keys applied). */
+  onReload?(config: DaemonConfig): void
 }
 
 /**
@@ -72,6 +79,8 @@ export async function startPieces(ctx: PieceContext): Promise<DaemonPiece[]> {
     if (systemd) pieces.push(systemd)
     // Time windows: the dispatch gate keeping jobs queued outside their window, and window_end: cancel.
     pieces.push(startWindowPiece(ctx))
+    // Schedules: synced from the configuration, caught up on what was missed; their routes join ctx.apiRoutes.
+    pieces.push(await startSchedulePiece(ctx))
     // The REST API last: it mounts the routes the pieces before it added to ctx.apiRoutes.
     const api = await startApiPiece(ctx, {jobLog: ctx.jobLog, jobs: ctx.jobs, moreRoutes: ctx.apiRoutes})
     if (api) pieces.push(api)

@@ -188,7 +188,7 @@ export class Daemon {
     // A parent that ended badly just before a crash: its dependents are skipped now.
     for (const row of sweepSkipped({emit, log, store: this.store})) await settleJob(row)
     try {
-      this.pieces = await startPieces({addGate: (gate) => this.addGate(gate), apiRoutes: [], config: this.config, emit, jobLog, jobs: this.jobs, log, readiness: () => this.readiness(), snapshot: () => this.snapshot()})
+      this.pieces = await startPieces({addGate: (gate) => this.addGate(gate), apiRoutes: [], config: this.config, database: this.store.database, emit, jobLog, jobs: this.jobs, log, readiness: () => this.readiness(), snapshot: () => this.snapshot()})
     } catch (error) {
       // A listener that cannot listen, a token missing: nothing of this start is left behind (socket, store).
       await this.control.close()
@@ -283,6 +283,13 @@ export class Daemon {
     this.config = updated
     this.logger.setLevel(updated.logLevel)
     this.log('info', 'daemon:reloaded', {changed: changed.length > 0 ? changed.join('; ') : 'nothing', needs_restart: needsRestart.length > 0 ? needsRestart.join(',') : undefined})
+    for (const piece of this.pieces) {
+      try {
+        piece.onReload?.(updated)
+      } catch (error) {
+        this.log('error', 'piece:reload-failed', {piece: piece.name}, mapForeignError(error).message)
+      }
+    }
     this.pump()
   }
 

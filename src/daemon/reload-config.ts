@@ -19,6 +19,11 @@ export function planReload(current: DaemonConfig, next: DaemonConfig): ReloadPla
       ;(updated as Record<string, unknown>)[key] = next[key]
     }
   }
+  // Schedules are the file's: the schedule piece syncs them into the store (onReload).
+  if (JSON.stringify(current.schedules) !== JSON.stringify(next.schedules)) {
+    changed.push('schedules')
+    updated.schedules = next.schedules
+  }
   if (JSON.stringify(current.jobDefaults) !== JSON.stringify(next.jobDefaults)) {
     changed.push('conversion defaults (for newly claimed files)')
     updated.jobDefaults = next.jobDefaults

@@ -139,8 +139,17 @@ export function entryToFlags(entry: JobEntry, baseDir: string): FlagValues {
 
 /** Manifest v1.0 → the same job-file keys (plus `verify`), so it runs through the same mapping. */
 export function manifestToFlags(manifest: Manifest, baseDir: string): {input: string; flags: FlagValues} {
+  const {entry, verify} = manifestToEntry(manifest)
+  const flags = entryToFlags(entry, baseDir)
+  if (verify !== undefined) flags.verify = verify
+  return {flags, input: resolve(baseDir, manifest.pipeline.load.source_path)}
+}
+
+/** Manifest v1.0 → job-file keys (input as written), and `validate.compare` (no job-file key: --verify). */
+export function manifestToEntry(manifest: Manifest): {entry: JobEntry; verify?: boolean} {
   const {convert = {}, fix = {}, inspect = {}, load, validate = {}} = manifest.pipeline
   const entry: JobEntry = {
+    input: load.source_path,
     compress: convert.compress,
     compression: convert.compression,
     fix: inspect.enabled === false || fix.enabled === false ? false : undefined,
@@ -155,9 +164,7 @@ export function manifestToFlags(manifest: Manifest, baseDir: string): {input: st
     regen_initramfs: fix.initramfs?.enabled === false ? false : fix.initramfs?.regenerate,
     verify_boot: validate.enabled === false ? false : validate.boot_test,
   }
-  const flags = entryToFlags(entry, baseDir)
-  if (validate.enabled !== false && validate.compare !== undefined) flags.verify = validate.compare
-  return {flags, input: resolve(baseDir, load.source_path)}
+  return {entry, ...(validate.enabled !== false && validate.compare !== undefined ? {verify: validate.compare} : {})}
 }
 
 /** `vm.json` → `vm.report.json` next to it. */

@@ -1,0 +1,50 @@
+import type Database from 'better-sqlite3'
+
+import type {Migration} from './migration.js'
+
+/**
+ * Migration 3: schedules (src/schedule/). `schedules` holds each schedule (from the configuration file, or
+ * created over the API) with its persisted next_run / last_run / run_count (ms epoch); `schedule_runs` one
+ * row per due time: fired, skipped because the previous run was still going, missed (downtime, a template
+ * that could not be expanded), or queued beside a running one (overlap: queue).
+ */
+export const schedules: Migration = {
+  name: 'schedules',
+  up(db: Database.Database): void {
+    db.exec(`
+CREATE TABLE schedules (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  description TEXT,
+  cron TEXT NOT NULL,
+  timezone TEXT NOT NULL,
+  enabled INTEGER NOT NULL DEFAULT 1,
+  template_json TEXT NOT NULL,
+  window_json TEXT,
+  window_end TEXT CHECK (window_end IN ('cancel','finish')),
+  overlap TEXT NOT NULL DEFAULT 'skip' CHECK (overlap IN ('skip','queue')),
+  catch_up TEXT NOT NULL DEFAULT 'one' CHECK (catch_up IN ('none','one','all')),
+  retry_json TEXT,
+  source TEXT NOT NULL CHECK (source IN ('config','api')),
+  next_run INTEGER,
+  last_run INTEGER,
+  run_count INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  tags TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE schedule_runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  schedule_id TEXT NOT NULL REFERENCES schedules(id) ON DELETE CASCADE,
+  scheduled_for INTEGER NOT NULL,
+  fired_at INTEGER NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('fired','skipped-overlap','missed','queued')),
+  job_ids_json TEXT NOT NULL DEFAULT '[]',
+  override_window INTEGER NOT NULL DEFAULT 0,
+  detail TEXT
+);
+CREATE INDEX schedule_runs_schedule ON schedule_runs(schedule_id, id);
+`)
+  },
+  version: 3,
+}

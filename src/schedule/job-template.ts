@@ -1,0 +1,142 @@
+import {lstat, readdir} from 'node:fs/promises'
+import {extname, join, resolve} from 'node:path'
+
+import {H2KError} from '@hyper2kvm/plugin-api'
+import {companionsOf} from '../daemon/companions.js'
+import {relativeInside} from '@hyper2kvm/plugin-api/host'
+import {realOrSelf} from '../fs/real-or-self.js'
+import {documentKind, type Manifest, manifestToEntry} from '../jobs/job-plan.js'
+import type {JobTemplate, Schedule} from './schedule.js'
+
+/** What the job service receives for one run, and what is worth saying about how it was made. */
+export interface ExpandedTemplate {
+  document: Record<string, unknown>
+  notes: string[]
+}
+
+/** A sweep converts at most this many files per run (a directory of thousands is a mistake, not a wave). */
+export const MAX_SWEEP_FILES = 500
+
+/** What a sweep takes as a disk (by extension); descriptors' extents and OVF disks travel with their descriptor. */
+const DISK_EXTENSIONS = new Set(['.ova', '.ovf', '.vmdk', '.vhd', '.vhdx', '.vdi', '.qcow2', '.raw', '.img'])
+
+export interface ExpandContext {
+  /** allowed_input_dirs: what an API-made template may read (job files, manifests, sweep directories). */
+  allowedInputDirs: readonly string[]
+  source: Schedule['source']
+}
+
+/**
+ * The job document of one run: the inline document as it is, a job file or manifest read now, or one job
+ * per disk file found in a sweep directory now. The job service validates it (schema, inputs under
+ * allowed_input_dirs, depends_on) as it validates every API submission.
+ */
+export async function expandTemplate(template: JobTemplate, ctx: ExpandContext): Promise<ExpandedTemplate> {
+  const t = template as Record<string, unknown>
+  if (typeof t.job_file === 'string') return readJobFile(t.job_file, ctx)
+  if (typeof t.manifest === 'string') return readManifest(t.manifest, ctx)
+  if (typeof t.sweep_dir === 'string') return sweep(t.sweep_dir, typeof t.pattern === 'string' ? t.pattern : undefined, ctx)
+  return {document: structuredClone(template) as Record<string, unknown>, notes: []}
+}
+
+/** `path` (links resolved) lies under one of allowed_input_dirs, or H2K_UNSAFE_PATH (naming only what the schedule named). */
+async function mustBeAllowed(path: string, ctx: ExpandContext, what: string): Promise<void> {
+  const real = await realOrSelf(path)
+  const roots = await Promise.all(ctx.allowedInputDirs.map(realOrSelf))
+  if (roots.some((root) => relativeInside(root, real) !== undefined)) return
+  throw new H2KError('H2K_UNSAFE_PATH', `${what} ${path} is outside allowed_input_dirs${ctx.allowedInputDirs.length > 0 ? ` (${ctx.allowedInputDirs.join(', ')})` : ' (none configured)'}.`, {
+    details: {allowedInputDirs: ctx.allowedInputDirs, path},
+    suggestions: ['Put the files under a directory listed in allowed_input_dirs of the daemon configuration.'],
+  })
+}
+
+/** A template file named over the API is read only where inputs may be read: the API is no way around allowed_input_dirs. */
+async function mayRead(path: string, ctx: ExpandContext): Promise<void> {
+  if (ctx.source === 'api') await mustBeAllowed(path, ctx, 'the template file')
+}
+
+async function readDocument(path: string, ctx: ExpandContext): Promise<{value: Record<string, unknown>; dir: string; kind: ReturnType<typeof documentKind>}> {
+  await mayRead(path, ctx)
+  if ((await lstat(path).catch(() => undefined))?.isSymbolicLink()) {
+    throw new H2KError('H2K_UNSAFE_PATH', `${path} is a symbolic link; a schedule's job_file or manifest must be the file itself.`, {details: {file: path}})
+  }
+  const {SourceDocument} = await import('../jobs/document.js')
+  const doc = await SourceDocument.read(path)
+  if (typeof doc.value !== 'object' || doc.value === null || Array.isArray(doc.value)) throw doc.invalid([doc.violation([], 'expected a mapping')], 'schedule template')
+  const kind = documentKind(doc.value)
+  if (kind === 'manifest') doc.validate('manifest', 'manifest')
+  return {dir: doc.dir, kind, value: doc.value as Record<string, unknown>}
+}
+
+async function readJobFile(path: string, ctx: ExpandContext): Promise<ExpandedTemplate> {
+  const {dir, kind, value} = await readDocument(path, ctx)
+  if (kind !== 'job') throw new H2KError('H2K_JOB_INVALID', `${path} is a ${kind === 'manifest' ? 'manifest (use job_template: {manifest: …})' : 'daemon configuration'}, not a job file.`, {details: {file: path}})
+  // Relative inputs are relative to the job file, as for `convert --job`.
+  const absolute = (entry: Record<string, unknown>): Record<string, unknown> => (typeof entry.input === 'string' ? {...entry, input: resolve(dir, entry.input)} : entry)
+  const document = absolute(value)
+  if (Array.isArray(value.jobs)) document.jobs = value.jobs.map((j: unknown) => (typeof j === 'object' && j !== null ? absolute(j as Record<string, unknown>) : j))
+  return {document, notes: []}
+}
+
+async function readManifest(path: string, ctx: ExpandContext): Promise<ExpandedTemplate> {
+  const {dir, kind, value} = await readDocument(path, ctx)
+  if (kind !== 'manifest') throw new H2KError('H2K_JOB_INVALID', `${path} is not a manifest v1.0 (version: "1.0", pipeline: …).`, {details: {file: path}})
+  const {entry, verify} = manifestToEntry(value as unknown as Manifest)
+  const {output_dir: _outputDir, ...keys} = entry
+  const document: Record<string, unknown> = Object.fromEntries(Object.entries({...keys, input: resolve(dir, entry.input!)}).filter(([, v]) => v !== undefined))
+  const notes = verify === undefined ? [] : ['the manifest\'s validate.compare has no job key: the daemon\'s verify setting applies']
+  return {document, notes}
+}
+
+/** `*` and `?` over one file name. */
+function namePattern(pattern: string): RegExp {
+  const body = [...pattern].map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&'))).join('')
+  return new RegExp(`^${body}$`)
+}
+
+async function sweep(dir: string, pattern: string | undefined, ctx: ExpandContext): Promise<ExpandedTemplate> {
+  // Every swept file becomes a job input: the directory itself must be where inputs may be read from.
+  await mustBeAllowed(dir, ctx, 'sweep_dir')
+  const info = await lstat(dir)
+  if (info.isSymbolicLink() || !info.isDirectory()) {
+    throw new H2KError('H2K_UNSAFE_PATH', `${dir} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; sweep_dir must be a directory itself.`, {details: {dir}})
+  }
+  const match = pattern === undefined ? undefined : namePattern(pattern)
+  const names = (await readdir(dir)).filter((n) => !n.startsWith('.') && DISK_EXTENSIONS.has(extname(n).toLowerCase()) && (match === undefined || match.test(n))).sort()
+  const notes: string[] = []
+  const disks: string[] = []
+  for (const name of names) {
+    const path = join(dir, name)
+    const entry = await lstat(path).catch(() => undefined)
+    // A link is refused by what it is: where it points is neither followed nor said.
+    if (entry?.isSymbolicLink()) notes.push(`${name}: a symbolic link, refused`)
+    else if (entry?.isFile()) disks.push(path)
+  }
+  // Extents of a VMDK descriptor and an OVF's disks are part of their descriptor's job, not jobs of their own.
+  const companions = new Set<string>()
+  for (const disk of disks) for (const c of (await companionsOf(disk)).required) companions.add(c)
+  const inputs = disks.filter((d) => !companions.has(d))
+  if (inputs.length === 0) throw new H2KError('H2K_JOB_INVALID', `sweep_dir ${dir} holds no disk file${pattern === undefined ? '' : ` matching ${pattern}`}: nothing to convert this run.`, {details: {dir}})
+  if (inputs.length > MAX_SWEEP_FILES) throw new H2KError('H2K_JOB_INVALID', `sweep_dir ${dir} holds ${inputs.length} disk files; a run takes at most ${MAX_SWEEP_FILES}.`, {details: {dir}, suggestions: ['Split the directory, or narrow it with pattern.']})
+  const document = inputs.length === 1 ? {input: inputs[0]} : {jobs: inputs.map((input) => ({input}))}
+  return {document, notes}
+}
+
+/**
+ * The schedule's policy onto every job of the document: window and window_end (unless a job sets its
+ * own), retry (max → max_retries, backoff) unless the job has a `retry:`, and override_window on a
+ * trigger that asks for it. A batch's jobs get the keys each; the batch level is left alone.
+ */
+export function applySchedulePolicy(document: Record<string, unknown>, schedule: Schedule, options: {overrideWindow?: boolean} = {}): Record<string, unknown> {
+  const retry = schedule.retry === undefined ? undefined : {...(schedule.retry.max === undefined ? {} : {max_retries: schedule.retry.max}), ...(schedule.retry.backoff === undefined ? {} : {backoff: schedule.retry.backoff})}
+  const batchHas = (key: string): boolean => Array.isArray(document.jobs) && key in document
+  const onto = (job: Record<string, unknown>): Record<string, unknown> => ({
+    ...job,
+    ...(schedule.window !== undefined && !('window' in job) && !batchHas('window') ? {window: schedule.window} : {}),
+    ...(schedule.windowEnd !== undefined && !('window_end' in job) && !batchHas('window_end') ? {window_end: schedule.windowEnd} : {}),
+    ...(retry !== undefined && !('retry' in job) && !batchHas('retry') ? {retry} : {}),
+    ...(options.overrideWindow ? {override_window: true} : {}),
+  })
+  if (!Array.isArray(document.jobs)) return onto(document)
+  return {...document, jobs: document.jobs.map((j: unknown) => (typeof j === 'object' && j !== null ? onto(j as Record<string, unknown>) : j))}
+}
