@@ -7,6 +7,7 @@ import {type EffectiveConfig, loadConfig} from '../jobs/config.js'
 import {SourceDocument} from '../jobs/document.js'
 import type {FlagValues} from '../jobs/job-plan.js'
 import {resolveSecret} from '../secrets/resolve-secret.js'
+import {type LifecycleHookSettings, parseWebhooks, type WebhookKeys} from '../webhooks/webhook-settings.js'
 import {type Layout, type LayoutKind, layoutOf} from './layout.js'
 import type {LogLevel} from './log-line.js'
 
@@ -86,6 +87,8 @@ export interface DaemonConfig {
   sandbox: boolean
   /** `notifications:` (webhooks, email, stall detection), secrets resolved; read at start (a SIGHUP does not change them). */
   notifications: NotificationSettings
+  /** `webhooks:` (lifecycle webhooks, HyperSDK's list), secrets resolved; read at start (a SIGHUP does not change them). */
+  webhooks: LifecycleHookSettings[]
   /** metrics: the HTTP listener with /metrics and /api/v1/health, /api/v1/ready (http/http-piece.ts). */
   metrics: MetricsConfig
   /** vsphere: (validated; not used yet). */
@@ -99,7 +102,6 @@ const NOT_USED_YET: Record<string, string> = {
   database: 'the job store is always output_dir/.daemon/jobs.db',
   schedules: 'scheduled jobs are not implemented yet',
   vsphere: 'sources cannot be pulled from vSphere yet',
-  webhooks: 'job lifecycle webhooks are not implemented yet (notifications: sends alerts)',
 }
 
 /** The settings SIGHUP may change while jobs run. */
@@ -144,6 +146,7 @@ interface DaemonKeys {
   manifest_workflow_mode?: boolean
   manifest_workflow_dir?: string
   notifications?: NotificationKeys
+  webhooks?: WebhookKeys[]
   metrics?: {enabled?: boolean; port?: number; address?: string; token?: string; token_file?: string}
 }
 
@@ -194,6 +197,9 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
     if ((keys as Record<string, unknown>)[key] !== undefined) notices.push({event: 'config:not-used-yet', fields: {key}, level: 'warn', message: `${key}: accepted but not used yet: ${why}`})
   }
   const vsphere = keys.vsphere === undefined ? undefined : await vsphereSettings(keys.vsphere, baseDir, notices)
+  const webhooks = await parseWebhooks(keys.webhooks, baseDir, (message) =>
+    notices.push({event: message.startsWith('SECRET_IN_CONFIG') ? 'config:plain-secret' : 'config:webhooks', fields: {key: 'webhooks'}, level: 'warn', message}),
+  )
   const {'output-dir': _outputDir, ...jobDefaults} = effective.flags
   return {
     allowedInputDirs: (keys.allowed_input_dirs ?? []).map((d) => resolve(baseDir, d)),
@@ -232,6 +238,7 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
     umask: Number.parseInt(keys.umask ?? '0027', 8),
     verbose: keys.verbose ?? 1,
     ...(vsphere === undefined ? {} : {vsphere}),
+    webhooks,
     workDir: path(keys.work_dir),
   }
 }

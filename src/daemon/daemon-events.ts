@@ -18,6 +18,10 @@ export interface JobInfo {
   fileType: string
   /** Size of the dropped file in bytes (0 when unknown). */
   sizeBytes: number
+  /** Where the job came from (absent: a drop, before the job service). */
+  origin?: 'drop' | 'api' | 'schedule'
+  /** The schedule that submitted it. */
+  scheduleId?: string
 }
 
 /** A failure as listeners see it: the H2KError's stable parts (messages never quote refused content). */
@@ -28,6 +32,12 @@ export interface ErrorInfo {
   stage?: string
   suggestion?: string
   permanent: boolean
+}
+
+/** A schedule as listeners see it. */
+export interface ScheduleInfo {
+  id: string
+  name: string
 }
 
 export type DaemonState = 'RUNNING' | 'PAUSED' | 'DRAINING' | 'STOPPING'
@@ -42,8 +52,15 @@ export type DaemonEvent =
   | {type: 'job:stage'; at: Date; job: JobInfo; stage: string; kind: string; durationMs: number; status: 'ok' | 'skipped' | 'failed'}
   | {type: 'job:succeeded'; at: Date; job: JobInfo; attempt: number; maxRetries: number; durationMs: number; outputPath: string; outputBytes: number; previousError?: ErrorInfo}
   | {type: 'job:retry'; at: Date; job: JobInfo; attempt: number; maxRetries: number; error: ErrorInfo; delayMs: number; nextRetryAt: Date}
-  | {type: 'job:failed'; at: Date; job: JobInfo; attempt: number; maxRetries: number; error: ErrorInfo; durationMs: number}
+  | {type: 'job:failed'; at: Date; job: JobInfo; attempt: number; maxRetries: number; error: ErrorInfo; durationMs: number; retrying?: boolean}
+  | {type: 'job:cancelled'; at: Date; job: JobInfo; reason: string}
+  | {type: 'job:dead'; at: Date; job: JobInfo; attempts: number; error: ErrorInfo}
+  | {type: 'job:skipped'; at: Date; job: JobInfo; parent: string}
   | {type: 'job:duplicate'; at: Date; job: JobInfo; ofJob?: string}
+  /** A schedule fired and submitted these jobs (P3's scheduler; `schedule` is its id and name only). */
+  | {type: 'schedule:fired'; at: Date; schedule: ScheduleInfo; jobIds: string[]}
+  /** A schedule's run did not happen (daemon down, overlap skip, window closed …): `reason` says which. */
+  | {type: 'schedule:missed'; at: Date; schedule: ScheduleInfo; scheduledFor: Date; reason: string}
   /** Jobs are queued or running but nothing progressed for `idleSeconds` (stall_check_interval). */
   | {type: 'daemon:stalled'; at: Date; idleSeconds: number; queued: number; running: number}
   | {type: 'daemon:state'; at: Date; state: DaemonState}

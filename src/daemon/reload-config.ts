@@ -31,6 +31,7 @@ export function planReload(current: DaemonConfig, next: DaemonConfig): ReloadPla
     // Channels and the outbox are built at start: a changed notifications block takes a restart.
     JSON.stringify(current.notifications) === JSON.stringify(next.notifications) ? undefined : 'notifications',
     JSON.stringify(current.metrics) === JSON.stringify(next.metrics) ? undefined : 'metrics',
+    JSON.stringify(current.webhooks) === JSON.stringify(next.webhooks) ? undefined : 'webhooks',
   ].filter((k): k is string => k !== undefined)
   return {changed, needsRestart, updated}
 }
