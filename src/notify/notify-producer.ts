@@ -1,4 +1,4 @@
-import type {DeliveryProducer, ProducedMessage} from '../delivery/delivery-producer.js'
+import type {DeliveryProducer, ProducedMessage} from '../daemon/delivery-producer.js'
 import type {Channel} from '../delivery/channel.js'
 import type {DaemonEvent} from '../daemon/daemon-events.js'
 import {channelsOf} from './channels.js'

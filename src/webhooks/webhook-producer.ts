@@ -1,5 +1,5 @@
 import type {Channel} from '../delivery/channel.js'
-import type {DeliveryProducer, ProducedMessage} from '../delivery/delivery-producer.js'
+import type {DeliveryProducer, ProducedMessage} from '../daemon/delivery-producer.js'
 import type {DaemonEvent} from '../daemon/daemon-events.js'
 import {LifecycleWebhookChannel} from './lifecycle-channel.js'
 import {lifecycleEvent} from './lifecycle-events.js'

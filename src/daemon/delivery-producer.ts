@@ -1,6 +1,6 @@
-import type {DaemonEvent} from '../daemon/daemon-events.js'
-import type {Channel} from './channel.js'
-import type {EnqueueOptions} from './delivery-engine.js'
+import type {Channel} from '../delivery/channel.js'
+import type {EnqueueOptions} from '../delivery/delivery-engine.js'
+import type {DaemonEvent} from './daemon-events.js'
 
 /** One message a producer wants delivered, to those of its own channels that accept it. */
 export interface ProducedMessage extends EnqueueOptions {

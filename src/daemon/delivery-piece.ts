@@ -1,10 +1,10 @@
-import type {DaemonEvent} from '../daemon/daemon-events.js'
-import type {DaemonLogFn, DaemonPiece} from '../daemon/daemon-pieces.js'
+import type {Channel} from '../delivery/channel.js'
+import {DeliveryEngine, type DeliveryOptions} from '../delivery/delivery-engine.js'
+import {Outbox} from '../delivery/outbox.js'
 import {redactSecrets} from '../secrets/resolve-secret.js'
-import type {Channel} from './channel.js'
-import {DeliveryEngine, type DeliveryOptions} from './delivery-engine.js'
+import type {DaemonEvent} from './daemon-events.js'
+import type {DaemonLogFn, DaemonPiece} from './daemon-pieces.js'
 import type {DeliveryProducer} from './delivery-producer.js'
-import {Outbox} from './outbox.js'
 
 /**
  * The daemon's one delivery engine and outbox (table notification_outbox in output_dir/.daemon/jobs.db)
