@@ -12,9 +12,8 @@ import {fileKey} from './file-key.js'
 import {checkInputAllowed} from './input-roots.js'
 import {type IntakeItem, insideInbox, planDocument, recheckItem, symlinkRefused} from './intake-items.js'
 import {definitionFor, type NewJob, vmName} from './job-definition.js'
-import {today} from './layout.js'
 import {errorInfo, errorToStore, jobInfo} from './job-info.js'
-import {outputDirName} from './output-name.js'
+import {jobOutputPath} from './job-output-path.js'
 import {refusedError} from './refused-error.js'
 import type {JobRow, JobStore} from './store.js'
 
@@ -118,7 +117,7 @@ export class ClaimPlanner {
       const row = this.createJob({filename: main, id, input: path, intake: id, name: vmName(main), size}, 'failed', `${mapped.code}: ${mapped.message}`)
       store.transition(row.id, 'failed', `cannot run: ${mapped.code}${mapped.permanent ? ' (permanent: not retried)' : ''}`, {completed_at: new Date().toISOString(), error: JSON.stringify(errorToStore(mapped, cfg.verbose))})
       log('error', 'job:failed', {code: mapped.code, file: main, job: row.id, permanent: mapped.permanent}, mapped.message)
-      emit({at: new Date(), attempt: 1, durationMs: 0, error: errorInfo(mapped), job: jobInfo(row), maxRetries: cfg.retry.maxRetries, type: 'job:failed'})
+      emit({at: new Date(), attempt: 1, durationMs: 0, error: errorInfo(mapped), job: jobInfo(row), maxRetries: cfg.retry.maxRetries, retrying: false, type: 'job:failed'})
       await this.ctx.settle(id)
       return
     }
@@ -144,12 +143,7 @@ export class ClaimPlanner {
   private createJob(job: NewJob, status: 'queued' | 'duplicate' | 'failed' = 'queued', detail?: string): JobRow {
     const {config, store} = this.ctx
     const cfg = config()
-    const day = join(cfg.outputDir, today())
-    const taken = new Set(store.unfinished().map((r) => r.output_path))
-    // Names come from dropped file names and documents: control characters never reach a directory name.
-    const dirName = outputDirName(job.name, job.id)
-    let outputPath = join(day, dirName)
-    if (existsSync(outputPath) || taken.has(outputPath)) outputPath = join(day, `${dirName}-${job.id}`)
+    const outputPath = jobOutputPath(store, cfg.outputDir, job.name, job.id)
     return store.insertJob({
       definition_json: JSON.stringify(definitionFor(job, cfg, outputPath)),
       detail,

@@ -17,6 +17,14 @@ export interface RetryPolicy {
   /** Seconds before the first retry. */
   retryDelay: number
   backoffMultiplier: number
+  /** Seconds: no retry waits longer (the cap of the exponential backoff). */
+  maxDelay: number
+  /** full: each delay is uniform in [0, capped backoff] (spreads retries of many jobs); none: exactly the backoff. */
+  jitter: 'full' | 'none'
+  /** Error codes retried even when the catalog calls them permanent. */
+  retryOn: string[]
+  /** Error codes never retried. */
+  noRetryOn: string[]
 }
 
 /** Something the configuration loader found worth saying once, at start, through the daemon's log. */
@@ -134,7 +142,7 @@ interface DaemonKeys {
   deduplication_hash?: DedupKey
   allowed_input_dirs?: string[]
   archive_processed?: boolean
-  retry_policy?: {enabled?: boolean; max_retries?: number; retry_delay?: number; backoff_multiplier?: number}
+  retry_policy?: {enabled?: boolean; max_retries?: number; retry_delay?: number; backoff_multiplier?: number; max_delay?: number; jitter?: 'full' | 'none'; retry_on?: string[]; no_retry_on?: string[]}
   verbose?: number
   log_file?: string
   log_format?: 'text' | 'json'
@@ -230,7 +238,12 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
     retry: {
       backoffMultiplier: retry.backoff_multiplier ?? 2,
       enabled: retry.enabled ?? true,
+      jitter: retry.jitter ?? 'full',
+      // One hour: an exponential backoff from 300 s reaches it at the 5th retry.
+      maxDelay: retry.max_delay ?? 3600,
       maxRetries: retry.max_retries ?? 3,
+      noRetryOn: retry.no_retry_on ?? [],
+      retryOn: retry.retry_on ?? [],
       // The seed's default: 5 minutes before the first retry (then x backoff_multiplier).
       retryDelay: retry.retry_delay ?? 300,
     },

@@ -18,9 +18,9 @@ export interface JobInfo {
   fileType: string
   /** Size of the dropped file in bytes (0 when unknown). */
   sizeBytes: number
-  /** Where the job came from (absent: a drop, before the job service). */
-  origin?: 'drop' | 'api' | 'schedule'
-  /** The schedule that submitted it. */
+  /** Where the job came from: a dropped item, the API, a schedule. */
+  origin: 'drop' | 'api' | 'schedule'
+  /** The schedule that submitted it (origin schedule). */
   scheduleId?: string
 }
 
@@ -52,9 +52,16 @@ export type DaemonEvent =
   | {type: 'job:stage'; at: Date; job: JobInfo; stage: string; kind: string; durationMs: number; status: 'ok' | 'skipped' | 'failed'}
   | {type: 'job:succeeded'; at: Date; job: JobInfo; attempt: number; maxRetries: number; durationMs: number; outputPath: string; outputBytes: number; previousError?: ErrorInfo}
   | {type: 'job:retry'; at: Date; job: JobInfo; attempt: number; maxRetries: number; error: ErrorInfo; delayMs: number; nextRetryAt: Date}
-  | {type: 'job:failed'; at: Date; job: JobInfo; attempt: number; maxRetries: number; error: ErrorInfo; durationMs: number; retrying?: boolean}
+  /**
+   * A job ended failed (a permanent error, retries disabled) or dead (retries exhausted; job:dead follows).
+   * `retrying` is false here: a failure that will be retried is job:retry.
+   */
+  | {type: 'job:failed'; at: Date; job: JobInfo; attempt: number; maxRetries: number; error: ErrorInfo; durationMs: number; retrying: boolean}
+  /** Cancelled through the API/CLI (or window_end: cancel): queued ones at once, running ones once aborted. */
   | {type: 'job:cancelled'; at: Date; job: JobInfo; reason: string}
+  /** Retries exhausted: the job is in the dead-letter queue, with its last error and every attempt. */
   | {type: 'job:dead'; at: Date; job: JobInfo; attempts: number; error: ErrorInfo}
+  /** A job was skipped because a job it depends on (`parent`, an id) did not succeed. */
   | {type: 'job:skipped'; at: Date; job: JobInfo; parent: string}
   | {type: 'job:duplicate'; at: Date; job: JobInfo; ofJob?: string}
   /** A schedule fired and submitted these jobs (P3's scheduler; `schedule` is its id and name only). */

@@ -1,7 +1,9 @@
 import {startHttpPiece} from '../http/http-piece.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import type {DaemonConfig} from './config.js'
+import type {JobService} from '../service/job-service-types.js'
 import type {DaemonEvent, DaemonListener, DaemonSnapshot} from './daemon-events.js'
+import type {DispatchGate} from './dispatch-gate.js'
 import {DeliveryPiece} from './delivery-piece.js'
 import type {DeliveryProducer} from './delivery-producer.js'
 import {NotifyProducer} from '../notify/notify-producer.js'
@@ -31,6 +33,10 @@ export interface PieceContext {
   readiness: () => Promise<ReadinessCheck[]>
   /** Send an event to every piece (e.g. a stall detector reporting `daemon:stalled`). */
   emit: (event: DaemonEvent) => void
+  /** The daemon's jobs: submit, list, show, cancel, retry, the dead-letter queue (the API and schedules use it). */
+  jobs: JobService
+  /** Register one more dispatch gate (e.g. time windows): asked about every queued job before it starts. */
+  addGate: (gate: DispatchGate) => void
 }
 
 /** Something the daemon composes: it may listen to events, and is closed when the daemon stops. */

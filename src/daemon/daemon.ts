@@ -17,6 +17,9 @@ import {currentJobs} from './current-jobs.js'
 import {DaemonStats} from './daemon-stats.js'
 import {ignoredName, IntakeScanner} from './intake-items.js'
 import {definitionOf} from './job-definition.js'
+import {dependencyGate, type DispatchGate, type GateDecision, notBeforeGate} from './dispatch-gate.js'
+import {sweepSkipped} from './dependency-skip.js'
+import {DaemonJobService, type JobService} from '../service/job-service.js'
 import {JobRunner, type RunningJob} from './job-runner.js'
 import {reapLeftoverChildren} from './leftover-children.js'
 import {DaemonLog} from './daemon-log.js'
@@ -60,6 +63,11 @@ export class Daemon {
   private planner!: ClaimPlanner
   private settler!: ClaimSettler
   private runner!: JobRunner
+  private jobs!: DaemonJobService
+  /** Asked about every queued job before it starts (dispatch-gate.ts). */
+  private gates: DispatchGate[] = []
+  private wakeTimer?: NodeJS.Timeout
+  private wakeTimerAt = Number.POSITIVE_INFINITY
   private readonly stopping = new AbortController()
   private statsTimer?: NodeJS.Timeout
   private ticking = false
@@ -166,11 +174,16 @@ export class Daemon {
     this.settler = new ClaimSettler(this.store, config, (real) => this.safe(real), log)
     const settle = (intakeId: string) => this.settler.maybeSettle(intakeId)
     this.planner = new ClaimPlanner({config, emit, log, planned: () => this.pump(), safe: (real) => this.safe(real), settle, stopping: this.stopping.signal, store: this.store})
-    this.runner = new JobRunner({config, emit, log, pump: () => this.pump(), registry: this.registry, settle, stopping: () => this.state === 'STOPPING', store: this.store})
+    const settleJob = (row: JobRow) => this.settler.settleJob(row)
+    this.runner = new JobRunner({config, emit, log, pump: () => this.pump(), registry: this.registry, settle: settleJob, stopping: () => this.state === 'STOPPING', store: this.store})
+    this.jobs = new DaemonJobService({abortRunning: (id, reason) => this.abortRunning(id, reason), config, emit, log, settle: settleJob, store: this.store, wake: () => this.pump()})
+    this.gates = [notBeforeGate, dependencyGate(this.store)]
     await reapLeftoverChildren(outputDir, log)
     await recoverClaims({layout: this.config.layout, log, planner: this.planner, safe: (real) => this.safe(real), settler: this.settler, store: this.store})
+    // A parent that ended badly just before a crash: its dependents are skipped now.
+    for (const row of sweepSkipped({emit, log, store: this.store})) await settleJob(row)
     try {
-      this.pieces = await startPieces({config: this.config, emit, log, readiness: () => this.readiness(), snapshot: () => this.snapshot()})
+      this.pieces = await startPieces({addGate: (gate) => this.addGate(gate), config: this.config, emit, jobs: this.jobs, log, readiness: () => this.readiness(), snapshot: () => this.snapshot()})
     } catch (error) {
       // A listener that cannot listen, a token missing: nothing of this start is left behind (socket, store).
       await this.control.close()
@@ -231,6 +244,7 @@ export class Daemon {
     clearInterval(this.timer)
     clearTimeout(this.soon)
     clearInterval(this.statsTimer)
+    clearTimeout(this.wakeTimer)
     this.watcher?.close()
     await this.writeStats()
     for (const piece of this.pieces) {
@@ -301,16 +315,71 @@ export class Daemon {
 
   // ---- the worker pool ------------------------------------------------------------------------------
 
-  /** Start due jobs while fewer than max_concurrent_jobs run (never while paused, draining or stopping). */
+  /** One more dispatch gate (dispatch-gate.ts), asked after the built-in ones (not_before, dependencies). */
+  addGate(gate: DispatchGate): void {
+    this.gates.push(gate)
+    this.pump()
+  }
+
+  /** The jobs of this daemon as the API and schedules act on them. */
+  get jobService(): JobService {
+    return this.jobs
+  }
+
+  /**
+   * Start due jobs, oldest first, while fewer than max_concurrent_jobs run (never while paused, draining or
+   * stopping). A queued job (or a retry whose delay is over) is due when every gate says so; one that is not
+   * stays queued with not_before/wait_reason telling why, and the pump wakes again at the earliest not_before.
+   */
   private pump(): void {
     if (this.state !== 'RUNNING') return
-    if (this.running.size >= this.config.maxConcurrentJobs) return
     const now = Date.now()
-    const due = this.store.unfinished().filter((r) => !this.running.has(r.id) && (r.status === 'queued' || (r.status === 'retry_wait' && (r.next_attempt_at ?? 0) <= now)))
-    for (const row of due) {
+    let wakeAt = Number.POSITIVE_INFINITY
+    for (const row of this.store.unfinished()) {
       if (this.running.size >= this.config.maxConcurrentJobs) break
+      if (this.running.has(row.id) || row.status === 'running') continue
+      if (row.status === 'retry_wait' && (row.next_attempt_at ?? 0) > now) continue
+      const decision = this.gated(row, now)
+      if (!decision.due) {
+        this.store.setWait(row.id, decision.notBefore, decision.reason)
+        if (decision.notBefore !== null) wakeAt = Math.min(wakeAt, decision.notBefore)
+        continue
+      }
+      if (row.not_before !== null || row.wait_reason !== null) this.store.setWait(row.id, null, null)
       this.launch(row)
     }
+    if (wakeAt !== Number.POSITIVE_INFINITY) this.wakeAt(wakeAt)
+  }
+
+  private gated(row: JobRow, now: number): GateDecision {
+    const definition = definitionOf(row)
+    for (const gate of this.gates) {
+      const decision = gate(row, definition, now)
+      if (!decision.due) return decision
+    }
+    return {due: true}
+  }
+
+  /** Pump again at `at` (the earliest not_before of the jobs kept waiting); one timer, the earliest wins. */
+  private wakeAt(at: number): void {
+    if (this.wakeTimer && this.wakeTimerAt <= at) return
+    clearTimeout(this.wakeTimer)
+    this.wakeTimerAt = at
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined
+      this.wakeTimerAt = Number.POSITIVE_INFINITY
+      this.pump()
+    }, Math.max(0, at - Date.now()) + 10)
+    this.wakeTimer.unref()
+  }
+
+  /** Cancel a running job (JobService.cancel): it is aborted and ends cancelled, never re-queued. */
+  private abortRunning(id: string, reason: string): boolean {
+    const entry = this.running.get(id)
+    if (!entry) return false
+    entry.cancelReason = reason
+    entry.controller.abort(new H2KError('H2K_CANCELLED', `Cancelled: ${reason}`))
+    return true
   }
 
   private launch(row: JobRow): void {

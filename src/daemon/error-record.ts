@@ -20,6 +20,9 @@ export interface StoredError {
   stack?: string
 }
 
+/** The terminal statuses a claim settles to failed/ for (with an error file): failed, dead, cancelled, skipped. */
+export const ENDED_BADLY: ReadonlySet<string> = new Set(['failed', 'dead', 'cancelled', 'skipped'])
+
 export function storedError(row: JobRow): StoredError {
   try {
     return snakeCaseKeys(JSON.parse(row.error ?? '')) as StoredError
@@ -103,7 +106,8 @@ export async function errorRecord(input: ErrorRecordInput): Promise<Record<strin
       attempts: first.attempts,
       retry_enabled: retry.enabled,
       retried: first.attempts > 1,
-      reason_not_retried: permanent ? 'permanent error' : !retry.enabled ? 'retry disabled' : first.attempts > retry.maxRetries ? 'max_retries reached' : null,
+      reason_not_retried:
+        first.status === 'cancelled' ? 'cancelled' : first.status === 'skipped' ? 'dependency failed' : first.status === 'dead' ? 'max_retries reached' : permanent ? 'permanent error' : !retry.enabled ? 'retry disabled' : first.attempts > retry.maxRetries ? 'max_retries reached' : null,
     },
     ...(input.layout === 'watch'
       ? {}
@@ -121,7 +125,7 @@ export async function errorRecord(input: ErrorRecordInput): Promise<Record<strin
             job_id: row.id,
             name: row.name,
             status: row.status,
-            ...(row.status === 'failed' ? {error_code: storedError(row).code, error: storedError(row).message} : {output_path: row.output_path}),
+            ...(ENDED_BADLY.has(row.status) ? {error_code: storedError(row).code, error: storedError(row).message} : {output_path: row.output_path}),
           })),
         }
       : {}),

@@ -3,6 +3,7 @@ import {basename, extname} from 'node:path'
 import {settingsFromFlags} from '../job-flags.js'
 import type {JobSettings} from '@hyper2kvm/plugin-api'
 import type {DaemonConfig} from './config.js'
+import type {JobPolicy} from './job-policy.js'
 import type {JobRow} from './store.js'
 
 /** What the store keeps of a job to run it (`jobs.definition_json`). */
@@ -13,6 +14,8 @@ export interface Definition {
   filename: string
   size: number
   hash?: string
+  /** Dependencies, its own retry policy, a not-before time (job-policy.ts); absent: the daemon's defaults. */
+  policy?: JobPolicy
 }
 
 /** A job to record: a dropped disk (settings from the daemon's defaults) or one job of a document (its settings). */
@@ -25,6 +28,7 @@ export interface NewJob {
   size: number
   hash?: string
   settings?: JobSettings
+  policy?: JobPolicy
 }
 
 export const fileType = (name: string): string => extname(name).slice(1).toLowerCase() || 'none'
@@ -43,5 +47,5 @@ export function definitionFor(job: NewJob, config: DaemonConfig, outputPath: str
   const settings: JobSettings = job.settings
     ? {...job.settings, input: job.input, name: job.settings.name ?? job.name, outputDir: outputPath, sandbox: config.sandbox, workDir: config.workDir}
     : settingsFromFlags(job.input, {...config.jobDefaults, name: job.name, 'output-dir': outputPath, sandbox: config.sandbox, 'work-dir': config.workDir})
-  return {filename: job.filename, from: job.settings ? 'document' : 'disk', hash: job.hash, settings, size: job.size}
+  return {filename: job.filename, from: job.settings ? 'document' : 'disk', hash: job.hash, settings, size: job.size, ...(job.policy && Object.keys(job.policy).length > 0 ? {policy: job.policy} : {})}
 }

@@ -6,7 +6,16 @@ import type {JobRow} from './store.js'
 
 /** A job as the daemon's listeners see it (daemon-events.ts). */
 export function jobInfo(row: JobRow, definition: Definition = definitionOf(row)): JobInfo {
-  return {fileType: fileType(row.source_path), filename: row.source_path, id: row.id, intakeId: row.intake_id ?? row.id, name: row.name, sizeBytes: definition.size}
+  return {
+    fileType: fileType(row.source_path),
+    filename: row.source_path,
+    id: row.id,
+    intakeId: row.intake_id ?? row.id,
+    name: row.name,
+    origin: row.origin ?? 'drop',
+    sizeBytes: definition.size,
+    ...(row.schedule_id ? {scheduleId: row.schedule_id} : {}),
+  }
 }
 
 /** An error as listeners see it. */

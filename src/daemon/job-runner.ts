@@ -12,6 +12,8 @@ import {storedError} from './error-record.js'
 import type {Definition} from './job-definition.js'
 import {errorInfo, errorToStore, jobInfo} from './job-info.js'
 import {childRecordsOf} from './leftover-children.js'
+import {skipDependents} from './dependency-skip.js'
+import {decideRetry} from './retry-decision.js'
 import type {JobRow, JobStore} from './store.js'
 
 /** A job the pool runs. */
@@ -22,6 +24,10 @@ export interface RunningJob {
   size: number
   done: Promise<void>
   phase?: string
+  /** This run's number in job_attempts. */
+  attemptNo?: number
+  /** Set when the job was cancelled through the service (API, CLI, window_end: cancel): it ends cancelled. */
+  cancelReason?: string
 }
 
 export interface RunnerContext {
@@ -30,7 +36,8 @@ export interface RunnerContext {
   config: () => DaemonConfig
   log: DaemonLogFn
   emit: (event: DaemonEvent) => void
-  settle: (intakeId: string) => Promise<void>
+  /** Settle the claim of a drop-dir job that ended (a no-op for API and schedule jobs: they have no claim). */
+  settle: (row: JobRow) => Promise<void>
   /** The daemon is stopping: a cancelled job is re-queued, not failed. */
   stopping: () => boolean
   /** Start what is due (after a retry delay). */
@@ -49,6 +56,7 @@ export class JobRunner {
     const attempt = entry.row.attempts + 1
     const row = store.transition(entry.row.id, 'running', `attempt ${attempt}`, {attempts: attempt, next_attempt_at: null, started_at: new Date().toISOString()})
     entry.row = row
+    entry.attemptNo = store.startAttempt(row.id)
     const fields = {file: row.source_path, job: row.id}
     log('info', 'job:start', {...fields, attempt})
     const job = jobInfo(row, definition)
@@ -83,23 +91,33 @@ export class JobRunner {
     }
     const durationMs = Date.now() - entry.startedAt
     const previous = row.attempts > 1 && row.error ? errorInfo(storedError(row)) : undefined
-    store.transition(row.id, 'succeeded', `${result.outputs.length} output(s) in ${durationMs} ms`, {completed_at: new Date().toISOString(), error: null, result_json: JSON.stringify(jobResultJson(result))})
+    store.transition(row.id, 'succeeded', `${result.outputs.length} output(s) in ${durationMs} ms`, {completed_at: new Date().toISOString(), error: null, not_before: null, result_json: JSON.stringify(jobResultJson(result)), wait_reason: null})
+    store.endAttempt(row.id, entry.attemptNo, 'succeeded')
     // Only dropped disks count for dedup; a job config or manifest is an explicit request.
     if (definition.from !== 'document') {
       store.recordProcessed({file_hash: definition.hash ?? null, file_size: definition.size, filename: definition.filename, job_id: row.id, output_path: row.output_path})
     }
     log('info', 'job:succeeded', {...fields, duration_ms: durationMs, output: row.output_path})
     const outputBytes = result.outputs.reduce((sum, o) => sum + o.bytesOnDisk, 0)
-    emit({at: new Date(), attempt, durationMs, job, maxRetries: config().retry.maxRetries, outputBytes, outputPath: row.output_path, type: 'job:succeeded', ...(previous ? {previousError: previous} : {})})
-    await this.ctx.settle(row.intake_id ?? row.id)
+    emit({at: new Date(), attempt, durationMs, job, maxRetries: definition.policy?.retry?.maxRetries ?? config().retry.maxRetries, outputBytes, outputPath: row.output_path, type: 'job:succeeded', ...(previous ? {previousError: previous} : {})})
+    await this.ctx.settle(row)
+    // Its dependents may be due now.
+    this.ctx.pump()
   }
 
   private async failed(entry: RunningJob, definition: Definition, error: H2KError): Promise<void> {
     const {config, emit, log, store} = this.ctx
     const row = entry.row
+    const attemptNo = entry.attemptNo ?? row.attempts
     const fields = {code: error.code, file: row.source_path, job: row.id, phase: error.phase}
+    if (error.code === 'H2K_CANCELLED' && entry.cancelReason !== undefined) {
+      await rm(row.output_path, {force: true, recursive: true}).catch(() => {})
+      await this.cancelled(entry, definition, error)
+      return
+    }
     if (error.code === 'H2K_CANCELLED' && this.ctx.stopping()) {
       store.transition(row.id, 'queued', 'daemon stopped: cancelled and re-queued', {attempts: row.attempts - 1})
+      store.endAttempt(row.id, attemptNo, 'requeued', error.toJSON())
       log('info', 'job:requeued', fields, 'cancelled by stop; will run again on the next start')
       return
     }
@@ -107,23 +125,48 @@ export class JobRunner {
     await rm(row.output_path, {force: true, recursive: true}).catch(() => {})
     const {retry, verbose} = config()
     const job = jobInfo(row, definition)
-    if (retry.enabled && !error.permanent && row.attempts <= retry.maxRetries) {
-      const delayMs = Math.round(retry.retryDelay * retry.backoffMultiplier ** (row.attempts - 1) * 1000)
-      store.transition(row.id, 'retry_wait', `${error.code}: ${error.message} — retry ${row.attempts}/${retry.maxRetries} in ${delayMs} ms`, {
+    const decision = decideRetry(row.attempts, error.code, error.permanent, retry, definition.policy?.retry)
+    const stored = errorToStore(error, verbose)
+    if (decision.action === 'retry') {
+      const {delayMs, maxRetries} = decision
+      store.transition(row.id, 'retry_wait', `${error.code}: ${error.message} — retry ${row.attempts}/${maxRetries} in ${delayMs} ms`, {
         error: JSON.stringify(error.toJSON()),
         next_attempt_at: Date.now() + delayMs,
       })
-      log('warn', 'job:retry', {...fields, delay_ms: delayMs, retry: `${row.attempts}/${retry.maxRetries}`}, error.message)
-      emit({at: new Date(), attempt: row.attempts, delayMs, error: errorInfo(error), job, maxRetries: retry.maxRetries, nextRetryAt: new Date(Date.now() + delayMs), type: 'job:retry'})
+      store.endAttempt(row.id, attemptNo, 'retry', stored)
+      log('warn', 'job:retry', {...fields, delay_ms: delayMs, retry: `${row.attempts}/${maxRetries}`}, error.message)
+      emit({at: new Date(), attempt: row.attempts, delayMs, error: errorInfo(error), job, maxRetries, nextRetryAt: new Date(Date.now() + delayMs), type: 'job:retry'})
       setTimeout(() => this.ctx.pump(), delayMs + 10).unref()
       return
     }
-    const done = store.transition(row.id, 'failed', `${error.code}: ${error.message}${error.permanent ? ' (permanent: not retried)' : ''}`, {
+    const status = decision.action
+    const done = store.transition(row.id, status, `${error.code}: ${error.message} (${decision.why})`, {
       completed_at: new Date().toISOString(),
-      error: JSON.stringify(errorToStore(error, verbose)),
+      error: JSON.stringify(stored),
     })
-    log('error', 'job:failed', {...fields, permanent: error.permanent}, error.message)
-    emit({at: new Date(), attempt: row.attempts, durationMs: Date.now() - entry.startedAt, error: errorInfo(error), job, maxRetries: retry.maxRetries, type: 'job:failed'})
-    await this.ctx.settle(done.intake_id ?? done.id)
+    store.endAttempt(row.id, attemptNo, status, stored)
+    log('error', `job:${status}`, {...fields, permanent: error.permanent}, `${error.message} (${decision.why})`)
+    const info = errorInfo(error)
+    emit({at: new Date(), attempt: row.attempts, durationMs: Date.now() - entry.startedAt, error: info, job, maxRetries: decision.maxRetries, retrying: false, type: 'job:failed'})
+    if (status === 'dead') emit({at: new Date(), attempts: row.attempts, error: info, job, type: 'job:dead'})
+    await this.ended(done)
+  }
+
+  /** Cancelled through the service while running: the attempt ends cancelled, the job too (never re-queued). */
+  private async cancelled(entry: RunningJob, definition: Definition, error: H2KError): Promise<void> {
+    const {emit, log, store} = this.ctx
+    const reason = entry.cancelReason ?? 'cancelled'
+    const done = store.transition(entry.row.id, 'cancelled', `cancelled while running: ${reason}`, {completed_at: new Date().toISOString(), error: JSON.stringify(new H2KError('H2K_CANCELLED', `Cancelled: ${reason}`).toJSON())})
+    store.endAttempt(done.id, entry.attemptNo ?? done.attempts, 'cancelled', error.toJSON())
+    log('info', 'job:cancelled', {file: done.source_path, job: done.id, reason})
+    emit({at: new Date(), job: jobInfo(done, definition), reason, type: 'job:cancelled'})
+    await this.ended(done)
+  }
+
+  /** A job ended without success: its dependents are skipped, and every claim concerned may settle. */
+  private async ended(done: JobRow): Promise<void> {
+    const {emit, log, store} = this.ctx
+    const skipped = skipDependents({emit, log, store}, done.id)
+    for (const row of [done, ...skipped]) await this.ctx.settle(row)
   }
 }

@@ -10,7 +10,7 @@ import {claimDir, type ClaimRecord, settleFiles, settleTarget} from './claim-fil
 import type {DaemonConfig} from './config.js'
 import type {DaemonLogFn} from './daemon-pieces.js'
 import {today} from './layout.js'
-import {errorRecord, storedError} from './error-record.js'
+import {ENDED_BADLY, errorRecord, storedError} from './error-record.js'
 import {readClaimRecord} from './claim-record.js'
 import {definitionOf} from './job-definition.js'
 import type {JobRow, JobStore} from './store.js'
@@ -30,7 +30,7 @@ function jobSummary(row: JobRow): Record<string, unknown> {
     ...(typeof result?.libvirt_xml === 'string' ? {libvirt_xml: result.libvirt_xml} : {}),
     started_at: row.started_at,
     completed_at: row.completed_at,
-    ...(row.status === 'failed' ? {error: storedError(row)} : {}),
+    ...(ENDED_BADLY.has(row.status) ? {error: storedError(row)} : {}),
   }
 }
 
@@ -73,7 +73,16 @@ export class ClaimSettler {
     private readonly log: DaemonLogFn,
   ) {}
 
-  /** Settle the claim if all its jobs have finished. */
+  /**
+   * A job ended: settle its claim if it has one. Jobs of the API and schedules (origin api/schedule) have
+   * no claim directory, and none is looked for.
+   */
+  async settleJob(row: JobRow): Promise<void> {
+    if ((row.origin ?? 'drop') !== 'drop') return
+    await this.maybeSettle(row.intake_id ?? row.id)
+  }
+
+  /** Settle the claim if all its jobs have finished (any terminal status: succeeded, failed, duplicate, cancelled, dead, skipped). */
   async maybeSettle(intakeId: string): Promise<void> {
     if (this.settling.has(intakeId)) return
     const jobs = this.store.jobsOfIntake(intakeId)
@@ -105,7 +114,9 @@ export class ClaimSettler {
   private async settle(dir: string, record: ClaimRecord, jobs: JobRow[]): Promise<void> {
     const config = this.config()
     const {layout} = config
-    const failed = jobs.filter((j) => j.status === 'failed')
+    // The root causes first (failed, dead), then what followed from them or from an operator (skipped, cancelled).
+    const rank = (j: JobRow): number => ['failed', 'dead', 'cancelled', 'skipped'].indexOf(j.status)
+    const failed = jobs.filter((j) => ENDED_BADLY.has(j.status)).sort((a, b) => rank(a) - rank(b))
     const outcome = failed.length > 0 ? 'failed' : jobs.every((j) => j.status === 'duplicate') ? 'duplicate' : 'succeeded'
     const date = today()
     const dated = outcome === 'failed' ? layout.failedDir(date) : outcome === 'duplicate' ? layout.duplicatesDir(date) : layout.processedDir(date)
@@ -130,7 +141,7 @@ export class ClaimSettler {
     const out: Array<[string, unknown]> = []
     const size = definitionOf(jobs[0]!).size
     if (failed.length > 0) {
-      const others = jobs.filter((j) => j.status !== 'failed')
+      const others = jobs.filter((j) => !ENDED_BADLY.has(j.status))
       const input = {dir: target, failed, files: record.files, inbox: layout.inbox, layout: layout.kind, others, outputDir: config.outputDir, retry: config.retry, size, verbose: config.verbose}
       out.push([`${record.main}.error.json`, await errorRecord(input)])
     }
@@ -143,7 +154,7 @@ export class ClaimSettler {
     if (record.kind === 'manifest' || layout.kind === 'manifest-workflow') {
       const job = jobs[0]!
       const started = job.started_at ?? job.created_at
-      const error = job.status === 'failed' ? storedError(job) : undefined
+      const error = ENDED_BADLY.has(job.status) ? storedError(job) : undefined
       const report = manifestReport({
         durationMs: Date.parse(job.completed_at ?? new Date().toISOString()) - Date.parse(started),
         error: error as Record<string, unknown> | undefined,

@@ -5,9 +5,19 @@ import Database from 'better-sqlite3'
 
 import {H2KError} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../errors/map-foreign-error.js'
+import {applyMigrations, appliedMigrations} from './migrations/apply-migrations.js'
+import {JOB_STATUSES_V2} from './migrations/002-job-service.js'
+import {MIGRATIONS} from './migrations/index.js'
 import {stateDir} from './state-paths.js'
 
-export type JobStatus = 'queued' | 'running' | 'retry_wait' | 'succeeded' | 'failed' | 'duplicate'
+export type JobStatus = 'queued' | 'running' | 'retry_wait' | 'succeeded' | 'failed' | 'duplicate' | 'cancelled' | 'dead' | 'skipped'
+export const JOB_STATUSES: readonly JobStatus[] = JOB_STATUSES_V2
+/** Statuses a job never leaves by itself (retry moves failed, dead, cancelled and skipped back to queued). */
+export const TERMINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'duplicate', 'cancelled', 'dead', 'skipped']
+export const isTerminal = (status: JobStatus): boolean => TERMINAL_STATUSES.includes(status)
+
+/** Where a job came from: a dropped item (a claim), the API, or a schedule. */
+export type JobOrigin = 'drop' | 'api' | 'schedule'
 
 export interface JobRow {
   id: string
@@ -26,8 +36,32 @@ export interface JobRow {
   definition_json: string
   attempts: number
   next_attempt_at: number | null
-  /** The claim this job came from (`<processing>/<intake_id>/`): a batch job config claims once for many jobs. */
+  /** The claim this job came from (`<processing>/<intake_id>/`): a batch job config claims once for many jobs. Null for API and schedule jobs (no claim). */
   intake_id: string | null
+  /** A queued job that is not due yet: when it may be (ms epoch; null when it waits for something else, e.g. a dependency). */
+  not_before: number | null
+  /** Why a queued job is not started yet (a dependency, a time window …); null once it is due. */
+  wait_reason: string | null
+  origin: JobOrigin
+  schedule_id: string | null
+  request_id: string | null
+}
+
+/** One run of a job (`job_attempts`). */
+export interface AttemptRow {
+  job_id: string
+  attempt: number
+  started_at: string
+  ended_at: string | null
+  /** succeeded, retry (failed, will run again), failed, dead, cancelled, requeued (daemon stopped); null while running. */
+  outcome: string | null
+  error_json: string | null
+}
+
+/** A page of jobs (`jobsPage`): `nextCursor` is null on the last page. */
+export interface JobPage {
+  jobs: JobRow[]
+  nextCursor: string | null
 }
 
 export interface HistoryRow {
@@ -65,47 +99,32 @@ export interface ProcessedStats {
 export {stateDir}
 export const storePath = (outputDir: string): string => join(stateDir(outputDir), 'jobs.db')
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS jobs (
-  id TEXT PRIMARY KEY,
-  name TEXT NOT NULL,
-  vm_path TEXT NOT NULL,
-  source_path TEXT NOT NULL,
-  output_path TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('queued','running','retry_wait','succeeded','failed','duplicate')),
-  created_at TEXT NOT NULL,
-  started_at TEXT,
-  completed_at TEXT,
-  progress_json TEXT,
-  result_json TEXT,
-  error TEXT,
-  definition_json TEXT NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  next_attempt_at INTEGER,
-  intake_id TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
-CREATE INDEX IF NOT EXISTS jobs_intake ON jobs(intake_id);
-CREATE TABLE IF NOT EXISTS job_history (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-  at TEXT NOT NULL,
-  from_status TEXT,
-  to_status TEXT NOT NULL,
-  detail TEXT
-);
-CREATE INDEX IF NOT EXISTS job_history_job ON job_history(job_id);
-CREATE TABLE IF NOT EXISTS processed_files (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  filename TEXT NOT NULL,
-  file_size INTEGER NOT NULL,
-  file_hash TEXT,
-  processed_at TEXT NOT NULL,
-  job_id TEXT REFERENCES jobs(id) ON DELETE SET NULL,
-  output_path TEXT
-);
-CREATE INDEX IF NOT EXISTS processed_files_key ON processed_files(filename, file_size);
-`
+
+/** A job to insert; `intake_id` null for a job without a claim (API, schedules), absent for a claim of its own (the id). */
+export type NewJobRow = Pick<JobRow, 'id' | 'name' | 'vm_path' | 'source_path' | 'output_path' | 'definition_json'> & {
+  intake_id?: string | null
+  status?: JobStatus
+  detail?: string
+  origin?: JobOrigin
+  schedule_id?: string
+  request_id?: string
+  not_before?: number
+  wait_reason?: string
+  /** Ids of jobs (already in the store, or inserted earlier in the same transaction) this one waits for. */
+  depends_on?: readonly string[]
+}
+
+const encodeCursor = (at: {createdAt: string; rowid: number}): string => Buffer.from(JSON.stringify([at.createdAt, at.rowid])).toString('base64url')
+
+function decodeCursor(cursor: string): {createdAt: string; rowid: number} {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown
+    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && Number.isInteger(value[1])) return {createdAt: value[0], rowid: value[1] as number}
+  } catch {
+    // Not JSON: refused below like any other malformed cursor.
+  }
+  throw new H2KError('H2K_USAGE', 'The cursor is not one this store handed out (pass nextCursor of the previous page unchanged).')
+}
 
 /**
  * The durable job store (better-sqlite3, WAL, foreign keys on): `jobs`, `job_history` (one row per status
@@ -129,10 +148,8 @@ export class JobStore {
       if (!options.readonly) {
         db.pragma('journal_mode = WAL')
         db.pragma('synchronous = NORMAL')
-        const columns = (db.prepare("SELECT name FROM pragma_table_info('jobs')").all() as Array<{name: string}>).map((c) => c.name)
-        // A store written before intake_id existed: add the column (every old job was its own claim).
-        if (columns.length > 0 && !columns.includes('intake_id')) db.exec('ALTER TABLE jobs ADD COLUMN intake_id TEXT; UPDATE jobs SET intake_id = id')
-        db.exec(SCHEMA)
+        // Numbered migrations (migrations/index.ts): a store of an earlier build is adopted and brought up to date.
+        applyMigrations(db, MIGRATIONS)
       }
       db.pragma('foreign_keys = ON')
       return new JobStore(path, db)
@@ -173,13 +190,29 @@ export class JobStore {
     this.db.close()
   }
 
-  insertJob(job: Pick<JobRow, 'id' | 'name' | 'vm_path' | 'source_path' | 'output_path' | 'definition_json'> & {intake_id?: string; status?: JobStatus; detail?: string}): JobRow {
+  /** The connection, for the small store classes of other parts on the same database (their own tables, their own migration). */
+  get database(): Database.Database {
+    return this.db
+  }
+
+  /** The highest migration applied to this store (0: a store of a build older than migrations, opened read-only). */
+  get schemaVersion(): number {
+    return this.guard('Cannot read the job store', () => appliedMigrations(this.db).reduce((max, m) => Math.max(max, m.version), 0))
+  }
+
+  /** Run `fn` in one transaction (nested calls become savepoints): several writes that stand or fall together. */
+  transaction<T>(fn: () => T): T {
+    return this.guard('Cannot update the job store', () => this.db.transaction(fn)())
+  }
+
+  insertJob(job: NewJobRow): JobRow {
     return this.guard('Cannot add a job', () =>
       this.db.transaction(() => {
         const status = job.status ?? 'queued'
         this.db
-          .prepare('INSERT INTO jobs (id, name, vm_path, source_path, output_path, status, created_at, definition_json, intake_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-          .run(job.id, job.name, job.vm_path, job.source_path, job.output_path, status, new Date().toISOString(), job.definition_json, job.intake_id ?? job.id)
+          .prepare('INSERT INTO jobs (id, name, vm_path, source_path, output_path, status, created_at, definition_json, intake_id, origin, schedule_id, request_id, not_before, wait_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(job.id, job.name, job.vm_path, job.source_path, job.output_path, status, new Date().toISOString(), job.definition_json, job.intake_id === undefined ? job.id : job.intake_id, job.origin ?? 'drop', job.schedule_id ?? null, job.request_id ?? null, job.not_before ?? null, job.wait_reason ?? null)
+        for (const parent of job.depends_on ?? []) this.db.prepare('INSERT OR IGNORE INTO job_dependencies (job_id, depends_on) VALUES (?, ?)').run(job.id, parent)
         this.history(job.id, null, status, job.detail ?? `claimed ${job.source_path}`)
         return this.job(job.id)!
       })(),
@@ -237,9 +270,88 @@ export class JobStore {
     return this.guard('Cannot list jobs', () => this.db.prepare('SELECT * FROM jobs WHERE intake_id = ? ORDER BY created_at, rowid').all(intakeId) as JobRow[])
   }
 
-  /** Jobs not finished: queued, running (after a crash) and waiting for a retry. */
+  /** Jobs not finished: queued, running (after a crash) and waiting for a retry (oldest first: the order the pump starts them). */
   unfinished(): JobRow[] {
     return this.guard('Cannot list jobs', () => this.db.prepare("SELECT * FROM jobs WHERE status IN ('queued','running','retry_wait') ORDER BY created_at, rowid").all() as JobRow[])
+  }
+
+  /**
+   * Jobs newest first, one page at a time (keyset on created_at, rowid: stable while jobs are added). The
+   * cursor is opaque (base64url); a malformed one is H2K_USAGE.
+   */
+  jobsPage(filter: {status?: JobStatus; limit: number; cursor?: string}): JobPage {
+    if (!Number.isInteger(filter.limit) || filter.limit < 1 || filter.limit > 500) throw new H2KError('H2K_USAGE', `limit must be an integer from 1 to 500 (got ${String(filter.limit)}).`)
+    const after = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor)
+    return this.guard('Cannot list jobs', () => {
+      const where: string[] = []
+      const params: unknown[] = []
+      if (filter.status) {
+        where.push('status = ?')
+        params.push(filter.status)
+      }
+      if (after) {
+        where.push('(created_at < ? OR (created_at = ? AND rowid < ?))')
+        params.push(after.createdAt, after.createdAt, after.rowid)
+      }
+      const rows = this.db.prepare(`SELECT rowid AS row_key, * FROM jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, rowid DESC LIMIT ?`).all(...params, filter.limit + 1) as Array<JobRow & {row_key: number}>
+      const page = rows.slice(0, filter.limit)
+      const last = page.at(-1)
+      const nextCursor = rows.length > filter.limit && last ? encodeCursor({createdAt: last.created_at, rowid: last.row_key}) : null
+      return {jobs: page.map(({row_key: _k, ...row}) => row as JobRow), nextCursor}
+    })
+  }
+
+  /** The ids this job waits for (job_dependencies). */
+  dependenciesOf(id: string): string[] {
+    if (!this.hasJobService()) return []
+    return this.guard('Cannot read job dependencies', () => (this.db.prepare('SELECT depends_on FROM job_dependencies WHERE job_id = ? ORDER BY depends_on').all(id) as Array<{depends_on: string}>).map((r) => r.depends_on))
+  }
+
+  /** The ids of the jobs that wait for this one. */
+  dependentsOf(id: string): string[] {
+    if (!this.hasJobService()) return []
+    return this.guard('Cannot read job dependencies', () => (this.db.prepare('SELECT job_id FROM job_dependencies WHERE depends_on = ? ORDER BY job_id').all(id) as Array<{job_id: string}>).map((r) => r.job_id))
+  }
+
+  /** Every run of a job, first first. */
+  attemptsOf(id: string): AttemptRow[] {
+    if (!this.hasJobService()) return []
+    return this.guard('Cannot read job attempts', () => this.db.prepare('SELECT * FROM job_attempts WHERE job_id = ? ORDER BY attempt').all(id) as AttemptRow[])
+  }
+
+  /**
+   * A run begins (the runner, right after the job moved to running). Attempts are numbered per job for
+   * its whole life: a retried job's attempt count restarts, its attempt rows go on. Returns the number.
+   */
+  startAttempt(id: string): number {
+    return this.guard('Cannot record an attempt', () =>
+      this.db.transaction(() => {
+        const {next} = this.db.prepare('SELECT COALESCE(MAX(attempt), 0) + 1 AS next FROM job_attempts WHERE job_id = ?').get(id) as {next: number}
+        this.db.prepare('INSERT INTO job_attempts (job_id, attempt, started_at) VALUES (?, ?, ?)').run(id, next, new Date().toISOString())
+        return next
+      })(),
+    )
+  }
+
+  /** A run ended: its outcome and, for a failure, the error as stored. */
+  endAttempt(id: string, attempt: number, outcome: string, error?: unknown): void {
+    this.guard('Cannot record an attempt', () =>
+      this.db.prepare('UPDATE job_attempts SET ended_at = ?, outcome = ?, error_json = ? WHERE job_id = ? AND attempt = ?').run(new Date().toISOString(), outcome, error === undefined ? null : JSON.stringify(error), id, attempt),
+    )
+  }
+
+  /** Why a queued job waits (and until when), or null/null once it is due. Written only when it changed. */
+  setWait(id: string, notBefore: number | null, reason: string | null): void {
+    this.guard('Cannot update a job', () => this.db.prepare('UPDATE jobs SET not_before = ?, wait_reason = ? WHERE id = ? AND (not_before IS NOT ? OR wait_reason IS NOT ?)').run(notBefore, reason, id, notBefore, reason))
+  }
+
+  /** Delete jobs (their history, attempts and dependency edges go with them; processed_files keep the file, without the job). */
+  deleteJobs(ids: readonly string[]): number {
+    return this.guard('Cannot delete jobs', () => this.db.transaction(() => ids.reduce((n, id) => n + this.db.prepare('DELETE FROM jobs WHERE id = ?').run(id).changes, 0))())
+  }
+
+  private hasJobService(): boolean {
+    return this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'job_dependencies'").get() !== undefined
   }
 
   recordProcessed(row: Omit<ProcessedFileRow, 'id' | 'processed_at'>): void {

@@ -1,11 +1,12 @@
 import {basename, extname, join, resolve} from 'node:path'
 
-import {H2KError, type JobSettings} from '@hyper2kvm/plugin-api'
+import {H2KError, isErrorCode, type JobSettings} from '@hyper2kvm/plugin-api'
 import {relativeInside} from '@hyper2kvm/plugin-api/host'
 import {realOrSelf} from '../fs/real-or-self.js'
 import {convertFlags, layerFlags, settingsFromFlags} from '../job-flags.js'
 import type {SourceDocument, Violation} from './document.js'
 import {documentStageOptions, mergeStageOptionLayers} from './stage-option-layer.js'
+import type {PolicyKeys} from '../daemon/job-policy.js'
 
 /** The keys of one job in a job file (schemas/job.schema.json); a batch's top level holds their defaults. */
 export interface JobEntry {
@@ -34,6 +35,10 @@ export interface JobEntry {
   emit?: Array<'libvirt'>
   /** --keep-macs. */
   keep_macs?: boolean
+  /** Daemon and API only: jobs this one waits for (names in the batch, or job ids). */
+  depends_on?: string[]
+  /** Daemon and API only: this job's retry policy. */
+  retry?: PolicyKeys['retry']
 }
 
 /** Flag values in the shape `convert` parses them; job files, manifests and configs map onto these. */
@@ -70,6 +75,10 @@ export interface PlannedJob {
   /** Unique within the plan: the `name` key, or the input's file name without extension. */
   name: string
   settings: JobSettings
+  /** The job's own scheduling keys (depends_on, retry) as written: the daemon turns them into a JobPolicy. */
+  keys?: PolicyKeys
+  /** The input as the document wrote it (before resolving), e.g. to require an absolute path from the API. */
+  inputAsWritten?: string
 }
 
 export interface JobPlan {
@@ -82,6 +91,8 @@ export interface JobPlan {
   continueOnError: boolean
   /** Manifests: where `<manifest>.report.json` is written. */
   reportFile?: string
+  /** The top level's scheduling keys (retry) a batch's jobs inherit. */
+  batchKeys?: PolicyKeys
 }
 
 export interface PlanOptions {
@@ -167,11 +178,22 @@ export function documentKind(value: unknown): 'manifest' | 'daemon' | 'job' {
  * turn it into JobSettings, refusing everything that is wrong before any job starts.
  */
 export async function loadJobPlan(path: string, given: PlanOptions = {}): Promise<JobPlan> {
-  // A malformed --stage-option is the command line's fault (H2K_USAGE), not the file's: parsed before any job.
-  const options: PlanOptions = given.overrides === undefined ? given : {...given, overrides: layerFlags(given.overrides)}
+  return planJobDocument(await readDocument(path), normalizeOptions(given))
+}
+
+async function readDocument(path: string): Promise<SourceDocument> {
   // Loaded here, not at the top: configuration loading imports this module for documentKind/entryToFlags on every command.
   const {SourceDocument} = await import('./document.js')
-  const doc = await SourceDocument.read(path)
+  return SourceDocument.read(path)
+}
+
+function normalizeOptions(given: PlanOptions): PlanOptions {
+  // A malformed --stage-option is the command line's fault (H2K_USAGE), not the file's: parsed before any job.
+  return given.overrides === undefined ? given : {...given, overrides: layerFlags(given.overrides)}
+}
+
+/** A job file or manifest already read (a file, or a parsed API request body) → its plan; see loadJobPlan. */
+export async function planJobDocument(doc: SourceDocument, options: PlanOptions = {}): Promise<JobPlan> {
   if (documentKind(doc.value) === 'manifest') return planManifest(doc, options)
   if (typeof doc.value !== 'object' || doc.value === null || Array.isArray(doc.value)) {
     throw doc.invalid([doc.violation([], 'expected a mapping of job keys (or `jobs: [...]`)')], 'job file')
@@ -194,6 +216,8 @@ export async function loadJobPlan(path: string, given: PlanOptions = {}): Promis
     ? jobs.map((job, index) => ({at: ['jobs', index], entry: {...base, ...normalize(job, ['jobs', index])}}))
     : [{at: [], entry: base}]
   if (jobs && defaults.name !== undefined) throw doc.invalid([doc.violation(['name'], 'a batch cannot give every job the same `name`; set it per job', {key: true})], 'job file')
+  if (jobs && defaults.depends_on !== undefined) throw doc.invalid([doc.violation(['depends_on'], 'a batch cannot make every job wait for the same jobs here; set depends_on per job', {key: true})], 'job file')
+  violations.push(...unknownCodes(doc, [], defaults.retry), ...(jobs ?? []).flatMap((job, index) => unknownCodes(doc, ['jobs', index], job.retry)))
 
   const planned: PlannedJob[] = []
   const names = new Map<string, Array<string | number>>()
@@ -229,13 +253,27 @@ export async function loadJobPlan(path: string, given: PlanOptions = {}): Promis
     const stageOptions = mergeStageOptionLayers(documentStageOptions(doc, ['stage_options'], defaults.stage_options), documentStageOptions(doc, [...at, 'stage_options'], jobOptions))
     try {
       const settings = settingsFromFlags(input, layerFlags(options.defaults, {...entryToFlags(entry, options.baseDir ?? doc.dir), 'stage-option': stageOptions}, options.overrides))
-      planned.push({name, settings})
+      const own = jobs ? jobs[at[1] as number] : file
+      const keys: PolicyKeys = {...(own?.depends_on ? {depends_on: own.depends_on} : {}), ...(own?.retry ? {retry: own.retry} : {})}
+      planned.push({inputAsWritten: entry.input, name, settings, ...(Object.keys(keys).length > 0 ? {keys} : {})})
     } catch (error) {
       violations.push(doc.violation(at, (error as Error).message))
     }
   }
   if (violations.length > 0) throw doc.invalid(violations, 'job file')
-  return {concurrency: concurrency ?? 1, continueOnError: continueOnError ?? true, file: doc.file, jobs: planned, kind: jobs ? 'batch' : 'job'}
+  const batchKeys: PolicyKeys | undefined = jobs && defaults.retry ? {retry: defaults.retry} : undefined
+  return {concurrency: concurrency ?? 1, continueOnError: continueOnError ?? true, file: doc.file, jobs: planned, kind: jobs ? 'batch' : 'job', ...(batchKeys ? {batchKeys} : {})}
+}
+
+/** `retry.retry_on` / `no_retry_on` entries that are not codes of the catalog. */
+function unknownCodes(doc: SourceDocument, at: Array<string | number>, retry: PolicyKeys['retry']): Violation[] {
+  const out: Violation[] = []
+  for (const key of ['retry_on', 'no_retry_on'] as const) {
+    for (const [index, code] of (retry?.[key] ?? []).entries()) {
+      if (!isErrorCode(code)) out.push(doc.violation([...at, 'retry', key, index], `"${code}" is not an error code (\`hyper2kvm errors\` lists them)`))
+    }
+  }
+  return out
 }
 
 function planManifest(doc: SourceDocument, options: PlanOptions): JobPlan {

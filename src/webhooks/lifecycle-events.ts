@@ -46,7 +46,7 @@ function jobObject(job: JobInfo, facts: JobFacts): Record<string, unknown> {
     file_type: job.fileType,
     id: job.id,
     name: safeName(job.name),
-    origin: job.origin ?? 'drop',
+    origin: job.origin,
     output_path: facts.outputPath === undefined ? null : safeName(facts.outputPath, 1000),
     schedule_id: job.scheduleId ?? null,
     size_bytes: job.sizeBytes,
@@ -105,7 +105,7 @@ export function lifecycleEvent(e: DaemonEvent): LifecycleEvent | undefined {
         ...errorData(e.error),
         attempt: e.attempt,
         duration_seconds: seconds(e.durationMs),
-        // Out of retries (a retryable error tried 1 + max_retries times), not a permanent error or retries off.
+        // Out of retries (a retryable error tried 1 + max_retries times: job.dead follows), not a permanent error or retries off.
         exhausted: !e.error.permanent && e.maxRetries > 0 && e.attempt > e.maxRetries,
         max_retries: e.maxRetries,
         retrying: false,

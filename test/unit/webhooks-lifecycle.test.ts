@@ -20,7 +20,7 @@ import {makeTempDir} from '../helpers/temp-dir.js'
 import {WebhookReceiver} from '../helpers/webhook-receiver.js'
 
 const at = new Date('2026-03-08T07:59:59.500Z')
-const job: JobInfo = {fileType: 'vmdk', filename: 'web\n01.vmdk', id: 'job-1', intakeId: 'job-1', name: 'web-01', sizeBytes: 1048576}
+const job: JobInfo = {fileType: 'vmdk', filename: 'web\n01.vmdk', id: 'job-1', intakeId: 'job-1', name: 'web-01', origin: 'drop', sizeBytes: 1048576}
 const retryable: ErrorInfo = {code: 'H2K_OUTPUT_FAILED', message: 'Cannot write the output', permanent: false, phase: 'convert'}
 const permanent: ErrorInfo = {code: 'H2K_INPUT_UNRECOGNIZED', message: 'Not a disk image', permanent: true, phase: 'load'}
 

@@ -1,0 +1,19 @@
+import {existsSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {today} from './layout.js'
+import {outputDirName} from './output-name.js'
+import type {JobStore} from './store.js'
+
+/**
+ * Where a daemon job writes: output_dir/<date>/<name>/, or <name>-<id> when that directory exists or an
+ * unfinished job already owns it. The daemon decides this for every job, whatever a document says.
+ */
+export function jobOutputPath(store: Pick<JobStore, 'unfinished'>, outputDir: string, name: string, id: string, reserved: ReadonlySet<string> = new Set()): string {
+  const day = join(outputDir, today())
+  const taken = new Set([...store.unfinished().map((r) => r.output_path), ...reserved])
+  // Names come from dropped file names and documents: control characters never reach a directory name.
+  const dirName = outputDirName(name, id)
+  const path = join(day, dirName)
+  return existsSync(path) || taken.has(path) ? join(day, `${dirName}-${id}`) : path
+}

@@ -1,0 +1,11 @@
+import {baseline} from './001-baseline.js'
+import {jobService} from './002-job-service.js'
+import type {Migration} from './migration.js'
+
+/**
+ * Every migration of the job store, in order. Reserved numbers: 1 baseline, 2 job service (dependencies,
+ * attempts, new statuses), 3 schedules, 4 job log. A part that needs its own table adds its file and one line here.
+ */
+export const MIGRATIONS: readonly Migration[] = [baseline, jobService]
+
+export type {Migration} from './migration.js'
