@@ -91,9 +91,12 @@ describe('daemon: the seeds\' files, commands and ops tools', function () {
 
     // Keys accepted but not used yet: said once, at start; the plain password warns and is never logged.
     await until('notices', () => d.stderr().includes('config:plain-secret'), 5000, d)
-    for (const key of ['vsphere', 'webhooks', 'schedules', 'database']) {
+    for (const key of ['vsphere', 'schedules', 'database']) {
       assert.equal(d.stderr().split('\n').filter((l) => l.includes(`WARN config:not-used-yet key=${key} `)).length, 1, `${key} once:\n${d.stderr()}`)
     }
+    // webhooks: are lifecycle webhooks now, delivered by the same engine as notifications.
+    assert.ok(!d.stderr().includes('config:not-used-yet key=webhooks'), d.stderr())
+    assert.match(d.stderr(), /INFO notify:start .*lifecycle webhook hooks\.slack\.com/)
     assert.ok(!d.stderr().includes('S3cret-vsphere-pw'), 'the vsphere password is never logged')
 
     writeFileSync(join(queue, 'eps.raw'), readFileSync(raw))
