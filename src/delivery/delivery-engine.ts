@@ -31,12 +31,6 @@ export function backoffMs(attempt: number, options: Pick<DeliveryOptions, 'baseD
   return Math.round(random() * ceiling)
 }
 
-/**
- * Delivers what producers put in the outbox, asynchronously and at most `concurrency` at a time: a message
- * is written first (so a restart resumes it), then sent per channel with a timeout, retried with backoff
- * on a transient failure, given up after maxAttempts or maxAge, dropped at once on a permanent one. Never
- * blocks the producer. close() aborts what is in flight; those rows stay pending for the next start.
- */
 /** How enqueue() routes and merges one message. */
 export interface EnqueueOptions {
   /** Only channels for which this is true (besides their own `accepts`). */
@@ -49,6 +43,13 @@ export interface EnqueueOptions {
   coalesce?: string
 }
 
+/**
+ * Delivers what producers put in the outbox, asynchronously and at most `concurrency` at a time: a message
+ * is written first (so a restart resumes it), then sent per channel with a timeout, retried with backoff
+ * on a transient failure, given up after maxAttempts or maxAge, dropped at once on a permanent one. A
+ * channel's own limits (timeout, attempts, attempts in flight) win over the engine's. Never blocks the
+ * producer. close() aborts what is in flight; those rows stay pending for the next start.
+ */
 export class DeliveryEngine {
   private readonly channels = new Map<string, Channel>()
   private readonly inFlight = new Map<string, {channel: string; controller: AbortController; done: Promise<void>}>()

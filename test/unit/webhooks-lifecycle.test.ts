@@ -1,20 +1,22 @@
 import assert from 'node:assert/strict'
-import {writeFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {join} from 'node:path'
 
 import Database from 'better-sqlite3'
+import {parse} from 'yaml'
 
 import type {DaemonEvent, ErrorInfo, JobInfo} from '../../src/daemon/daemon-events.js'
 import {DeliveryEngine} from '../../src/delivery/delivery-engine.js'
+import {schemaValidator} from '../../src/jobs/schemas.js'
 import {Outbox} from '../../src/delivery/outbox.js'
 import {redactSecrets} from '../../src/secrets/redact.js'
 import {LifecycleWebhookChannel} from '../../src/webhooks/lifecycle-channel.js'
 import {LIFECYCLE_EVENTS, lifecycleEvent} from '../../src/webhooks/lifecycle-events.js'
 import {ProgressThrottle} from '../../src/webhooks/progress-throttle.js'
 import {WebhookProducer} from '../../src/webhooks/webhook-producer.js'
-import {type LifecycleHookSettings, parseWebhooks, timeoutMsOf} from '../../src/webhooks/webhook-settings.js'
+import {type LifecycleHookSettings, parseWebhooks, timeoutMsOf, type WebhookKeys} from '../../src/webhooks/webhook-settings.js'
 import {until} from '../helpers/daemon-process.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 import {WebhookReceiver} from '../helpers/webhook-receiver.js'
@@ -283,5 +285,23 @@ describe('webhooks: settings', () => {
     await assert.rejects(parseWebhooks([{headers: {'X-Token': 'a\nb'}, url: 'https://x.example/h'}], dir, () => {}), /webhooks\[0\]\.headers\.X-Token: has a control character/)
     assert.deepEqual([timeoutMsOf('500ms'), timeoutMsOf('1m'), timeoutMsOf(3), timeoutMsOf(undefined)], [500, 60_000, 3000, 10_000])
     assert.throws(() => timeoutMsOf('10m'), /between 0\.1 s and 5 min/)
+  })
+
+  it('the README\'s example is valid for the daemon schema and loads; its payload example has every key lifecycleEvent gives a completed job', async () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+    const section = readme.slice(readme.indexOf('#### Lifecycle webhooks'), readme.indexOf('#### Metrics and health'))
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)![1]!
+    const validate = schemaValidator('daemon')
+    const config = {command: 'daemon', output_dir: 'o', watch_dir: 'q', ...(parse(yaml) as object)}
+    assert.equal(validate(config), true, JSON.stringify(validate.errors))
+    writeFileSync(join(dir, 'ci-hook.secret'), 'readme-secret-1\n', {mode: 0o600})
+    const spec = (parse(yaml) as {webhooks: WebhookKeys[]}).webhooks.map((w) => ({...w, secret_file: 'ci-hook.secret'}))
+    const [hook] = await parseWebhooks(spec, dir, () => {})
+    assert.deepEqual([hook!.timeoutMs, hook!.maxAttempts, hook!.progressIntervalMs, hook!.events], [10_000, 4, 30_000, ['job.completed', 'job.failed', 'job.dead']])
+    const example = JSON.parse(/```json\n([\s\S]*?)```/.exec(section)![1]!.replace(/^ {2}/gm, '')) as Body & {delivery_id: string}
+    const real = lifecycleEvent({at, attempt: 1, durationMs: 1, job, maxRetries: 3, outputBytes: 1, outputPath: '/o', type: 'job:succeeded'})!.data as Body
+    assert.deepEqual(Object.keys(example).sort(), [...Object.keys(real), 'delivery_id'].sort())
+    assert.deepEqual(Object.keys(example.data).sort(), Object.keys(real.data).sort())
+    assert.deepEqual(Object.keys(example.job!).sort(), Object.keys(real.job!).sort())
   })
 })
