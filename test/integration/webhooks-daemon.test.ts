@@ -123,7 +123,9 @@ describe('daemon lifecycle webhooks: events, payload, signature, filters, retrie
   })
 
   it('failures: a corrupt image is job.failed, not retrying, not exhausted; a retryable one is retrying, then exhausted and job.dead', async () => {
-    const t = setup('t2', hook('/all', '    secret_file: all.secret\n') + hook('/dead', '    events: [job.dead]\n'), 'retry_policy:\n  max_retries: 1\n  retry_delay: 0.2\n  backoff_multiplier: 1\n')
+    // Notifications too: one engine and outbox serves both, each producer's messages reach its own channels only.
+    const notifications = `notifications:\n  enabled: true\n  webhooks:\n    - url: ${hooks.url('/notify')}\n      type: generic\n`
+    const t = setup('t2', hook('/all', '    secret_file: all.secret\n') + hook('/dead', '    events: [job.dead]\n'), `retry_policy:\n  max_retries: 1\n  retry_delay: 0.2\n  backoff_multiplier: 1\n${notifications}`)
     const d = await startDaemon(['--config', t.config], t.out)
     daemons.push(d)
     writeFileSync(join(t.watch, 'bad.vmdk'), 'test\n')
@@ -151,5 +153,9 @@ describe('daemon lifecycle webhooks: events, payload, signature, filters, retrie
     const order = events('/all').filter((e) => e !== 'job.progress')
     assert.ok(order.lastIndexOf('job.failed') < order.indexOf('job.dead'), order.join(' '))
     assert.ok(hooks.on('/all').every((r) => r.signatureValid === true))
+    await until('the failure notifications', () => hooks.on('/notify').length >= 3, 10_000, d)
+    assert.ok(events('/notify').every((e) => e === 'conversion_failure'), events('/notify').join(' '))
+    assert.ok(events('/all').every((e) => e.startsWith('job.')), events('/all').join(' '))
+    assert.match(d.log(), /INFO notify:start .*channels="generic webhook 127\.0\.0\.1:\d+, lifecycle webhook 127\.0\.0\.1:\d+, lifecycle webhook/)
   })
 })
