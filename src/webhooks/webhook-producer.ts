@@ -19,6 +19,8 @@ export class WebhookProducer implements DeliveryProducer {
   readonly name = 'webhook'
   readonly channels: readonly LifecycleWebhookChannel[]
   private readonly throttle = new ProgressThrottle()
+  /** Hook id → its progress_interval (ms). */
+  private readonly intervals: ReadonlyMap<string, number>
 
   constructor(
     hooks: readonly LifecycleHookSettings[],
@@ -26,6 +28,7 @@ export class WebhookProducer implements DeliveryProducer {
   ) {
     // A disabled hook is no channel: it gets nothing, and what was pending for it is dropped, logged.
     this.channels = hooks.filter((h) => h.enabled).map((h) => new LifecycleWebhookChannel(h))
+    this.intervals = new Map(this.channels.map((c) => [c.id, c.settings.progressIntervalMs]))
   }
 
   messagesFor(event: DaemonEvent): ProducedMessage[] {
@@ -34,7 +37,7 @@ export class WebhookProducer implements DeliveryProducer {
     if (wire.event === 'job.progress' && 'job' in event) {
       const job = event.job.id
       const at = this.now()
-      const only = (channel: Channel) => this.throttle.allow(channel.id, job, (channel as LifecycleWebhookChannel).settings.progressIntervalMs, at)
+      const only = (channel: Channel) => this.throttle.allow(channel.id, job, this.intervals.get(channel.id) ?? 0, at)
       return [{coalesce: `progress:${job}`, event: wire.event, only, payload: wire.data}]
     }
     if (JOB_ENDS.has(wire.event) && 'job' in event) this.throttle.forget(event.job.id)
