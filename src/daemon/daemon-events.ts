@@ -34,7 +34,7 @@ export interface ErrorInfo {
   permanent: boolean
 }
 
-/** A schedule as listeners see it. */
+/** A schedule as listeners see it (src/schedule/). */
 export interface ScheduleInfo {
   id: string
   name: string
@@ -64,13 +64,13 @@ export type DaemonEvent =
   /** A job was skipped because a job it depends on (`parent`, an id) did not succeed. */
   | {type: 'job:skipped'; at: Date; job: JobInfo; parent: string}
   | {type: 'job:duplicate'; at: Date; job: JobInfo; ofJob?: string}
-  /** A schedule fired and submitted these jobs (P3's scheduler; `schedule` is its id and name only). */
-  | {type: 'schedule:fired'; at: Date; schedule: ScheduleInfo; jobIds: string[]}
-  /** A schedule's run did not happen (daemon down, overlap skip, window closed …): `reason` says which. */
-  | {type: 'schedule:missed'; at: Date; schedule: ScheduleInfo; scheduledFor: Date; reason: string}
   /** Jobs are queued or running but nothing progressed for `idleSeconds` (stall_check_interval). */
   | {type: 'daemon:stalled'; at: Date; idleSeconds: number; queued: number; running: number}
   | {type: 'daemon:state'; at: Date; state: DaemonState}
+  /** A schedule submitted its jobs: at its due time (`scheduledFor`), on a catch-up after downtime, or triggered (`manual`). */
+  | {type: 'schedule:fired'; at: Date; schedule: ScheduleInfo; jobIds: string[]; scheduledFor: Date; manual: boolean; overrideWindow: boolean}
+  /** A due time passed without jobs: the previous run still going (overlap: skip), the daemon down (catch_up), or the template failed. */
+  | {type: 'schedule:missed'; at: Date; schedule: ScheduleInfo; scheduledFor: Date; reason: string}
 
 /** A piece that listens to the daemon. */
 export interface DaemonListener {

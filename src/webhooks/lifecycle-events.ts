@@ -14,14 +14,23 @@ export const LIFECYCLE_EVENTS = ['job.created', 'job.started', 'job.progress', '
 export type LifecycleEventName = (typeof LIFECYCLE_EVENTS)[number]
 
 /**
- * A lifecycle event: its name, and `data`, the JSON body every consumer gets — the seed's shape
- * `{event, timestamp, data: {job_id, job_name, vm_path, duration_seconds, …}}` with ours beside it
- * (`job: {id, name, status, origin, schedule_id, attempt, output_path, error}` or `schedule: {id, name}`).
- * A webhook delivery adds `delivery_id`.
+ * A lifecycle event: its name, `data` — the seed's `data` object (`job_id`, `job_name`, `vm_path`,
+ * `status`, `duration_seconds`, … or `schedule_id`, …), what the API's event stream sends as `data:` — and
+ * ours beside it: `timestamp`, and `job` (`{id, name, status, origin, schedule_id, attempt, output_path,
+ * error, …}`) or `schedule` (`{id, name}`). lifecycleBody() puts them together the seed's way.
  */
 export interface LifecycleEvent {
   event: LifecycleEventName
+  /** ISO 8601, UTC: when it happened. */
+  timestamp: string
   data: Record<string, unknown>
+  job?: Record<string, unknown>
+  schedule?: Record<string, unknown>
+}
+
+/** The JSON body a webhook receives: `{event, timestamp, data, job | schedule}` (the delivery adds `delivery_id`). */
+export function lifecycleBody(e: LifecycleEvent): Record<string, unknown> {
+  return {data: e.data, event: e.event, timestamp: e.timestamp, ...(e.job ? {job: e.job} : {}), ...(e.schedule ? {schedule: e.schedule} : {})}
 }
 
 type JobStatus = 'queued' | 'running' | 'retry_wait' | 'succeeded' | 'failed' | 'cancelled' | 'dead' | 'skipped'
@@ -56,13 +65,10 @@ function jobObject(job: JobInfo, facts: JobFacts): Record<string, unknown> {
 
 function jobEvent(event: LifecycleEventName, at: Date, job: JobInfo, facts: JobFacts, data: Record<string, unknown> = {}): LifecycleEvent {
   return {
-    data: {
-      data: {job_id: job.id, job_name: safeName(job.name), status: facts.status, vm_path: safeName(job.filename, 500), ...data},
-      event,
-      job: jobObject(job, facts),
-      timestamp: at.toISOString(),
-    },
+    data: {job_id: job.id, job_name: safeName(job.name), status: facts.status, vm_path: safeName(job.filename, 500), ...data},
     event,
+    job: jobObject(job, facts),
+    timestamp: at.toISOString(),
   }
 }
 
@@ -70,7 +76,7 @@ const errorData = (error: ErrorInfo): Record<string, unknown> => ({error: safeNa
 
 function scheduleEvent(event: LifecycleEventName, at: Date, schedule: ScheduleInfo, data: Record<string, unknown>): LifecycleEvent {
   const ours = {id: schedule.id, name: safeName(schedule.name)}
-  return {data: {data: {schedule_id: ours.id, schedule_name: ours.name, ...data}, event, schedule: ours, timestamp: at.toISOString()}, event}
+  return {data: {schedule_id: ours.id, schedule_name: ours.name, ...data}, event, schedule: ours, timestamp: at.toISOString()}
 }
 
 /** The lifecycle event a daemon event is, or undefined (phases, stage timings, duplicates, daemon states are not lifecycle events). */
@@ -111,13 +117,13 @@ export function lifecycleEvent(e: DaemonEvent): LifecycleEvent | undefined {
         retrying: false,
       })
     case 'job:dead':
-      return jobEvent('job.dead', e.at, e.job, {attempt: e.attempts, error: e.error, status: 'dead'}, {...errorData(e.error), attempt: e.attempts, exhausted: true, retrying: false})
+      return jobEvent('job.dead', e.at, e.job, {attempt: e.attempts, error: e.error, status: 'dead'}, {...errorData(e.error), attempt: e.attempts, exhausted: true})
     case 'job:cancelled':
       return jobEvent('job.cancelled', e.at, e.job, {status: 'cancelled'}, {reason: safeName(e.reason, 500)})
     case 'job:skipped':
       return jobEvent('job.skipped', e.at, e.job, {status: 'skipped'}, {parent_job_id: e.parent, reason: `dependency failed: ${e.parent}`})
     case 'schedule:fired':
-      return scheduleEvent('schedule.fired', e.at, e.schedule, {job_ids: [...e.jobIds]})
+      return scheduleEvent('schedule.fired', e.at, e.schedule, {job_ids: [...e.jobIds], manual: e.manual, override_window: e.overrideWindow, scheduled_for: e.scheduledFor.toISOString()})
     case 'schedule:missed':
       return scheduleEvent('schedule.missed', e.at, e.schedule, {reason: safeName(e.reason, 500), scheduled_for: e.scheduledFor.toISOString()})
     default:

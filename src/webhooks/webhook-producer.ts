@@ -2,7 +2,7 @@ import type {Channel} from '../delivery/channel.js'
 import type {DeliveryProducer, ProducedMessage} from '../daemon/delivery-producer.js'
 import type {DaemonEvent} from '../daemon/daemon-events.js'
 import {LifecycleWebhookChannel} from './lifecycle-channel.js'
-import {lifecycleEvent} from './lifecycle-events.js'
+import {lifecycleBody, lifecycleEvent} from './lifecycle-events.js'
 import {ProgressThrottle} from './progress-throttle.js'
 import type {LifecycleHookSettings} from './webhook-settings.js'
 
@@ -38,9 +38,9 @@ export class WebhookProducer implements DeliveryProducer {
       const job = event.job.id
       const at = this.now()
       const only = (channel: Channel) => this.throttle.allow(channel.id, job, this.intervals.get(channel.id) ?? 0, at)
-      return [{coalesce: `progress:${job}`, event: wire.event, only, payload: wire.data}]
+      return [{coalesce: `progress:${job}`, event: wire.event, only, payload: lifecycleBody(wire)}]
     }
     if (JOB_ENDS.has(wire.event) && 'job' in event) this.throttle.forget(event.job.id)
-    return [{event: wire.event, payload: wire.data}]
+    return [{event: wire.event, payload: lifecycleBody(wire)}]
   }
 }

@@ -13,7 +13,7 @@ import {schemaValidator} from '../../src/jobs/schemas.js'
 import {Outbox} from '../../src/delivery/outbox.js'
 import {redactSecrets} from '../../src/secrets/redact.js'
 import {LifecycleWebhookChannel} from '../../src/webhooks/lifecycle-channel.js'
-import {LIFECYCLE_EVENTS, lifecycleEvent} from '../../src/webhooks/lifecycle-events.js'
+import {LIFECYCLE_EVENTS, lifecycleBody, lifecycleEvent} from '../../src/webhooks/lifecycle-events.js'
 import {ProgressThrottle} from '../../src/webhooks/progress-throttle.js'
 import {WebhookProducer} from '../../src/webhooks/webhook-producer.js'
 import {type LifecycleHookSettings, parseWebhooks, timeoutMsOf, type WebhookKeys} from '../../src/webhooks/webhook-settings.js'
@@ -27,9 +27,13 @@ const retryable: ErrorInfo = {code: 'H2K_OUTPUT_FAILED', message: 'Cannot write 
 const permanent: ErrorInfo = {code: 'H2K_INPUT_UNRECOGNIZED', message: 'Not a disk image', permanent: true, phase: 'load'}
 
 type Body = {event: string; timestamp: string; data: Record<string, any>; job?: Record<string, any>; schedule?: Record<string, any>}
+/** The event and the webhook body built from it (the SSE `data:` is the body's `data`). */
 const wire = (e: DaemonEvent) => {
   const out = lifecycleEvent(e)
-  return out ? {body: out.data as Body, event: out.event} : undefined
+  if (!out) return undefined
+  const body = lifecycleBody(out) as Body
+  assert.equal(body.data, out.data)
+  return {body, event: out.event}
 }
 
 describe('lifecycle events: the one mapping from daemon events to wire events', () => {
@@ -71,7 +75,7 @@ describe('lifecycle events: the one mapping from daemon events to wire events', 
     assert.equal(retriesOff.body.data.exhausted, false)
 
     const dead = wire({at, attempts: 4, error: retryable, job, type: 'job:dead'})!
-    assert.deepEqual([dead.event, dead.body.data.retrying, dead.body.data.exhausted, dead.body.job!.status, dead.body.job!.attempt], ['job.dead', false, true, 'dead', 4])
+    assert.deepEqual([dead.event, dead.body.data.retrying, dead.body.data.exhausted, dead.body.job!.status, dead.body.job!.attempt], ['job.dead', undefined, true, 'dead', 4])
     assert.equal(lifecycleEvent({at, attempt: 1, durationMs: 1, error: retryable, job, maxRetries: 3, retrying: true, type: 'job:failed'}), undefined, 'a retrying job:failed is told by job:retry')
   })
 
@@ -80,8 +84,13 @@ describe('lifecycle events: the one mapping from daemon events to wire events', 
     assert.deepEqual([cancelled.event, cancelled.body.data.reason, cancelled.body.job!.status], ['job.cancelled', 'by the API', 'cancelled'])
     const skipped = wire({at, job, parent: 'job-0', type: 'job:skipped'})!
     assert.deepEqual([skipped.event, skipped.body.data.parent_job_id, skipped.body.data.reason], ['job.skipped', 'job-0', 'dependency failed: job-0'])
-    const fired = wire({at, jobIds: ['a', 'b'], schedule: {id: 'nightly', name: 'Nightly wave'}, type: 'schedule:fired'})!
-    assert.deepEqual(fired.body, {data: {job_ids: ['a', 'b'], schedule_id: 'nightly', schedule_name: 'Nightly wave'}, event: 'schedule.fired', schedule: {id: 'nightly', name: 'Nightly wave'}, timestamp: at.toISOString()})
+    const fired = wire({at, jobIds: ['a', 'b'], manual: false, overrideWindow: false, schedule: {id: 'nightly', name: 'Nightly wave'}, scheduledFor: new Date('2026-03-08T02:00:00Z'), type: 'schedule:fired'})!
+    assert.deepEqual(fired.body, {
+      data: {job_ids: ['a', 'b'], manual: false, override_window: false, schedule_id: 'nightly', schedule_name: 'Nightly wave', scheduled_for: '2026-03-08T02:00:00.000Z'},
+      event: 'schedule.fired',
+      schedule: {id: 'nightly', name: 'Nightly wave'},
+      timestamp: at.toISOString(),
+    })
     const missed = wire({at, reason: 'daemon down', schedule: {id: 'nightly', name: 'Nightly wave'}, scheduledFor: new Date('2026-03-08T02:00:00Z'), type: 'schedule:missed'})!
     assert.deepEqual([missed.event, missed.body.data.scheduled_for, missed.body.data.reason], ['schedule.missed', '2026-03-08T02:00:00.000Z', 'daemon down'])
     const internal: DaemonEvent[] = [
@@ -299,7 +308,7 @@ describe('webhooks: settings', () => {
     const [hook] = await parseWebhooks(spec, dir, () => {})
     assert.deepEqual([hook!.timeoutMs, hook!.maxAttempts, hook!.progressIntervalMs, hook!.events], [10_000, 4, 30_000, ['job.completed', 'job.failed', 'job.dead']])
     const example = JSON.parse(/```json\n([\s\S]*?)```/.exec(section)![1]!.replace(/^ {2}/gm, '')) as Body & {delivery_id: string}
-    const real = lifecycleEvent({at, attempt: 1, durationMs: 1, job, maxRetries: 3, outputBytes: 1, outputPath: '/o', type: 'job:succeeded'})!.data as Body
+    const real = lifecycleBody(lifecycleEvent({at, attempt: 1, durationMs: 1, job, maxRetries: 3, outputBytes: 1, outputPath: '/o', type: 'job:succeeded'})!) as Body
     assert.deepEqual(Object.keys(example).sort(), [...Object.keys(real), 'delivery_id'].sort())
     assert.deepEqual(Object.keys(example.data).sort(), Object.keys(real.data).sort())
     assert.deepEqual(Object.keys(example.job!).sort(), Object.keys(real.job!).sort())
