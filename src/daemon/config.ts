@@ -9,6 +9,7 @@ import type {FlagValues} from '../jobs/job-plan.js'
 import {resolveSecret} from '../secrets/resolve-secret.js'
 import type {ScheduleSpec} from '../schedule/schedule.js'
 import {parseScheduleKeys} from '../schedule/schedule-keys.js'
+import {type LifecycleHookSettings, parseWebhooks, type WebhookKeys} from '../webhooks/webhook-settings.js'
 import {type Layout, type LayoutKind, layoutOf} from './layout.js'
 import type {LogLevel} from './log-line.js'
 
@@ -115,6 +116,8 @@ export interface DaemonConfig {
   sandbox: boolean
   /** `notifications:` (webhooks, email, stall detection), secrets resolved; read at start (a SIGHUP does not change them). */
   notifications: NotificationSettings
+  /** `webhooks:` (lifecycle webhooks, HyperSDK's list), secrets resolved; read at start (a SIGHUP does not change them). */
+  webhooks: LifecycleHookSettings[]
   /** metrics: the HTTP listener with /metrics and /api/v1/health, /api/v1/ready (http/http-piece.ts). */
   metrics: MetricsConfig
   /** api: the job service REST API on its own listener (src/api/api-piece.ts). */
@@ -131,7 +134,6 @@ export interface DaemonConfig {
 const NOT_USED_YET: Record<string, string> = {
   database: 'the job store is always output_dir/.daemon/jobs.db',
   vsphere: 'sources cannot be pulled from vSphere yet',
-  webhooks: 'job lifecycle webhooks are not implemented yet (notifications: sends alerts)',
 }
 
 /** The settings SIGHUP may change while jobs run. */
@@ -176,6 +178,7 @@ interface DaemonKeys {
   manifest_workflow_mode?: boolean
   manifest_workflow_dir?: string
   notifications?: NotificationKeys
+  webhooks?: WebhookKeys[]
   metrics?: {enabled?: boolean; port?: number; address?: string; token?: string; token_file?: string}
   schedules?: unknown[]
   api?: {enabled?: boolean; port?: number; address?: string; token?: string; token_file?: string; max_body_bytes?: number; rate_limit?: {requests_per_minute?: number; burst?: number}; max_event_streams?: number}
@@ -229,6 +232,9 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
   }
   const vsphere = keys.vsphere === undefined ? undefined : await vsphereSettings(keys.vsphere, baseDir, notices)
   const schedules = configSchedules(keys.schedules ?? [], baseDir, effective.file ?? 'the configuration', notices)
+  const webhooks = await parseWebhooks(keys.webhooks, baseDir, (message) =>
+    notices.push({event: message.startsWith('SECRET_IN_CONFIG') ? 'config:plain-secret' : 'config:webhooks', fields: {key: 'webhooks'}, level: 'warn', message}),
+  )
   const {'output-dir': _outputDir, ...jobDefaults} = effective.flags
   return {
     allowedInputDirs: (keys.allowed_input_dirs ?? []).map((d) => resolve(baseDir, d)),
@@ -283,6 +289,7 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
     umask: Number.parseInt(keys.umask ?? '0027', 8),
     verbose: keys.verbose ?? 1,
     ...(vsphere === undefined ? {} : {vsphere}),
+    webhooks,
     workDir: path(keys.work_dir),
   }
 }

@@ -10,7 +10,10 @@ import type {JobService} from '../service/job-service-types.js'
 import type {DaemonEvent, DaemonListener, DaemonSnapshot} from './daemon-events.js'
 import type {DispatchGate} from './dispatch-gate.js'
 import type {JobLogStore} from './job-log-store.js'
-import {NotifyPiece} from '../notify/notify-piece.js'
+import {DeliveryPiece} from './delivery-piece.js'
+import type {DeliveryProducer} from './delivery-producer.js'
+import {NotifyProducer} from '../notify/notify-producer.js'
+import {WebhookProducer} from '../webhooks/webhook-producer.js'
 import {StallDetector} from './stall-detector.js'
 import {startWindowPiece} from '../schedule/window-piece.js'
 import {storePath} from './store.js'
@@ -73,8 +76,9 @@ export async function startPieces(ctx: PieceContext): Promise<DaemonPiece[]> {
     const notifications = ctx.config.notifications
     // Stalls are logged (and reach every piece) whether or not anyone is notified of them.
     pieces.push(new StallDetector(notifications.stallCheckInterval, ctx.snapshot, ctx.emit, ctx.log))
-    const notify = NotifyPiece.start(notifications, storePath(ctx.config.outputDir), ctx.log, notifications.delivery)
-    if (notify) pieces.push(notify)
+    // One delivery engine for notifications and lifecycle webhooks (either may be configured alone).
+    const delivery = DeliveryPiece.start(producersOf(ctx), storePath(ctx.config.outputDir), ctx.log, notifications.delivery)
+    if (delivery) pieces.push(delivery)
     const systemd = startSystemdPiece(ctx)
     if (systemd) pieces.push(systemd)
     // Time windows: the dispatch gate keeping jobs queued outside their window, and window_end: cancel.
@@ -92,6 +96,23 @@ export async function startPieces(ctx: PieceContext): Promise<DaemonPiece[]> {
     throw error
   }
   return pieces
+}
+
+/** Who sends messages out: notifications when enabled (with a channel), lifecycle webhooks when any is enabled. */
+function producersOf(ctx: PieceContext): DeliveryProducer[] {
+  const {notifications, webhooks} = ctx.config
+  const producers: DeliveryProducer[] = []
+  for (const warning of notifications.warnings) ctx.log('warn', 'notify:config', {}, warning)
+  if (notifications.enabled) {
+    const notify = new NotifyProducer(notifications)
+    if (notify.channels.length === 0) ctx.log('warn', 'notify:no-channel', {}, 'notifications.enabled is true but neither webhook_url, webhooks nor email_enabled is set')
+    else producers.push(notify)
+  }
+  const lifecycle = new WebhookProducer(webhooks)
+  const off = webhooks.length - lifecycle.channels.length
+  if (off > 0) ctx.log('info', 'webhook:disabled', {count: off}, `${off} lifecycle webhook(s) with enabled: false: nothing is sent to them`)
+  if (lifecycle.channels.length > 0) producers.push(lifecycle)
+  return producers
 }
 
 /** Deliver one event to every piece; a piece that throws is logged, never allowed to stop the daemon. */

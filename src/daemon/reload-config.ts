@@ -37,6 +37,7 @@ export function planReload(current: DaemonConfig, next: DaemonConfig): ReloadPla
     JSON.stringify(current.notifications) === JSON.stringify(next.notifications) ? undefined : 'notifications',
     JSON.stringify(current.metrics) === JSON.stringify(next.metrics) ? undefined : 'metrics',
     JSON.stringify(current.api) === JSON.stringify(next.api) ? undefined : 'api',
+    JSON.stringify(current.webhooks) === JSON.stringify(next.webhooks) ? undefined : 'webhooks',
   ].filter((k): k is string => k !== undefined)
   return {changed, needsRestart, updated}
 }

@@ -20,11 +20,23 @@ export type DeliveryOutcome =
   /** `permanent`: retrying cannot help (a 4xx, a refused recipient); `retryAfterMs`: the receiver asked for a delay. */
   | {ok: false; permanent: boolean; reason: string; retryAfterMs?: number}
 
+/** A channel's own limits, where they differ from the engine's (a lifecycle webhook's `timeout` and `retry`). */
+export interface ChannelLimits {
+  /** Per-attempt timeout. */
+  timeoutMs?: number
+  /** Attempts per message before it is given up. */
+  maxAttempts?: number
+  /** Attempts in flight at once for this channel: 1 keeps its messages in the order they were queued while it accepts them. */
+  concurrency?: number
+}
+
 export interface Channel {
   /** Stable across restarts: pending outbox rows are matched to their channel by it. */
   readonly id: string
   /** For logs and `notify test`: type and host, never a credential or a URL path. */
   readonly label: string
+  /** Limits of this channel (default: the engine's). */
+  readonly limits?: ChannelLimits
   /** Whether this channel wants messages about `event` (default: all). */
   accepts?(event: string): boolean
   /** One attempt; never throws; stops when `signal` aborts. */

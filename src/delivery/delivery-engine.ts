@@ -31,15 +31,31 @@ export function backoffMs(attempt: number, options: Pick<DeliveryOptions, 'baseD
   return Math.round(random() * ceiling)
 }
 
+/** How enqueue() routes and merges one message. */
+export interface EnqueueOptions {
+  /** Only channels for which this is true (besides their own `accepts`). */
+  only?: (channel: Channel) => boolean
+  /**
+   * At most one pending message per channel and key (e.g. a job's progress): a newer one takes the
+   * waiting one's place (same delivery id and place in the queue); while that one is being sent, the newer
+   * one is dropped.
+   */
+  coalesce?: string
+}
+
 /**
  * Delivers what producers put in the outbox, asynchronously and at most `concurrency` at a time: a message
  * is written first (so a restart resumes it), then sent per channel with a timeout, retried with backoff
- * on a transient failure, given up after maxAttempts or maxAge, dropped at once on a permanent one. Never
- * blocks the producer. close() aborts what is in flight; those rows stay pending for the next start.
+ * on a transient failure, given up after maxAttempts or maxAge, dropped at once on a permanent one. A
+ * channel's own limits (timeout, attempts, attempts in flight) win over the engine's. Never blocks the
+ * producer. close() aborts what is in flight; those rows stay pending for the next start.
  */
 export class DeliveryEngine {
   private readonly channels = new Map<string, Channel>()
-  private readonly inFlight = new Map<string, {controller: AbortController; done: Promise<void>}>()
+  private readonly inFlight = new Map<string, {channel: string; controller: AbortController; done: Promise<void>}>()
+  /** `<channel>\0<coalesce key>` → the pending row that stands for it, and back. */
+  private readonly coalesced = new Map<string, string>()
+  private readonly coalesceKeyOf = new Map<string, string>()
   private timer: NodeJS.Timeout | undefined
   private closed = false
   /** The outbox is at maxPending (logged once per spell). */
@@ -62,12 +78,23 @@ export class DeliveryEngine {
   }
 
   /** Queue `payload` for every channel that accepts `event`; returns the delivery ids. */
-  enqueue(event: string, payload: unknown, only?: (channel: Channel) => boolean): string[] {
+  enqueue(event: string, payload: unknown, options: EnqueueOptions = {}): string[] {
     if (this.closed) return []
     const ids: string[] = []
     for (const channel of this.channels.values()) {
       if (channel.accepts && !channel.accepts(event)) continue
-      if (only && !only(channel)) continue
+      if (options.only && !options.only(channel)) continue
+      const key = options.coalesce === undefined ? undefined : `${channel.id}\0${options.coalesce}`
+      const waiting = key === undefined ? undefined : this.coalesced.get(key)
+      if (waiting !== undefined) {
+        // Being sent: the newer one is dropped (the next one will replace nothing and be queued).
+        if (this.inFlight.has(waiting)) continue
+        if (this.outbox.replace(waiting, event, payload)) {
+          ids.push(waiting)
+          continue
+        }
+        this.forget(waiting)
+      }
       // A flood (thousands of failing drops while a receiver is down) must not grow the store without end.
       if (this.outbox.pendingCount() >= this.options.maxPending) {
         if (!this.full) this.log('error', 'notify:outbox-full', {channel: channel.label, event, pending_max: this.options.maxPending}, 'too many notifications waiting: new ones are dropped until some are delivered or given up')
@@ -75,24 +102,52 @@ export class DeliveryEngine {
         continue
       }
       this.full = false
-      ids.push(this.outbox.add(channel.id, event, payload))
+      const id = this.outbox.add(channel.id, event, payload)
+      if (key !== undefined) {
+        this.coalesced.set(key, id)
+        this.coalesceKeyOf.set(id, key)
+      }
+      ids.push(id)
     }
     if (ids.length > 0) this.kick()
     return ids
   }
 
-  /** Start what is due (up to `concurrency`), then sleep until the next row is due. */
+  /** A row is no longer pending: it stands for its coalesce key no more. */
+  private forget(id: string): void {
+    const key = this.coalesceKeyOf.get(id)
+    if (key === undefined) return
+    this.coalesceKeyOf.delete(id)
+    if (this.coalesced.get(key) === id) this.coalesced.delete(key)
+  }
+
+  /** Channels with as many attempts in flight as they allow. */
+  private busyChannels(): Set<string> {
+    const counts = new Map<string, number>()
+    for (const f of this.inFlight.values()) counts.set(f.channel, (counts.get(f.channel) ?? 0) + 1)
+    return new Set([...counts].filter(([id, n]) => n >= (this.channels.get(id)?.limits?.concurrency ?? Number.POSITIVE_INFINITY)).map(([id]) => id))
+  }
+
+  /** Start what is due (up to `concurrency`, and each channel's own), then sleep until the next row is due. */
   private kick(): void {
     if (this.closed) return
     clearTimeout(this.timer)
     this.timer = undefined
     const now = Date.now()
-    const skip = new Set(this.inFlight.keys())
-    const free = this.options.concurrency - this.inFlight.size
-    if (free > 0) {
-      for (const row of this.outbox.due(now, free, skip)) this.attempt(row)
+    for (;;) {
+      const free = this.options.concurrency - this.inFlight.size
+      if (free <= 0) break
+      const rows = this.outbox.due(now, free, new Set(this.inFlight.keys()), this.busyChannels())
+      let taken = 0
+      for (const row of rows) {
+        if (this.busyChannels().has(row.channel) || this.inFlight.size >= this.options.concurrency) continue
+        this.attempt(row)
+        taken++
+      }
+      // Rows skipped for a channel that just became busy wait for its attempt to end (its finally kicks).
+      if (taken === 0) break
     }
-    const next = this.outbox.nextDue(new Set(this.inFlight.keys()))
+    const next = this.outbox.nextDue(new Set(this.inFlight.keys()), this.busyChannels())
     if (next !== undefined && this.inFlight.size < this.options.concurrency) {
       this.timer = setTimeout(() => this.kick(), Math.max(10, next - Date.now()))
       this.timer.unref()
@@ -110,13 +165,14 @@ export class DeliveryEngine {
     }
     if (Date.now() - row.created_at >= this.options.maxAgeMs) {
       // Queued long ago (e.g. while notifications were switched off): a stale alert is not sent.
+      this.forget(row.id)
       this.outbox.failed(row.id, row.attempts, 'expired before delivery')
       this.log('error', 'notify:failed', fields, `expired before delivery (older than ${Math.round(this.options.maxAgeMs / 1000)} s)`)
       return
     }
     const controller = new AbortController()
     const attempt = row.attempts + 1
-    const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(this.options.timeoutMs)])
+    const signal = AbortSignal.any([controller.signal, AbortSignal.timeout(channel.limits?.timeoutMs ?? this.options.timeoutMs)])
     const done = channel
       .send({attempt, createdAt: new Date(row.created_at), event: row.event, id: row.id, payload: JSON.parse(row.payload_json) as unknown}, signal)
       .catch((error: unknown): DeliveryOutcome => ({ok: false, permanent: false, reason: (error as Error).message}))
@@ -124,29 +180,33 @@ export class DeliveryEngine {
         // Closing aborted it: not an attempt; the row stays pending for the next start.
         if (controller.signal.aborted) return
         // A server's answer or a library's error may echo a credential: redacted before the outbox or a log keeps it.
-        this.settle(row, attempt, outcome.ok ? outcome : {...outcome, reason: redactSecrets(outcome.reason)}, {...fields, attempt})
+        this.settle(row, channel, attempt, outcome.ok ? outcome : {...outcome, reason: redactSecrets(outcome.reason)}, {...fields, attempt})
       })
       .catch((error: unknown) => this.log('error', 'notify:outbox-error', fields, (error as Error).message))
       .finally(() => {
         this.inFlight.delete(row.id)
         this.kick()
       })
-    this.inFlight.set(row.id, {controller, done})
+    this.inFlight.set(row.id, {channel: channel.id, controller, done})
   }
 
-  private settle(row: OutboxRow, attempt: number, outcome: DeliveryOutcome, fields: Record<string, unknown>): void {
+  private settle(row: OutboxRow, channel: Channel, attempt: number, outcome: DeliveryOutcome, fields: Record<string, unknown>): void {
+    const maxAttempts = channel.limits?.maxAttempts ?? this.options.maxAttempts
     if (outcome.ok) {
+      this.forget(row.id)
       this.outbox.delivered(row.id, attempt)
       this.log('info', 'notify:delivered', {...fields, ...(outcome.detail ? {response: outcome.detail.slice(0, 80)} : {})})
       return
     }
     const age = Date.now() - row.created_at
     if (outcome.permanent) {
+      this.forget(row.id)
       this.outbox.failed(row.id, attempt, outcome.reason)
       this.log('error', 'notify:failed', {...fields, permanent: true}, `${outcome.reason}: not retried`)
       return
     }
-    if (attempt >= this.options.maxAttempts || age >= this.options.maxAgeMs) {
+    if (attempt >= maxAttempts || age >= this.options.maxAgeMs) {
+      this.forget(row.id)
       this.outbox.failed(row.id, attempt, outcome.reason)
       this.log('error', 'notify:failed', fields, `${outcome.reason}: given up after ${attempt} attempt(s) over ${Math.round(age / 1000)} s`)
       return

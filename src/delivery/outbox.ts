@@ -36,6 +36,9 @@ CREATE TABLE IF NOT EXISTS notification_outbox (
 CREATE INDEX IF NOT EXISTS notification_outbox_due ON notification_outbox(status, next_attempt_at);
 `
 
+/** ` AND channel NOT IN (?, ?…)` for `n` channels (none: nothing). */
+const notIn = (n: number): string => (n === 0 ? '' : ` AND channel NOT IN (${Array.from({length: n}, () => '?').join(', ')})`)
+
 /** Delivered and given-up rows are kept this long (for `sqlite3` forensics), then purged at open. */
 const KEEP_MS = 7 * 86_400_000
 
@@ -65,16 +68,30 @@ export class Outbox {
     return id
   }
 
-  /** Pending rows due at `now`, oldest first. */
-  due(now: number, limit: number, skip: ReadonlySet<string>): OutboxRow[] {
-    const rows = this.db.prepare("SELECT * FROM notification_outbox WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, created_at LIMIT ?").all(now, limit + skip.size) as OutboxRow[]
+  /** Pending rows due at `now`, oldest first (queue order among equals), none of the `busy` channels. */
+  due(now: number, limit: number, skip: ReadonlySet<string>, busy: ReadonlySet<string> = new Set()): OutboxRow[] {
+    const rows = this.db
+      .prepare(`SELECT * FROM notification_outbox WHERE status = 'pending' AND next_attempt_at <= ?${notIn(busy.size)} ORDER BY next_attempt_at, created_at, rowid LIMIT ?`)
+      .all(now, ...busy, limit + skip.size) as OutboxRow[]
     return rows.filter((r) => !skip.has(r.id)).slice(0, limit)
   }
 
-  /** When the next pending row is due (undefined: none pending). */
-  nextDue(skip: ReadonlySet<string>): number | undefined {
-    const rows = this.db.prepare("SELECT id, next_attempt_at FROM notification_outbox WHERE status = 'pending' ORDER BY next_attempt_at LIMIT ?").all(skip.size + 1) as Array<{id: string; next_attempt_at: number}>
+  /** When the next pending row is due (undefined: none pending), not counting the `busy` channels' rows. */
+  nextDue(skip: ReadonlySet<string>, busy: ReadonlySet<string> = new Set()): number | undefined {
+    const rows = this.db
+      .prepare(`SELECT id, next_attempt_at FROM notification_outbox WHERE status = 'pending'${notIn(busy.size)} ORDER BY next_attempt_at LIMIT ?`)
+      .all(...busy, skip.size + 1) as Array<{id: string; next_attempt_at: number}>
     return rows.find((r) => !skip.has(r.id))?.next_attempt_at
+  }
+
+  /** Whether the row is still waiting for delivery. */
+  isPending(id: string): boolean {
+    return this.db.prepare("SELECT 1 FROM notification_outbox WHERE id = ? AND status = 'pending'").get(id) !== undefined
+  }
+
+  /** A newer message in place of a pending one (same id and place in the queue); false when it is no longer pending. */
+  replace(id: string, event: string, payload: unknown, now = Date.now()): boolean {
+    return this.db.prepare("UPDATE notification_outbox SET event = ?, payload_json = ?, updated_at = ? WHERE id = ? AND status = 'pending'").run(event, JSON.stringify(payload), now, id).changes === 1
   }
 
   delivered(id: string, attempts: number, now = Date.now()): void {

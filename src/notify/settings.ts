@@ -8,8 +8,8 @@ import {resolve} from 'node:path'
 
 import type {DeliveryOptions} from '../delivery/delivery-engine.js'
 import {H2KError} from '@hyper2kvm/plugin-api'
-import {isSecretHeader} from '../secrets/redact.js'
-import {registerSecret, resolveSecret} from '../secrets/resolve-secret.js'
+import {checkWebhookHeaders, checkWebhookUrl} from '../delivery/webhook-target.js'
+import {resolveSecret} from '../secrets/resolve-secret.js'
 
 export type WebhookType = 'slack' | 'discord' | 'generic'
 export type SmtpSecurity = 'starttls' | 'tls' | 'none'
@@ -115,17 +115,6 @@ export const NOTIFICATION_DEFAULTS = {
 const invalid = (key: string, message: string): H2KError =>
   new H2KError('H2K_JOB_INVALID', `notifications.${key}: ${message}`, {details: {key: `notifications.${key}`}, suggestions: ['Fix the key in the daemon configuration; see the README section Notifications.']})
 
-function checkUrl(key: string, text: string): string {
-  let url: URL
-  try {
-    url = new URL(text)
-  } catch {
-    throw invalid(key, 'is not a URL')
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(key, `only http and https URLs are allowed (not ${url.protocol})`)
-  return url.toString()
-}
-
 function isHttpUrl(text: string): boolean {
   try {
     return ['http:', 'https:'].includes(new URL(text).protocol)
@@ -137,24 +126,10 @@ function isHttpUrl(text: string): boolean {
 const channelId = (kind: string, what: string): string => `${kind}:${createHash('sha256').update(what).digest('hex').slice(0, 12)}`
 
 async function webhook(key: string, spec: ExtraWebhookKeys, warnings: string[]): Promise<WebhookSettings> {
-  const url = checkUrl(`${key}url`, spec.url)
-  // fetch refuses such a URL with an error that quotes it whole, password included: refused here, unquoted.
-  if (new URL(url).username !== '' || new URL(url).password !== '') throw invalid(`${key}url`, 'carries a user name or password: put the credential in webhook_headers (Authorization) or sign with a webhook secret')
-  // Slack and Discord URLs carry their credential in the path, generic ones often in the path or query.
-  registerSecret(url)
+  const below = (sub: string, message: string) => invalid(`${key}${sub}`, message)
+  const url = checkWebhookUrl(spec.url, below)
   const type = spec.type ?? NOTIFICATION_DEFAULTS.webhookType
-  const headers = {...spec.headers}
-  for (const [name, value] of Object.entries(headers)) {
-    // fetch would refuse it with an error that quotes the value (a credential, often): refused here, unquoted.
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw invalid(`${key}headers`, `a header name is not a valid HTTP token`)
-    if (/[^\t\x20-\x7e\x80-\xff]/.test(value.replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, ''))) throw invalid(`${key}headers.${name}`, 'has a control character (a newline?) or a character beyond Latin-1: not a valid header value')
-    // A credential header's value never reaches a log line (`Bearer <token>`: the token alone too).
-    if (isSecretHeader(name)) {
-      registerSecret(value.trim())
-      const credential = /^\S+\s+(\S+)$/.exec(value.trim())?.[1]
-      if (credential) registerSecret(credential)
-    }
-  }
+  const headers = checkWebhookHeaders(spec.headers, below)
   const secret = await resolveSecret({file: spec.secret_file, name: `notifications.${key}secret`, value: spec.secret}, (m) => warnings.push(m))
   return {headers, id: channelId(type, url), type, url, ...(secret ? {secret: secret.value} : {}), ...(spec.events ? {events: spec.events} : {})}
 }

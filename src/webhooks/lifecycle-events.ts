@@ -1,46 +1,131 @@
-import type {DaemonEvent, ErrorInfo, JobInfo} from '../daemon/daemon-events.js'
+/**
+ * The ONE mapping from daemon events to the lifecycle events other systems see, on webhooks and on the
+ * API's event stream (SSE): `job.created`, `job.started`, `job.progress`, `job.completed`, `job.failed`
+ * (`retrying` true or false, `exhausted`), `job.cancelled`, `job.dead`, `job.skipped`, `schedule.fired`,
+ * `schedule.missed`. Built from the event's narrow JobInfo/ErrorInfo/ScheduleInfo only (never a row, never
+ * a file's content); error messages are already safe (they never quote refused content), names from
+ * droppers are escaped and bounded.
+ */
+import type {DaemonEvent, ErrorInfo, JobInfo, ScheduleInfo} from '../daemon/daemon-events.js'
+import {safeName} from '../notify/notice.js'
 
-/** A lifecycle event as it goes on the wire (SSE `event:` + `data:`, webhook payloads): the seed's names. */
-export interface LifecycleEvent {
-  event: string
-  data: Record<string, unknown>
-}
-
-/** The job as every event names it: the seed's `job_id`/`job_name` with our fields beside them. */
-function jobData(job: JobInfo): Record<string, unknown> {
-  return {file_type: job.fileType, job_id: job.id, job_name: job.name, origin: job.origin, size_bytes: job.sizeBytes, source: job.filename, ...(job.scheduleId ? {schedule_id: job.scheduleId} : {})}
-}
-
-function errorData(error: ErrorInfo): Record<string, unknown> {
-  return {code: error.code, message: error.message, permanent: error.permanent, ...(error.phase ? {phase: error.phase} : {}), ...(error.stage ? {stage: error.stage} : {})}
-}
+/** Every event name a lifecycle webhook may subscribe to (the seed's job.* names, plus ours). */
+export const LIFECYCLE_EVENTS = ['job.created', 'job.started', 'job.progress', 'job.completed', 'job.failed', 'job.cancelled', 'job.dead', 'job.skipped', 'schedule.missed', 'schedule.fired'] as const
+export type LifecycleEventName = (typeof LIFECYCLE_EVENTS)[number]
 
 /**
- * The one mapping from daemon events to lifecycle events (`job.created`, `job.started`, `job.progress`,
- * `job.completed`, `job.failed` with `retrying`, …), used by the API's event stream and by webhooks.
- * Events that are not part of the lifecycle (phases, stages, daemon state) map to undefined.
+ * A lifecycle event: its name, `data` — the seed's `data` object (`job_id`, `job_name`, `vm_path`,
+ * `status`, `duration_seconds`, … or `schedule_id`, …), what the API's event stream sends as `data:` — and
+ * ours beside it: `timestamp`, and `job` (`{id, name, status, origin, schedule_id, attempt, output_path,
+ * error, …}`) or `schedule` (`{id, name}`). lifecycleBody() puts them together the seed's way.
  */
+export interface LifecycleEvent {
+  event: LifecycleEventName
+  /** ISO 8601, UTC: when it happened. */
+  timestamp: string
+  data: Record<string, unknown>
+  job?: Record<string, unknown>
+  schedule?: Record<string, unknown>
+}
+
+/** The JSON body a webhook receives: `{event, timestamp, data, job | schedule}` (the delivery adds `delivery_id`). */
+export function lifecycleBody(e: LifecycleEvent): Record<string, unknown> {
+  return {data: e.data, event: e.event, timestamp: e.timestamp, ...(e.job ? {job: e.job} : {}), ...(e.schedule ? {schedule: e.schedule} : {})}
+}
+
+type JobStatus = 'queued' | 'running' | 'retry_wait' | 'succeeded' | 'failed' | 'cancelled' | 'dead' | 'skipped'
+
+interface JobFacts {
+  status: JobStatus
+  attempt?: number
+  outputPath?: string
+  error?: ErrorInfo
+}
+
+const seconds = (ms: number): number => Math.round(ms / 10) / 100
+
+const errorOf = (error: ErrorInfo): Record<string, unknown> => ({code: error.code, message: safeName(error.message, 2000), permanent: error.permanent, ...(error.phase ? {phase: error.phase} : {})})
+
+/** Ours: the job as the job service shows it. */
+function jobObject(job: JobInfo, facts: JobFacts): Record<string, unknown> {
+  return {
+    attempt: facts.attempt ?? null,
+    error: facts.error ? errorOf(facts.error) : null,
+    file: safeName(job.filename, 500),
+    file_type: job.fileType,
+    id: job.id,
+    name: safeName(job.name),
+    origin: job.origin,
+    output_path: facts.outputPath === undefined ? null : safeName(facts.outputPath, 1000),
+    schedule_id: job.scheduleId ?? null,
+    size_bytes: job.sizeBytes,
+    status: facts.status,
+  }
+}
+
+function jobEvent(event: LifecycleEventName, at: Date, job: JobInfo, facts: JobFacts, data: Record<string, unknown> = {}): LifecycleEvent {
+  return {
+    data: {job_id: job.id, job_name: safeName(job.name), status: facts.status, vm_path: safeName(job.filename, 500), ...data},
+    event,
+    job: jobObject(job, facts),
+    timestamp: at.toISOString(),
+  }
+}
+
+const errorData = (error: ErrorInfo): Record<string, unknown> => ({error: safeName(error.message, 2000), error_code: error.code, permanent: error.permanent})
+
+function scheduleEvent(event: LifecycleEventName, at: Date, schedule: ScheduleInfo, data: Record<string, unknown>): LifecycleEvent {
+  const ours = {id: schedule.id, name: safeName(schedule.name)}
+  return {data: {schedule_id: ours.id, schedule_name: ours.name, ...data}, event, schedule: ours, timestamp: at.toISOString()}
+}
+
+/** The lifecycle event a daemon event is, or undefined (phases, stage timings, duplicates, daemon states are not lifecycle events). */
 export function lifecycleEvent(e: DaemonEvent): LifecycleEvent | undefined {
-  const timestamp = e.at.toISOString()
   switch (e.type) {
     case 'job:queued':
-      return {data: {...jobData(e.job), timestamp}, event: 'job.created'}
+      return jobEvent('job.created', e.at, e.job, {status: 'queued'})
     case 'job:started':
-      return {data: {...jobData(e.job), attempt: e.attempt, timestamp}, event: 'job.started'}
+      return jobEvent('job.started', e.at, e.job, {attempt: e.attempt, status: 'running'}, {attempt: e.attempt})
     case 'job:progress':
-      return {data: {...jobData(e.job), phase: e.phase, stage: e.stage, timestamp}, event: 'job.progress'}
+      return jobEvent('job.progress', e.at, e.job, {status: 'running'}, {phase: e.phase, stage: e.stage})
     case 'job:succeeded':
-      return {data: {...jobData(e.job), attempt: e.attempt, duration_seconds: Math.round(e.durationMs) / 1000, output_bytes: e.outputBytes, output_path: e.outputPath, status: 'succeeded', timestamp}, event: 'job.completed'}
+      return jobEvent('job.completed', e.at, e.job, {attempt: e.attempt, outputPath: e.outputPath, status: 'succeeded'}, {
+        attempt: e.attempt,
+        duration_seconds: seconds(e.durationMs),
+        output_path: safeName(e.outputPath, 1000),
+        output_size_bytes: e.outputBytes,
+      })
     case 'job:retry':
-      return {data: {...jobData(e.job), attempt: e.attempt, error: errorData(e.error), max_retries: e.maxRetries, next_retry_at: e.nextRetryAt.toISOString(), retrying: true, timestamp}, event: 'job.failed'}
+      return jobEvent('job.failed', e.at, e.job, {attempt: e.attempt, error: e.error, status: 'retry_wait'}, {
+        ...errorData(e.error),
+        attempt: e.attempt,
+        exhausted: false,
+        max_retries: e.maxRetries,
+        next_retry_at: e.nextRetryAt.toISOString(),
+        retrying: true,
+      })
     case 'job:failed':
-      return {data: {...jobData(e.job), attempt: e.attempt, duration_seconds: Math.round(e.durationMs) / 1000, error: errorData(e.error), max_retries: e.maxRetries, retrying: e.retrying, timestamp}, event: 'job.failed'}
-    case 'job:cancelled':
-      return {data: {...jobData(e.job), reason: e.reason, status: 'cancelled', timestamp}, event: 'job.cancelled'}
+      // job:retry is the retrying failure: a job:failed that says it retries would be told twice.
+      if (e.retrying === true) return undefined
+      return jobEvent('job.failed', e.at, e.job, {attempt: e.attempt, error: e.error, status: 'failed'}, {
+        ...errorData(e.error),
+        attempt: e.attempt,
+        duration_seconds: seconds(e.durationMs),
+        // Out of retries (a retryable error tried 1 + max_retries times: job.dead follows), not a permanent error or retries off.
+        exhausted: !e.error.permanent && e.maxRetries > 0 && e.attempt > e.maxRetries,
+        max_retries: e.maxRetries,
+        retrying: false,
+      })
     case 'job:dead':
-      return {data: {...jobData(e.job), attempts: e.attempts, error: errorData(e.error), status: 'dead', timestamp}, event: 'job.dead'}
+      return jobEvent('job.dead', e.at, e.job, {attempt: e.attempts, error: e.error, status: 'dead'}, {...errorData(e.error), attempt: e.attempts, exhausted: true})
+    case 'job:cancelled':
+      return jobEvent('job.cancelled', e.at, e.job, {status: 'cancelled'}, {reason: safeName(e.reason, 500)})
     case 'job:skipped':
-      return {data: {...jobData(e.job), parent: e.parent, status: 'skipped', timestamp}, event: 'job.skipped'}
+      return jobEvent('job.skipped', e.at, e.job, {status: 'skipped'}, {parent_job_id: e.parent, reason: `dependency failed: ${e.parent}`})
+    case 'schedule:fired':
+      return scheduleEvent('schedule.fired', e.at, e.schedule, {job_ids: [...e.jobIds], manual: e.manual, override_window: e.overrideWindow, scheduled_for: e.scheduledFor.toISOString()})
+    case 'schedule:missed':
+      return scheduleEvent('schedule.missed', e.at, e.schedule, {reason: safeName(e.reason, 500), scheduled_for: e.scheduledFor.toISOString()})
     default:
       return undefined
   }

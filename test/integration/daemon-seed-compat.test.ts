@@ -94,13 +94,16 @@ describe('daemon: the seeds\' files, commands and ops tools', function () {
 
     // Keys accepted but not used yet: said once, at start; the plain password warns and is never logged.
     await until('notices', () => d.stderr().includes('config:plain-secret'), 5000, d)
-    for (const key of ['vsphere', 'webhooks', 'database']) {
+    for (const key of ['vsphere', 'database']) {
       assert.equal(d.stderr().split('\n').filter((l) => l.includes(`WARN config:not-used-yet key=${key} `)).length, 1, `${key} once:\n${d.stderr()}`)
     }
     // The seed's schedule is used: synced into the store; its output_path is ignored, said once.
     assert.ok(!d.stderr().includes('config:not-used-yet key=schedules'), d.stderr())
     assert.equal(d.stderr().split('\n').filter((l) => l.includes('WARN config:schedule ') && l.includes('output_path is ignored')).length, 1, d.stderr())
     assert.match(d.stderr(), /schedules:synced added=daily-backup/)
+    // webhooks: are lifecycle webhooks now, delivered by the same engine as notifications.
+    assert.ok(!d.stderr().includes('config:not-used-yet key=webhooks'), d.stderr())
+    assert.match(d.stderr(), /INFO notify:start .*lifecycle webhook hooks\.slack\.com/)
     assert.ok(!d.stderr().includes('S3cret-vsphere-pw'), 'the vsphere password is never logged')
 
     writeFileSync(join(queue, 'eps.raw'), readFileSync(raw))

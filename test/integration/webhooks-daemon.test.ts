@@ -1,0 +1,161 @@
+import assert from 'node:assert/strict'
+import {execFileSync} from 'node:child_process'
+import {existsSync, mkdirSync, rmSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import Database from 'better-sqlite3'
+
+import {jobOf, startDaemon, today, until} from '../helpers/daemon-process.js'
+import {daemonSuite} from '../helpers/daemon-suite.js'
+import {makePatternedRaw} from '../helpers/patterned-image.js'
+import {filesContaining} from '../helpers/secret-leaks.js'
+import {type ReceivedRequest, WebhookReceiver} from '../helpers/webhook-receiver.js'
+
+const SECRET = 'lifecycle-secret-3f9a61c2'
+const TOKEN = 'hook-bearer-8d04e7'
+
+function outbox(out: string): Array<{id: string; channel: string; event: string; status: string; attempts: number}> {
+  const db = new Database(join(out, '.daemon', 'jobs.db'), {readonly: true})
+  try {
+    return db.prepare('SELECT id, channel, event, status, attempts FROM notification_outbox ORDER BY rowid').all() as Array<{id: string; channel: string; event: string; status: string; attempts: number}>
+  } finally {
+    db.close()
+  }
+}
+
+/** Lifecycle webhooks from a real daemon to a real HTTP receiver on loopback (no notifications configured). */
+describe('daemon lifecycle webhooks: events, payload, signature, filters, retries', function () {
+  this.timeout(90_000)
+  const suite = daemonSuite('h2k-webhooks-')
+  const {daemons} = suite
+  let hooks: WebhookReceiver
+  beforeEach(async () => {
+    hooks = await WebhookReceiver.start({'/all': SECRET})
+  })
+  afterEach(async () => {
+    await hooks.close()
+  })
+
+  const setup = (name: string, webhooks: string, extra = 'retry_policy:\n  enabled: false\n') => {
+    const base = join(suite.dir, name)
+    mkdirSync(join(base, 'queue'), {recursive: true})
+    writeFileSync(join(base, 'all.secret'), `${SECRET}\n`, {mode: 0o600})
+    const config = join(base, 'daemon.yaml')
+    writeFileSync(config, `command: daemon\nwatch_dir: queue\noutput_dir: out\nlog_file: log/daemon.log\nlog_level: debug\nverbose: 2\nfix: false\n${extra}webhooks:\n${webhooks}`)
+    return {base, config, out: join(base, 'out'), watch: join(base, 'queue')}
+  }
+  const hook = (path: string, extra = '') => `  - url: ${hooks.url(path)}\n${extra}`
+  const events = (path: string) => hooks.on(path).map((r) => r.json.event as string)
+
+  it('a converted disk: job.created, job.started, job.completed in order, signed, with the seed payload and ours; filters, disabled hooks, a receiver failing twice', async () => {
+    // The flaky receiver answers 500 twice, then 200.
+    hooks.reply = ({path}) => ({status: path === '/flaky' && hooks.on('/flaky').length < 2 ? 500 : 200})
+    const t = setup(
+      't1',
+      hook('/all', `    secret_file: all.secret\n    headers:\n      X-Custom: hello\n      Authorization: "Bearer ${TOKEN}"\n    timeout: 10s\n`) +
+        hook('/completed', '    events: [job.completed]\n') +
+        hook('/flaky', '    events: [job.completed]\n    retry: 3\n    timeout: 5\n') +
+        hook('/off', '    enabled: false\n'),
+    )
+    const d = await startDaemon(['--config', t.config], t.out)
+    daemons.push(d)
+    const raw = makePatternedRaw(join(t.base, 'source.raw'))
+    execFileSync('cp', ['--sparse=always', raw, join(t.watch, 'tiny.raw')])
+    await until('job.completed on /all', () => events('/all').includes('job.completed'), 30_000, d)
+    await until('job.completed on /flaky, third attempt', () => hooks.on('/flaky').some((r) => r.status === 200), 20_000, d)
+    const job = jobOf(t.out, 'tiny.raw', 'succeeded')!
+    assert.ok(job, 'the job succeeded')
+
+    // Order, and nothing but lifecycle events (progress throttled: the default 30 s lets at most one through).
+    const all = hooks.on('/all')
+    const sequence = events('/all').filter((e) => e !== 'job.progress')
+    assert.deepEqual(sequence, ['job.created', 'job.started', 'job.completed'])
+    assert.ok(events('/all').filter((e) => e === 'job.progress').length <= 1, events('/all').join(' '))
+    assert.ok(events('/all').indexOf('job.started') < events('/all').indexOf('job.completed'))
+
+    for (const r of all) {
+      assert.equal(r.signatureValid, true, `${r.json.event}: the receiver verified the HMAC signature`)
+      assert.equal(r.headers['x-custom'], 'hello')
+      assert.equal(r.headers.authorization, `Bearer ${TOKEN}`)
+      assert.equal(r.headers['x-hyper2kvm-event'], r.json.event)
+      assert.equal(r.headers['x-hyper2kvm-delivery'], r.json.delivery_id)
+      assert.match(r.json.delivery_id, /^[0-9a-f-]{36}$/)
+      assert.ok(Math.abs(Date.parse(r.json.timestamp) - Date.now()) < 60_000)
+      assert.deepEqual([r.json.data.job_id, r.json.data.job_name, r.json.data.vm_path], [job.id, job.name, 'tiny.raw'])
+      assert.deepEqual([r.json.job.id, r.json.job.origin, r.json.job.file], [job.id, 'drop', 'tiny.raw'])
+    }
+    const [created, started, completed] = ['job.created', 'job.started', 'job.completed'].map((e) => all.find((r) => r.json.event === e)!.json)
+    assert.deepEqual([created.data.status, created.job.status, created.job.attempt], ['queued', 'queued', null])
+    assert.deepEqual([started.data.attempt, started.job.status], [1, 'running'])
+    assert.equal(completed.data.output_path, job.output_path)
+    assert.ok(existsSync(completed.data.output_path))
+    assert.ok(completed.data.duration_seconds > 0 && completed.data.duration_seconds < 60)
+    assert.ok(completed.data.output_size_bytes > 0)
+    assert.deepEqual([completed.job.status, completed.job.output_path, completed.job.error], ['succeeded', job.output_path, null])
+    assert.equal(new Set(all.map((r) => r.json.delivery_id)).size, all.length, 'one delivery id per message')
+
+    // Filters: only job.completed; the disabled hook nothing.
+    assert.deepEqual(events('/completed'), ['job.completed'])
+    assert.equal(hooks.on('/completed')[0]!.signatureValid, undefined)
+    assert.equal(hooks.on('/completed')[0]!.headers['x-hyper2kvm-signature'], undefined, 'no secret: not signed')
+
+    // 500, 500, 200: one message, three attempts, one delivery id.
+    const flaky = hooks.on('/flaky')
+    assert.deepEqual(flaky.map((r) => r.status), [500, 500, 200])
+    assert.equal(new Set(flaky.map((r) => r.headers['x-hyper2kvm-delivery'])).size, 1)
+    assert.equal(new Set(flaky.map((r) => r.json.delivery_id)).size, 1)
+    await until('outbox settled', () => outbox(t.out).every((r) => r.status === 'delivered'), 10_000, d)
+    const flakyRow = outbox(t.out).find((r) => r.id === flaky[0]!.json.delivery_id)!
+    assert.deepEqual([flakyRow.status, flakyRow.attempts], ['delivered', 3])
+
+    await sleep(300)
+    assert.equal(hooks.on('/off').length, 0, 'a disabled hook gets nothing')
+    d.child.kill('SIGTERM')
+    assert.equal(await d.exited, 0)
+    assert.match(d.log(), /WARN notify:retry .*channel="?lifecycle webhook 127\.0\.0\.1:\d+/)
+    assert.match(d.log(), /INFO webhook:disabled .*count=1/)
+    for (const needle of [SECRET, TOKEN]) {
+      assert.ok(!d.log().includes(needle), `${needle} in the daemon log`)
+      assert.deepEqual(filesContaining(join(t.base, 'log'), needle), [], `${needle} in the log file`)
+      assert.deepEqual(filesContaining(t.out, needle), [], `${needle} in the output dir (store, outbox)`)
+    }
+  })
+
+  it('failures: a corrupt image is job.failed, not retrying, not exhausted; a retryable one is retrying, then exhausted and job.dead', async () => {
+    // Notifications too: one engine and outbox serves both, each producer's messages reach its own channels only.
+    const notifications = `notifications:\n  enabled: true\n  webhooks:\n    - url: ${hooks.url('/notify')}\n      type: generic\n`
+    const t = setup('t2', hook('/all', '    secret_file: all.secret\n') + hook('/dead', '    events: [job.dead]\n'), `retry_policy:\n  max_retries: 1\n  retry_delay: 0.2\n  backoff_multiplier: 1\n${notifications}`)
+    const d = await startDaemon(['--config', t.config], t.out)
+    daemons.push(d)
+    writeFileSync(join(t.watch, 'bad.vmdk'), 'test\n')
+    const failedOf = (file: string) => hooks.on('/all').filter((r: ReceivedRequest) => r.json.event === 'job.failed' && r.json.data.vm_path === file).map((r) => r.json)
+    await until('bad.vmdk failed', () => failedOf('bad.vmdk').length > 0, 30_000, d)
+    const bad = failedOf('bad.vmdk')[0]
+    assert.deepEqual([bad.data.retrying, bad.data.exhausted, bad.data.error_code, bad.data.permanent], [false, false, 'H2K_INPUT_UNRECOGNIZED', true])
+    assert.deepEqual([bad.job.status, bad.job.error.code, bad.job.error.permanent], ['failed', 'H2K_INPUT_UNRECOGNIZED', true])
+    assert.equal(typeof bad.job.error.message, 'string')
+
+    // A file where the day's output directory should be: writing fails (H2K_OUTPUT_FAILED, retryable).
+    rmSync(join(t.out, today()), {force: true, recursive: true})
+    writeFileSync(join(t.out, today()), 'in the way')
+    const raw = makePatternedRaw(join(t.base, 'source.raw'))
+    execFileSync('cp', ['--sparse=always', raw, join(t.watch, 'eps.raw')])
+    await until('eps dead', () => hooks.on('/dead').length > 0, 30_000, d)
+    await until('eps failed twice', () => failedOf('eps.raw').length === 2, 10_000, d)
+    const [retrying, exhausted] = failedOf('eps.raw')
+    assert.deepEqual([retrying.data.retrying, retrying.data.exhausted, retrying.data.error_code, retrying.job.status], [true, false, 'H2K_OUTPUT_FAILED', 'retry_wait'])
+    assert.ok(Date.parse(retrying.data.next_retry_at) > 0)
+    assert.deepEqual([exhausted.data.retrying, exhausted.data.exhausted, exhausted.data.attempt], [false, true, 2])
+    const dead = hooks.on('/dead')[0]!.json
+    assert.deepEqual([dead.event, dead.data.exhausted, dead.job.status, dead.data.error_code], ['job.dead', true, 'dead', 'H2K_OUTPUT_FAILED'])
+    assert.deepEqual(events('/dead'), ['job.dead'], 'the filter let only job.dead through')
+    const order = events('/all').filter((e) => e !== 'job.progress')
+    assert.ok(order.lastIndexOf('job.failed') < order.indexOf('job.dead'), order.join(' '))
+    assert.ok(hooks.on('/all').every((r) => r.signatureValid === true))
+    await until('the failure notifications', () => hooks.on('/notify').length >= 3, 10_000, d)
+    assert.ok(events('/notify').every((e) => e === 'conversion_failure'), events('/notify').join(' '))
+    assert.ok(events('/all').every((e) => e.startsWith('job.')), events('/all').join(' '))
+    assert.match(d.log(), /INFO notify:start .*channels="generic webhook 127\.0\.0\.1:\d+, lifecycle webhook 127\.0\.0\.1:\d+, lifecycle webhook/)
+  })
+})
