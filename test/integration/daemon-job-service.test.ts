@@ -61,7 +61,10 @@ describe('daemon: the job service inside a running daemon', function () {
     assert.deepEqual(done.attempts.map((a) => a.outcome), ['succeeded'])
     const later = Date.now() + 1500
     const [held] = await d.jobService.submit({input: disk, name: 'later'}, {notBefore: later, origin: 'schedule', scheduleId: 's1', waitReason: 'outside the window 22:00-06:00'})
-    const waiting = await until('held with its reason', () => d.jobService.show(held!.id)?.job.wait_reason && d.jobService.show(held!.id)!.job, 5000)
+    const waiting = await until('held with its reason', () => {
+      const job = d.jobService.show(held!.id)?.job
+      return job?.wait_reason ? job : undefined
+    }, 5000)
     assert.equal(waiting.status, 'queued')
     assert.equal(waiting.wait_reason, 'outside the window 22:00-06:00')
     assert.equal(waiting.not_before, later)
