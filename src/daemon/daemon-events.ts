@@ -56,7 +56,7 @@ export type DaemonEvent =
    * A job ended failed (a permanent error, retries disabled) or dead (retries exhausted; job:dead follows).
    * `retrying` is false here: a failure that will be retried is job:retry.
    */
-  | {type: 'job:failed'; at: Date; job: JobInfo; attempt: number; maxRetries: number; error: ErrorInfo; durationMs: number; retrying: boolean}
+  | {type: 'job:failed'; at: Date; job: JobInfo; attempt: number; maxRetries: number; error: ErrorInfo; durationMs: number; retrying: boolean; /** Retries ran out (a job:dead follows): not a permanent error or retries off. */ exhausted?: boolean}
   /** Cancelled through the API/CLI (or window_end: cancel): queued ones at once, running ones once aborted. */
   | {type: 'job:cancelled'; at: Date; job: JobInfo; reason: string}
   /** Retries exhausted: the job is in the dead-letter queue, with its last error and every attempt. */

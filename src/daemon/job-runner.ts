@@ -147,7 +147,7 @@ export class JobRunner {
     store.endAttempt(row.id, attemptNo, status, stored)
     log('error', `job:${status}`, {...fields, permanent: error.permanent}, `${error.message} (${decision.why})`)
     const info = errorInfo(error)
-    emit({at: new Date(), attempt: row.attempts, durationMs: Date.now() - entry.startedAt, error: info, job, maxRetries: decision.maxRetries, retrying: false, type: 'job:failed'})
+    emit({at: new Date(), attempt: row.attempts, durationMs: Date.now() - entry.startedAt, error: info, job, maxRetries: decision.maxRetries, retrying: false, type: 'job:failed', ...(status === 'dead' ? {exhausted: true} : {})})
     if (status === 'dead') emit({at: new Date(), attempts: row.attempts, error: info, job, type: 'job:dead'})
     await this.ended(done)
   }

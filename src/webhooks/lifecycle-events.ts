@@ -111,8 +111,8 @@ export function lifecycleEvent(e: DaemonEvent): LifecycleEvent | undefined {
         ...errorData(e.error),
         attempt: e.attempt,
         duration_seconds: seconds(e.durationMs),
-        // Out of retries (a retryable error tried 1 + max_retries times: job.dead follows), not a permanent error or retries off.
-        exhausted: !e.error.permanent && e.maxRetries > 0 && e.attempt > e.maxRetries,
+        // Out of retries (job.dead follows), not a permanent error or retries off: the runner says so (a retry_on code may be permanent in the catalog).
+        exhausted: e.exhausted === true,
         max_retries: e.maxRetries,
         retrying: false,
       })

@@ -57,3 +57,15 @@ export function expectValid(method: string, path: string, status: number, body: 
 export function documentedOperations(): string[] {
   return Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
 }
+
+/** Assert that a value matches one of openapi.yaml's component schemas (what a server-sent event's `data:` carries). */
+export function expectValidComponent(name: string, value: unknown): void {
+  const key = `component ${name}`
+  let validate = compiled.get(key)
+  if (!validate) {
+    assert.ok(doc.components.schemas[name], `${name} is not a component schema of openapi.yaml`)
+    validate = ajv.compile({$ref: `${DOC_ID}#/$defs/${name}`})
+    compiled.set(key, validate)
+  }
+  assert.ok(validate(value), `${key}: does not match openapi.yaml: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(value).slice(0, 2000)}`)
+}

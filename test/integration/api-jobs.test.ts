@@ -6,7 +6,7 @@ import {join} from 'node:path'
 import {jobs as storeJobs, type RunningDaemon, startDaemon, until} from '../helpers/daemon-process.js'
 import {daemonSuite} from '../helpers/daemon-suite.js'
 import {type ApiSession as Session, ApiSession, apiPort} from '../helpers/api-session.js'
-import {documentedOperations} from '../helpers/openapi-check.js'
+import {documentedOperations, expectValidComponent} from '../helpers/openapi-check.js'
 import {runCli} from '../helpers/run-cli.js'
 
 const TOKEN = 'c0ffee00c0ffee00c0ffee00c0ffee00'
@@ -94,6 +94,7 @@ describe('daemon: the job service REST API (openapi.yaml)', function () {
     const names = mine.map((e) => e.event)
     assert.deepEqual([...new Set(names)], ['job.created', 'job.started', 'job.progress', 'job.completed'], names.join(','))
     assert.ok(mine.every((e, i) => i === 0 || e.id > mine[i - 1]!.id), 'event ids increase')
+    for (const e of stream.events) expectValidComponent('LifecycleEventData', e.data)
     assert.equal(completed.data.job_name, 'alpha')
     assert.equal(completed.data.output_path, job.output_path)
 

@@ -58,7 +58,7 @@ describe('REST API parts: rate limit, event stream, lifecycle events, job log', 
     assert.equal(retry.data.retrying, true)
     assert.equal(lifecycleEvent({at, attempt: 4, durationMs: 1, error, job, maxRetries: 3, retrying: false, type: 'job:failed'})?.data.retrying, false)
     assert.equal(lifecycleEvent({at, attempts: 4, error, job, type: 'job:dead'})?.event, 'job.dead')
-    assert.equal(lifecycleEvent({at, job, parent: 'p', type: 'job:skipped'})?.data.parent, 'p')
+    assert.equal(lifecycleEvent({at, job, parent: 'p', type: 'job:skipped'})?.data.parent_job_id, 'p')
     assert.equal(lifecycleEvent({at, job, phase: 'load', type: 'job:phase'}), undefined)
   })
 

@@ -69,7 +69,7 @@ describe('lifecycle events: the one mapping from daemon events to wire events', 
     const perm = wire({at, attempt: 1, durationMs: 10, error: permanent, job, maxRetries: 3, type: 'job:failed', retrying: false})!
     assert.deepEqual([perm.event, perm.body.data.retrying, perm.body.data.exhausted, perm.body.data.error_code, perm.body.job!.status], ['job.failed', false, false, 'H2K_INPUT_UNRECOGNIZED', 'failed'])
 
-    const outOfRetries = wire({at, attempt: 4, durationMs: 10, error: retryable, job, maxRetries: 3, type: 'job:failed', retrying: false})!
+    const outOfRetries = wire({at, attempt: 4, durationMs: 10, error: retryable, job, maxRetries: 3, type: 'job:failed', retrying: false, exhausted: true})!
     assert.deepEqual([outOfRetries.body.data.retrying, outOfRetries.body.data.exhausted], [false, true])
     const retriesOff = wire({at, attempt: 1, durationMs: 10, error: retryable, job, maxRetries: 0, type: 'job:failed', retrying: false})!
     assert.equal(retriesOff.body.data.exhausted, false)
