@@ -2,7 +2,7 @@ import type {WindowSpec} from '../schedule/time-window.js'
 
 /**
  * What a job document says about when and how often a job runs, beside its conversion settings
- * (`Definition.policy`): dependencies, its own retry policy, and (P6) its time window. Built by
+ * (`Definition.policy`): dependencies, its own retry policy, and its time window. Built by
  * policyFromDocument() for jobs of the API, schedules and dropped job files alike.
  */
 export type BackoffKind = 'exponential' | 'fixed' | 'none'
@@ -23,11 +23,11 @@ export interface JobPolicy {
   /** Not started before this instant (ms epoch; SubmitOptions.notBefore), and why. */
   notBefore?: number
   waitReason?: string
-  /** P6: the window the job may start in (schedule/time-window.ts), checked by the window gate. */
+  /** the window the job may start in (schedule/time-window.ts), checked by the window gate. */
   window?: WindowSpec
-  /** P6: a running job whose window closes: finish (default) or cancel. */
+  /** a running job whose window closes: finish (default) or cancel. */
   windowEnd?: 'cancel' | 'finish'
-  /** P6: start even outside the window (API, `schedule trigger --override-window`; never from a dropped file). */
+  /** start even outside the window (API, `schedule trigger --override-window`; never from a dropped file). */
   overrideWindow?: boolean
 }
 
@@ -54,7 +54,7 @@ function retryPolicy(keys: NonNullable<PolicyKeys['retry']>): JobRetryPolicy {
 /**
  * A job's policy from its document keys: `job` is the job's own keys, `batch` the document's top level (a
  * job's `retry` replaces the batch's key by key). `depends_on` is kept as written (names or ids): the caller
- * resolves it (resolve-dependencies.ts) and stores ids. `origin` is for keys that differ by origin (P6's
+ * resolves it (resolve-dependencies.ts) and stores ids. `origin` is for keys that differ by origin (the
  * override_window may not come from a dropped file).
  */
 export function policyFromDocument(job: PolicyKeys, batch: PolicyKeys | undefined, origin: JobOriginKind): JobPolicy {
@@ -67,7 +67,7 @@ export function policyFromDocument(job: PolicyKeys, batch: PolicyKeys | undefine
 }
 
 /**
- * P6: the window keys (a job's own win over its batch's). `override_window` is an emergency override for
+ * The window keys (a job's own win over its batch's). `override_window` is an emergency override for
  * the API and schedule triggers: a dropped job file may not set it, so for origin drop it is left out (the
  * planner logs that it ignored it: droppedOverrideIgnored).
  */

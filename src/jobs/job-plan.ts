@@ -295,7 +295,7 @@ function unknownCodes(doc: SourceDocument, at: Array<string | number>, retry: Po
   return out
 }
 
-/** The window keys an entry itself writes (P6). */
+/** The window keys an entry itself writes. */
 function windowKeys(entry: JobEntry | undefined): PolicyKeys {
   return {
     ...(entry?.window === undefined ? {} : {window: entry.window}),

@@ -17,7 +17,7 @@ export interface ScheduleRoutesContext {
 }
 
 /**
- * The schedule endpoints of the REST API (openapi.yaml, between the `schedules (P3)` markers):
+ * The schedule endpoints of the REST API (openapi.yaml):
  * POST/GET /api/v1/schedules, GET/PATCH/DELETE /api/v1/schedules/{id}, POST /api/v1/schedules/{id}/trigger.
  * The API's listener mounts them with its token, limits and request ids.
  */

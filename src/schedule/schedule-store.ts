@@ -39,7 +39,7 @@ interface RunDbRow {
 /** Runs kept per schedule (the newest); older ones are pruned as new ones are recorded. */
 const RUNS_KEPT = 500
 
-/** Job statuses that are not finished (P1's statuses: queued, running, waiting for a retry). */
+/** Job statuses that are not finished (queued, running, waiting for a retry). */
 const UNFINISHED = "('queued','running','retry_wait')"
 
 /**
