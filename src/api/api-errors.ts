@@ -5,21 +5,19 @@ import {type HttpReply, errorReply} from '../http/routes.js'
 
 /**
  * The one place error codes become HTTP statuses: 400 the request or document is invalid, 403 it names
- * something the daemon will not touch (an input outside allowed_input_dirs), 404 no such job (NotFound), 409 the job is
- * in the wrong state for the request, 500 anything else (the daemon's own failure).
+ * something the daemon will not touch (an input outside allowed_input_dirs), 404 no such job or schedule (H2K_NOT_FOUND), 409 the job
+ * or schedule is in the wrong state for the request, 500 anything else (the daemon's own failure).
  */
 const STATUS: Record<string, number> = {
   H2K_INPUT_NOT_FOUND: 400,
   H2K_JOB_INVALID: 400,
   H2K_JOB_STATE: 409,
+  H2K_NOT_FOUND: 404,
   H2K_STAGE_OPTIONS_INVALID: 400,
   H2K_UNSAFE_BACKING: 403,
   H2K_UNSAFE_PATH: 403,
   H2K_USAGE: 400,
 }
-
-/** No such job (or not one the route serves, e.g. a job that is not dead for /api/v1/dlq/{id}): 404. */
-export class NotFound extends Error {}
 
 export function httpStatusOf(code: string): number {
   return STATUS[code] ?? 500
@@ -31,7 +29,6 @@ export function httpStatusOf(code: string): number {
  * message, never the refused value); a server error is logged and answered without detail.
  */
 export function apiErrorReply(error: unknown, requestId: string, log: DaemonLogFn, route: string): HttpReply {
-  if (error instanceof NotFound) return errorReply(404, error.message, requestId)
   const h2k = error instanceof H2KError ? error : mapForeignError(error)
   const status = httpStatusOf(h2k.code)
   if (status >= 500) {

@@ -8,7 +8,7 @@ import {SourceDocument} from '../jobs/document.js'
 import type {FlagValues} from '../jobs/job-plan.js'
 import {resolveSecret} from '../secrets/resolve-secret.js'
 import type {ScheduleSpec} from '../schedule/schedule.js'
-import {parseScheduleKeys} from '../schedule/schedule-keys.js'
+import {parseSchedule} from '../schedule/schedule-keys.js'
 import {type LifecycleHookSettings, parseWebhooks, type WebhookKeys} from '../webhooks/webhook-settings.js'
 import {type Layout, type LayoutKind, layoutOf} from './layout.js'
 import type {LogLevel} from './log-line.js'
@@ -231,7 +231,7 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
     if ((keys as Record<string, unknown>)[key] !== undefined) notices.push({event: 'config:not-used-yet', fields: {key}, level: 'warn', message: `${key}: accepted but not used yet: ${why}`})
   }
   const vsphere = keys.vsphere === undefined ? undefined : await vsphereSettings(keys.vsphere, baseDir, notices)
-  const schedules = configSchedules(keys.schedules ?? [], baseDir, effective.file ?? 'the configuration', notices)
+  const schedules = await configSchedules(keys.schedules ?? [], baseDir, effective.file ?? 'the configuration', notices)
   const webhooks = await parseWebhooks(keys.webhooks, baseDir, (message) =>
     notices.push({event: message.startsWith('SECRET_IN_CONFIG') ? 'config:plain-secret' : 'config:webhooks', fields: {key: 'webhooks'}, level: 'warn', message}),
   )
@@ -294,11 +294,11 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
   }
 }
 
-/** `schedules:` checked (cron, zone, template shape; relative paths against the file's directory), ids unique. */
-function configSchedules(items: unknown[], baseDir: string, file: string, notices: ConfigNotice[]): ScheduleSpec[] {
-  const specs = items.map((item, index) =>
-    parseScheduleKeys(item, {baseDir, source: 'config', warn: (message) => notices.push({event: 'config:schedule', fields: {index}, level: 'warn', message}), where: `${file}: schedules[${index}]`}),
-  )
+/** `schedules:` checked (cron, zone, window, template; relative paths against the file's directory), ids unique. */
+async function configSchedules(items: unknown[], baseDir: string, file: string, notices: ConfigNotice[]): Promise<ScheduleSpec[]> {
+  const specs = await Promise.all(items.map((item, index) =>
+    parseSchedule(item, {baseDir, source: 'config', warn: (message) => notices.push({event: 'config:schedule', fields: {index}, level: 'warn', message}), where: `${file}: schedules[${index}]`}),
+  ))
   const seen = new Set<string>()
   for (const spec of specs) {
     if (seen.has(spec.id)) throw new H2KError('H2K_USAGE', `${file}: two schedules have the id ${spec.id}.`, {suggestions: ['Give every schedule its own id.']})

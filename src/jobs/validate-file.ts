@@ -22,6 +22,10 @@ export async function validateFile(path: string, registry?: StageRegistry): Prom
     doc.validate('daemon', 'daemon config')
     const layer = documentStageOptions(doc, ['stage_options'], (doc.value as {stage_options?: unknown}).stage_options)
     if (registry && layer) await resolveStageOptions(registry, {stageOptionSources: layer.sources, stageOptions: layer.values})
+    // Schedules as the daemon reads them (cron, zone, window, inline template): a wave's typo is found now, not on its night.
+    const {parseSchedule} = await import('../schedule/schedule-keys.js')
+    const schedules = (doc.value as {schedules?: unknown}).schedules
+    if (Array.isArray(schedules)) for (const [index, item] of schedules.entries()) await parseSchedule(item, {baseDir: doc.dir, source: 'config', where: `${doc.file}: schedules[${index}]`})
     return {file: doc.file, jobs: [], kind: 'daemon', valid: true}
   }
   const plan = await loadJobPlan(doc.file)

@@ -6,7 +6,7 @@ import {companionsOf} from '../daemon/companions.js'
 import {relativeInside} from '@hyper2kvm/plugin-api/host'
 import {realOrSelf} from '../fs/real-or-self.js'
 import {documentKind, type Manifest, manifestToEntry} from '../jobs/job-plan.js'
-import type {JobTemplate, Schedule} from './schedule.js'
+import type {JobTemplate, Schedule, WindowValue} from './schedule.js'
 
 /** What the job service receives for one run, and what is worth saying about how it was made. */
 export interface ExpandedTemplate {
@@ -107,16 +107,23 @@ async function sweep(dir: string, pattern: string | undefined, ctx: ExpandContex
   const disks: string[] = []
   for (const name of names) {
     const path = join(dir, name)
-    const entry = await lstat(path).catch(() => undefined)
+    let entry: Awaited<ReturnType<typeof lstat>>
+    try {
+      entry = await lstat(path)
+    } catch (error) {
+      // Gone since the listing, or not readable by the daemon: this run goes without it, and says so.
+      notes.push(`${name}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'vanished before it could be read' : `cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`}, skipped`)
+      continue
+    }
     // A link is refused by what it is: where it points is neither followed nor said.
-    if (entry?.isSymbolicLink()) notes.push(`${name}: a symbolic link, refused`)
-    else if (entry?.isFile()) disks.push(path)
+    if (entry.isSymbolicLink()) notes.push(`${name}: a symbolic link, refused`)
+    else if (entry.isFile()) disks.push(path)
   }
   // Extents of a VMDK descriptor and an OVF's disks are part of their descriptor's job, not jobs of their own.
   const companions = new Set<string>()
   for (const disk of disks) for (const c of (await companionsOf(disk)).required) companions.add(c)
   const inputs = disks.filter((d) => !companions.has(d))
-  if (inputs.length === 0) throw new H2KError('H2K_JOB_INVALID', `sweep_dir ${dir} holds no disk file${pattern === undefined ? '' : ` matching ${pattern}`}: nothing to convert this run.`, {details: {dir}})
+  if (inputs.length === 0) throw new H2KError('H2K_JOB_INVALID', `sweep_dir ${dir} holds no disk file${pattern === undefined ? '' : ` matching ${pattern}`}: nothing to convert this run${notes.length > 0 ? ` (${notes.join('; ')})` : ''}.`, {details: {dir, notes}})
   if (inputs.length > MAX_SWEEP_FILES) throw new H2KError('H2K_JOB_INVALID', `sweep_dir ${dir} holds ${inputs.length} disk files; a run takes at most ${MAX_SWEEP_FILES}.`, {details: {dir}, suggestions: ['Split the directory, or narrow it with pattern.']})
   const document = inputs.length === 1 ? {input: inputs[0]} : {jobs: inputs.map((input) => ({input}))}
   return {document, notes}
@@ -124,19 +131,28 @@ async function sweep(dir: string, pattern: string | undefined, ctx: ExpandContex
 
 /**
  * The schedule's policy onto every job of the document: window and window_end (unless a job sets its
- * own), retry (max → max_retries, backoff) unless the job has a `retry:`, and override_window on a
+ * own; the window in the schedule's `timezone` unless it names its own zone, as the cron is), retry (max → max_retries, backoff) unless the job has a `retry:`, and override_window on a
  * trigger that asks for it. A batch's jobs get the keys each; the batch level is left alone.
  */
 export function applySchedulePolicy(document: Record<string, unknown>, schedule: Schedule, options: {overrideWindow?: boolean} = {}): Record<string, unknown> {
   const retry = schedule.retry === undefined ? undefined : {...(schedule.retry.max === undefined ? {} : {max_retries: schedule.retry.max}), ...(schedule.retry.backoff === undefined ? {} : {backoff: schedule.retry.backoff})}
+  const window = zonedWindow(schedule)
   const batchHas = (key: string): boolean => Array.isArray(document.jobs) && key in document
   const onto = (job: Record<string, unknown>): Record<string, unknown> => ({
     ...job,
-    ...(schedule.window !== undefined && !('window' in job) && !batchHas('window') ? {window: schedule.window} : {}),
+    ...(window !== undefined && !('window' in job) && !batchHas('window') ? {window} : {}),
     ...(schedule.windowEnd !== undefined && !('window_end' in job) && !batchHas('window_end') ? {window_end: schedule.windowEnd} : {}),
     ...(retry !== undefined && !('retry' in job) && !batchHas('retry') ? {retry} : {}),
     ...(options.overrideWindow ? {override_window: true} : {}),
   })
   if (!Array.isArray(document.jobs)) return onto(document)
   return {...document, jobs: document.jobs.map((j: unknown) => (typeof j === 'object' && j !== null ? onto(j as Record<string, unknown>) : j))}
+}
+
+/** A schedule's window in the schedule's zone: "22:00-06:00" with timezone America/Chicago is 22:00-06:00 in Chicago, not on the host's clock. */
+function zonedWindow(schedule: Schedule): WindowValue | undefined {
+  const {timezone, window} = schedule
+  if (window === undefined || timezone === undefined) return window
+  if (typeof window === 'string') return {hours: window, timezone}
+  return window.timezone === undefined ? {...window, timezone} : window
 }

@@ -2,7 +2,8 @@ import {dirname, resolve} from 'node:path'
 
 import {H2KError} from '@hyper2kvm/plugin-api'
 import {escapeControl} from '../render/escape-control.js'
-import {parseScheduleKeys} from './schedule-keys.js'
+import {parseSchedule} from './schedule-keys.js'
+import {parseWindow} from './time-window.js'
 
 /** A schedule as the API returns it (openapi.yaml: Schedule). */
 export interface ApiSchedule {
@@ -99,6 +100,8 @@ export async function createBody(flags: CreateFlags): Promise<Record<string, unk
     delete keys.$schema
     baseDir = dirname(resolve(flags.file))
   }
+  // A flag's mistake is the command line's (H2K_USAGE naming --window), read in the schedule's zone as the daemon will.
+  if (flags.window !== undefined) parseWindow(flags.window, flags.timezone ?? (typeof keys.timezone === 'string' ? keys.timezone : undefined), {code: 'H2K_USAGE', where: '--window'})
   const templates = [flags['job-file'] && {job_file: resolve(flags['job-file'])}, flags['sweep-dir'] && {sweep_dir: resolve(flags['sweep-dir']), ...(flags.pattern ? {pattern: flags.pattern} : {})}, flags.manifest && {manifest: resolve(flags.manifest)}, flags.input && {input: resolve(flags.input)}].filter(Boolean)
   if (templates.length > 1) throw new H2KError('H2K_USAGE', 'Give one of --job-file, --sweep-dir, --manifest, --input.')
   const retry = flags['retry-max'] === undefined && flags['retry-backoff'] === undefined ? undefined : {...((keys.retry as object | undefined) ?? {}), ...(flags['retry-max'] === undefined ? {} : {max: flags['retry-max']}), ...(flags['retry-backoff'] === undefined ? {} : {backoff: flags['retry-backoff']})}
@@ -122,6 +125,6 @@ export async function createBody(flags: CreateFlags): Promise<Record<string, unk
   if (body.cron === undefined && body.schedule === undefined) throw new H2KError('H2K_USAGE', 'The schedule needs --cron (five fields, e.g. "0 2 * * *"), or a --file with cron:.')
   if (body.job_template === undefined) throw new H2KError('H2K_USAGE', 'The schedule needs something to convert: --job-file, --sweep-dir, --manifest or --input (or a --file with job_template:).')
   // Checked here as the daemon checks it (the zone against this host's zone names), paths made absolute.
-  const spec = parseScheduleKeys({...body, ...(body.id === undefined ? {id: 'x'} : {})}, {baseDir, source: 'api', where: flags.file ?? 'schedule create'})
+  const spec = await parseSchedule({...body, ...(body.id === undefined ? {id: 'x'} : {})}, {baseDir, source: 'api', where: flags.file ?? 'schedule create'})
   return {...body, job_template: spec.template}
 }

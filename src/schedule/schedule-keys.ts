@@ -3,6 +3,7 @@ import {isAbsolute, resolve} from 'node:path'
 
 import {H2KError} from '@hyper2kvm/plugin-api'
 import {CronExpression, hostTimeZone} from './cron-expression.js'
+import {parseWindow} from './time-window.js'
 import type {CatchUp, JobTemplate, Overlap, ScheduleRetry, ScheduleSource, ScheduleSpec, WindowEnd, WindowValue} from './schedule.js'
 
 /** A schedule as written in `schedules:` of the daemon configuration or an API body (the seed's keys, plus ours). */
@@ -40,7 +41,18 @@ export interface ParseContext {
 const invalid = (where: string, message: string, suggestion?: string): H2KError =>
   new H2KError('H2K_USAGE', `${where}: ${message}`, suggestion ? {suggestions: [suggestion]} : {})
 
-/** The keys of one schedule checked and normalized (defaults applied, paths absolute); throws H2K_USAGE naming the key. */
+/**
+ * parseScheduleKeys, and an inline job template checked as the job service will check it at each run
+ * (template-check.ts): what every caller that creates or changes a schedule uses (API, configuration, CLI).
+ */
+export async function parseSchedule(value: unknown, ctx: ParseContext): Promise<ScheduleSpec> {
+  const spec = parseScheduleKeys(value, ctx)
+  const {checkInlineTemplate} = await import('./template-check.js')
+  await checkInlineTemplate(spec.template, `${ctx.where} (${spec.id})`)
+  return spec
+}
+
+/** The keys of one schedule checked and normalized (defaults applied, paths absolute); throws H2K_USAGE naming the key (H2K_JOB_INVALID for the window). The template document is checked by parseSchedule. */
 export function parseScheduleKeys(value: unknown, ctx: ParseContext): ScheduleSpec {
   const {where} = ctx
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(where, 'a schedule is a mapping of keys (id, cron, job_template …)')
@@ -67,7 +79,7 @@ export function parseScheduleKeys(value: unknown, ctx: ParseContext): ScheduleSp
   const overlap = oneOf(keys.overlap, ['skip', 'queue'] as const, 'skip', at, 'overlap')
   const catchUp = oneOf(keys.catch_up, ['none', 'one', 'all'] as const, 'one', at, 'catch_up')
   const windowEnd = keys.window_end === undefined ? undefined : oneOf(keys.window_end, ['cancel', 'finish'] as const, 'finish', at, 'window_end')
-  const window = keys.window === undefined ? undefined : windowValue(keys.window, at)
+  const window = keys.window === undefined ? undefined : windowValue(keys.window, timezone, at)
   const retry = keys.retry === undefined ? undefined : retryValue(keys.retry, at)
   const template = jobTemplate(keys.job_template, at, ctx)
   return {
@@ -94,11 +106,20 @@ function oneOf<T extends string>(value: unknown, allowed: readonly T[], fallback
   return value as T
 }
 
-/** The window's shape (its meaning is checked by the job service when the jobs are submitted: time-window.ts). */
-function windowValue(value: unknown, at: string): WindowValue {
-  if (typeof value === 'string' && value.length > 0) return value
-  if (typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as {hours?: unknown}).hours === 'string') return value as WindowValue
-  throw invalid(at, 'window must be "HH:MM-HH:MM" or {hours, days?, holidays?, timezone?}', 'For example window: "22:00-06:00", or {hours: "22:00-06:00", days: [mon-fri], holidays: [2026-12-25]}.')
+/**
+ * The window checked now, as the job service will read it in every job the schedule submits (hours, days,
+ * holidays, zone; H2K_JOB_INVALID naming `window`): a typo is refused at create, not found on the night of
+ * the wave. Without a zone of its own, the window is read in the schedule's `timezone` (applySchedulePolicy).
+ */
+function windowValue(value: unknown, timezone: string, at: string): WindowValue {
+  if (!(typeof value === 'string' && value.length > 0) && !(typeof value === 'object' && value !== null && !Array.isArray(value))) {
+    throw new H2KError('H2K_JOB_INVALID', `${at}: window must be "HH:MM-HH:MM" or {hours, days?, holidays?, timezone?}`, {
+      details: {key: 'window'},
+      suggestions: ['For example window: "22:00-06:00", or {hours: "22:00-06:00", days: [mon-fri], holidays: [2026-12-25]}.'],
+    })
+  }
+  parseWindow(value as WindowValue, timezone, {where: `${at}: window`})
+  return value as WindowValue
 }
 
 function retryValue(value: unknown, at: string): ScheduleRetry {

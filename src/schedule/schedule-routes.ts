@@ -1,10 +1,9 @@
 import {H2KError} from '@hyper2kvm/plugin-api'
-import {httpStatusOf} from '../api/api-errors.js'
+import {apiErrorReply} from '../api/api-errors.js'
 import type {DaemonLogFn} from '../daemon/daemon-pieces.js'
-import {mapForeignError} from '../errors/map-foreign-error.js'
-import {errorReply, type HttpReply, json, type Route} from '../http/routes.js'
+import {type HttpReply, json, type Route} from '../http/routes.js'
 import {runView, type Schedule, scheduleView} from './schedule.js'
-import {parseScheduleKeys} from './schedule-keys.js'
+import {parseSchedule} from './schedule-keys.js'
 import {notFound, type Scheduler} from './scheduler.js'
 
 /** A schedule body is small: a template is a few keys (an inline batch of a wave stays well below this). */
@@ -29,7 +28,7 @@ export function scheduleRoutes(ctx: ScheduleRoutesContext): Route[] {
       try {
         return await fn(c)
       } catch (error) {
-        return scheduleErrorReply(error, c.requestId, ctx.log)
+        return apiErrorReply(error, c.requestId, ctx.log, 'schedules')
       }
     }
   const existing = (id: string): Schedule => {
@@ -40,8 +39,8 @@ export function scheduleRoutes(ctx: ScheduleRoutesContext): Route[] {
   return [
     {
       body: 'json',
-      handle: guarded(({body}) => {
-        const spec = parseScheduleKeys(body ?? {}, {source: 'api', where: 'request body'})
+      handle: guarded(async ({body}) => {
+        const spec = await parseSchedule(body ?? {}, {source: 'api', where: 'request body'})
         return json(201, {schedule: scheduleView(scheduler.create(spec))})
       }),
       maxBodyBytes: MAX_SCHEDULE_BODY,
@@ -66,7 +65,7 @@ export function scheduleRoutes(ctx: ScheduleRoutesContext): Route[] {
     },
     {
       body: 'json',
-      handle: guarded(({body, params}) => {
+      handle: guarded(async ({body, params}) => {
         const current = existing(params.id!)
         if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new H2KError('H2K_USAGE', 'request body: a PATCH is a mapping of the keys to change (e.g. {"enabled": false}).')
         const patch = body as Record<string, unknown>
@@ -74,7 +73,7 @@ export function scheduleRoutes(ctx: ScheduleRoutesContext): Route[] {
         // The schedule's own keys, the patch over them (`schedule` and `cron` name the same thing).
         const {created_at: _c, last_run: _l, next_run: _n, run_count: _r, source: _s, updated_at: _u, ...keys} = scheduleView(current)
         const merged = Object.fromEntries(Object.entries({...keys, ...patch, ...(patch.schedule === undefined ? {} : {cron: patch.schedule}), schedule: undefined}).filter(([, v]) => v !== null && v !== undefined))
-        const spec = parseScheduleKeys(merged, {source: 'api', where: 'request body'})
+        const spec = await parseSchedule(merged, {source: 'api', where: 'request body'})
         return json(200, {schedule: scheduleView(scheduler.update(spec))})
       }),
       maxBodyBytes: MAX_SCHEDULE_BODY,
@@ -109,20 +108,4 @@ export function scheduleRoutes(ctx: ScheduleRoutesContext): Route[] {
       path: '/api/v1/schedules/:id/trigger',
     },
   ]
-}
-
-/**
- * An error as the API answers it (api-errors.ts maps the codes): 404 unknown schedule and 409 owned by the
- * configuration file / id taken (the scheduler says so in details.status), 403 a path outside
- * allowed_input_dirs, 400 invalid; a server-side failure is logged and answered without detail.
- */
-export function scheduleErrorReply(error: unknown, requestId: string, log: DaemonLogFn): HttpReply {
-  const mapped = mapForeignError(error)
-  const {status: wanted, ...details} = (mapped.details ?? {}) as Record<string, unknown>
-  const status = typeof wanted === 'number' ? wanted : httpStatusOf(mapped.code)
-  if (status >= 500) {
-    log('error', 'api:failed', {code: mapped.code, request_id: requestId, route: 'schedules'}, mapped.message)
-    return errorReply(status, 'Internal error; the daemon log has the details.', requestId, {code: mapped.code})
-  }
-  return errorReply(status, mapped.message, requestId, {code: mapped.code, ...(Object.keys(details).length > 0 ? {details} : {})})
 }

@@ -263,10 +263,12 @@ function sameDefinition(current: Schedule, spec: ScheduleSpec): boolean {
   return pick(current) === pick(spec)
 }
 
+/** No such schedule (the API answers 404). */
 export function notFound(id: string): H2KError {
-  return new H2KError('H2K_USAGE', `No schedule ${id}.`, {details: {schedule: id, status: 404}, suggestions: ['`hyper2kvm schedule list` shows the schedules.']})
+  return new H2KError('H2K_NOT_FOUND', `No schedule ${id}.`, {details: {schedule: id}, suggestions: ['`hyper2kvm schedule list` shows the schedules.']})
 }
 
+/** The schedule cannot be changed so: owned by the configuration file, or its id taken (the API answers 409). */
 function conflict(message: string, suggestion: string): H2KError {
-  return new H2KError('H2K_USAGE', message, {details: {status: 409}, suggestions: [suggestion]})
+  return new H2KError('H2K_JOB_STATE', message, {suggestions: [suggestion]})
 }
