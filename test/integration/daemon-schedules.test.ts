@@ -101,7 +101,7 @@ describe('daemon: schedules (real daemon processes)', function () {
     }
   })
 
-  it('over the API and the CLI: create the wave from its file, list, disable, trigger --now --override-window (converted), delete; the file\'s schedules are read-only; every answer matches openapi.yaml', async () => {
+  it('over the API and the CLI: create the wave from its file and a schedule from the seed\'s flags, list, refuse what cannot run, disable, enable, trigger (held by its window, then --now --override-window), delete; the file\'s schedules are read-only; one 404; every answer matches openapi.yaml', async () => {
     const {config, out} = writeConfig(suite.dir, 'api', {api: {enabled: true, port: 0}, schedules: [{cron: '0 3 * * *', id: 'from-file', job_template: {input: '../vms/legacy/legacy.vhdx'}, timezone: 'UTC'}]})
     const d = await startDaemon(['--config', config], out)
     suite.daemons.push(d)
@@ -123,34 +123,77 @@ describe('daemon: schedules (real daemon processes)', function () {
     assert.equal(table.code, 0, table.stderr)
     assert.match(table.stdout, new RegExp(`^wave-1\\s+on\\s+0 22 4 12 \\*\\s+Europe/Berlin\\s+${nextBerlin('0 22 4 12 *')}`, 'm'))
 
-    const duplicate = await call(port, 'POST', '/api/v1/schedules', {cron: '0 1 * * *', id: 'wave-1', job_template: {input: join(suite.dir, 'vms', 'legacy', 'legacy.vhdx')}})
+    const legacy = join(suite.dir, 'vms', 'legacy', 'legacy.vhdx')
+    const duplicate = await call(port, 'POST', '/api/v1/schedules', {cron: '0 1 * * *', id: 'wave-1', job_template: {input: legacy}})
     assert.equal(duplicate.status, 409)
+    assert.equal((duplicate.body.error as {code: string}).code, 'H2K_JOB_STATE')
     const invalid = await call(port, 'POST', '/api/v1/schedules', {cron: '0 1 * *', job_template: {input: '/x'}})
     assert.equal(invalid.status, 400)
     assert.match(String((invalid.body.error as {message: string}).message), /has 4 fields/)
-    assert.equal((await call(port, 'PATCH', '/api/v1/schedules/from-file', {enabled: false})).status, 409)
+    // Refused when made, not found on the wave's night: a window that cannot be read, a template that is not a job document.
+    const badWindow = await call(port, 'POST', '/api/v1/schedules', {cron: '0 1 * * *', job_template: {input: legacy}, window: '25:00-06:00'})
+    assert.equal(badWindow.status, 400)
+    assert.equal((badWindow.body.error as {code: string}).code, 'H2K_JOB_INVALID')
+    assert.match((badWindow.body.error as {message: string}).message, /request body \(s-[0-9a-f]{8}\): window/)
+    const badTemplate = await call(port, 'POST', '/api/v1/schedules', {cron: '0 1 * * *', job_template: {bogus_key: 1, input: legacy}})
+    assert.equal(badTemplate.status, 400)
+    assert.equal((badTemplate.body.error as {code: string}).code, 'H2K_JOB_INVALID')
+    assert.deepEqual((badTemplate.body.error as {details: {violations: Array<{path: string}>}}).details.violations.map((v) => v.path), ['job_template.bogus_key'])
+    assert.equal(((await call(port, 'GET', '/api/v1/schedules')).body.schedules as unknown[]).length, 2, 'nothing refused was stored')
+    const fileOwned = await call(port, 'PATCH', '/api/v1/schedules/from-file', {enabled: false})
+    assert.equal(fileOwned.status, 409)
+    assert.equal((fileOwned.body.error as {code: string}).code, 'H2K_JOB_STATE')
     assert.equal((await call(port, 'DELETE', '/api/v1/schedules/from-file')).status, 409)
+    // One error mapper: an unknown job and an unknown schedule are the same 404.
+    for (const path of ['/api/v1/jobs/zzzzzzzz', '/api/v1/schedules/zzzz']) {
+      const missing = await call(port, 'GET', path)
+      assert.equal(missing.status, 404, path)
+      assert.equal((missing.body.error as {code: string}).code, 'H2K_NOT_FOUND', path)
+      assert.equal((missing.body.error as {details?: unknown}).details, undefined, path)
+    }
 
     const disabled = await runCli(['schedule', 'disable', 'wave-1', ...url, '--json'])
     assert.equal(disabled.code, 0, disabled.stderr)
     assert.equal((disabled.json as {schedule: {next_run: unknown; enabled: boolean}}).schedule.next_run, null)
 
-    // Disabled, outside its window: the emergency override runs it now.
-    const triggered = await runCli(['schedule', 'trigger', 'wave-1', '--now', '--override-window', ...url, '--json'])
+    // The seed's flags, with a window that is closed now in Chicago (and open now on a UTC clock: the window is the schedule's zone's).
+    const hhmm = (ms: number): string => new Date(ms).toISOString().slice(11, 16)
+    const window = `${hhmm(Date.now() - 3600_000)}-${hhmm(Date.now() + 3600_000)}`
+    const seed = await runCli(['schedule', 'create', '--id', 'closed', '--cron', '0 3 * * *', '--timezone', 'America/Chicago', '--window', window, '--retry-max', '2', '--retry-backoff', 'fixed', '--input', legacy, ...url, '--json'])
+    assert.equal(seed.code, 0, seed.stdout + seed.stderr)
+    const closed = (await call(port, 'GET', '/api/v1/schedules/closed')).body.schedule as Record<string, unknown>
+    assert.deepEqual([closed.cron, closed.timezone, closed.window, closed.retry, closed.job_template], ['0 3 * * *', 'America/Chicago', window, {backoff: 'fixed', max: 2}, {input: legacy}])
+    assert.equal(closed.next_run, new Date(new CronExpression('0 3 * * *', 'America/Chicago').next(Date.now())!).toISOString())
+
+    // Triggered without the override: its job waits queued, saying why (a schedule's job held by its window in a real daemon).
+    const held = await call(port, 'POST', '/api/v1/schedules/closed/trigger', {})
+    assert.equal(held.status, 201)
+    const heldId = (held.body.run as {job_ids: string[]}).job_ids[0]!
+    await until('the held job says why it waits', () => (jobs(out).find((j) => j.id === heldId) as {wait_reason?: string | null} | undefined)?.wait_reason, 10_000, d)
+    const waiting = (await call(port, 'GET', `/api/v1/jobs/${heldId}`)).body.job as {status: string; wait_reason: string | null; not_before: string | null}
+    assert.equal(waiting.status, 'queued')
+    assert.match(waiting.wait_reason!, new RegExp(`^outside window ${window}.*America/Chicago`))
+    assert.ok(Date.parse(waiting.not_before!) > Date.now() + 3600_000, `opens in Chicago hours from now: ${waiting.not_before}`)
+
+    // The emergency override: the same schedule's run starts now.
+    const triggered = await runCli(['schedule', 'trigger', 'closed', '--now', '--override-window', ...url, '--json'])
     assert.equal(triggered.code, 0, triggered.stdout + triggered.stderr)
     const run = (triggered.json as {run: {outcome: string; job_ids: string[]; override_window: boolean}}).run
-    assert.equal(run.outcome, 'fired')
+    assert.equal(run.outcome, 'queued', 'submitted beside the earlier run that still waits')
     assert.equal(run.override_window, true)
-    assert.equal(run.job_ids.length, 3)
-    await until('the triggered wave converted', () => jobs(out).filter((j) => run.job_ids.includes(j.id)).every((j) => j.status === 'succeeded' || j.status === 'failed' || j.status === 'skipped'), 120_000, d)
-    assertWaveConverted(out, run.job_ids)
-
-    const shown = await call(port, 'GET', '/api/v1/schedules/wave-1')
+    await until('the overriding run converted', () => jobs(out).find((j) => j.id === run.job_ids[0] && j.status !== 'queued' && j.status !== 'running'), 60_000, d)
+    assert.equal(jobs(out).find((j) => j.id === run.job_ids[0])!.status, 'succeeded')
+    assert.equal(jobs(out).find((j) => j.id === heldId)!.status, 'queued', 'the run without the override still waits for its window')
+    const shown = await call(port, 'GET', '/api/v1/schedules/closed')
     assert.equal(shown.status, 200)
-    assert.deepEqual((shown.body.runs as Array<{job_ids: string[]}>)[0]!.job_ids, run.job_ids)
-    assert.equal((shown.body.schedule as {run_count: number}).run_count, 1)
-    const showText = await runCli(['schedule', 'show', 'wave-1', ...url])
-    assert.match(showText.stdout, /fired\s+\S+.*\(override_window\)/)
+    assert.deepEqual((shown.body.runs as Array<{job_ids: string[]}>).map((r) => r.job_ids), [run.job_ids, [heldId]])
+    assert.equal((shown.body.schedule as {run_count: number}).run_count, 2)
+    const showText = await runCli(['schedule', 'show', 'closed', ...url])
+    assert.match(showText.stdout, /queued\s+\S+.*\(override_window\)/)
+
+    const enabled = await runCli(['schedule', 'enable', 'wave-1', ...url, '--json'])
+    assert.equal(enabled.code, 0, enabled.stderr)
+    assert.deepEqual([(enabled.json as {schedule: {enabled: boolean}}).schedule.enabled, (enabled.json as {schedule: {next_run: string}}).schedule.next_run], [true, nextBerlin('0 22 4 12 *')])
 
     const patched = await call(port, 'PATCH', '/api/v1/schedules/wave-1', {cron: '0 23 4 12 *', enabled: true})
     assert.equal(patched.status, 200)
@@ -167,7 +210,8 @@ describe('daemon: schedules (real daemon processes)', function () {
     const {config, out} = writeConfig(suite.dir, 'reload', {schedules: [{cron: '0 3 * * *', id: 'a', job_template: {input}, timezone: 'UTC'}, {cron: '0 4 * * *', id: 'b', job_template: {input}, timezone: 'UTC'}]})
     const d = await startDaemon(['--config', config], out)
     suite.daemons.push(d)
-    await until('synced', () => d.stderr().includes('schedules:synced added=a,b'), 10_000, d)
+    // SIGHUP before daemon:start is ignored (and said so): wait for both.
+    await until('synced and started', () => d.stderr().includes('schedules:synced added=a,b') && d.stderr().includes('daemon:start'), 10_000, d)
     writeConfig(suite.dir, 'reload', {schedules: [{cron: '30 5 * * *', id: 'a', job_template: {input}, timezone: 'UTC'}, {cron: '0 6 * * *', id: 'c', job_template: {input}, timezone: 'UTC'}]})
     d.child.kill('SIGHUP')
     await until('reloaded', () => /schedules:synced added=c removed=b updated=a/.test(d.stderr()), 10_000, d)
