@@ -11,6 +11,9 @@ import type {DaemonEvent, ErrorInfo, JobInfo} from '../../src/daemon/daemon-even
 import {DeliveryEngine} from '../../src/delivery/delivery-engine.js'
 import {schemaValidator} from '../../src/jobs/schemas.js'
 import {Outbox} from '../../src/delivery/outbox.js'
+import {signedPost} from '../../src/delivery/signed-post.js'
+import {testNotice} from '../../src/notify/notice.js'
+import {WebhookChannel} from '../../src/notify/webhook-channel.js'
 import {redactSecrets} from '../../src/secrets/redact.js'
 import {LifecycleWebhookChannel} from '../../src/webhooks/lifecycle-channel.js'
 import {LIFECYCLE_EVENTS, lifecycleBody, lifecycleEvent} from '../../src/webhooks/lifecycle-events.js'
@@ -253,6 +256,44 @@ describe('job.progress throttle and coalescing', function () {
       assert.equal(receiver.requests.length, 2)
       assert.ok(Date.now() - started < 5000)
     })
+  })
+})
+
+describe('signedPost: the one request both kinds of webhook send', () => {
+  let receiver: WebhookReceiver
+  beforeEach(async () => {
+    receiver = await WebhookReceiver.start({'/signed': 'post-secret-71ac'})
+  })
+  afterEach(async () => {
+    await receiver.close()
+  })
+
+  it('custom headers, delivery id and event; signed over exactly the body when there is a secret, unsigned without', async () => {
+    const body = JSON.stringify({event: 'job.started', n: 1})
+    const message = {event: 'job.started', id: '0f6d2b1e-2a51-4c57-9d0e-3f1c8e7a9b10'}
+    const signed = await signedPost({headers: {'X-Team': 'migration'}, secret: 'post-secret-71ac', url: receiver.url('/signed')}, body, message, AbortSignal.timeout(5000))
+    assert.deepEqual(signed, {detail: 'HTTP 200', ok: true})
+    const [r] = receiver.on('/signed')
+    assert.equal(r!.body, body)
+    assert.equal(r!.signatureValid, true)
+    assert.deepEqual([r!.headers['x-team'], r!.headers['x-hyper2kvm-delivery'], r!.headers['x-hyper2kvm-event'], r!.headers['content-type']], ['migration', message.id, 'job.started', 'application/json'])
+    await signedPost({headers: {}, url: receiver.url('/plain')}, body, message, AbortSignal.timeout(5000))
+    assert.equal(receiver.on('/plain')[0]!.headers['x-hyper2kvm-signature'], undefined)
+    receiver.reply = () => ({status: 503})
+    assert.deepEqual(await signedPost({headers: {}, url: receiver.url('/plain')}, body, message, AbortSignal.timeout(5000)), {ok: false, permanent: false, reason: 'HTTP 503'})
+  })
+
+  it('the notification webhook and the lifecycle webhook both go through it: same headers, both verifiable', async () => {
+    const lifecycle = new LifecycleWebhookChannel({enabled: true, headers: {'X-Team': 'a'}, id: 'l', maxAttempts: 1, progressIntervalMs: 1000, secret: 'post-secret-71ac', timeoutMs: 1000, url: receiver.url('/signed')})
+    const notify = new WebhookChannel({headers: {'X-Team': 'a'}, id: 'n', secret: 'post-secret-71ac', type: 'generic', url: receiver.url('/signed')})
+    const message = {attempt: 1, createdAt: at, event: 'test', id: 'd-1', payload: {data: {}, event: 'test', timestamp: at.toISOString()}}
+    assert.equal((await lifecycle.send(message, AbortSignal.timeout(5000))).ok, true)
+    assert.equal((await notify.send({...message, id: 'd-2', payload: testNotice(at)}, AbortSignal.timeout(5000))).ok, true)
+    const [a, b] = receiver.on('/signed')
+    assert.deepEqual([a!.signatureValid, b!.signatureValid], [true, true])
+    const ours = (h: Record<string, unknown>) => Object.keys(h).filter((k) => k.startsWith('x-')).sort()
+    assert.deepEqual(ours(a!.headers), ours(b!.headers))
+    assert.deepEqual([a!.json.delivery_id, a!.headers['x-hyper2kvm-delivery'], b!.headers['x-hyper2kvm-delivery']], ['d-1', 'd-1', 'd-2'])
   })
 })
 
