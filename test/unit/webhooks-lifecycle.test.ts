@@ -43,7 +43,7 @@ describe('lifecycle events: the one mapping from daemon events to wire events', 
   it('job events: names, statuses, the seed data keys and ours', () => {
     const created = wire({at, job, type: 'job:queued'})!
     assert.equal(created.event, 'job.created')
-    assert.deepEqual(created.body.data, {job_id: 'job-1', job_name: 'web-01', status: 'queued', vm_path: 'web\\n01.vmdk'}, 'a newline in a dropped name is escaped')
+    assert.deepEqual(created.body.data, {job_id: 'job-1', job_name: 'web-01', retried: false, status: 'queued', vm_path: 'web\\n01.vmdk'}, 'a newline in a dropped name is escaped')
     assert.equal(created.body.timestamp, '2026-03-08T07:59:59.500Z')
     assert.equal(created.body.event, 'job.created')
     assert.deepEqual(created.body.job, {attempt: null, error: null, file: 'web\\n01.vmdk', file_type: 'vmdk', id: 'job-1', name: 'web-01', origin: 'drop', output_path: null, schedule_id: null, size_bytes: 1048576, status: 'queued'})
@@ -74,12 +74,28 @@ describe('lifecycle events: the one mapping from daemon events to wire events', 
 
     const outOfRetries = wire({at, attempt: 4, durationMs: 10, error: retryable, job, maxRetries: 3, type: 'job:failed', retrying: false, exhausted: true})!
     assert.deepEqual([outOfRetries.body.data.retrying, outOfRetries.body.data.exhausted], [false, true])
+    // The runner has the job dead (the DLQ) when it says exhausted: the event says what the store says.
+    assert.deepEqual([outOfRetries.body.data.status, outOfRetries.body.job!.status], ['dead', 'dead'])
+    assert.deepEqual([perm.body.data.status, perm.body.job!.status], ['failed', 'failed'], 'a permanent error is failed, not dead')
     const retriesOff = wire({at, attempt: 1, durationMs: 10, error: retryable, job, maxRetries: 0, type: 'job:failed', retrying: false})!
     assert.equal(retriesOff.body.data.exhausted, false)
 
     const dead = wire({at, attempts: 4, error: retryable, job, type: 'job:dead'})!
     assert.deepEqual([dead.event, dead.body.data.retrying, dead.body.data.exhausted, dead.body.job!.status, dead.body.job!.attempt], ['job.dead', undefined, true, 'dead', 4])
     assert.equal(lifecycleEvent({at, attempt: 1, durationMs: 1, error: retryable, job, maxRetries: 3, retrying: true, type: 'job:failed'}), undefined, 'a retrying job:failed is told by job:retry')
+  })
+
+  it('a job queued again by a retry is job.created with retried: true, never a second plain job.created', () => {
+    const first = wire({at, job, type: 'job:queued'})!
+    const again = wire({at, job, retried: true, type: 'job:queued'})!
+    assert.deepEqual([first.event, first.body.data.retried], ['job.created', false])
+    assert.deepEqual([again.event, again.body.data.retried, again.body.data.status, again.body.job!.status, again.body.job!.id], ['job.created', true, 'queued', 'queued', 'job-1'])
+    // What a ticketing receiver does: one ticket per new job, however often it is retried.
+    const tickets = [first, again, wire({at, job, retried: true, type: 'job:queued'})!].filter((w) => w.event === 'job.created' && w.body.data.retried !== true)
+    assert.equal(tickets.length, 1)
+    // The producer queues it like any other event (a hook filtering on job.created gets it, marked).
+    const [queued] = new WebhookProducer([{enabled: true, headers: {}, id: 'h', maxAttempts: 1, progressIntervalMs: 1000, timeoutMs: 1000, url: 'http://127.0.0.1:9/h'}]).messagesFor({at, job, retried: true, type: 'job:queued'})
+    assert.deepEqual([queued!.event, (queued!.payload as Body).data.retried], ['job.created', true])
   })
 
   it('cancelled, skipped, schedules; internal events are not lifecycle events', () => {
