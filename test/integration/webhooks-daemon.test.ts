@@ -6,9 +6,11 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import Database from 'better-sqlite3'
 
-import {jobOf, startDaemon, today, until} from '../helpers/daemon-process.js'
+import {ApiSession} from '../helpers/api-session.js'
+import {jobOf, jobs, startDaemon, today, until} from '../helpers/daemon-process.js'
 import {daemonSuite} from '../helpers/daemon-suite.js'
 import {makePatternedRaw} from '../helpers/patterned-image.js'
+import {runCli} from '../helpers/run-cli.js'
 import {filesContaining} from '../helpers/secret-leaks.js'
 import {type ReceivedRequest, WebhookReceiver} from '../helpers/webhook-receiver.js'
 
@@ -120,6 +122,20 @@ describe('daemon lifecycle webhooks: events, payload, signature, filters, retrie
       assert.deepEqual(filesContaining(join(t.base, 'log'), needle), [], `${needle} in the log file`)
       assert.deepEqual(filesContaining(t.out, needle), [], `${needle} in the output dir (store, outbox)`)
     }
+
+    // `notify test` (no notifications: configured) tests the lifecycle hooks: every enabled one gets a signed
+    // `test` event with its headers, whatever its `events` filter; the disabled one nothing.
+    const before = hooks.requests.length
+    const tested = await runCli(['notify', 'test', '--config', t.config, '--json'])
+    assert.equal(tested.code, 0, tested.stdout + tested.stderr)
+    assert.deepEqual(tested.json.channels.map((c: {channel: string; ok: boolean}) => [c.channel.replace(/:\d+$/, ''), c.ok]), Array(3).fill(['lifecycle webhook 127.0.0.1', true]))
+    const sent = hooks.requests.slice(before)
+    assert.deepEqual(sent.map((r) => r.path).sort(), ['/all', '/completed', '/flaky'])
+    assert.ok(sent.every((r) => r.json.event === 'test' && r.headers['x-hyper2kvm-event'] === 'test' && r.json.delivery_id === r.headers['x-hyper2kvm-delivery']))
+    const probe = sent.find((r) => r.path === '/all')!
+    assert.deepEqual([probe.signatureValid, probe.headers['x-custom'], probe.headers.authorization], [true, 'hello', `Bearer ${TOKEN}`])
+    assert.match(probe.json.data.message, /lifecycle webhook is configured correctly/)
+    for (const needle of [SECRET, TOKEN]) assert.ok(!(tested.stdout + tested.stderr).includes(needle), needle)
   })
 
   it('failures: a corrupt image is job.failed, not retrying, not exhausted; a retryable one is retrying, then exhausted and job.dead', async () => {
