@@ -9,7 +9,7 @@ import {channelsOf} from '../../notify/channels.js'
 import {testNotice} from '../../notify/notice.js'
 import {escapeControl} from '../../render/escape-control.js'
 import {redactSecrets} from '../../secrets/resolve-secret.js'
-import {lifecycleTestMessages} from '../../webhooks/lifecycle-test.js'
+import {lifecycleTestMessages} from '../../webhooks/lifecycle-test-messages.js'
 
 interface ChannelResult {
   channel: string
