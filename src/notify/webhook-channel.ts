@@ -1,6 +1,5 @@
 import type {Channel, DeliveryMessage, DeliveryOutcome} from '../delivery/channel.js'
-import {postJson} from '../delivery/http-post.js'
-import {signatureHeaders} from '../delivery/sign-webhook.js'
+import {signedPost} from '../delivery/signed-post.js'
 import type {Notice} from './notice.js'
 import type {WebhookSettings} from './settings.js'
 import {webhookPayload} from './webhook-payloads.js'
@@ -20,13 +19,6 @@ export class WebhookChannel implements Channel {
   }
 
   send(message: DeliveryMessage, signal: AbortSignal): Promise<DeliveryOutcome> {
-    const body = JSON.stringify(webhookPayload(this.settings.type, message.payload as Notice))
-    const headers: Record<string, string> = {
-      ...this.settings.headers,
-      'X-Hyper2kvm-Delivery': message.id,
-      'X-Hyper2kvm-Event': message.event,
-      ...(this.settings.secret ? signatureHeaders(this.settings.secret, body) : {}),
-    }
-    return postJson(this.settings.url, body, headers, signal)
+    return signedPost(this.settings, JSON.stringify(webhookPayload(this.settings.type, message.payload as Notice)), message, signal)
   }
 }

@@ -1,6 +1,5 @@
 import type {Channel, ChannelLimits, DeliveryMessage, DeliveryOutcome} from '../delivery/channel.js'
-import {postJson} from '../delivery/http-post.js'
-import {signatureHeaders} from '../delivery/sign-webhook.js'
+import {signedPost} from '../delivery/signed-post.js'
 import type {LifecycleHookSettings} from './webhook-settings.js'
 
 /**
@@ -24,13 +23,6 @@ export class LifecycleWebhookChannel implements Channel {
   }
 
   send(message: DeliveryMessage, signal: AbortSignal): Promise<DeliveryOutcome> {
-    const body = JSON.stringify({...(message.payload as Record<string, unknown>), delivery_id: message.id})
-    const headers: Record<string, string> = {
-      ...this.settings.headers,
-      'X-Hyper2kvm-Delivery': message.id,
-      'X-Hyper2kvm-Event': message.event,
-      ...(this.settings.secret ? signatureHeaders(this.settings.secret, body) : {}),
-    }
-    return postJson(this.settings.url, body, headers, signal)
+    return signedPost(this.settings, JSON.stringify({...(message.payload as Record<string, unknown>), delivery_id: message.id}), message, signal)
   }
 }

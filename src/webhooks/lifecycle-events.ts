@@ -83,7 +83,9 @@ function scheduleEvent(event: LifecycleEventName, at: Date, schedule: ScheduleIn
 export function lifecycleEvent(e: DaemonEvent): LifecycleEvent | undefined {
   switch (e.type) {
     case 'job:queued':
-      return jobEvent('job.created', e.at, e.job, {status: 'queued'})
+      // A retry queues the job again: still job.created (a dashboard sees it queued again), but marked, so
+      // a receiver that opens a ticket per job.created can tell it from a new job.
+      return jobEvent('job.created', e.at, e.job, {status: 'queued'}, {retried: e.retried === true})
     case 'job:started':
       return jobEvent('job.started', e.at, e.job, {attempt: e.attempt, status: 'running'}, {attempt: e.attempt})
     case 'job:progress':
@@ -107,7 +109,8 @@ export function lifecycleEvent(e: DaemonEvent): LifecycleEvent | undefined {
     case 'job:failed':
       // job:retry is the retrying failure: a job:failed that says it retries would be told twice.
       if (e.retrying === true) return undefined
-      return jobEvent('job.failed', e.at, e.job, {attempt: e.attempt, error: e.error, status: 'failed'}, {
+      // Out of retries the store has the job dead (the DLQ), and so does the event.
+      return jobEvent('job.failed', e.at, e.job, {attempt: e.attempt, error: e.error, status: e.exhausted === true ? 'dead' : 'failed'}, {
         ...errorData(e.error),
         attempt: e.attempt,
         duration_seconds: seconds(e.durationMs),

@@ -11,6 +11,9 @@ import type {DaemonEvent, ErrorInfo, JobInfo} from '../../src/daemon/daemon-even
 import {DeliveryEngine} from '../../src/delivery/delivery-engine.js'
 import {schemaValidator} from '../../src/jobs/schemas.js'
 import {Outbox} from '../../src/delivery/outbox.js'
+import {signedPost} from '../../src/delivery/signed-post.js'
+import {testNotice} from '../../src/notify/notice.js'
+import {WebhookChannel} from '../../src/notify/webhook-channel.js'
 import {redactSecrets} from '../../src/secrets/redact.js'
 import {LifecycleWebhookChannel} from '../../src/webhooks/lifecycle-channel.js'
 import {LIFECYCLE_EVENTS, lifecycleBody, lifecycleEvent} from '../../src/webhooks/lifecycle-events.js'
@@ -40,7 +43,7 @@ describe('lifecycle events: the one mapping from daemon events to wire events', 
   it('job events: names, statuses, the seed data keys and ours', () => {
     const created = wire({at, job, type: 'job:queued'})!
     assert.equal(created.event, 'job.created')
-    assert.deepEqual(created.body.data, {job_id: 'job-1', job_name: 'web-01', status: 'queued', vm_path: 'web\\n01.vmdk'}, 'a newline in a dropped name is escaped')
+    assert.deepEqual(created.body.data, {job_id: 'job-1', job_name: 'web-01', retried: false, status: 'queued', vm_path: 'web\\n01.vmdk'}, 'a newline in a dropped name is escaped')
     assert.equal(created.body.timestamp, '2026-03-08T07:59:59.500Z')
     assert.equal(created.body.event, 'job.created')
     assert.deepEqual(created.body.job, {attempt: null, error: null, file: 'web\\n01.vmdk', file_type: 'vmdk', id: 'job-1', name: 'web-01', origin: 'drop', output_path: null, schedule_id: null, size_bytes: 1048576, status: 'queued'})
@@ -71,12 +74,28 @@ describe('lifecycle events: the one mapping from daemon events to wire events', 
 
     const outOfRetries = wire({at, attempt: 4, durationMs: 10, error: retryable, job, maxRetries: 3, type: 'job:failed', retrying: false, exhausted: true})!
     assert.deepEqual([outOfRetries.body.data.retrying, outOfRetries.body.data.exhausted], [false, true])
+    // The runner has the job dead (the DLQ) when it says exhausted: the event says what the store says.
+    assert.deepEqual([outOfRetries.body.data.status, outOfRetries.body.job!.status], ['dead', 'dead'])
+    assert.deepEqual([perm.body.data.status, perm.body.job!.status], ['failed', 'failed'], 'a permanent error is failed, not dead')
     const retriesOff = wire({at, attempt: 1, durationMs: 10, error: retryable, job, maxRetries: 0, type: 'job:failed', retrying: false})!
     assert.equal(retriesOff.body.data.exhausted, false)
 
     const dead = wire({at, attempts: 4, error: retryable, job, type: 'job:dead'})!
     assert.deepEqual([dead.event, dead.body.data.retrying, dead.body.data.exhausted, dead.body.job!.status, dead.body.job!.attempt], ['job.dead', undefined, true, 'dead', 4])
     assert.equal(lifecycleEvent({at, attempt: 1, durationMs: 1, error: retryable, job, maxRetries: 3, retrying: true, type: 'job:failed'}), undefined, 'a retrying job:failed is told by job:retry')
+  })
+
+  it('a job queued again by a retry is job.created with retried: true, never a second plain job.created', () => {
+    const first = wire({at, job, type: 'job:queued'})!
+    const again = wire({at, job, retried: true, type: 'job:queued'})!
+    assert.deepEqual([first.event, first.body.data.retried], ['job.created', false])
+    assert.deepEqual([again.event, again.body.data.retried, again.body.data.status, again.body.job!.status, again.body.job!.id], ['job.created', true, 'queued', 'queued', 'job-1'])
+    // What a ticketing receiver does: one ticket per new job, however often it is retried.
+    const tickets = [first, again, wire({at, job, retried: true, type: 'job:queued'})!].filter((w) => w.event === 'job.created' && w.body.data.retried !== true)
+    assert.equal(tickets.length, 1)
+    // The producer queues it like any other event (a hook filtering on job.created gets it, marked).
+    const [queued] = new WebhookProducer([{enabled: true, headers: {}, id: 'h', maxAttempts: 1, progressIntervalMs: 1000, timeoutMs: 1000, url: 'http://127.0.0.1:9/h'}]).messagesFor({at, job, retried: true, type: 'job:queued'})
+    assert.deepEqual([queued!.event, (queued!.payload as Body).data.retried], ['job.created', true])
   })
 
   it('cancelled, skipped, schedules; internal events are not lifecycle events', () => {
@@ -253,6 +272,44 @@ describe('job.progress throttle and coalescing', function () {
       assert.equal(receiver.requests.length, 2)
       assert.ok(Date.now() - started < 5000)
     })
+  })
+})
+
+describe('signedPost: the one request both kinds of webhook send', () => {
+  let receiver: WebhookReceiver
+  beforeEach(async () => {
+    receiver = await WebhookReceiver.start({'/signed': 'post-secret-71ac'})
+  })
+  afterEach(async () => {
+    await receiver.close()
+  })
+
+  it('custom headers, delivery id and event; signed over exactly the body when there is a secret, unsigned without', async () => {
+    const body = JSON.stringify({event: 'job.started', n: 1})
+    const message = {event: 'job.started', id: '0f6d2b1e-2a51-4c57-9d0e-3f1c8e7a9b10'}
+    const signed = await signedPost({headers: {'X-Team': 'migration'}, secret: 'post-secret-71ac', url: receiver.url('/signed')}, body, message, AbortSignal.timeout(5000))
+    assert.deepEqual(signed, {detail: 'HTTP 200', ok: true})
+    const [r] = receiver.on('/signed')
+    assert.equal(r!.body, body)
+    assert.equal(r!.signatureValid, true)
+    assert.deepEqual([r!.headers['x-team'], r!.headers['x-hyper2kvm-delivery'], r!.headers['x-hyper2kvm-event'], r!.headers['content-type']], ['migration', message.id, 'job.started', 'application/json'])
+    await signedPost({headers: {}, url: receiver.url('/plain')}, body, message, AbortSignal.timeout(5000))
+    assert.equal(receiver.on('/plain')[0]!.headers['x-hyper2kvm-signature'], undefined)
+    receiver.reply = () => ({status: 503})
+    assert.deepEqual(await signedPost({headers: {}, url: receiver.url('/plain')}, body, message, AbortSignal.timeout(5000)), {ok: false, permanent: false, reason: 'HTTP 503'})
+  })
+
+  it('the notification webhook and the lifecycle webhook both go through it: same headers, both verifiable', async () => {
+    const lifecycle = new LifecycleWebhookChannel({enabled: true, headers: {'X-Team': 'a'}, id: 'l', maxAttempts: 1, progressIntervalMs: 1000, secret: 'post-secret-71ac', timeoutMs: 1000, url: receiver.url('/signed')})
+    const notify = new WebhookChannel({headers: {'X-Team': 'a'}, id: 'n', secret: 'post-secret-71ac', type: 'generic', url: receiver.url('/signed')})
+    const message = {attempt: 1, createdAt: at, event: 'test', id: 'd-1', payload: {data: {}, event: 'test', timestamp: at.toISOString()}}
+    assert.equal((await lifecycle.send(message, AbortSignal.timeout(5000))).ok, true)
+    assert.equal((await notify.send({...message, id: 'd-2', payload: testNotice(at)}, AbortSignal.timeout(5000))).ok, true)
+    const [a, b] = receiver.on('/signed')
+    assert.deepEqual([a!.signatureValid, b!.signatureValid], [true, true])
+    const ours = (h: Record<string, unknown>) => Object.keys(h).filter((k) => k.startsWith('x-')).sort()
+    assert.deepEqual(ours(a!.headers), ours(b!.headers))
+    assert.deepEqual([a!.json.delivery_id, a!.headers['x-hyper2kvm-delivery'], b!.headers['x-hyper2kvm-delivery']], ['d-1', 'd-1', 'd-2'])
   })
 })
 
