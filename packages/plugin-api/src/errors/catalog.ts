@@ -49,7 +49,7 @@ export const ERROR_CATALOG = {
   H2K_STAGE_FAILED: entry(7, false, 'A pipeline stage failed.', 'The message names the stage; re-run with --log-level debug for details.'),
   H2K_CANCELLED: entry(130, false, 'The job was cancelled (Ctrl-C or a stop request).', 'Run it again; nothing was left half-written.'),
   H2K_JOB_STATE: entry(2, true, 'The daemon job is not in a state that allows this (cancel a finished job, retry one that did not fail, purge one that is not dead).', '`hyper2kvm ctl job ID` shows its status and history.'),
-  H2K_DEPENDENCY_FAILED: entry(12, false, 'The daemon job was skipped: a job it depends on (depends_on) did not succeed.', 'Fix and retry the failed job (`hyper2kvm dlq retry ID` or the API): its skipped dependents run again with it.'),
+  H2K_DEPENDENCY_FAILED: entry(12, false, 'The daemon job was skipped: a job it depends on (depends_on) did not succeed.', 'Fix and retry the failed job (`hyper2kvm jobs retry ID`, `dlq retry ID` for a dead one): its skipped dependents run again with it.'),
   H2K_STORE_FAILED: entry(11, false, 'The daemon job store (SQLite in output_dir/.daemon/) could not be opened, read or written.', 'Check that output_dir/.daemon/ is writable and its disk not full; `hyper2kvm ctl jobs` shows whether the store can be read.'),
   H2K_DAEMON_NOT_RUNNING: entry(12, false, 'No daemon answers on the control socket (not running, or another --output-dir).', 'Start it with `hyper2kvm daemon --config FILE`, or pass the daemon\'s --output-dir (the socket is output_dir/.daemon/control.sock).'),
   H2K_DAEMON_RUNNING: entry(12, true, 'A daemon already runs with this output directory.', 'Stop it with `hyper2kvm ctl stop --output-dir DIR`, or use another output_dir.'),
