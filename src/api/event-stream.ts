@@ -1,6 +1,7 @@
 import type {DaemonEvent} from '../daemon/daemon-events.js'
 import type {HttpStreamReply, StreamSink} from '../http/routes.js'
 import {type LifecycleEvent, lifecycleEvent} from '../webhooks/lifecycle-events.js'
+import {ProgressThrottle} from '../webhooks/progress-throttle.js'
 
 /** Seconds between two `: heartbeat` comments (proxies and clients see a live stream; a dead client is noticed). */
 export const HEARTBEAT_MS = 15_000
@@ -8,6 +9,10 @@ export const HEARTBEAT_MS = 15_000
 const REPLAY = 256
 /** At most one job.progress per job per this many ms on the stream. */
 const PROGRESS_MS = 1000
+/** The stream is one receiver of the throttle (webhooks are one each). */
+const STREAM = 'sse'
+/** Events after which a job sends nothing more (until a retry re-queues it): its throttle state goes. */
+const JOB_ENDS = new Set(['job.completed', 'job.failed', 'job.dead', 'job.cancelled', 'job.skipped'])
 
 interface Subscriber {
   sink: StreamSink
@@ -35,7 +40,7 @@ export class EventStream {
   private seq = 0
   private readonly recent: Sequenced[] = []
   private readonly subscribers = new Set<Subscriber>()
-  private readonly lastProgress = new Map<string, number>()
+  private readonly throttle = new ProgressThrottle()
   private readonly heartbeat: NodeJS.Timeout
 
   constructor(private readonly maxStreams: number) {
@@ -58,10 +63,8 @@ export class EventStream {
     if (!mapped) return
     const job = typeof mapped.data.job_id === 'string' ? mapped.data.job_id : undefined
     if (mapped.event === 'job.progress' && job !== undefined) {
-      const now = event.at.getTime()
-      if (now - (this.lastProgress.get(job) ?? Number.NEGATIVE_INFINITY) < PROGRESS_MS) return
-      this.lastProgress.set(job, now)
-    } else if (job !== undefined && mapped.event !== 'job.started' && mapped.event !== 'job.created') this.lastProgress.delete(job)
+      if (!this.throttle.allow(STREAM, job, PROGRESS_MS, event.at.getTime())) return
+    } else if (job !== undefined && JOB_ENDS.has(mapped.event)) this.throttle.forget(job)
     const sequenced: Sequenced = {...mapped, id: ++this.seq}
     this.recent.push(sequenced)
     if (this.recent.length > REPLAY) this.recent.shift()
@@ -92,6 +95,7 @@ export class EventStream {
   private send(s: Subscriber, e: Sequenced): void {
     if (s.job !== undefined && e.data.job_id !== s.job) return
     if (s.events && !s.events.has(e.event)) return
-    s.sink.write(`id: ${e.id}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`)
+    // `data` with the event's time beside the seed's fields (a webhook body carries it at the top level).
+    s.sink.write(`id: ${e.id}\nevent: ${e.event}\ndata: ${JSON.stringify({...e.data, timestamp: e.timestamp})}\n\n`)
   }
 }

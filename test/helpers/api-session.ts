@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {request as httpRequest} from 'node:http'
 
 import {until, type RunningDaemon} from './daemon-process.js'
-import {expectValid} from './openapi-check.js'
+import {expectValid, expectValidRequest} from './openapi-check.js'
 
 export interface ApiAnswer {
   status: number
@@ -20,7 +20,8 @@ export async function apiPort(d: RunningDaemon): Promise<number> {
 
 /**
  * Requests to a daemon's REST API; every answer is checked against openapi.yaml (expectValid) before the
- * test sees it, and every documented operation that answered is remembered (`covered`).
+ * test sees it, so is every JSON request body the API took (expectValidRequest), and every documented
+ * operation that answered is remembered (`covered`).
  */
 export class ApiSession {
   readonly covered = new Set<string>()
@@ -51,6 +52,8 @@ export class ApiSession {
     assert.match(String(answer.headers['content-type']), /^application\/json/, `${method} ${path}: ${answer.status} ${answer.text}`)
     const body = answer.text === '' ? undefined : JSON.parse(answer.text)
     expectValid(method, path, answer.status, body)
+    // A JSON body the API took must be one the document allows (its refusals are checked where a test sends them).
+    if (options.body !== undefined && answer.status >= 200 && answer.status < 300) expectValidRequest(method, path, options.body)
     if (body?.error) assert.equal(body.error.request_id, answer.headers['x-request-id'], 'the error names the request id of the reply')
     const template = path.split('?')[0]!.replace(/^(\/api\/v1\/(?:jobs|dlq))\/[^/]+/, '$1/{id}')
     this.covered.add(`${method} ${template}`)

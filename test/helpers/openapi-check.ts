@@ -5,6 +5,7 @@ import {Ajv2020} from 'ajv/dist/2020.js'
 import {parse} from 'yaml'
 
 interface Operation {
+  requestBody?: {required?: boolean; content?: Record<string, {schema?: unknown}>}
   responses: Record<string, {$ref?: string; content?: Record<string, {schema?: unknown}>}>
 }
 
@@ -15,9 +16,19 @@ interface OpenApi {
 
 const DOC_ID = 'h2k-openapi'
 const doc = parse(readFileSync(new URL('../../openapi.yaml', import.meta.url), 'utf8')) as OpenApi
-/** `#/components/schemas/X` → the schemas as `$defs` of one document ajv knows. */
-const rewrite = (value: unknown): unknown => JSON.parse(JSON.stringify(value).replaceAll('"#/components/schemas/', `"${DOC_ID}#/$defs/`)) as unknown
+/** The job files' schema, which openapi.yaml's JobDocument refers to (by the relative path from the repo root). */
+const JOB_SCHEMA_REF = './schemas/job.schema.json'
+const jobSchema = JSON.parse(readFileSync(new URL('../../schemas/job.schema.json', import.meta.url), 'utf8')) as {$id: string; $schema?: string}
+/**
+ * `#/components/schemas/X` → the schemas as `$defs` of one document ajv knows; the job schema's relative
+ * path → its `$id`.
+ */
+const rewrite = (value: unknown): unknown =>
+  JSON.parse(JSON.stringify(value).replaceAll('"#/components/schemas/', `"${DOC_ID}#/$defs/`).replaceAll(`"${JOB_SCHEMA_REF}"`, `"${jobSchema.$id}"`)) as unknown
 const ajv = new Ajv2020({allErrors: true, strict: false, validateFormats: false})
+// Draft-07 by its `$schema`; it uses nothing 2020-12 reads differently (`definitions` + JSON-pointer refs, one-schema `items`).
+const {$schema: _draft, ...jobSchema2020} = jobSchema
+ajv.addSchema(jobSchema2020)
 ajv.addSchema({$defs: rewrite(doc.components.schemas), $id: DOC_ID})
 const compiled = new Map<string, ReturnType<typeof ajv.compile>>()
 
@@ -51,6 +62,35 @@ export function expectValid(method: string, path: string, status: number, body: 
     compiled.set(key, validate)
   }
   assert.ok(validate(body), `${key}: the body does not match openapi.yaml: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body).slice(0, 2000)}`)
+}
+
+/** The documented JSON schema of an operation's request body (or undefined when it takes none). */
+function requestSchemaOf(method: string, path: string): unknown {
+  const template = templateOf(path)
+  assert.ok(template, `${path} is not documented in openapi.yaml`)
+  const operation = doc.paths[template]![method.toLowerCase()]
+  assert.ok(operation, `${method} ${template} is not documented in openapi.yaml`)
+  return operation.requestBody?.content?.['application/json']?.schema
+}
+
+/** Whether a request body matches the operation's documented request schema (with ajv's complaints). */
+export function checkRequest(method: string, path: string, body: unknown): {valid: boolean; errors: string} {
+  const schema = requestSchemaOf(method, path)
+  assert.ok(schema, `${method} ${path} documents no JSON request body`)
+  const key = `request ${method} ${templateOf(path)}`
+  let validate = compiled.get(key)
+  if (!validate) {
+    validate = ajv.compile(rewrite(schema) as object)
+    compiled.set(key, validate)
+  }
+  const valid = validate(body) as boolean
+  return {errors: ajv.errorsText(validate.errors), valid}
+}
+
+/** Assert that a request body the API took (2xx) is valid by openapi.yaml: the document is no narrower than the daemon. */
+export function expectValidRequest(method: string, path: string, body: unknown): void {
+  const {errors, valid} = checkRequest(method, path, body)
+  assert.ok(valid, `${method} ${path}: the request body does not match openapi.yaml: ${errors}\n${JSON.stringify(body).slice(0, 2000)}`)
 }
 
 /** Every documented path+method (the tests check each was exercised at least once). */

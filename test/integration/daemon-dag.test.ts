@@ -4,6 +4,7 @@ import {join} from 'node:path'
 
 import Database from 'better-sqlite3'
 
+import {apiPort} from '../helpers/api-session.js'
 import {jobs, startDaemon, today, until} from '../helpers/daemon-process.js'
 import {daemonSuite} from '../helpers/daemon-suite.js'
 import {convertFixture, makePatternedRaw, sameContent} from '../helpers/patterned-image.js'
@@ -43,7 +44,7 @@ describe('daemon: job dependencies and the dead-letter queue', function () {
   this.timeout(180_000)
   const suite = daemonSuite('h2k-dag-')
 
-  /** A workflow-mode daemon whose jobs may read `inputs/` (allowed_input_dirs). */
+  /** A workflow-mode daemon whose jobs may read `inputs/` (allowed_input_dirs), with its API on a free loopback port (the jobs and dlq commands use it). */
   function layout(name: string, extra = ''): {root: string; inbox: string; out: string; inputs: string; config: string} {
     const root = join(suite.dir, name, 'flow')
     const out = join(suite.dir, name, 'out')
@@ -51,7 +52,7 @@ describe('daemon: job dependencies and the dead-letter queue', function () {
     const inbox = join(root, 'to_be_processed')
     for (const d of [inbox, inputs]) mkdirSync(d, {recursive: true})
     const config = join(suite.dir, name, 'daemon.yaml')
-    writeFileSync(config, `command: daemon\nworkflow_mode: true\nworkflow_dir: ${root}\noutput_dir: ${out}\nallowed_input_dirs: [${inputs}]\nmax_concurrent_jobs: 3\nfix: false\n${extra}`)
+    writeFileSync(config, `command: daemon\nworkflow_mode: true\nworkflow_dir: ${root}\noutput_dir: ${out}\nallowed_input_dirs: [${inputs}]\nmax_concurrent_jobs: 3\nfix: false\napi: {enabled: true, port: 0}\n${extra}`)
     return {config, inbox, inputs, out, root}
   }
 
@@ -96,11 +97,11 @@ describe('daemon: job dependencies and the dead-letter queue', function () {
     assert.equal(record.error_code, 'H2K_INPUT_UNRECOGNIZED')
     assert.deepEqual(Object.fromEntries((record.jobs as Array<{name: string; status: string}>).map((j) => [j.name, j.status])), {a: 'succeeded', b: 'failed', c: 'succeeded', d: 'skipped', e: 'skipped', f: 'succeeded'})
 
-    // Fix b's input and retry it: b, then d, then e run (the daemon picks the re-queued jobs up at its next scan).
+    // Fix b's input and retry it (failed, not dead: `jobs retry`, through the API): b, then d, then e run.
     convertFixture(raw, input('b', 'vmdk'), 'vmdk')
-    const retried = await runCli(['dlq', 'retry', first.b!.id, '--output-dir', out, '--json'])
+    const retried = await runCli(['jobs', 'retry', first.b!.id, '--url', `http://127.0.0.1:${await apiPort(d)}`, '--json'])
     assert.equal(retried.code, 0, retried.stderr)
-    assert.deepEqual(retried.json.queued.map((q: {name: string}) => q.name).sort(), ['b', 'd', 'e'])
+    assert.deepEqual(retried.json.jobs.map((q: {name: string}) => q.name).sort(), ['b', 'd', 'e'])
     await until('b, d, e succeeded', () => ['b', 'd', 'e'].every((n) => byName()[n]?.status === 'succeeded'), 120_000, d)
     const again = attempts(out)
     const lastRun = (n: string) => again.filter((r) => r.job_id === first[n]!.id).at(-1)!
@@ -142,23 +143,24 @@ describe('daemon: job dependencies and the dead-letter queue', function () {
     const record = await until('error file', () => existsSync(join(root, 'failed', today(), 'junk.vmdk.error.json')) && JSON.parse(readFileSync(join(root, 'failed', today(), 'junk.vmdk.error.json'), 'utf8')), 15_000, d)
     assert.equal(record.retry_info.reason_not_retried, 'max_retries reached')
 
-    const listed = await runCli(['dlq', 'list', '--output-dir', out, '--json'])
+    const api = ['--url', `http://127.0.0.1:${await apiPort(d)}`]
+    const listed = await runCli(['dlq', 'list', ...api, '--json'])
     assert.equal(listed.code, 0, listed.stderr)
     assert.deepEqual(listed.json.jobs.map((j: {id: string}) => j.id), [job.id])
-    const human = await runCli(['dlq', 'list', '--output-dir', out])
+    const human = await runCli(['dlq', 'list', ...api])
     assert.match(human.stdout, new RegExp(`^${job.id} +3 +\\S+ +junk +H2K_INPUT_UNRECOGNIZED$`, 'm'))
-    const shown = await runCli(['dlq', 'show', job.id.slice(0, 6), '--output-dir', out, '--json'])
+    const shown = await runCli(['dlq', 'show', job.id.slice(0, 6), ...api, '--json'])
     assert.equal(shown.code, 0, shown.stderr)
-    assert.deepEqual(shown.json.attempt_runs.map((a: {outcome: string}) => a.outcome), ['retry', 'retry', 'dead'])
-    assert.equal(shown.json.error.code, 'H2K_INPUT_UNRECOGNIZED')
-    // Its dropped file moved on to failed/: a retry from the store cannot find it, and says so.
-    const retry = await runCli(['dlq', 'retry', job.id, '--output-dir', out])
+    assert.deepEqual(shown.json.attempts.map((a: {outcome: string}) => a.outcome), ['retry', 'retry', 'dead'])
+    assert.equal(shown.json.job.error.code, 'H2K_INPUT_UNRECOGNIZED')
+    // Its dropped file moved on to failed/: a retry cannot find it, and says so.
+    const retry = await runCli(['dlq', 'retry', job.id, ...api])
     assert.equal(retry.code, 2)
     assert.match(retry.stderr, /H2K_JOB_STATE[\s\S]*input is gone/)
-    const bare = await runCli(['dlq', 'purge', '--output-dir', out])
+    const bare = await runCli(['dlq', 'purge', ...api])
     assert.equal(bare.code, 2, 'purge without an id or --all is refused')
-    const purged = await runCli(['dlq', 'purge', '--all', '--output-dir', out, '--json'])
-    assert.deepEqual(purged.json, {purged: 1})
+    const purged = await runCli(['dlq', 'purge', '--all', '--yes', ...api, '--json'])
+    assert.deepEqual(purged.json, {deleted: 1})
     assert.deepEqual(jobs(out), [])
   })
 })
