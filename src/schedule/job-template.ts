@@ -7,6 +7,7 @@ import {relativeInside} from '@hyper2kvm/plugin-api/host'
 import {realOrSelf} from '../fs/real-or-self.js'
 import {documentKind, type Manifest, manifestToEntry} from '../jobs/job-plan.js'
 import type {JobTemplate, Schedule} from './schedule.js'
+import {wildcardMatch} from './wildcard-match.js'
 
 /** What the job service receives for one run, and what is worth saying about how it was made. */
 export interface ExpandedTemplate {
@@ -88,12 +89,6 @@ async function readManifest(path: string, ctx: ExpandContext): Promise<ExpandedT
   return {document, notes}
 }
 
-/** `*` and `?` over one file name. */
-function namePattern(pattern: string): RegExp {
-  const body = [...pattern].map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&'))).join('')
-  return new RegExp(`^${body}$`)
-}
-
 async function sweep(dir: string, pattern: string | undefined, ctx: ExpandContext): Promise<ExpandedTemplate> {
   // Every swept file becomes a job input: the directory itself must be where inputs may be read from.
   await mustBeAllowed(dir, ctx, 'sweep_dir')
@@ -101,8 +96,7 @@ async function sweep(dir: string, pattern: string | undefined, ctx: ExpandContex
   if (info.isSymbolicLink() || !info.isDirectory()) {
     throw new H2KError('H2K_UNSAFE_PATH', `${dir} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; sweep_dir must be a directory itself.`, {details: {dir}})
   }
-  const match = pattern === undefined ? undefined : namePattern(pattern)
-  const names = (await readdir(dir)).filter((n) => !n.startsWith('.') && DISK_EXTENSIONS.has(extname(n).toLowerCase()) && (match === undefined || match.test(n))).sort()
+  const names = (await readdir(dir)).filter((n) => !n.startsWith('.') && DISK_EXTENSIONS.has(extname(n).toLowerCase()) && (pattern === undefined || wildcardMatch(pattern, n))).sort()
   const notes: string[] = []
   const disks: string[] = []
   for (const name of names) {

@@ -6,7 +6,8 @@ import type {DaemonConfig} from '../daemon/config.js'
 import type {DaemonEvent} from '../daemon/daemon-events.js'
 import type {DaemonLogFn} from '../daemon/daemon-pieces.js'
 import {failedParent, skipDependents} from '../daemon/dependency-skip.js'
-import {definitionFor} from '../daemon/job-definition.js'
+import {checkRecordedInput} from '../daemon/input-roots.js'
+import {definitionFor, definitionOf} from '../daemon/job-definition.js'
 import {jobInfo} from '../daemon/job-info.js'
 import {jobOutputPath} from '../daemon/job-output-path.js'
 import {policyFromDocument} from '../daemon/job-policy.js'
@@ -138,6 +139,7 @@ export class DaemonJobService implements JobService {
         suggestions: ['Drop the file again (from failed/ back into the drop directory), or submit a job naming an input under allowed_input_dirs.'],
       })
     }
+    checkRecordedInput(row, definitionOf(row).settings.input, this.ctx.config())
     const rows = requeueWithDependents(this.ctx.store, row.id)
     for (const r of rows) {
       this.ctx.emit({at: new Date(), job: jobInfo(r), type: 'job:queued'})
