@@ -13,8 +13,14 @@ export type BrowserGuard = 'host' | 'full'
 
 const STATE_CHANGING = new Set(['DELETE', 'PATCH', 'POST', 'PUT'])
 
-/** Why the request is refused (403), or undefined. Messages never quote the headers. */
-export function browserRefusal(req: IncomingMessage, guard: BrowserGuard, checkHost: boolean): string | undefined {
+/** Why the request is refused (403; 415 for the Content-Type), or undefined. Messages never quote the headers. */
+export function browserRefusal(req: IncomingMessage, guard: BrowserGuard, checkHost: boolean): {status: 403 | 415; message: string} | undefined {
+  const message = refusal(req, guard, checkHost)
+  if (message === undefined) return undefined
+  return {message, status: message.includes('Content-Type') ? 415 : 403}
+}
+
+function refusal(req: IncomingMessage, guard: BrowserGuard, checkHost: boolean): string | undefined {
   const host = req.headers.host
   if (checkHost && host !== undefined && !localHost(host)) return 'The Host header must name this listener by an IP address or localhost (requests through other names are refused: DNS rebinding).'
   if (guard === 'host') return undefined
@@ -23,7 +29,7 @@ export function browserRefusal(req: IncomingMessage, guard: BrowserGuard, checkH
   const site = req.headers['sec-fetch-site']
   if (site !== undefined && site !== 'same-origin' && site !== 'none') return 'Cross-site requests are refused (Sec-Fetch-Site).'
   const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
-  if (STATE_CHANGING.has(req.method ?? '') && type !== 'application/json') return `${req.method} requests need Content-Type: application/json, with or without a body (a browser cannot send it cross-site unasked).`
+  if (STATE_CHANGING.has(req.method ?? '') && type !== 'application/json') return `${req.method} requests need a JSON Content-Type (application/json), with or without a body (a browser cannot send it cross-site unasked).`
   return undefined
 }
 

@@ -143,7 +143,7 @@ export class HttpListener {
       if (route === 'refused') {
         reply = errorReply(400, 'The request target is not a valid URL.', requestId)
       } else if (browser !== undefined) {
-        reply = errorReply(403, browser, requestId)
+        reply = errorReply(browser.status, browser.message, requestId)
       } else if (!found) {
         reply = allowed.length > 0 ? errorReply(405, `${method} is not allowed here.`, requestId, {headers: {Allow: [...new Set([...allowed, ...(allowed.includes('GET') ? ['HEAD'] : [])])].join(', ')}}) : errorReply(404, 'No such endpoint.', requestId)
       } else if (limited && !limited.ok) {
