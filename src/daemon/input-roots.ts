@@ -6,6 +6,7 @@ import {mapForeignError} from '../errors/map-foreign-error.js'
 import {realOrSelf} from '../fs/real-or-self.js'
 import {claimDir} from './claim-files.js'
 import type {DaemonConfig} from './config.js'
+import {definitionOf} from './job-definition.js'
 import type {JobRow} from './store.js'
 
 /**
@@ -60,4 +61,20 @@ function realOrSelfSync(path: string): string {
   } catch {
     return path
   }
+}
+
+/**
+ * checkRecordedInput() for a retry. Through the daemon (API) a job whose input moved is refused at once;
+ * `dlq retry` on a store opened without the daemon has no configuration to check against (its service
+ * answers H2K_USAGE for it): the re-queued job is checked when it starts (JobRunner.execute).
+ */
+export function checkRetriedInput(row: JobRow, config: () => Pick<DaemonConfig, 'allowedInputDirs' | 'layout'>): void {
+  let cfg: Pick<DaemonConfig, 'allowedInputDirs' | 'layout'>
+  try {
+    cfg = config()
+  } catch (error) {
+    if (error instanceof H2KError && error.code === 'H2K_USAGE') return
+    throw error
+  }
+  checkRecordedInput(row, definitionOf(row).settings.input, cfg)
 }

@@ -3,8 +3,10 @@ import {execFileSync} from 'node:child_process'
 import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
+import Database from 'better-sqlite3'
+
 import {type ApiSession as Session, ApiSession, apiPort} from '../helpers/api-session.js'
-import {type RunningDaemon, startDaemon} from '../helpers/daemon-process.js'
+import {type RunningDaemon, startDaemon, until} from '../helpers/daemon-process.js'
 import {daemonSuite} from '../helpers/daemon-suite.js'
 
 const TOKEN = 'c0ffee00c0ffee00c0ffee00c0ffee00'
@@ -110,5 +112,26 @@ describe('untrusted input after submit: inputs re-checked, outputs never shared,
     assert.equal((await api.call('POST', `/api/v1/jobs/${aId}/retry`)).status, 200)
     assert.equal((await settled(api, aId)).job.status, 'failed')
     assert.deepEqual(readdirSync(bDone.job.output_path).sort(), before)
+  })
+
+  it('L2: a job left running by an internal failure of its runner can be cancelled (then retried)', async () => {
+    execFileSync('qemu-img', ['create', '-q', '-f', 'raw', join(disks, 'orphan.raw'), '1M'])
+    // The store refuses to record the attempt (a real store failure, after the job was marked running).
+    const db = new Database(join(out, '.daemon', 'jobs.db'))
+    try {
+      db.exec("CREATE TRIGGER refuse_attempts BEFORE INSERT ON job_attempts BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
+      const sub = await api.call('POST', '/api/v1/jobs', {body: {input: join(disks, 'orphan.raw')}})
+      const id = sub.body.jobs[0].id
+      await until('job:internal-error', () => d.stderr().includes('job:internal-error'), 20_000, d)
+      db.exec('DROP TRIGGER refuse_attempts')
+      assert.equal((await api.call('GET', `/api/v1/jobs/${id}`)).body.job.status, 'running')
+      const cancel = await api.call('POST', `/api/v1/jobs/${id}/cancel`)
+      assert.equal(cancel.status, 200, cancel.text)
+      assert.equal((await api.call('GET', `/api/v1/jobs/${id}`)).body.job.status, 'cancelled')
+      assert.equal((await api.call('POST', `/api/v1/jobs/${id}/retry`)).status, 200)
+      assert.equal((await settled(api, id)).job.status, 'succeeded')
+    } finally {
+      db.close()
+    }
   })
 })
