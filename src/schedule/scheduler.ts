@@ -5,6 +5,7 @@ import {mapForeignError} from '../errors/map-foreign-error.js'
 import type {Clock, Timer} from './clock.js'
 import {CronExpression} from './cron-expression.js'
 import {applySchedulePolicy, expandTemplate} from './job-template.js'
+import {missedReason} from './missed-reason.js'
 import type {RunOutcome, Schedule, ScheduleRun, ScheduleSpec} from './schedule.js'
 import type {ScheduleStore} from './schedule-store.js'
 import {checkScheduleCount} from '../service/service-limits.js'
@@ -241,7 +242,7 @@ export class Scheduler {
     } catch (error) {
       const mapped = mapForeignError(error)
       if (how.manual) throw mapped
-      return this.missed(schedule, scheduledFor, `${mapped.code}: ${mapped.message}`)
+      return this.missed(schedule, scheduledFor, missedReason(mapped))
     }
     const outcome: RunOutcome = busy.length > 0 ? 'queued' : 'fired'
     const run = store.recordRun({firedAt: this.deps.clock.now(), jobIds, outcome, overrideWindow: how.overrideWindow, scheduleId: schedule.id, scheduledFor})

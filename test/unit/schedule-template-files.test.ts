@@ -80,3 +80,15 @@ describe('schedule templates: files opened without following links, checked afte
     assert.doesNotMatch(String(err?.message), /secret|hunter2/)
   })
 })
+
+describe('schedule.missed reasons', () => {
+  it('M1: keep codes, key paths and positions, never a refused value', async () => {
+    const {H2KError} = await import('@hyper2kvm/plugin-api')
+    const {missedReason} = await import('../../src/schedule/missed-reason.js')
+    const reason = missedReason(new H2KError('H2K_JOB_INVALID', '/in/job.yaml is not a valid job file:\n/in/job.yaml:2:16: output_format: must be one of qcow2, raw (got "hunter2")\n/in/job.yaml:3:1: db_password: unknown key'))
+    assert.doesNotMatch(reason, /hunter2/)
+    assert.match(reason, /^H2K_JOB_INVALID: /)
+    assert.match(reason, /2:16: output_format: must be one of qcow2, raw$/m)
+    assert.match(reason, /db_password: unknown key/)
+  })
+})
