@@ -114,6 +114,30 @@ describe('untrusted input after submit: inputs re-checked, outputs never shared,
     assert.deepEqual(readdirSync(bDone.job.output_path).sort(), before)
   })
 
+  it('H3: a job sharing its output path with another (a store of an older build) gets a new path before its attempt clears anything', async () => {
+    writeFileSync(join(disks, 'empty2.raw'), '')
+    execFileSync('qemu-img', ['create', '-q', '-f', 'raw', join(disks, 'good2.raw'), '1M'])
+    const a = await api.call('POST', '/api/v1/jobs', {body: {input: join(disks, 'empty2.raw'), name: 'web02', retry: {max_retries: 0}}})
+    const aId = a.body.jobs[0].id
+    assert.equal((await settled(api, aId)).job.status, 'failed')
+    const b = await api.call('POST', '/api/v1/jobs', {body: {input: join(disks, 'good2.raw'), name: 'web02'}})
+    const bDone = await settled(api, b.body.jobs[0].id)
+    assert.equal(bDone.job.status, 'succeeded')
+    const before = readdirSync(bDone.job.output_path).sort()
+    // What main's builds recorded: A's row names B's directory.
+    const db = new Database(join(out, '.daemon', 'jobs.db'))
+    try {
+      db.prepare('UPDATE jobs SET output_path = ? WHERE id = ?').run(bDone.job.output_path, aId)
+    } finally {
+      db.close()
+    }
+    assert.equal((await api.call('POST', `/api/v1/jobs/${aId}/retry`)).status, 200)
+    const aDone = await settled(api, aId)
+    assert.notEqual(aDone.job.output_path, bDone.job.output_path)
+    assert.ok(aDone.history.some((h: {detail?: string}) => /belongs to job/.test(h.detail ?? '')), JSON.stringify(aDone.history))
+    assert.deepEqual(readdirSync(bDone.job.output_path).sort(), before)
+  })
+
   it('L2: a job left running by an internal failure of its runner can be cancelled (then retried)', async () => {
     execFileSync('qemu-img', ['create', '-q', '-f', 'raw', join(disks, 'orphan.raw'), '1M'])
     // The store refuses to record the attempt (a real store failure, after the job was marked running).
