@@ -77,7 +77,8 @@ async function send(target: ApiTarget, method: string, path: string, init: {body
   const requestId = `cli-${randomUUID()}`
   const headers: Record<string, string> = {Accept: init.accept ?? 'application/json', 'X-Request-Id': requestId, ...init.headers}
   if (target.token) headers.Authorization = `Bearer ${target.token}`
-  if (init.body !== undefined) headers['Content-Type'] = 'application/json'
+  // Every state-changing request says JSON, with or without a body: the API refuses it otherwise (browser-guard.ts).
+  if (init.body !== undefined || method !== 'GET') headers['Content-Type'] = 'application/json'
   try {
     const response = await fetch(`${target.url}${path}`, {headers, method, ...(init.body === undefined ? {} : {body: JSON.stringify(init.body)}), ...(init.signal ? {signal: init.signal} : {})})
     return {requestId, response}

@@ -45,6 +45,7 @@ export async function startApiPiece(ctx: PieceContext, inputs: ApiPieceInputs): 
   try {
     listener = await HttpListener.listen({
       address: settings.address,
+      browserGuard: 'full',
       label: 'api',
       log: ctx.log,
       port: settings.port,

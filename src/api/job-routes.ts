@@ -5,6 +5,7 @@ import type {JobRow} from '../daemon/store.js'
 import type {JobDetail, JobService} from '../service/job-service-types.js'
 import {type HttpReply, type HttpRequestContext, type HttpStreamReply, type Route, errorReply, json} from '../http/routes.js'
 import {apiErrorReply, badParameter} from './api-errors.js'
+import {requireFullId} from './destructive-id.js'
 import type {EventStream} from './event-stream.js'
 import {attemptJson, historyJson, jobJson, parsedObject} from './job-json.js'
 
@@ -54,6 +55,7 @@ export function jobRoutes(inputs: JobRouteInputs): Route[] {
     }
   }
   const found = (ctx: HttpRequestContext, status?: 'dead') => {
+    if (ctx.req.method !== 'GET') requireFullId(ctx.params.id!)
     const detail = jobs.show(ctx.params.id!)
     if (!detail || (status && detail.job.status !== status)) throw new H2KError('H2K_NOT_FOUND', status ? 'No dead job with this id.' : 'No job with this id (or the prefix is not unique).')
     return detail

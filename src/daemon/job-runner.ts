@@ -11,7 +11,9 @@ import type {DaemonLogFn} from './daemon-pieces.js'
 import {storedError} from './error-record.js'
 import type {Definition} from './job-definition.js'
 import {errorInfo, errorToStore, jobInfo} from './job-info.js'
+import {checkRecordedInput} from './input-roots.js'
 import {childRecordsOf} from './leftover-children.js'
+import {ownOutputPath} from './output-owner.js'
 import {skipDependents} from './dependency-skip.js'
 import {decideRetry} from './retry-decision.js'
 import type {JobRow, JobStore} from './store.js'
@@ -54,6 +56,7 @@ export class JobRunner {
   async execute(entry: RunningJob, definition: Definition): Promise<void> {
     const {config, emit, log, store} = this.ctx
     const attempt = entry.row.attempts + 1
+    definition = ownOutputPath(store, config().outputDir, entry.row, definition)
     const row = store.transition(entry.row.id, 'running', `attempt ${attempt}`, {attempts: attempt, next_attempt_at: null, started_at: new Date().toISOString()})
     entry.row = row
     entry.attemptNo = store.startAttempt(row.id)
@@ -79,6 +82,7 @@ export class JobRunner {
     }
     let result: JobResult
     try {
+      checkRecordedInput(row, definition.settings.input, config())
       // The job owns its output directory: whatever an earlier attempt left there goes first.
       await rm(row.output_path, {force: true, recursive: true}).catch((error: unknown) => {
         throw new H2KError('H2K_OUTPUT_FAILED', `Cannot clear the job's output directory ${row.output_path}: ${(error as Error).message}`, {cause: error, phase: 'setup'})

@@ -5,6 +5,7 @@ import type {DaemonLogFn} from '../daemon/daemon-pieces.js'
 import {H2KError} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import type {BearerToken} from './bearer-token.js'
+import {type BrowserGuard, browserRefusal} from './browser-guard.js'
 import {type RateLimitSettings, RateLimiter} from './rate-limit.js'
 import {readJsonBody} from './read-body.js'
 import {requestIdOf} from './request-id.js'
@@ -23,6 +24,8 @@ export interface HttpListenerOptions {
   rateLimit?: RateLimitSettings
   /** What the listener serves, for messages (`metrics`, `api`). */
   label?: string
+  /** Refuse DNS-rebinding Host names (without a token) and, with `full`, cross-site browser requests: 403 (browser-guard.ts). */
+  browserGuard?: BrowserGuard
 }
 
 /** Limits of a listener that only serves small GET answers to scrapers and probes. */
@@ -35,6 +38,9 @@ const LIMITS = {
   requestTimeoutMs: 15_000,
   socketIdleMs: 30_000,
 }
+
+/** Bytes a streaming reply may hold unsent (its client not reading) before it is ended. */
+export const MAX_STREAM_BUFFER_BYTES = 1024 * 1024
 
 /** Longest request path written to a log line (the path is the caller's text). */
 const LOGGED_PATH_MAX = 200
@@ -133,8 +139,11 @@ export class HttpListener {
       const body = declaredBody(req)
       const authorized = !found || found.route.open || !this.options.token || this.options.token.accepts(req.headers.authorization)
       const limited = found && !found.route.open ? this.limiter?.take(this.options.token && authorized ? 'token' : `addr:${req.socket.remoteAddress ?? '?'}`) : undefined
+      const browser = this.options.browserGuard ? browserRefusal(req, this.options.browserGuard, !this.options.token) : undefined
       if (route === 'refused') {
         reply = errorReply(400, 'The request target is not a valid URL.', requestId)
+      } else if (browser !== undefined) {
+        reply = errorReply(browser.status, browser.message, requestId)
       } else if (!found) {
         reply = allowed.length > 0 ? errorReply(405, `${method} is not allowed here.`, requestId, {headers: {Allow: [...new Set([...allowed, ...(allowed.includes('GET') ? ['HEAD'] : [])])].join(', ')}}) : errorReply(404, 'No such endpoint.', requestId)
       } else if (limited && !limited.ok) {
@@ -214,6 +223,12 @@ export class HttpListener {
       write(text) {
         if (!streams.has(sink)) return false
         res.write(text)
+        // A client that stops reading: past the bound the stream ends (it reconnects with Last-Event-ID).
+        if (res.writableLength > MAX_STREAM_BUFFER_BYTES) {
+          sink.end()
+          res.destroy()
+          return false
+        }
         return true
       },
     }

@@ -40,6 +40,7 @@ export async function startHttpPiece(ctx: PieceContext, moreRoutes: readonly Rou
   const routes = new RouteTable([...daemonRoutes({metrics, readiness: ctx.readiness, snapshot: ctx.snapshot, version: packageVersion()}), ...moreRoutes])
   const listener = await HttpListener.listen({
     address: settings.address,
+    browserGuard: 'host',
     log: ctx.log,
     onAnswered: (route, status) => metrics.countRequest(route, status),
     port: settings.port,

@@ -1,12 +1,12 @@
-import {lstat, readdir} from 'node:fs/promises'
+import {lstat} from 'node:fs/promises'
 import {extname, join, resolve} from 'node:path'
 
 import {H2KError} from '@hyper2kvm/plugin-api'
 import {companionsOf} from '../daemon/companions.js'
-import {relativeInside} from '@hyper2kvm/plugin-api/host'
-import {realOrSelf} from '../fs/real-or-self.js'
 import {documentKind, type Manifest, manifestToEntry} from '../jobs/job-plan.js'
 import type {JobTemplate, Schedule, WindowValue} from './schedule.js'
+import {listSweepDir, readTemplateDocument} from './template-files.js'
+import {wildcardMatch} from './wildcard-match.js'
 
 /** What the job service receives for one run, and what is worth saying about how it was made. */
 export interface ExpandedTemplate {
@@ -39,33 +39,13 @@ export async function expandTemplate(template: JobTemplate, ctx: ExpandContext):
   return {document: structuredClone(template) as Record<string, unknown>, notes: []}
 }
 
-/** `path` (links resolved) lies under one of allowed_input_dirs, or H2K_UNSAFE_PATH (naming only what the schedule named). */
-async function mustBeAllowed(path: string, ctx: ExpandContext, what: string): Promise<void> {
-  const real = await realOrSelf(path)
-  const roots = await Promise.all(ctx.allowedInputDirs.map(realOrSelf))
-  if (roots.some((root) => relativeInside(root, real) !== undefined)) return
-  throw new H2KError('H2K_UNSAFE_PATH', `${what} ${path} is outside allowed_input_dirs${ctx.allowedInputDirs.length > 0 ? ` (${ctx.allowedInputDirs.join(', ')})` : ' (none configured)'}.`, {
-    details: {allowedInputDirs: ctx.allowedInputDirs, path},
-    suggestions: ['Put the files under a directory listed in allowed_input_dirs of the daemon configuration.'],
-  })
-}
-
-/** A template file named over the API is read only where inputs may be read: the API is no way around allowed_input_dirs. */
-async function mayRead(path: string, ctx: ExpandContext): Promise<void> {
-  if (ctx.source === 'api') await mustBeAllowed(path, ctx, 'the template file')
-}
-
 async function readDocument(path: string, ctx: ExpandContext): Promise<{value: Record<string, unknown>; dir: string; kind: ReturnType<typeof documentKind>}> {
-  await mayRead(path, ctx)
-  if ((await lstat(path).catch(() => undefined))?.isSymbolicLink()) {
-    throw new H2KError('H2K_UNSAFE_PATH', `${path} is a symbolic link; a schedule's job_file or manifest must be the file itself.`, {details: {file: path}})
-  }
-  const {SourceDocument} = await import('../jobs/document.js')
-  const doc = await SourceDocument.read(path)
-  if (typeof doc.value !== 'object' || doc.value === null || Array.isArray(doc.value)) throw doc.invalid([doc.violation([], 'expected a mapping')], 'schedule template')
-  const kind = documentKind(doc.value)
-  if (kind === 'manifest') doc.validate('manifest', 'manifest')
-  return {dir: doc.dir, kind, value: doc.value as Record<string, unknown>}
+  // Opened without following links and checked after the open (template-files.ts); parse errors name keys, never values.
+  const doc = await readTemplateDocument(path, {allowedInputDirs: ctx.allowedInputDirs, confined: ctx.source === 'api'}, (d) => {
+    if (typeof d.value !== 'object' || d.value === null || Array.isArray(d.value)) throw d.invalid([d.violation([], 'expected a mapping')], 'schedule template')
+    if (documentKind(d.value) === 'manifest') d.validate('manifest', 'manifest')
+  })
+  return {dir: doc.dir, kind: documentKind(doc.value), value: doc.value as Record<string, unknown>}
 }
 
 async function readJobFile(path: string, ctx: ExpandContext): Promise<ExpandedTemplate> {
@@ -88,21 +68,12 @@ async function readManifest(path: string, ctx: ExpandContext): Promise<ExpandedT
   return {document, notes}
 }
 
-/** `*` and `?` over one file name. */
-function namePattern(pattern: string): RegExp {
-  const body = [...pattern].map((c) => (c === '*' ? '.*' : c === '?' ? '.' : c.replace(/[.+^${}()|[\]\\]/g, '\\$&'))).join('')
-  return new RegExp(`^${body}$`)
-}
-
-async function sweep(dir: string, pattern: string | undefined, ctx: ExpandContext): Promise<ExpandedTemplate> {
-  // Every swept file becomes a job input: the directory itself must be where inputs may be read from.
-  await mustBeAllowed(dir, ctx, 'sweep_dir')
-  const info = await lstat(dir)
-  if (info.isSymbolicLink() || !info.isDirectory()) {
-    throw new H2KError('H2K_UNSAFE_PATH', `${dir} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; sweep_dir must be a directory itself.`, {details: {dir}})
-  }
-  const match = pattern === undefined ? undefined : namePattern(pattern)
-  const names = (await readdir(dir)).filter((n) => !n.startsWith('.') && DISK_EXTENSIONS.has(extname(n).toLowerCase()) && (match === undefined || match.test(n))).sort()
+async function sweep(named: string, pattern: string | undefined, ctx: ExpandContext): Promise<ExpandedTemplate> {
+  // Every swept file becomes a job input: the directory itself (opened, then checked: template-files.ts) must be
+  // where inputs may be read from, and its entries are named by its real path from then on.
+  const listed = await listSweepDir(named, {allowedInputDirs: ctx.allowedInputDirs, confined: true})
+  const dir = listed.dir
+  const names = listed.names.filter((n) => !n.startsWith('.') && DISK_EXTENSIONS.has(extname(n).toLowerCase()) && (pattern === undefined || wildcardMatch(pattern, n))).sort()
   const notes: string[] = []
   const disks: string[] = []
   for (const name of names) {
@@ -123,8 +94,8 @@ async function sweep(dir: string, pattern: string | undefined, ctx: ExpandContex
   const companions = new Set<string>()
   for (const disk of disks) for (const c of (await companionsOf(disk)).required) companions.add(c)
   const inputs = disks.filter((d) => !companions.has(d))
-  if (inputs.length === 0) throw new H2KError('H2K_JOB_INVALID', `sweep_dir ${dir} holds no disk file${pattern === undefined ? '' : ` matching ${pattern}`}: nothing to convert this run${notes.length > 0 ? ` (${notes.join('; ')})` : ''}.`, {details: {dir, notes}})
-  if (inputs.length > MAX_SWEEP_FILES) throw new H2KError('H2K_JOB_INVALID', `sweep_dir ${dir} holds ${inputs.length} disk files; a run takes at most ${MAX_SWEEP_FILES}.`, {details: {dir}, suggestions: ['Split the directory, or narrow it with pattern.']})
+  if (inputs.length === 0) throw new H2KError('H2K_JOB_INVALID', `sweep_dir ${named} holds no disk file${pattern === undefined ? '' : ` matching ${pattern}`}: nothing to convert this run${notes.length > 0 ? ` (${notes.join('; ')})` : ''}.`, {details: {dir: named, notes}})
+  if (inputs.length > MAX_SWEEP_FILES) throw new H2KError('H2K_JOB_INVALID', `sweep_dir ${named} holds ${inputs.length} disk files; a run takes at most ${MAX_SWEEP_FILES}.`, {details: {dir: named}, suggestions: ['Split the directory, or narrow it with pattern.']})
   const document = inputs.length === 1 ? {input: inputs[0]} : {jobs: inputs.map((input) => ({input}))}
   return {document, notes}
 }

@@ -5,6 +5,7 @@ import {H2KError} from '@hyper2kvm/plugin-api'
 import {CronExpression, hostTimeZone} from './cron-expression.js'
 import {parseWindow} from './time-window.js'
 import type {CatchUp, JobTemplate, Overlap, ScheduleRetry, ScheduleSource, ScheduleSpec, WindowEnd, WindowValue} from './schedule.js'
+import {patternProblem} from './wildcard-match.js'
 
 /** A schedule as written in `schedules:` of the daemon configuration or an API body (the seed's keys, plus ours). */
 export interface ScheduleKeys {
@@ -161,7 +162,7 @@ function jobTemplate(value: unknown, at: string, ctx: ParseContext): JobTemplate
   }
   if ('sweep_dir' in t) {
     only('sweep_dir', 'pattern')
-    if (t.pattern !== undefined && (typeof t.pattern !== 'string' || !/^[^/]+$/.test(t.pattern))) throw invalid(at, 'job_template.pattern must be a file-name pattern (* and ?), without a /')
+    if (t.pattern !== undefined && (typeof t.pattern !== 'string' || patternProblem(t.pattern) !== undefined)) throw invalid(at, `job_template.pattern ${typeof t.pattern === 'string' ? patternProblem(t.pattern) : 'must be a file-name pattern (* and ?), without a /'}`)
     return {sweep_dir: path('sweep_dir'), ...(t.pattern === undefined ? {} : {pattern: t.pattern as string})}
   }
   if (SEED_KEYS.some((k) => k in t)) return seedTemplate(t, at, ctx)

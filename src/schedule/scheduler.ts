@@ -5,8 +5,10 @@ import {mapForeignError} from '../errors/map-foreign-error.js'
 import type {Clock, Timer} from './clock.js'
 import {CronExpression} from './cron-expression.js'
 import {applySchedulePolicy, expandTemplate} from './job-template.js'
+import {missedReason} from './missed-reason.js'
 import type {RunOutcome, Schedule, ScheduleRun, ScheduleSpec} from './schedule.js'
 import type {ScheduleStore} from './schedule-store.js'
+import {checkScheduleCount} from '../service/service-limits.js'
 
 /** What a schedule submits through (the daemon's JobService.submit, origin 'schedule'). */
 export type SubmitJobs = (document: Record<string, unknown>, options: {origin: 'schedule'; scheduleId: string}) => Promise<Array<{id: string}>>
@@ -104,6 +106,7 @@ export class Scheduler {
   /** A schedule created over the API (its id must be new). */
   create(spec: ScheduleSpec): Schedule {
     if (this.deps.store.get(spec.id)) throw conflict(`A schedule ${spec.id} exists already.`, 'Choose another id, or change it with PATCH /api/v1/schedules/{id}.')
+    checkScheduleCount(this.deps.store.all().length)
     const saved = this.save(spec, undefined)
     this.deps.log('info', 'schedule:created', {next_run: iso(saved.nextRun), schedule: spec.id, source: spec.source})
     this.arm()
@@ -239,7 +242,7 @@ export class Scheduler {
     } catch (error) {
       const mapped = mapForeignError(error)
       if (how.manual) throw mapped
-      return this.missed(schedule, scheduledFor, `${mapped.code}: ${mapped.message}`)
+      return this.missed(schedule, scheduledFor, missedReason(mapped))
     }
     const outcome: RunOutcome = busy.length > 0 ? 'queued' : 'fired'
     const run = store.recordRun({firedAt: this.deps.clock.now(), jobIds, outcome, overrideWindow: how.overrideWindow, scheduleId: schedule.id, scheduledFor})

@@ -6,6 +6,7 @@ import type {DaemonConfig} from '../daemon/config.js'
 import type {DaemonEvent} from '../daemon/daemon-events.js'
 import type {DaemonLogFn} from '../daemon/daemon-pieces.js'
 import {failedParent, skipDependents} from '../daemon/dependency-skip.js'
+import {checkRetriedInput} from '../daemon/input-roots.js'
 import {definitionFor} from '../daemon/job-definition.js'
 import {jobInfo} from '../daemon/job-info.js'
 import {jobOutputPath} from '../daemon/job-output-path.js'
@@ -112,12 +113,12 @@ export class DaemonJobService implements JobService {
   cancel(id: string, reason: string): JobRow {
     const {emit, log, store} = this.ctx
     const row = this.find(id)
-    if (row.status === 'running') {
-      if (!this.ctx.abortRunning(row.id, reason)) throw stateError(row, 'cancelled by this daemon (it runs in no worker here)')
+    if (row.status === 'running' && this.ctx.abortRunning(row.id, reason)) {
       log('info', 'job:cancelling', {job: row.id, reason})
       return row
     }
-    if (row.status !== 'queued' && row.status !== 'retry_wait') throw stateError(row, 'cancelled')
+    // `running` in no worker: its runner failed internally (job:internal-error); cancelled here, or it would stay running for ever.
+    if (row.status !== 'queued' && row.status !== 'retry_wait' && row.status !== 'running') throw stateError(row, 'cancelled')
     const error = new H2KError('H2K_CANCELLED', `Cancelled: ${reason}`)
     const done = store.transition(row.id, 'cancelled', `cancelled: ${reason}`, {completed_at: new Date().toISOString(), error: JSON.stringify(error.toJSON()), next_attempt_at: null, not_before: null, wait_reason: null})
     log('info', 'job:cancelled', {file: done.source_path, job: done.id, reason})
@@ -138,6 +139,7 @@ export class DaemonJobService implements JobService {
         suggestions: ['Drop the file again (from failed/ back into the drop directory), or submit a job naming an input under allowed_input_dirs.'],
       })
     }
+    checkRetriedInput(row, this.ctx.config)
     const rows = requeueWithDependents(this.ctx.store, row.id)
     for (const r of rows) {
       this.ctx.emit({at: new Date(), job: jobInfo(r), type: 'job:queued'})

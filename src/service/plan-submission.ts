@@ -9,6 +9,7 @@ import {mapForeignError} from '../errors/map-foreign-error.js'
 import {realOrSelf} from '../fs/real-or-self.js'
 import {SourceDocument} from '../jobs/document.js'
 import {documentKind, type JobPlan, type PlannedJob, planJobDocument} from '../jobs/job-plan.js'
+import {checkSubmissionSize} from './service-limits.js'
 
 /** A job of a submitted document, ready to record: its input resolved (real path) and allowed. */
 export interface SubmittedJob {
@@ -28,6 +29,7 @@ export async function planSubmission(document: unknown, config: DaemonConfig, la
   if (typeof document !== 'object' || document === null || Array.isArray(document)) {
     throw new H2KError('H2K_JOB_INVALID', `${label} is not a valid job file: expected a mapping of job keys (or \`jobs: [...]\`).`)
   }
+  checkSubmissionSize(document, label)
   if (documentKind(document) !== 'job') throw new H2KError('H2K_JOB_INVALID', `${label} is not a valid job file: a job or a \`jobs:\` batch is expected here (not a manifest or a daemon configuration).`)
   const doc = SourceDocument.parse(JSON.stringify(document, null, 2), label)
   const plan = await planJobDocument(doc, droppedDocumentPlanOptions('/', config.jobDefaults))

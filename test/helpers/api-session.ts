@@ -36,6 +36,8 @@ export class ApiSession {
     const payload = options.raw ?? (options.body === undefined ? undefined : JSON.stringify(options.body))
     const headers: Record<string, string> = {
       ...(token ? {Authorization: `Bearer ${token}`} : {}),
+      // The API refuses a state-changing request without it, body or not (browser-guard.ts).
+      ...(method === 'GET' || method === 'HEAD' ? {} : {'Content-Type': 'application/json'}),
       ...(payload === undefined ? {} : {'Content-Type': 'application/json', ...(options.headers?.['Transfer-Encoding'] ? {} : {'Content-Length': String(Buffer.byteLength(payload))})}),
       ...options.headers,
     }

@@ -44,7 +44,7 @@ function writeConfig(root: string, name: string, keys: Record<string, unknown>):
 const apiPort = (d: RunningDaemon): number => Number(/api:listening .*port=(\d+)/.exec(d.stderr())?.[1])
 
 async function call(port: number, method: string, path: string, body?: unknown): Promise<{status: number; body: Record<string, unknown>}> {
-  const response = await fetch(`http://127.0.0.1:${port}${path}`, {method, ...(body === undefined ? {} : {body: JSON.stringify(body), headers: {'Content-Type': 'application/json'}})})
+  const response = await fetch(`http://127.0.0.1:${port}${path}`, {headers: {'Content-Type': 'application/json'}, method, ...(body === undefined ? {} : {body: JSON.stringify(body)})})
   const value = (await response.json()) as Record<string, unknown>
   expectValid(method, path, response.status, value)
   return {body: value, status: response.status}
