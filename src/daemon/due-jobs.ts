@@ -17,9 +17,9 @@ export const MAX_ASKED_PER_PUMP = 1000
 /**
  * The jobs the pump may start now, oldest first, at most `slots` (0: the pool is full, paused or draining):
  * queued ones and retries whose delay is over, that every gate lets through. The gates are asked about
- * waiting jobs beyond the free slots too (up to MAX_ASKED_PER_PUMP), so one they hold says why at once,
- * not only once a slot frees up: it stays queued with not_before/wait_reason saying why (and the gates wake
- * the pump at the earliest not_before). One that a parent's failure makes impossible (re-queued by a retry
+ * waiting jobs beyond the free slots too (up to MAX_ASKED_PER_PUMP; one whose stored not_before has not
+ * come is not asked again), so one they hold says why at once, not only once a slot frees up: it stays
+ * queued with not_before/wait_reason saying why (and the gates wake the pump at the earliest not_before). One that a parent's failure makes impossible (re-queued by a retry
  * while another parent has not succeeded) is skipped.
  */
 export function dueJobs(ctx: DueContext, isRunning: (id: string) => boolean, slots: number, now: number): JobRow[] {
@@ -31,6 +31,12 @@ export function dueJobs(ctx: DueContext, isRunning: (id: string) => boolean, slo
     if (due.length >= slots && asked >= MAX_ASKED_PER_PUMP) break
     if (isRunning(row.id) || row.status === 'running') continue
     if (row.status === 'retry_wait' && (row.next_attempt_at ?? 0) > now) continue
+    // Held by a time (its window, a not-before) that has not come: the stored answer holds, nothing to ask,
+    // so a wave of thousands waiting for its window costs a pump almost nothing.
+    if (row.not_before !== null && row.not_before > now && row.wait_reason !== null) {
+      wakeAt = Math.min(wakeAt, row.not_before)
+      continue
+    }
     asked += 1
     const parent = failedParent(store, row.id)
     if (parent) {

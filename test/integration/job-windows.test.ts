@@ -167,19 +167,27 @@ describe('time windows: policy, gate and window_end on a real store', () => {
     }
   })
 
-  it('the pump asks at most MAX_ASKED_PER_PUMP waiting jobs beyond those it starts', async () => {
+  it('the pump asks at most MAX_ASKED_PER_PUMP waiting jobs beyond those it starts, and never one whose stored not_before has not come', async () => {
     const {MAX_ASKED_PER_PUMP} = await import('../../src/daemon/due-jobs.js')
     const definition = JSON.stringify({filename: 'x.raw', policy: {window: {hours: '01:00-02:00', timezone: 'UTC'}}, settings: {}, size: 1})
     const rows = store.transaction(() => Array.from({length: MAX_ASKED_PER_PUMP + 5}, (_, i) => store.insertJob({definition_json: definition, id: `w${String(i).padStart(5, '0')}`, name: 'x', output_path: join(temp.dir, 'out', `x${i}`), source_path: 'x.raw', vm_path: join(allowed, 'db.raw')})))
     const clock = new FakeClock(at('2026-12-03T12:00:00Z'))
-    const gates = new GateSet([windowGate()], () => {}, clock)
+    let calls = 0
+    const window = windowGate()
+    const gates = new GateSet([(row, def, now) => (calls++, window(row, def, now))], () => {}, clock)
+    const ctx = {emit: () => {}, gates, log: () => {}, settle: async () => {}, store}
+    const held = () => rows.filter((r) => store.job(r.id)!.wait_reason !== null).length
     try {
-      assert.deepEqual(dueJobs({emit: () => {}, gates, log: () => {}, settle: async () => {}, store}, () => false, 0, clock.now()), [])
+      assert.deepEqual(dueJobs(ctx, () => false, 0, clock.now()), [])
+      assert.deepEqual([calls, held()], [MAX_ASKED_PER_PUMP, MAX_ASKED_PER_PUMP], 'the oldest ones first')
+      // The next pump skips those whose stored not_before has not come and asks the rest.
+      assert.deepEqual(dueJobs(ctx, () => false, 0, clock.now()), [])
+      assert.deepEqual([calls, held()], [MAX_ASKED_PER_PUMP + 5, MAX_ASKED_PER_PUMP + 5])
+      assert.deepEqual(dueJobs(ctx, () => false, 0, clock.now()), [])
+      assert.equal(calls, MAX_ASKED_PER_PUMP + 5, 'nothing is asked again before the window opens')
     } finally {
       gates.close()
     }
-    const asked = rows.filter((r) => store.job(r.id)!.wait_reason !== null).length
-    assert.equal(asked, MAX_ASKED_PER_PUMP, 'the oldest ones, the rest on later pumps')
   })
 
   it('window_end: cancel: a job started inside its window is cancelled through the JobService when it closes; finish and override are left alone', async () => {
