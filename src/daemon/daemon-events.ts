@@ -43,7 +43,8 @@ export interface ScheduleInfo {
 export type DaemonState = 'RUNNING' | 'PAUSED' | 'DRAINING' | 'STOPPING'
 
 export type DaemonEvent =
-  | {type: 'job:queued'; at: Date; job: JobInfo; /** Queued again by a retry (API, CLI, a retried parent's dependents): not a new job. */ retried?: true}
+  /** A job was queued: submitted or claimed (a new job), or `retried` (JobService.retry: a job queued before, again). */
+  | {type: 'job:queued'; at: Date; job: JobInfo; retried?: true}
   | {type: 'job:started'; at: Date; job: JobInfo; attempt: number}
   | {type: 'job:phase'; at: Date; job: JobInfo; phase: string}
   /** A running job reported progress (a copy advanced, a stage moved on): what stall detection watches. */

@@ -10,6 +10,8 @@ import type {JobService} from '../service/job-service-types.js'
 import type {DaemonEvent, DaemonListener, DaemonSnapshot} from './daemon-events.js'
 import type {DispatchGate} from './dispatch-gate.js'
 import type {JobLogStore} from './job-log-store.js'
+import type {JobPolicy} from './job-policy.js'
+import type {Clock} from '../time/clock.js'
 import {DeliveryPiece} from './delivery-piece.js'
 import type {DeliveryProducer} from './delivery-producer.js'
 import {NotifyProducer} from '../notify/notify-producer.js'
@@ -42,6 +44,10 @@ export interface PieceContext {
   emit: (event: DaemonEvent) => void
   /** The daemon's jobs: submit, list, show, cancel, retry, the dead-letter queue (the API and schedules use it). */
   jobs: JobService
+  /** The daemon's one clock (the pump, retry timers, windows, schedules): a test drives it. */
+  clock: Clock
+  /** A job's policy (depends_on, retry, window keys) as the store keeps it; undefined for an unknown job. */
+  jobPolicy: (id: string) => JobPolicy | undefined
   /** Register one more dispatch gate (e.g. time windows): asked about every queued job before it starts. */
   addGate: (gate: DispatchGate) => void
   /** The job store's connection, for pieces with tables of their own (their own store class, their own migration). */
@@ -84,7 +90,7 @@ export async function startPieces(ctx: PieceContext): Promise<DaemonPiece[]> {
     // Time windows: the dispatch gate keeping jobs queued outside their window, and window_end: cancel.
     pieces.push(startWindowPiece(ctx))
     // Schedules: synced from the configuration, caught up on what was missed; their routes join ctx.apiRoutes.
-    pieces.push(await startSchedulePiece(ctx))
+    pieces.push(await startSchedulePiece(ctx, ctx.clock))
     // The REST API last: it mounts the routes the pieces before it added to ctx.apiRoutes.
     const api = await startApiPiece(ctx, {jobLog: ctx.jobLog, jobs: ctx.jobs, moreRoutes: ctx.apiRoutes})
     if (api) pieces.push(api)

@@ -16,13 +16,10 @@ import {type DaemonPiece, dispatch, type ReadinessCheck, startPieces} from './da
 import {currentJobs} from './current-jobs.js'
 import {DaemonStats} from './daemon-stats.js'
 import {ignoredName, IntakeScanner} from './intake-items.js'
-import {definitionOf} from './job-definition.js'
-import {dependencyGate, type DispatchGate, notBeforeGate} from './dispatch-gate.js'
-import {GateSet} from './gate-set.js'
+import type {DispatchGate} from './dispatch-gate.js'
 import {sweepSkipped} from './dependency-skip.js'
-import {dueJobs} from './due-jobs.js'
-import {DaemonJobService, type JobService} from '../service/job-service.js'
-import {JobRunner, type RunningJob} from './job-runner.js'
+import type {JobService} from '../service/job-service.js'
+import {type Clock, systemClock} from '../time/clock.js'
 import {reapLeftoverChildren} from './leftover-children.js'
 import {DaemonLog} from './daemon-log.js'
 import {JobLogStore, jobLogTap} from './job-log-store.js'
@@ -33,11 +30,17 @@ import {ClaimSettler} from './settle-claim.js'
 import {StabilityTracker, type Tracked} from './stability.js'
 import {controlSocketPath} from './state-paths.js'
 import {type JobRow, JobStore, stateDir} from './store.js'
+import {WorkerPool} from './worker-pool.js'
 
 export type {DaemonState} from './daemon-events.js'
 
 export {controlSocketPath}
 export const statsPath = (outputDir: string): string => join(stateDir(outputDir), 'stats.json')
+
+export interface DaemonOptions {
+  /** The one clock of the pump, its gates, retry timers, windows and schedules (default the system's); tests pass a fake one. */
+  clock?: Clock
+}
 
 /**
  * The daemon: an intake loop around the one runJob(), for the three layouts (layout.ts). It composes
@@ -54,7 +57,6 @@ export class Daemon {
   private readonly registry: StageRegistry
   private store!: JobStore
   private state: DaemonState = 'RUNNING'
-  private readonly running = new Map<string, RunningJob>()
   private watcher?: FSWatcher
   private control?: ControlServer
   private timer?: NodeJS.Timeout
@@ -65,10 +67,9 @@ export class Daemon {
   private readonly bookkeeping: BookkeepingDirs
   private planner!: ClaimPlanner
   private settler!: ClaimSettler
-  private runner!: JobRunner
-  private jobs!: DaemonJobService
-  /** Asked about every queued job before it starts (dispatch-gate.ts). */
-  private gates!: GateSet
+  /** The workers, the pump and its gates, the JobService (worker-pool.ts). */
+  private pool!: WorkerPool
+  private readonly clock: Clock
   private readonly stopping = new AbortController()
   private statsTimer?: NodeJS.Timeout
   private ticking = false
@@ -83,9 +84,10 @@ export class Daemon {
   private finished!: () => void
   private readonly whenFinished = new Promise<void>((resolve) => (this.finished = resolve))
 
-  constructor(config: DaemonConfig, registry: StageRegistry) {
+  constructor(config: DaemonConfig, registry: StageRegistry, options: DaemonOptions = {}) {
     this.config = config
     this.registry = registry
+    this.clock = options.clock ?? systemClock
     this.logger = new DaemonLog({file: config.logFile, format: config.logFormat, level: config.logLevel})
     this.scanner = new IntakeScanner(config.layout.kind, config.layout.inbox, () => this.config.jobDefaults)
     const log = this.log.bind(this)
@@ -93,7 +95,7 @@ export class Daemon {
     const gate = new ClaimGate(() => ({inbox: this.config.layout.inbox, intervalMs: this.config.stabilityIntervalMs, timeoutS: this.config.fileStableTimeout}), log)
     this.stability = new StabilityTracker(() => ({checks: this.config.fileStableChecks, inbox: this.config.layout.inbox, intervalMs: this.config.stabilityIntervalMs, timeoutS: this.config.fileStableTimeout}), gate, log)
     this.bookkeeping = new BookkeepingDirs(config.layout.bookkeeping)
-    this.statistics = new DaemonStats({currentJobs: () => currentJobs(this.running.values(), this.waiting()), snapshot: () => this.snapshot()}, log)
+    this.statistics = new DaemonStats({currentJobs: () => currentJobs(this.pool.running.values(), this.pool.waiting()), snapshot: () => this.snapshot()}, log)
   }
 
   /** A bookkeeping path (real) as the held descriptors reach it; H2K_UNSAFE_PATH when its directory is refused. */
@@ -124,7 +126,11 @@ export class Daemon {
 
   /** Jobs recorded but not running: queued, or waiting for a retry. */
   private waiting(): JobRow[] {
-    return this.store.unfinished().filter((r) => !this.running.has(r.id))
+    return this.pool?.waiting() ?? []
+  }
+
+  private get running(): ReadonlyMap<string, unknown> {
+    return this.pool?.running ?? new Map()
   }
 
   snapshot(): DaemonSnapshot {
@@ -178,17 +184,20 @@ export class Daemon {
     const emit = (event: DaemonEvent) => this.emit(event)
     this.settler = new ClaimSettler(this.store, config, (real) => this.safe(real), log)
     const settle = (intakeId: string) => this.settler.maybeSettle(intakeId)
-    this.planner = new ClaimPlanner({config, emit, log, planned: () => this.pump(), safe: (real) => this.safe(real), settle, stopping: this.stopping.signal, store: this.store})
+    this.planner = new ClaimPlanner({config, emit, log, planned: () => this.pool.pump(), safe: (real) => this.safe(real), settle, stopping: this.stopping.signal, store: this.store})
     const settleJob = (row: JobRow) => this.settler.settleJob(row)
-    this.runner = new JobRunner({config, emit, log, pump: () => this.pump(), registry: this.registry, settle: settleJob, stopping: () => this.state === 'STOPPING', store: this.store})
-    this.jobs = new DaemonJobService({abortRunning: (id, reason) => this.abortRunning(id, reason), config, emit, log, settle: settleJob, store: this.store, wake: () => this.pump()})
-    this.gates = new GateSet([notBeforeGate, dependencyGate(this.store)], () => this.pump())
+    const jobEnded = () => {
+      void this.writeStats()
+      if (this.state === 'DRAINING') void this.maybeDrained()
+      else this.pool.pump()
+    }
+    this.pool = new WorkerPool({clock: this.clock, config, emit, jobEnded, log, registry: this.registry, settle: settleJob, state: () => this.state, store: this.store})
     await reapLeftoverChildren(outputDir, log)
     await recoverClaims({layout: this.config.layout, log, planner: this.planner, safe: (real) => this.safe(real), settler: this.settler, store: this.store})
     // A parent that ended badly just before a crash: its dependents are skipped now.
     for (const row of sweepSkipped({emit, log, store: this.store})) await settleJob(row)
     try {
-      this.pieces = await startPieces({addGate: (gate) => this.addGate(gate), apiRoutes: [], config: this.config, database: this.store.database, emit, jobLog, jobs: this.jobs, log, readiness: () => this.readiness(), snapshot: () => this.snapshot()})
+      this.pieces = await startPieces({addGate: (gate) => this.addGate(gate), apiRoutes: [], clock: this.clock, config: this.config, database: this.store.database, emit, jobLog, jobPolicy: (id) => this.pool.policyOf(id), jobs: this.pool.jobService, log, readiness: () => this.readiness(), snapshot: () => this.snapshot()})
     } catch (error) {
       // A listener that cannot listen, a token missing: nothing of this start is left behind (socket, store).
       await this.control.close()
@@ -223,8 +232,7 @@ export class Daemon {
     if (this.state === 'STOPPING') return
     this.setState('STOPPING')
     this.log('info', 'daemon:stopping', {reason, running: this.running.size})
-    for (const job of this.running.values()) job.controller.abort(new H2KError('H2K_CANCELLED', `Daemon stopping (${reason}).`))
-    await Promise.all([...this.running.values()].map((j) => j.done))
+    await this.pool.abortAll(reason)
     await this.shutdown()
   }
 
@@ -249,7 +257,7 @@ export class Daemon {
     clearInterval(this.timer)
     clearTimeout(this.soon)
     clearInterval(this.statsTimer)
-    this.gates?.close()
+    this.pool?.close()
     this.watcher?.close()
     await this.writeStats()
     for (const piece of this.pieces) {
@@ -274,7 +282,7 @@ export class Daemon {
     if (this.state !== 'PAUSED') return
     this.setState('RUNNING')
     this.log('info', 'daemon:resumed')
-    this.pump()
+    this.pool.pump()
   }
 
   /** SIGHUP: apply the settings that can change live, and log what changed. */
@@ -290,7 +298,7 @@ export class Daemon {
         this.log('error', 'piece:reload-failed', {piece: piece.name}, mapForeignError(error).message)
       }
     }
-    this.pump()
+    this.pool.pump()
   }
 
   // ---- intake ---------------------------------------------------------------------------------------
@@ -316,7 +324,7 @@ export class Daemon {
           for (const rel of await this.planner.claim(item)) this.stability.forget(rel)
         }
       }
-      this.pump()
+      this.pool.pump()
     } catch (error) {
       this.log('error', 'intake:error', {}, mapForeignError(error).message)
     } finally {
@@ -329,50 +337,12 @@ export class Daemon {
 
   /** One more dispatch gate (dispatch-gate.ts), asked after the built-in ones (not_before, dependencies). */
   addGate(gate: DispatchGate): void {
-    this.gates.add(gate)
-    this.pump()
+    this.pool.addGate(gate)
   }
 
   /** The jobs of this daemon as the API and schedules act on them. */
   get jobService(): JobService {
-    return this.jobs
-  }
-
-  /**
-   * Start due jobs, oldest first, while fewer than max_concurrent_jobs run (never while paused, draining or
-   * stopping). A queued job (or a retry whose delay is over) is due when every gate says so; one that is not
-   * stays queued with not_before/wait_reason telling why, and the pump wakes again at the earliest not_before.
-   */
-  private pump(): void {
-    if (this.state !== 'RUNNING') return
-    const slots = this.config.maxConcurrentJobs - this.running.size
-    if (slots <= 0) return
-    const ctx = {emit: (e: DaemonEvent) => this.emit(e), gates: this.gates, log: this.log.bind(this), settle: (row: JobRow) => this.settler.settleJob(row), store: this.store}
-    for (const row of dueJobs(ctx, (id) => this.running.has(id), slots, Date.now())) this.launch(row)
-  }
-
-  /** Cancel a running job (JobService.cancel): it is aborted and ends cancelled, never re-queued. */
-  private abortRunning(id: string, reason: string): boolean {
-    const entry = this.running.get(id)
-    if (!entry) return false
-    entry.cancelReason = reason
-    entry.controller.abort(new H2KError('H2K_CANCELLED', `Cancelled: ${reason}`))
-    return true
-  }
-
-  private launch(row: JobRow): void {
-    const definition = definitionOf(row)
-    const entry: RunningJob = {controller: new AbortController(), done: Promise.resolve(), row, size: definition.size, startedAt: Date.now()}
-    this.running.set(row.id, entry)
-    entry.done = this.runner
-      .execute(entry, definition)
-      .catch((error: unknown) => this.log('error', 'job:internal-error', {file: row.source_path, job: row.id}, `${mapForeignError(error).message} (the job stays in the store and is retried on the next start)`))
-      .finally(() => {
-        this.running.delete(row.id)
-        void this.writeStats()
-        if (this.state === 'DRAINING') void this.maybeDrained()
-        else this.pump()
-      })
+    return this.pool.jobService
   }
 
   // ---- stats and control ----------------------------------------------------------------------------

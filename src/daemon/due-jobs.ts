@@ -9,19 +9,35 @@ export interface DueContext extends SkipContext {
 }
 
 /**
- * The jobs the pump may start now, oldest first, at most `slots`: queued ones and retries whose delay is
- * over, that every gate lets through. One that a gate holds stays queued with not_before/wait_reason saying
- * why (and the gates wake the pump at the earliest not_before); one that a parent's failure makes impossible
- * (re-queued by a retry while another parent has not succeeded) is skipped.
+ * How many waiting jobs one pump asks the gates about beyond those it starts: enough for any real wave, and
+ * a bound on the work of a pump with thousands of queued jobs (the rest are asked on later pumps, oldest first).
+ */
+export const MAX_ASKED_PER_PUMP = 1000
+
+/**
+ * The jobs the pump may start now, oldest first, at most `slots` (0: the pool is full, paused or draining):
+ * queued ones and retries whose delay is over, that every gate lets through. The gates are asked about
+ * waiting jobs beyond the free slots too (up to MAX_ASKED_PER_PUMP; one whose stored not_before has not
+ * come is not asked again), so one they hold says why at once, not only once a slot frees up: it stays
+ * queued with not_before/wait_reason saying why (and the gates wake the pump at the earliest not_before). One that a parent's failure makes impossible (re-queued by a retry
+ * while another parent has not succeeded) is skipped.
  */
 export function dueJobs(ctx: DueContext, isRunning: (id: string) => boolean, slots: number, now: number): JobRow[] {
   const {gates, store} = ctx
   const due: JobRow[] = []
   let wakeAt = Number.POSITIVE_INFINITY
+  let asked = 0
   for (const row of store.unfinished()) {
-    if (due.length >= slots) break
+    if (due.length >= slots && asked >= MAX_ASKED_PER_PUMP) break
     if (isRunning(row.id) || row.status === 'running') continue
     if (row.status === 'retry_wait' && (row.next_attempt_at ?? 0) > now) continue
+    // Held by a time (its window, a not-before) that has not come: the stored answer holds, nothing to ask,
+    // so a wave of thousands waiting for its window costs a pump almost nothing.
+    if (row.not_before !== null && row.not_before > now && row.wait_reason !== null) {
+      wakeAt = Math.min(wakeAt, row.not_before)
+      continue
+    }
+    asked += 1
     const parent = failedParent(store, row.id)
     if (parent) {
       for (const skipped of skipForParent(ctx, row, parent)) void ctx.settle(skipped)
@@ -35,7 +51,8 @@ export function dueJobs(ctx: DueContext, isRunning: (id: string) => boolean, slo
       continue
     }
     if (row.not_before !== null || row.wait_reason !== null) store.setWait(row.id, null, null)
-    due.push(row)
+    // Due, but no slot is free: it starts on a later pump (the job that ends frees one and pumps).
+    if (due.length < slots) due.push(row)
   }
   if (wakeAt !== Number.POSITIVE_INFINITY) gates.wakeAt(wakeAt)
   return due

@@ -1,4 +1,5 @@
 import type {DispatchGate, GateDecision} from './dispatch-gate.js'
+import type {Clock, Timer} from '../time/clock.js'
 import {definitionOf} from './job-definition.js'
 import type {JobRow} from './store.js'
 
@@ -14,10 +15,10 @@ const MAX_WAKE_MS = 3_600_000
  */
 export class GateSet {
   private readonly gates: DispatchGate[]
-  private timer?: NodeJS.Timeout
+  private timer?: Timer
   private timerAt = Number.POSITIVE_INFINITY
 
-  constructor(gates: readonly DispatchGate[], private readonly pump: () => void) {
+  constructor(gates: readonly DispatchGate[], private readonly pump: () => void, private readonly clock: Clock) {
     this.gates = [...gates]
   }
 
@@ -38,17 +39,16 @@ export class GateSet {
   /** Pump again at `at` (ms epoch; at most MAX_WAKE_MS from now, then the pump asks again); the earliest requested time wins. */
   wakeAt(at: number): void {
     if (this.timer && this.timerAt <= at) return
-    clearTimeout(this.timer)
+    this.timer?.cancel()
     this.timerAt = at
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.setTimer(() => {
       this.timer = undefined
       this.timerAt = Number.POSITIVE_INFINITY
       this.pump()
-    }, Math.min(Math.max(0, at - Date.now()) + 10, MAX_WAKE_MS))
-    this.timer.unref()
+    }, Math.min(Math.max(0, at - this.clock.now()) + 10, MAX_WAKE_MS))
   }
 
   close(): void {
-    clearTimeout(this.timer)
+    this.timer?.cancel()
   }
 }

@@ -5,6 +5,7 @@ import {mapForeignError} from '../errors/map-foreign-error.js'
 import {jobResultJson} from '../output/job-result-json.js'
 import {runJob} from '../stages/run-job.js'
 import type {StageRegistry} from '../stages/stage-registry.js'
+import type {Clock} from '../time/clock.js'
 import type {DaemonConfig} from './config.js'
 import type {DaemonEvent} from './daemon-events.js'
 import type {DaemonLogFn} from './daemon-pieces.js'
@@ -44,6 +45,8 @@ export interface RunnerContext {
   stopping: () => boolean
   /** Start what is due (after a retry delay). */
   pump: () => void
+  /** The daemon's clock: a retry's next_attempt_at and the timer that pumps then. */
+  clock: Clock
 }
 
 /**
@@ -115,7 +118,7 @@ export class JobRunner {
     const attemptNo = entry.attemptNo ?? row.attempts
     const fields = {code: error.code, file: row.source_path, job: row.id, phase: error.phase}
     if (error.code === 'H2K_CANCELLED' && entry.cancelReason !== undefined) {
-      await rm(row.output_path, {force: true, recursive: true}).catch(() => {})
+      await this.clearOutput(row)
       await this.cancelled(entry, definition, error)
       return
     }
@@ -126,7 +129,7 @@ export class JobRunner {
       return
     }
     // Nothing of a failed attempt is kept: the job owns its output directory.
-    await rm(row.output_path, {force: true, recursive: true}).catch(() => {})
+    await this.clearOutput(row)
     const {retry, verbose} = config()
     const job = jobInfo(row, definition)
     const decision = decideRetry(row.attempts, error.code, error.permanent, retry, definition.policy?.retry)
@@ -135,12 +138,12 @@ export class JobRunner {
       const {delayMs, maxRetries} = decision
       store.transition(row.id, 'retry_wait', `${error.code}: ${error.message} — retry ${row.attempts}/${maxRetries} in ${delayMs} ms`, {
         error: JSON.stringify(error.toJSON()),
-        next_attempt_at: Date.now() + delayMs,
+        next_attempt_at: this.ctx.clock.now() + delayMs,
       })
       store.endAttempt(row.id, attemptNo, 'retry', stored)
       log('warn', 'job:retry', {...fields, delay_ms: delayMs, retry: `${row.attempts}/${maxRetries}`}, error.message)
-      emit({at: new Date(), attempt: row.attempts, delayMs, error: errorInfo(error), job, maxRetries, nextRetryAt: new Date(Date.now() + delayMs), type: 'job:retry'})
-      setTimeout(() => this.ctx.pump(), delayMs + 10).unref()
+      emit({at: new Date(), attempt: row.attempts, delayMs, error: errorInfo(error), job, maxRetries, nextRetryAt: new Date(this.ctx.clock.now() + delayMs), type: 'job:retry'})
+      this.ctx.clock.setTimer(() => this.ctx.pump(), delayMs + 10)
       return
     }
     const status = decision.action
@@ -165,6 +168,13 @@ export class JobRunner {
     log('info', 'job:cancelled', {file: done.source_path, job: done.id, reason})
     emit({at: new Date(), job: jobInfo(done, definition), reason, type: 'job:cancelled'})
     await this.ended(done)
+  }
+
+  /** Remove what an attempt that did not succeed left in the job's output directory; a failure is logged (never silent). */
+  private async clearOutput(row: JobRow): Promise<void> {
+    await rm(row.output_path, {force: true, recursive: true}).catch((error: unknown) => {
+      this.ctx.log('warn', 'job:cleanup-failed', {job: row.id, output: row.output_path}, `cannot remove what the attempt left: ${mapForeignError(error).message}`)
+    })
   }
 
   /** A job ended without success: its dependents are skipped, and every claim concerned may settle. */

@@ -1,45 +1,20 @@
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import type {DaemonEvent} from '../daemon/daemon-events.js'
 import type {DaemonLogFn, DaemonPiece, PieceContext} from '../daemon/daemon-pieces.js'
-import {definitionOf} from '../daemon/job-definition.js'
+import type {JobPolicy} from '../daemon/job-policy.js'
 import type {JobService} from '../service/job-service-types.js'
+import {type Clock, systemClock, type Timer} from '../time/clock.js'
 import {policyWindow, windowGate} from './window-gate.js'
-
-/** A timer as the window piece sets it (the shape of the scheduler's Clock, so one fake drives both in tests). */
-export interface WindowTimer {
-  cancel(): void
-}
-
-export interface WindowClock {
-  now(): number
-  setTimer(fn: () => void, ms: number): WindowTimer
-}
-
-/** setTimeout fires at once beyond 2^31-1 ms (~24.8 days): longer waits are chained. */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1
-
-const realClock: WindowClock = {
-  now: () => Date.now(),
-  setTimer(fn, ms) {
-    const due = Date.now() + Math.max(0, ms)
-    let handle: NodeJS.Timeout | undefined
-    const arm = (): void => {
-      const left = due - Date.now()
-      handle = setTimeout(left > MAX_TIMEOUT_MS ? arm : fn, Math.min(Math.max(0, left), MAX_TIMEOUT_MS))
-      handle.unref()
-    }
-    arm()
-    return {cancel: () => clearTimeout(handle)}
-  },
-}
 
 /** The events after which a job no longer runs (in this attempt): its window-end timer goes. */
 const ENDED: ReadonlySet<DaemonEvent['type']> = new Set<DaemonEvent['type']>(['job:succeeded', 'job:failed', 'job:retry', 'job:duplicate', 'job:cancelled', 'job:dead', 'job:skipped'])
 
 export interface WindowEndOptions {
-  jobs: Pick<JobService, 'show' | 'cancel'>
+  jobs: Pick<JobService, 'cancel'>
+  /** A job's policy (its window, window_end, override_window); undefined for an unknown job. */
+  policyOf: (id: string) => JobPolicy | undefined
   log: DaemonLogFn
-  clock?: WindowClock
+  clock?: Clock
   /** The zone of windows without `timezone`; default the host's. */
   defaultZone?: string
 }
@@ -52,11 +27,11 @@ export interface WindowEndOptions {
  */
 export class WindowEndPiece implements DaemonPiece {
   readonly name = 'window-end'
-  private readonly timers = new Map<string, WindowTimer>()
-  private readonly clock: WindowClock
+  private readonly timers = new Map<string, Timer>()
+  private readonly clock: Clock
 
   constructor(private readonly options: WindowEndOptions) {
-    this.clock = options.clock ?? realClock
+    this.clock = options.clock ?? systemClock
   }
 
   /** Jobs with a window-end timer now (for tests and status). */
@@ -75,9 +50,7 @@ export class WindowEndPiece implements DaemonPiece {
 
   private arm(id: string): void {
     this.disarm(id)
-    const row = this.options.jobs.show(id)?.job
-    if (!row) return
-    const policy = definitionOf(row).policy
+    const policy = this.options.policyOf(id)
     if (policy?.windowEnd !== 'cancel' || policy.overrideWindow === true) return
     const window = policyWindow(policy, this.options.defaultZone)
     const now = this.clock.now()
@@ -114,7 +87,7 @@ export class WindowEndPiece implements DaemonPiece {
 }
 
 /** Register the window gate with the daemon and start the window-end piece. */
-export function startWindowPiece(ctx: Pick<PieceContext, 'addGate' | 'jobs' | 'log'>, clock?: WindowClock): WindowEndPiece {
+export function startWindowPiece(ctx: Pick<PieceContext, 'addGate' | 'clock' | 'jobPolicy' | 'jobs' | 'log'>): WindowEndPiece {
   ctx.addGate(windowGate())
-  return new WindowEndPiece({clock, jobs: ctx.jobs, log: ctx.log})
+  return new WindowEndPiece({clock: ctx.clock, jobs: ctx.jobs, log: ctx.log, policyOf: ctx.jobPolicy})
 }

@@ -57,6 +57,10 @@ export interface JobService {
   retry(id: string): JobRow[]
   /** The dead-letter queue: jobs whose retries were exhausted. */
   dead(filter: Omit<JobListFilter, 'status'>): JobList
-  /** Delete dead jobs: one (by id) or all; returns how many. A job that is not dead → H2K_JOB_STATE. */
+  /**
+   * Delete dead jobs: one (by id) or all; returns how many rows went. A job that is not dead → H2K_JOB_STATE;
+   * one whose dependents have not succeeded → H2K_JOB_STATE naming them; all: each dead job goes with its
+   * unsucceeded (skipped, cancelled …) dependents, transitively, so no dependent is left without its parent.
+   */
   purge(id?: string): number
 }

@@ -36,6 +36,7 @@ export interface JobServiceContext {
 
 const DEFAULT_LIMIT = 50
 const RETRYABLE: ReadonlySet<string> = new Set(['failed', 'dead', 'cancelled', 'skipped'])
+const UNFINISHED: ReadonlySet<string> = new Set(['queued', 'running', 'retry_wait'])
 
 const stateError = (row: JobRow, action: string): H2KError =>
   new H2KError('H2K_JOB_STATE', `Job ${row.id} is ${row.status}: it cannot be ${action}.`, {details: {id: row.id, status: row.status}})
@@ -142,7 +143,7 @@ export class DaemonJobService implements JobService {
     checkRetriedInput(row, this.ctx.config)
     const rows = requeueWithDependents(this.ctx.store, row.id)
     for (const r of rows) {
-      this.ctx.emit({at: new Date(), job: jobInfo(r), type: 'job:queued'})
+      this.ctx.emit({at: new Date(), job: jobInfo(r), retried: true, type: 'job:queued'})
       this.ctx.log('info', 'job:retried', {file: r.source_path, job: r.id})
     }
     this.ctx.wake()
@@ -153,24 +154,61 @@ export class DaemonJobService implements JobService {
     return this.list({...filter, status: 'dead'})
   }
 
+  /**
+   * Delete dead jobs. A dependency edge never silently disappears (a dependent must not run without its
+   * parent): one job (`id`) with dependents that have not succeeded is refused (H2K_JOB_STATE naming them:
+   * retry it, or purge all); purging all takes each dead job's unsucceeded dependents (skipped, cancelled …,
+   * transitively) with it, and keeps a dead job one of whose dependents is still unfinished.
+   */
   purge(id?: string): number {
     const {log, store} = this.ctx
     if (id !== undefined) {
       const row = this.find(id)
       if (row.status !== 'dead') throw stateError(row, 'purged (only dead jobs are)')
+      const waiting = store.dependentsOf(row.id).filter((child) => store.job(child)?.status !== 'succeeded')
+      if (waiting.length > 0) {
+        throw new H2KError('H2K_JOB_STATE', `Job ${row.id} cannot be purged: job(s) ${waiting.join(', ')} depend on it and have not succeeded (they would lose the dependency).`, {
+          details: {dependents: waiting, id: row.id},
+          suggestions: [`Retry ${row.id} (its skipped dependents come with it), or purge the whole dead-letter queue (\`dlq purge --all\`), which removes them with it.`],
+        })
+      }
       const n = store.deleteJobs([row.id])
       log('info', 'dlq:purged', {job: row.id})
       return n
     }
-    const ids: string[] = []
+    const dead: string[] = []
     for (let cursor: string | null | undefined; cursor !== null; ) {
       const page = store.jobsPage({limit: 500, status: 'dead', ...(cursor ? {cursor} : {})})
-      ids.push(...page.jobs.map((j) => j.id))
+      dead.push(...page.jobs.map((j) => j.id))
       cursor = page.nextCursor
     }
-    const n = store.deleteJobs(ids)
-    log('info', 'dlq:purged', {jobs: n})
+    const ids = new Set<string>()
+    const kept: string[] = []
+    for (const deadId of dead) {
+      const withDependents = this.unsucceededDependents(deadId)
+      if (withDependents === undefined) kept.push(deadId)
+      else for (const one of [deadId, ...withDependents]) ids.add(one)
+    }
+    const n = store.deleteJobs([...ids])
+    log('info', 'dlq:purged', {jobs: n, kept: kept.length > 0 ? kept.join(',') : undefined}, kept.length > 0 ? 'dead jobs with an unfinished dependent are kept' : '')
     return n
+  }
+
+  /** The dependents of `id` (transitively) that have not succeeded, all finished; undefined when one is still unfinished. */
+  private unsucceededDependents(id: string): string[] | undefined {
+    const {store} = this.ctx
+    const found = new Set<string>()
+    const pending = [id]
+    while (pending.length > 0) {
+      for (const child of store.dependentsOf(pending.shift()!)) {
+        const row = store.job(child)
+        if (!row || row.status === 'succeeded' || found.has(child)) continue
+        if (UNFINISHED.has(row.status)) return undefined
+        found.add(child)
+        pending.push(child)
+      }
+    }
+    return [...found]
   }
 
   private find(id: string): JobRow {

@@ -1,4 +1,4 @@
-import type {Clock, Timer} from '../../src/schedule/clock.js'
+import type {Clock, Timer} from '../../src/time/clock.js'
 
 /**
  * A clock the test moves: `advanceTo` fires the timers due on the way, in order, the clock reading each

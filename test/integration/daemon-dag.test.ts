@@ -2,40 +2,12 @@ import assert from 'node:assert/strict'
 import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
-import Database from 'better-sqlite3'
-
 import {apiPort} from '../helpers/api-session.js'
 import {jobs, startDaemon, today, until} from '../helpers/daemon-process.js'
 import {daemonSuite} from '../helpers/daemon-suite.js'
+import {attemptRows, historyDetails} from '../helpers/job-store-rows.js'
 import {convertFixture, makePatternedRaw, sameContent} from '../helpers/patterned-image.js'
 import {runCli} from '../helpers/run-cli.js'
-
-interface Attempt {
-  job_id: string
-  attempt: number
-  started_at: string
-  ended_at: string | null
-  outcome: string | null
-  error_json: string | null
-}
-
-function attempts(out: string): Attempt[] {
-  const db = new Database(join(out, '.daemon', 'jobs.db'), {readonly: true})
-  try {
-    return db.prepare('SELECT * FROM job_attempts ORDER BY job_id, attempt').all() as Attempt[]
-  } finally {
-    db.close()
-  }
-}
-
-function historyDetails(out: string, id: string): string[] {
-  const db = new Database(join(out, '.daemon', 'jobs.db'), {readonly: true})
-  try {
-    return (db.prepare('SELECT to_status, detail FROM job_history WHERE job_id = ? ORDER BY id').all(id) as Array<{to_status: string; detail: string | null}>).map((r) => `${r.to_status}: ${r.detail ?? ''}`)
-  } finally {
-    db.close()
-  }
-}
 
 const TERMINAL = new Set(['succeeded', 'failed', 'duplicate', 'cancelled', 'dead', 'skipped'])
 
@@ -85,7 +57,7 @@ describe('daemon: job dependencies and the dead-letter queue', function () {
     assert.match(first.e!.error!, /H2K_DEPENDENCY_FAILED/)
     assert.match(d.stderr(), new RegExp(`job:skipped .*job=${first.d!.id}.*parent=${first.b!.id}`))
     // Skipped jobs never ran; every job that ran started after each job it depends on had ended.
-    const runs = attempts(out)
+    const runs = attemptRows(out)
     assert.deepEqual(runs.filter((r) => r.job_id === first.d!.id || r.job_id === first.e!.id), [])
     const runOf = (n: string) => runs.find((r) => r.job_id === first[n]!.id)!
     for (const [child, parent] of [['c', 'a'], ['f', 'a']] as const) assert.ok(runOf(child).started_at >= runOf(parent).ended_at!, `${child} started before ${parent} ended`)
@@ -103,7 +75,7 @@ describe('daemon: job dependencies and the dead-letter queue', function () {
     assert.equal(retried.code, 0, retried.stderr)
     assert.deepEqual(retried.json.jobs.map((q: {name: string}) => q.name).sort(), ['b', 'd', 'e'])
     await until('b, d, e succeeded', () => ['b', 'd', 'e'].every((n) => byName()[n]?.status === 'succeeded'), 120_000, d)
-    const again = attempts(out)
+    const again = attemptRows(out)
     const lastRun = (n: string) => again.filter((r) => r.job_id === first[n]!.id).at(-1)!
     assert.deepEqual(again.filter((r) => r.job_id === first.b!.id).map((r) => r.outcome), ['failed', 'succeeded'], 'both runs of b recorded')
     assert.ok(lastRun('d').started_at >= lastRun('b').ended_at!)
@@ -137,7 +109,7 @@ describe('daemon: job dependencies and the dead-letter queue', function () {
     writeFileSync(join(inbox, 'junk.vmdk'), Buffer.alloc(1024 * 1024, 0x5a))
     const job = await until('dead', () => jobs(out).find((j) => j.status === 'dead'), 60_000, d)
     assert.equal(job.attempts, 3)
-    const runs = attempts(out).filter((r) => r.job_id === job.id)
+    const runs = attemptRows(out).filter((r) => r.job_id === job.id)
     assert.deepEqual(runs.map((r) => [r.attempt, r.outcome, JSON.parse(r.error_json!).code]), [[1, 'retry', 'H2K_INPUT_UNRECOGNIZED'], [2, 'retry', 'H2K_INPUT_UNRECOGNIZED'], [3, 'dead', 'H2K_INPUT_UNRECOGNIZED']])
     assert.match(d.stderr(), /ERROR job:dead /)
     const record = await until('error file', () => existsSync(join(root, 'failed', today(), 'junk.vmdk.error.json')) && JSON.parse(readFileSync(join(root, 'failed', today(), 'junk.vmdk.error.json'), 'utf8')), 15_000, d)

@@ -5,6 +5,7 @@ import {join} from 'node:path'
 import {loadDaemonConfig} from '../../src/daemon/config.js'
 import type {DaemonEvent} from '../../src/daemon/daemon-events.js'
 import {definitionOf} from '../../src/daemon/job-definition.js'
+import {skipDependents} from '../../src/daemon/dependency-skip.js'
 import {JobStore} from '../../src/daemon/store.js'
 import {DaemonJobService} from '../../src/service/job-service.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
@@ -116,5 +117,38 @@ describe('JobService: submit, cancel, retry, purge on a real store', () => {
     assert.equal(service.purge(), 1)
     assert.deepEqual(store.jobs({}).map((j) => j.name), ['c'])
     assert.equal(service.show(rows[2]!.id.slice(0, 6))?.job.name, 'c')
+  })
+
+  it('purge never leaves a dependent without its parent: one id refuses naming them; all takes them along; a retry is job:queued retried', async () => {
+    const wave = {jobs: [{input: join(allowed, 'db.raw'), name: 'db'}, {depends_on: ['db'], input: join(allowed, 'app.raw'), name: 'app'}, {depends_on: ['app'], input: join(allowed, 'web.raw'), name: 'web'}]}
+    const [db, app, web] = await service.submit(wave, {origin: 'api'})
+    const [lone] = await service.submit({input: join(allowed, 'db.raw'), name: 'lone'}, {origin: 'api'})
+    for (const id of [db!.id, lone!.id]) store.transition(id, 'dead', 'test: retries exhausted')
+    skipDependents({emit: () => {}, log: () => {}, store}, db!.id)
+    assert.deepEqual([store.job(app!.id)!.status, store.job(web!.id)!.status], ['skipped', 'skipped'])
+    assert.throws(() => service.purge(db!.id), (e: {code?: string; message: string; details?: {dependents?: string[]}}) => {
+      assert.equal(e.code, 'H2K_JOB_STATE', e.message)
+      assert.deepEqual(e.details?.dependents, [app!.id])
+      return true
+    })
+    assert.deepEqual(store.dependenciesOf(app!.id), [db!.id], 'the edge is still there')
+    // A retry brings the chain back: job:queued marked retried (not a new job), no plain job:queued.
+    events.length = 0
+    service.retry(db!.id)
+    assert.deepEqual(events.map((e) => e.type === 'job:queued' && [e.job.name, e.retried]), [['db', true], ['app', true], ['web', true]])
+    for (const id of [db!.id, app!.id, web!.id]) store.transition(id, 'dead', 'test: again')
+    store.transition(app!.id, 'skipped', 'test: dependency failed')
+    store.transition(web!.id, 'skipped', 'test: dependency failed')
+    // Purging all: each dead job with its unsucceeded dependents, transitively (db, app, web), and lone.
+    assert.equal(service.purge(), 4)
+    assert.deepEqual(store.jobs({}).map((j) => j.name), [])
+  })
+
+  it('purge --all keeps a dead job one of whose dependents is still unfinished', async () => {
+    const [db, app] = await service.submit({jobs: [{input: join(allowed, 'db.raw'), name: 'db'}, {depends_on: ['db'], input: join(allowed, 'app.raw'), name: 'app'}]}, {origin: 'api'})
+    store.transition(db!.id, 'dead', 'test: retries exhausted')
+    assert.equal(store.job(app!.id)!.status, 'queued')
+    assert.equal(service.purge(), 0)
+    assert.deepEqual(store.dependenciesOf(app!.id), [db!.id])
   })
 })

@@ -8,13 +8,17 @@ import {definitionOf} from '../../src/daemon/job-definition.js'
 import {jobInfo} from '../../src/daemon/job-info.js'
 import {policyFromDocument} from '../../src/daemon/job-policy.js'
 import {type JobRow, JobStore} from '../../src/daemon/store.js'
+import {dependencyGate, notBeforeGate} from '../../src/daemon/dispatch-gate.js'
+import {dueJobs} from '../../src/daemon/due-jobs.js'
+import {GateSet} from '../../src/daemon/gate-set.js'
 import {windowGate} from '../../src/schedule/window-gate.js'
-import {type WindowClock, WindowEndPiece} from '../../src/schedule/window-piece.js'
+import {WindowEndPiece} from '../../src/schedule/window-piece.js'
 import {DaemonJobService} from '../../src/service/job-service.js'
+import type {Clock} from '../../src/time/clock.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
 /** A clock the test moves: timers fire when it passes their time, never by wall time. */
-class FakeClock implements WindowClock {
+class FakeClock implements Clock {
   private readonly timers: Array<{at: number; fn: () => void; live: boolean}> = []
   constructor(private current: number) {}
   now(): number {
@@ -139,10 +143,57 @@ describe('time windows: policy, gate and window_end on a real store', () => {
     assert.match(decision.reason, /^window cannot be judged: window\.timezone: "Gone\/Zone" is not an IANA time zone/)
   })
 
+  it('the pump asks the gates about every waiting job, not only up to the free slots: a held job says why while the pool is full', async () => {
+    const [first] = await service.submit({input: join(allowed, 'app.raw'), name: 'first'}, {origin: 'api'})
+    const [held] = await service.submit({input: join(allowed, 'db.raw'), name: 'held', window: {hours: '01:00-02:00', timezone: 'UTC'}}, {origin: 'api'})
+    const [free] = await service.submit({input: join(allowed, 'web.raw'), name: 'free'}, {origin: 'api'})
+    const clock = new FakeClock(at('2026-12-03T12:00:00Z'))
+    const gates = new GateSet([notBeforeGate, dependencyGate(store), windowGate()], () => {}, clock)
+    const ctx = {emit: () => {}, gates, log: () => {}, settle: async () => {}, store}
+    const reason = `outside window 01:00-02:00 UTC, opens ${new Date(at('2026-12-04T01:00:00Z')).toISOString()}`
+    try {
+      // One slot: `first` starts; `held` behind it is asked anyway and says why; `free` is due but waits for a slot.
+      assert.deepEqual(dueJobs(ctx, () => false, 1, clock.now()).map((r) => r.name), ['first'])
+      assert.deepEqual([store.job(held!.id)!.not_before, store.job(held!.id)!.wait_reason], [at('2026-12-04T01:00:00Z'), reason])
+      assert.deepEqual([store.job(free!.id)!.wait_reason, store.job(first!.id)!.wait_reason], [null, null])
+      // The pool full (no slot at all): a job submitted now is asked too.
+      const [late] = await service.submit({input: join(allowed, 'db.raw'), name: 'late', window: {hours: '01:00-02:00', timezone: 'UTC'}}, {origin: 'api'})
+      assert.deepEqual(dueJobs(ctx, () => false, 0, clock.now()), [])
+      assert.equal(store.job(late!.id)!.wait_reason, reason)
+      // The gates' wake timer runs on the daemon's clock (an hour at most, then the pump asks again).
+      assert.deepEqual(clock.pending, [clock.now() + 3_600_000])
+    } finally {
+      gates.close()
+    }
+  })
+
+  it('the pump asks at most MAX_ASKED_PER_PUMP waiting jobs beyond those it starts, and never one whose stored not_before has not come', async () => {
+    const {MAX_ASKED_PER_PUMP} = await import('../../src/daemon/due-jobs.js')
+    const definition = JSON.stringify({filename: 'x.raw', policy: {window: {hours: '01:00-02:00', timezone: 'UTC'}}, settings: {}, size: 1})
+    const rows = store.transaction(() => Array.from({length: MAX_ASKED_PER_PUMP + 5}, (_, i) => store.insertJob({definition_json: definition, id: `w${String(i).padStart(5, '0')}`, name: 'x', output_path: join(temp.dir, 'out', `x${i}`), source_path: 'x.raw', vm_path: join(allowed, 'db.raw')})))
+    const clock = new FakeClock(at('2026-12-03T12:00:00Z'))
+    let calls = 0
+    const window = windowGate()
+    const gates = new GateSet([(row, def, now) => (calls++, window(row, def, now))], () => {}, clock)
+    const ctx = {emit: () => {}, gates, log: () => {}, settle: async () => {}, store}
+    const held = () => rows.filter((r) => store.job(r.id)!.wait_reason !== null).length
+    try {
+      assert.deepEqual(dueJobs(ctx, () => false, 0, clock.now()), [])
+      assert.deepEqual([calls, held()], [MAX_ASKED_PER_PUMP, MAX_ASKED_PER_PUMP], 'the oldest ones first')
+      // The next pump skips those whose stored not_before has not come and asks the rest.
+      assert.deepEqual(dueJobs(ctx, () => false, 0, clock.now()), [])
+      assert.deepEqual([calls, held()], [MAX_ASKED_PER_PUMP + 5, MAX_ASKED_PER_PUMP + 5])
+      assert.deepEqual(dueJobs(ctx, () => false, 0, clock.now()), [])
+      assert.equal(calls, MAX_ASKED_PER_PUMP + 5, 'nothing is asked again before the window opens')
+    } finally {
+      gates.close()
+    }
+  })
+
   it('window_end: cancel: a job started inside its window is cancelled through the JobService when it closes; finish and override are left alone', async () => {
     const [db, app, web] = await service.submit(wave(allowed), {origin: 'api'})
     const clock = new FakeClock(at('2026-12-02T23:00:00Z'))
-    const piece = new WindowEndPiece({clock, jobs: service, log: () => {}})
+    const piece = new WindowEndPiece({clock, jobs: service, log: () => {}, policyOf: (id) => definitionOf(store.job(id)!).policy})
     for (const row of [db!, app!, web!]) {
       const running = store.transition(row.id, 'running', 'started')
       piece.onDaemonEvent({at: new Date(clock.now()), attempt: 1, job: jobInfo(running), type: 'job:started'})
@@ -159,7 +210,7 @@ describe('time windows: policy, gate and window_end on a real store', () => {
   it('window_end: the timer goes when the job ends first, and a job started outside its window (overridden) gets none', async () => {
     const [db] = await service.submit(wave(allowed), {origin: 'api'})
     const clock = new FakeClock(at('2026-12-02T23:00:00Z'))
-    const piece = new WindowEndPiece({clock, jobs: service, log: () => {}})
+    const piece = new WindowEndPiece({clock, jobs: service, log: () => {}, policyOf: (id) => definitionOf(store.job(id)!).policy})
     const running = store.transition(db!.id, 'running', 'started')
     piece.onDaemonEvent({at: new Date(clock.now()), attempt: 1, job: jobInfo(running), type: 'job:started'})
     assert.deepEqual(piece.armed, [db!.id])
