@@ -8,7 +8,7 @@ import {applySchedulePolicy, expandTemplate} from './job-template.js'
 import {missedReason} from './missed-reason.js'
 import type {RunOutcome, Schedule, ScheduleRun, ScheduleSpec} from './schedule.js'
 import type {ScheduleStore} from './schedule-store.js'
-import {checkScheduleCount} from '../service/service-limits.js'
+import {checkScheduleCount} from './schedule-limits.js'
 
 /** What a schedule submits through (the daemon's JobService.submit, origin 'schedule'). */
 export type SubmitJobs = (document: Record<string, unknown>, options: {origin: 'schedule'; scheduleId: string}) => Promise<Array<{id: string}>>

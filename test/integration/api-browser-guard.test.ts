@@ -45,7 +45,7 @@ describe('the API refuses browsers it did not serve (DNS rebinding, cross-site),
 
   const status = async (id: string): Promise<string> => (await api.call('GET', `/api/v1/jobs/${id}`)).body.job.status
 
-  it('M2: a Host that is not an IP literal or localhost is refused (DNS rebinding), on the API and on /metrics', async () => {
+  it('a Host that is not an IP literal or localhost is refused (DNS rebinding), on the API and on /metrics', async () => {
     const body = JSON.stringify({input: disk})
     const submit = await request(port, '/api/v1/jobs', {body, headers: {'Content-Type': 'application/json', Host: `evil.example:${port}`, Origin: `http://evil.example:${port}`}, method: 'POST'})
     assert.equal(submit.status, 403, submit.body)
@@ -59,7 +59,7 @@ describe('the API refuses browsers it did not serve (DNS rebinding, cross-site),
     assert.equal((await request(metricsPort, '/metrics', {headers: {Host: `localhost:${metricsPort}`}})).status, 200)
   })
 
-  it('M2: a cross-site cancel (foreign Origin, Sec-Fetch-Site, or no Content-Type) is refused; the job stays queued', async () => {
+  it('a cross-site cancel (foreign Origin, Sec-Fetch-Site, or no Content-Type) is refused; the job stays queued', async () => {
     const path = `/api/v1/jobs/${queued}/cancel`
     assert.equal((await request(port, path, {headers: {Origin: 'https://evil.example'}, method: 'POST'})).status, 403)
     assert.equal((await request(port, path, {headers: {'Content-Type': 'application/json', Origin: 'null'}, method: 'POST'})).status, 403)
@@ -74,7 +74,7 @@ describe('the API refuses browsers it did not serve (DNS rebinding, cross-site),
     assert.equal(own.status, 200)
   })
 
-  it('L4: cancel, retry and DELETE /dlq need the full id; "%25" and short prefixes are refused', async () => {
+  it('cancel, retry and DELETE /dlq need the full id; "%25" and short prefixes are refused', async () => {
     for (const [method, path] of [['POST', `/api/v1/jobs/${queued.slice(0, 2)}/cancel`], ['POST', `/api/v1/jobs/${queued.slice(0, 7)}/retry`], ['DELETE', '/api/v1/dlq/%25'], ['POST', '/api/v1/dlq/%25/retry'], ['POST', '/api/v1/jobs/%25%25%25%25%25%25%25%25/cancel']] as const) {
       const answer = await api.call(method, path)
       assert.equal(answer.status, 404, `${method} ${path}: ${answer.text}`)
@@ -85,13 +85,13 @@ describe('the API refuses browsers it did not serve (DNS rebinding, cross-site),
     assert.equal((await api.call('POST', `/api/v1/jobs/${queued}/cancel`)).status, 200)
   })
 
-  it('M5: a batch of more than 1000 jobs is refused before it is planned', async () => {
+  it('a batch of more than 1000 jobs is refused before it is planned', async () => {
     const answer = await api.call('POST', '/api/v1/jobs', {body: {jobs: Array.from({length: 1001}, () => ({input: disk}))}})
     assert.equal(answer.status, 400, answer.text)
     assert.match(answer.body.error.message, /at most 1000/)
   })
 
-  it('M5: at most 1000 schedules', async () => {
+  it('at most 1000 schedules', async () => {
     for (let i = 0; i < 1000; i++) {
       const made = await api.call('POST', '/api/v1/schedules', {body: {cron: '0 0 1 1 *', id: `s${i}`, job_template: {input: disk}}})
       assert.equal(made.status, 201, made.text)

@@ -60,7 +60,7 @@ describe('untrusted input after submit: inputs re-checked, outputs never shared,
     api = new ApiSession(await apiPort(d), TOKEN)
   })
 
-  it('H1: a retry after a directory on the input path became a symlink is refused, nothing outside allowed_input_dirs is read', async () => {
+  it('a retry after a directory on the input path became a symlink is refused, nothing outside allowed_input_dirs is read', async () => {
     const input = join(disks, 'sub', 'x.raw')
     writeFileSync(input, '') // an empty file fails at once
     const sub = await api.call('POST', '/api/v1/jobs', {body: {input, output_format: 'raw', retry: {max_retries: 0}}})
@@ -76,7 +76,7 @@ describe('untrusted input after submit: inputs re-checked, outputs never shared,
     assert.deepEqual(holdingMarker(out), [])
   })
 
-  it('H1: a job whose input path is swapped while it waits for its parent fails H2K_UNSAFE_PATH when it starts', async () => {
+  it('a job whose input path is swapped while it waits for its parent fails H2K_UNSAFE_PATH when it starts', async () => {
     mkdirSync(join(disks, 'late'))
     execFileSync('qemu-img', ['create', '-q', '-f', 'raw', join(disks, 'late', 'x.raw'), '1M'])
     // The parent's conversion (a second or so) is the wait; a window or a long queue would do the same.
@@ -95,7 +95,7 @@ describe('untrusted input after submit: inputs re-checked, outputs never shared,
     assert.deepEqual(holdingMarker(out), [])
   })
 
-  it('H3: retrying an old job never clears the outputs of a newer job of the same name', async () => {
+  it('retrying an old job never clears the outputs of a newer job of the same name', async () => {
     writeFileSync(join(disks, 'empty.raw'), '')
     execFileSync('qemu-img', ['create', '-q', '-f', 'raw', join(disks, 'good.raw'), '1M'])
     const a = await api.call('POST', '/api/v1/jobs', {body: {input: join(disks, 'empty.raw'), name: 'web01', retry: {max_retries: 0}}})
@@ -114,7 +114,7 @@ describe('untrusted input after submit: inputs re-checked, outputs never shared,
     assert.deepEqual(readdirSync(bDone.job.output_path).sort(), before)
   })
 
-  it('H3: a job sharing its output path with another (a store of an older build) gets a new path before its attempt clears anything', async () => {
+  it('a job sharing its output path with another (a store of an older build) gets a new path before its attempt clears anything', async () => {
     writeFileSync(join(disks, 'empty2.raw'), '')
     execFileSync('qemu-img', ['create', '-q', '-f', 'raw', join(disks, 'good2.raw'), '1M'])
     const a = await api.call('POST', '/api/v1/jobs', {body: {input: join(disks, 'empty2.raw'), name: 'web02', retry: {max_retries: 0}}})
@@ -138,7 +138,7 @@ describe('untrusted input after submit: inputs re-checked, outputs never shared,
     assert.deepEqual(readdirSync(bDone.job.output_path).sort(), before)
   })
 
-  it('L2: a job left running by an internal failure of its runner can be cancelled (then retried)', async () => {
+  it('a job left running by an internal failure of its runner can be cancelled (then retried)', async () => {
     execFileSync('qemu-img', ['create', '-q', '-f', 'raw', join(disks, 'orphan.raw'), '1M'])
     // The store refuses to record the attempt (a real store failure, after the job was marked running).
     const db = new Database(join(out, '.daemon', 'jobs.db'))

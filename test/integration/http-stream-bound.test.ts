@@ -7,7 +7,7 @@ import {RouteTable, type StreamSink} from '../../src/http/routes.js'
 describe('streaming replies honour back-pressure: a client that stops reading is cut off', function () {
   this.timeout(60_000)
 
-  it('M4: past 1 MiB unsent the stream is ended (the client reconnects with Last-Event-ID), memory does not grow without bound', async () => {
+  it('past 1 MiB unsent the stream is ended (the client reconnects with Last-Event-ID), memory does not grow without bound', async () => {
     const CHUNK = 'x'.repeat(64 * 1024)
     const LIMIT = 64 * 1024 * 1024
     let written = 0

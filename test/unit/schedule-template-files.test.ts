@@ -44,7 +44,7 @@ describe('schedule templates: files opened without following links, checked afte
 
   const outcome = (p: Promise<unknown>): Promise<string> => p.then((v) => JSON.stringify(v), (e: Error) => `${e.message} ${JSON.stringify((e as {details?: unknown}).details ?? {})}`)
 
-  it('M1: a job_file whose directory is swapped for a link while triggers run never parses the file outside', async () => {
+  it('a job_file whose directory is swapped for a link while triggers run never parses the file outside', async () => {
     const real = join(allowed, 'tpl.real')
     mkdirSync(real)
     writeFileSync(join(real, 'job.yaml'), `input: ${join(allowed, 'none.raw')}\n`)
@@ -53,7 +53,7 @@ describe('schedule templates: files opened without following links, checked afte
     assert.deepEqual(said.filter((s) => /db_password|hunter2|api_key/.test(s)), [])
   })
 
-  it('M1: a sweep_dir swapped for a link while triggers run never lists the directory outside', async () => {
+  it('a sweep_dir swapped for a link while triggers run never lists the directory outside', async () => {
     const real = join(allowed, 'tpl.real')
     mkdirSync(join(real, 'sw'), {recursive: true})
     writeFileSync(join(real, 'sw', 'web01.raw'), 'x')
@@ -62,7 +62,7 @@ describe('schedule templates: files opened without following links, checked afte
     assert.deepEqual(said.filter((s) => /private-vm/.test(s)), [])
   })
 
-  it('M1: a template that fails parsing or validation is told by key paths and positions, never by its values', async () => {
+  it('a template that fails parsing or validation is told by key paths and positions, never by its values', async () => {
     writeFileSync(join(allowed, 'syntax.yaml'), 'input: x\n  db_password: hunter2: nested\n')
     const err = await expandTemplate({job_file: join(allowed, 'syntax.yaml')}, {allowedInputDirs: [allowed], source: 'api'}).then(() => undefined, (e: Error) => e)
     assert.ok(err, 'a syntax error is refused')
@@ -73,7 +73,7 @@ describe('schedule templates: files opened without following links, checked afte
     assert.doesNotMatch(`${bad.message} ${JSON.stringify((bad as {details?: unknown}).details)}`, /hunter2/)
   })
 
-  it('M1: a job_file that is itself a symlink is refused without following it', async () => {
+  it('a job_file that is itself a symlink is refused without following it', async () => {
     symlinkSync(join(temp.dir, 'secret', 'job.yaml'), join(allowed, 'link.yaml'))
     const err = await expandTemplate({job_file: join(allowed, 'link.yaml')}, {allowedInputDirs: [allowed], source: 'config'}).then(() => undefined, (e: Error) => e)
     assert.match(String(err?.message), /symbolic link/)
@@ -82,7 +82,7 @@ describe('schedule templates: files opened without following links, checked afte
 })
 
 describe('schedule.missed reasons', () => {
-  it('M1: keep codes, key paths and positions, never a refused value', async () => {
+  it('keep codes, key paths and positions, never a refused value', async () => {
     const {H2KError} = await import('@hyper2kvm/plugin-api')
     const {missedReason} = await import('../../src/schedule/missed-reason.js')
     const reason = missedReason(new H2KError('H2K_JOB_INVALID', '/in/job.yaml is not a valid job file:\n/in/job.yaml:2:16: output_format: must be one of qcow2, raw (got "hunter2")\n/in/job.yaml:3:1: db_password: unknown key'))
