@@ -103,7 +103,7 @@ describe('change diffs: inspect --plan shows them without writing anything, conv
     const image = byPath.get(IMAGE)!
     assert.equal(image.diff, undefined)
     assert.equal(image.diff_note, `binary: ${IMAGE_BYTES} bytes → unknown`)
-    assert.match(image.reason!, /would be rebuilt by initramfs-tools .*dry run: not rebuilt/)
+    assert.match(image.reason!, /would get .* appended as an extra cpio member \(or be rebuilt by initramfs-tools if the append form does not apply\) \(dry run: not written, not checked\)/)
 
     // The human plan: each change and its diff, every guest control character escaped.
     assertNoControls('inspect --plan stdout', human.stdout.replaceAll('\t', ''))

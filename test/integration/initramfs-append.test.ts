@@ -3,6 +3,7 @@ import {execFileSync} from 'node:child_process'
 import {copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 
+import {INITRAMFS_VIRTIO_FN} from '../../plugins/linux/src/guest-facts.js'
 import {APPEND_SCRIPT, appendCall, parseAppendOutput} from '../../plugins/linux/src/initramfs-append.js'
 import {DEFAULT_INITRAMFS_DRIVERS} from '../../plugins/linux/src/transforms/initramfs-drivers.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
@@ -194,6 +195,37 @@ describe('fixer:initramfs append form (real cpio, gzip, zstd, depmod, modprobe, 
           assert.ok(appended.includes(path), `${path} carried in the member`)
           assert.equal(readFileSync(join(unpacked, path), 'utf8'), content)
         }
+      } finally {
+        cleanup()
+      }
+    })
+  }
+})
+
+/** What the inspection's quick check (`initramfs_virtio`, the facts script's) says of an image. */
+function virtioListed(image: string): string {
+  return sh(`${INITRAMFS_VIRTIO_FN}\ninitramfs_virtio '${image}'\n`).trim()
+}
+
+describe('the virtio_blk check lists every member of an image (real gzip, zstd, cpio)', function () {
+  this.timeout(120_000)
+  const table: Array<{name: string; compress: 'gzip' | 'zstd'; modules: string[]; append: boolean; expect: string}> = [
+    {append: false, compress: 'gzip', expect: 'no', modules: ['dm_mod'], name: 'one gzip archive without virtio_blk'},
+    {append: false, compress: 'zstd', expect: 'yes', modules: ['virtio_blk'], name: 'one zstd archive with virtio_blk'},
+    {append: true, compress: 'gzip', expect: 'yes', modules: ['dm_mod'], name: 'a gzip image with the appended member'},
+    {append: true, compress: 'zstd', expect: 'yes', modules: ['dm_mod'], name: 'a zstd image with the appended gzip member'},
+  ]
+  for (const t of table) {
+    it(`${t.name}: ${t.expect}`, () => {
+      const {cleanup, dir} = makeTempDir('h2k-append-list-')
+      try {
+        const root = join(dir, 'guest')
+        const image = buildGuest(root, {config: 'CONFIG_RD_GZIP=y', expect: {kind: 'appended'}, image: {compress: t.compress, layout: 'usr/lib', modules: t.modules}, name: t.name})
+        if (t.append) {
+          assert.equal(virtioListed(image), 'no', 'before the append')
+          assert.equal(parseAppendOutput(sh(`${APPEND_SCRIPT}\n${appendCall(root, KERNEL!, image, DRIVERS)}\n`)).kind, 'appended')
+        }
+        assert.equal(virtioListed(image), t.expect)
       } finally {
         cleanup()
       }

@@ -109,15 +109,17 @@ export async function rebuiltImages(session: GuestSession, kernels: KernelInfo[]
 
 /**
  * initramfs: the virtio drivers (plus ahci, nvme, sd_mod, dm_mod) become a permanent part of the guest's
- * initramfs configuration, then the initramfs of every installed kernel is rebuilt by the guest's own
- * tool, inside the guest, and checked to contain virtio_blk.
+ * initramfs configuration; then each installed kernel's image gets them (--initramfs-mode): appended as an
+ * extra cpio member with a module index from the guest's depmod (initramfs-append.ts; seconds), or rebuilt
+ * by the guest's own tool inside the guest (minutes under TCG) where appending does not apply or is not
+ * proved for the tool; either way checked to contain virtio_blk, and the report says which per kernel.
  */
 export const initramfsFixer: PipelineStage = {
   // Last: whatever the other fixers change (a modprobe setting of fixer:vmware-tools, network renames udev
-  // copies into the image) must be in the rebuilt initramfs.
+  // copies into the image) must be in the rebuilt initramfs — or, appended, ride along in the extra member.
   after: ['fstab', 'grub', 'network', 'vmware-tools'],
   applies: (ctx) => isFixableLinux(ctx) && ctx.job.fix.initramfs,
-  description: 'initramfs: add virtio drivers to the guest\'s initramfs config and rebuild it for every installed kernel with the guest\'s own tool',
+  description: 'initramfs: add virtio drivers to the guest\'s initramfs config, and to every installed kernel\'s image: appended as an extra cpio member, or rebuilt with the guest\'s own tool (--initramfs-mode)',
   kind: 'fixer',
   name: 'initramfs',
   async run(ctx) {
