@@ -11,7 +11,7 @@ import {type JobResultJson, jobResultJson, planResultJson} from '../output/job-r
 import {runJob} from '../stages/run-job.js'
 
 /** convert's flags that shape what the fixers do: they mean something to `inspect` only with --plan. */
-const PLAN_FLAGS = ['fstab-mode', 'fix-grub', 'regen-initramfs', 'initramfs-drivers'] as const
+const PLAN_FLAGS = ['fstab-mode', 'fix-grub', 'regen-initramfs', 'initramfs-drivers', 'initramfs-mode'] as const
 
 export default class Inspect extends BaseCommand<typeof Inspect> {
   static override args = {
@@ -37,6 +37,7 @@ With --plan the fixers run too, on that throw-away overlay, and the command show
     'fix-grub': Flags.boolean({allowNo: true, default: true, description: convertFlags['fix-grub'].description, helpGroup: 'PLAN'}),
     'fstab-mode': Flags.option({default: 'stabilize-all' as const, description: convertFlags['fstab-mode'].description, helpGroup: 'PLAN', options: ['stabilize-all', 'bypath-only', 'noop'] as const})(),
     'initramfs-drivers': Flags.string({description: convertFlags['initramfs-drivers'].description, helpGroup: 'PLAN'}),
+    'initramfs-mode': Flags.option({default: 'auto' as const, description: convertFlags['initramfs-mode'].description, helpGroup: 'PLAN', options: ['auto', 'append', 'rebuild'] as const})(),
     progress: Flags.boolean({allowNo: true, default: true, description: 'Show progress on stderr.'}),
     'regen-initramfs': Flags.boolean({allowNo: true, default: true, description: convertFlags['regen-initramfs'].description, helpGroup: 'PLAN'}),
   }
@@ -58,6 +59,7 @@ With --plan the fixers run too, on that throw-away overlay, and the command show
       'fix-grub': this.flags['fix-grub'],
       'fstab-mode': this.flags['fstab-mode'],
       'initramfs-drivers': this.flags['initramfs-drivers'],
+      'initramfs-mode': this.flags['initramfs-mode'],
       'output-dir': tmpdir(),
       'regen-initramfs': this.flags['regen-initramfs'],
       sandbox: this.flags.sandbox,

@@ -9,7 +9,7 @@ import {schemaValidator} from './schemas.js'
 import {documentStageOptions, type StageOptionLayer} from './stage-option-layer.js'
 
 /** The job-file keys a configuration may set (defaults for every job); `input` and `name` are per job. */
-export const CONFIG_KEYS = ['output_dir', 'output_format', 'compress', 'compression', 'flatten', 'fix', 'fstab_mode', 'regen_initramfs', 'fix_grub', 'verify_boot', 'initramfs_drivers', 'overwrite', 'sandbox', 'keep_vmware_tools', 'emit', 'keep_macs'] as const
+export const CONFIG_KEYS = ['output_dir', 'output_format', 'compress', 'compression', 'flatten', 'fix', 'fstab_mode', 'regen_initramfs', 'fix_grub', 'verify_boot', 'initramfs_drivers', 'initramfs_mode', 'overwrite', 'sandbox', 'keep_vmware_tools', 'emit', 'keep_macs'] as const
 export type ConfigKey = (typeof CONFIG_KEYS)[number]
 
 /**
@@ -89,6 +89,7 @@ export async function loadConfig(options: {configPath?: string; cwd?: string; en
     flatten: true,
     fstab_mode: defaults.fix.fstabMode,
     initramfs_drivers: defaults.fix.initramfsDrivers ?? 'built-in list',
+    initramfs_mode: defaults.fix.initramfsMode ?? 'auto',
     keep_vmware_tools: defaults.fix.keepVmwareTools ?? false,
     keep_macs: defaults.keepMacs ?? false,
     output_dir: defaults.outputDir,

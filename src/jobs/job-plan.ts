@@ -29,6 +29,7 @@ export interface JobEntry {
   window_end?: 'cancel' | 'finish'
   override_window?: boolean
   initramfs_drivers?: string[]
+  initramfs_mode?: JobSettings['fix']['initramfsMode']
   overwrite?: boolean
   /** false: run qemu unsandboxed (--no-sandbox). */
   sandbox?: boolean
@@ -128,6 +129,7 @@ export function entryToFlags(entry: JobEntry, baseDir: string): FlagValues {
   if (entry.verify_boot !== undefined) flags['verify-boot'] = entry.verify_boot
   if (entry.name !== undefined) flags.name = entry.name
   if (entry.initramfs_drivers !== undefined) flags['initramfs-drivers'] = entry.initramfs_drivers.join(',')
+  if (entry.initramfs_mode !== undefined) flags['initramfs-mode'] = entry.initramfs_mode
   if (entry.overwrite !== undefined) flags.overwrite = entry.overwrite
   if (entry.sandbox !== undefined) flags.sandbox = entry.sandbox
   if (entry.keep_vmware_tools !== undefined) flags['keep-vmware-tools'] = entry.keep_vmware_tools

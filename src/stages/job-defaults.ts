@@ -13,7 +13,7 @@ export function defaultJobSettings(input: string, outputDir: string): JobSetting
     compress: false,
     compression: 'zstd',
     emit: [],
-    fix: {continueOnError: false, enabled: true, fstabMode: 'stabilize-all', grub: true, initramfs: true, keepVmwareTools: false},
+    fix: {continueOnError: false, enabled: true, fstabMode: 'stabilize-all', grub: true, initramfs: true, initramfsMode: 'auto', keepVmwareTools: false},
     format: 'qcow2',
     input,
     keepMacs: false,

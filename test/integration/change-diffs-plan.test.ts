@@ -103,7 +103,7 @@ describe('change diffs: inspect --plan shows them without writing anything, conv
     const image = byPath.get(IMAGE)!
     assert.equal(image.diff, undefined)
     assert.equal(image.diff_note, `binary: ${IMAGE_BYTES} bytes → unknown`)
-    assert.match(image.reason!, /would be rebuilt by initramfs-tools .*dry run: not rebuilt/)
+    assert.match(image.reason!, /would get .* appended as an extra cpio member \(or be rebuilt by initramfs-tools if the append form does not apply\) \(dry run: not written, not checked\)/)
 
     // The human plan: each change and its diff, every guest control character escaped.
     assertNoControls('inspect --plan stdout', human.stdout.replaceAll('\t', ''))
@@ -144,6 +144,12 @@ describe('change diffs: inspect --plan shows them without writing anything, conv
       assert.equal(change.diff, planned.find((p) => p.path === change.path)?.diff, change.path)
     }
     const image = report.changes.find((c) => c.path === IMAGE)!
+    // The fake guest has no cpio, gzip, depmod or modprobe: the append form cannot be used, so auto falls back
+    // to the guest's tool (this guest's update-initramfs), says why in a warning, and the change names the method.
+    assert.match(image.reason!, /^rebuilt by initramfs-tools .*\(method: rebuild\)$/)
+    const fellBack = (report as unknown as {warnings: Array<{code: string; message: string}>}).warnings.filter((w) => w.code === 'INITRAMFS_APPEND_FELL_BACK')
+    assert.equal(fellBack.length, 1, JSON.stringify(fellBack))
+    assert.match(fellBack[0]!.message, new RegExp(`^The initramfs of ${FAKE_KERNEL.replaceAll('.', '\\.')} is rebuilt with the guest's tool instead of appended to: .*\\(missing-tool\\)\\.$`))
     assert.deepEqual(image.bytes, {after: IMAGE_BYTES + 20, before: IMAGE_BYTES})
     assert.equal(image.diff_note, `binary: ${IMAGE_BYTES} bytes → ${IMAGE_BYTES + 20} bytes`)
     assert.equal(sha256(disk), digest, 'the source disk is byte-identical')

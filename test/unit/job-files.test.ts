@@ -91,6 +91,18 @@ describe('job file loading', () => {
     assert.deepEqual(b!.settings.fix.initramfsDrivers, ['virtio_blk', 'nvme'])
   })
 
+  it('initramfs_mode: per job and as a batch default, auto when unset, a value outside auto|append|rebuild refused', async () => {
+    const file = join(dir, 'modes.yaml')
+    writeFileSync(file, 'initramfs_mode: rebuild\njobs:\n  - input: a.vmdk\n  - input: b.vmdk\n    initramfs_mode: append\n')
+    const [a, b] = (await loadJobPlan(file)).jobs
+    assert.equal(a!.settings.fix.initramfsMode, 'rebuild')
+    assert.equal(b!.settings.fix.initramfsMode, 'append')
+    writeFileSync(file, 'input: a.vmdk\n')
+    assert.equal((await loadJobPlan(file)).jobs[0]!.settings.fix.initramfsMode, 'auto')
+    writeFileSync(file, 'input: a.vmdk\ninitramfs_mode: concatenate\n')
+    await assert.rejects(loadJobPlan(file), (error: H2KError) => error.code === 'H2K_JOB_INVALID' && error.message.includes('initramfs_mode'))
+  })
+
   it('lets explicit flags override the file and the file override defaults', async () => {
     const file = join(dir, 'one.yaml')
     writeFileSync(file, 'input: disk.vmdk\noutput_format: raw\nfix_grub: false\n')

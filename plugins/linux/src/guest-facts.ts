@@ -30,9 +30,15 @@ export const compareVersions = naturalCompare
  * probes every decompressor in turn and walks the image's header bytes with a dd fork per field, which
  * under TCG costs seconds per image. Images that start with an uncompressed cpio (early microcode,
  * dracut's early archive) or use a compressor we do not list, or where the guest lacks the
- * decompressor, go to the guest's own lsinitramfs/lsinitrd as before. The quick listing stops at the
- * first archive's trailer, so its "no" is not the last word: before a rebuilt image is called one without
- * virtio_blk, `initramfs_virtio_full` asks the guest's lister (initramfsHasVirtio with `full`). Only the
+ * decompressor, go to the guest's own lsinitramfs/lsinitrd as before. `cpio -t` stops at the first
+ * archive's trailer. Where that archive lacks virtio_blk and the image holds a gzip member after its start with
+ * the header the append form of fixer:initramfs writes (`gzip -n -9`: a cheap scan of the compressed bytes,
+ * so a source image is not decompressed twice), the decompressed stream (kept in a temporary file) is listed
+ * again from each later archive's header, found after each trailer — the decompressor reads every member in a
+ * row (gzip members in a row; Debian's zstd also reads a gzip member after zstd ones), so an image the append
+ * form extended is listed whole. A "no"
+ * is still not the last word: before a rebuilt image is called one without virtio_blk,
+ * `initramfs_virtio_full` asks the guest's lister (initramfsHasVirtio with `full`). Only the
  * listed file names count: modules.order/modules.builtin inside an image name every module, so the bytes
  * are never grepped raw.
  */
@@ -44,6 +50,14 @@ initramfs_virtio_full() {
     if lsinitrd "$1" 2>/dev/null | grep -q 'virtio_blk'; then echo yes; else echo no; fi
   else echo -; fi
 }
+initramfs_virtio_later() {
+  for o in $(grep -aob 'TRAILER!!!' "$1" 2>/dev/null | cut -d: -f1); do
+    s=$(tail -c +$((o + 11)) "$1" | grep -aob '07070[12]' | head -n 1 | cut -d: -f1)
+    [ -n "$s" ] || continue
+    if tail -c +$((o + 11 + s)) "$1" | cpio -t --quiet 2>/dev/null | grep -q 'virtio_blk'; then echo yes; return; fi
+  done
+  echo no
+}
 initramfs_virtio() {
   d=
   case $(od -An -tx1 -N4 "$1" 2>/dev/null | tr -d ' \\n') in
@@ -53,7 +67,12 @@ initramfs_virtio() {
     02214c18) d='lz4 -dc' ;;
   esac
   if [ -n "$d" ] && command -v "\${d%% *}" >/dev/null 2>&1 && command -v cpio >/dev/null 2>&1; then
-    if $d < "$1" 2>/dev/null | cpio -t --quiet 2>/dev/null | grep -q 'virtio_blk'; then echo yes; else echo no; fi
+    if $d < "$1" 2>/dev/null | cpio -t --quiet 2>/dev/null | grep -q 'virtio_blk'; then echo yes; return; fi
+    if LC_ALL=C grep -aobP '\\x1f\\x8b\\x08\\x00\\x00\\x00\\x00\\x00\\x02\\x03' "$1" 2>/dev/null | grep -qv '^0:' && t=$(mktemp 2>/dev/null); then
+      $d < "$1" > "$t" 2>/dev/null
+      initramfs_virtio_later "$t"
+      rm -f "$t"
+    else echo no; fi
   else initramfs_virtio_full "$1"; fi
 }
 `

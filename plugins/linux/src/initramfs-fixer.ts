@@ -1,6 +1,7 @@
 import {H2KError, type GuestSession, type KernelInfo, type PipelineStage, type StageContext} from '@hyper2kvm/plugin-api'
 
 import {gatherFacts, initramfsHasVirtio} from './guest-facts.js'
+import {appendDrivers, describeFallback} from './initramfs-append.js'
 import {isFixableLinux} from './linux-applies.js'
 import {applyTransform} from './record-edit.js'
 import {
@@ -15,6 +16,15 @@ import {
 } from './transforms/index.js'
 
 const STAGE = 'fixer:initramfs'
+
+/**
+ * The initramfs tools whose images the append form is proved on (the e2e suite boots an appended image of
+ * each on virtio); `--initramfs-mode auto` rebuilds with the guest's tool for any other.
+ */
+const APPEND_PROVED: ReadonlySet<string> = new Set(['dracut', 'initramfs-tools'])
+
+/** Appended with the drivers besides the job's list: the virtio console, for a guest console on KVM. */
+const APPEND_EXTRA_DRIVERS = ['virtio_console']
 
 /** Shell-safe: kernel versions and paths come from the guest's /lib/modules and /boot listings. */
 function quote(value: string): string {
@@ -99,15 +109,17 @@ export async function rebuiltImages(session: GuestSession, kernels: KernelInfo[]
 
 /**
  * initramfs: the virtio drivers (plus ahci, nvme, sd_mod, dm_mod) become a permanent part of the guest's
- * initramfs configuration, then the initramfs of every installed kernel is rebuilt by the guest's own
- * tool, inside the guest, and checked to contain virtio_blk.
+ * initramfs configuration; then each installed kernel's image gets them (--initramfs-mode): appended as an
+ * extra cpio member with a module index from the guest's depmod (initramfs-append.ts; seconds), or rebuilt
+ * by the guest's own tool inside the guest (minutes under TCG) where appending does not apply or is not
+ * proved for the tool; either way checked to contain virtio_blk, and the report says which per kernel.
  */
 export const initramfsFixer: PipelineStage = {
   // Last: whatever the other fixers change (a modprobe setting of fixer:vmware-tools, network renames udev
-  // copies into the image) must be in the rebuilt initramfs.
+  // copies into the image) must be in the rebuilt initramfs — or, appended, ride along in the extra member.
   after: ['fstab', 'grub', 'network', 'vmware-tools'],
   applies: (ctx) => isFixableLinux(ctx) && ctx.job.fix.initramfs,
-  description: 'initramfs: add virtio drivers to the guest\'s initramfs config and rebuild it for every installed kernel with the guest\'s own tool',
+  description: 'initramfs: add virtio drivers to the guest\'s initramfs config, and to every installed kernel\'s image: appended as an extra cpio member, or rebuilt with the guest\'s own tool (--initramfs-mode)',
   kind: 'fixer',
   name: 'initramfs',
   async run(ctx) {
@@ -124,26 +136,32 @@ export const initramfsFixer: PipelineStage = {
     const guest: GuestNeeds = {swap: inspection.fstab.some((entry) => entry.fstype === 'swap')}
     await applyTransform(ctx, STAGE, plan.config, before, plan.edit(before, drivers, guest))
     // One guestfish call at a time: the appliance serves one listener.
-    const sizesBefore: Array<number | null> = []
-    for (const kernel of kernels) sizesBefore.push(await imageSize(session, kernel.initramfs))
+    const sizesBefore = new Map<string, number | null>()
+    for (const kernel of kernels) sizesBefore.set(kernel.version, await imageSize(session, kernel.initramfs))
+    const mode = ctx.job.fix.initramfsMode ?? 'auto'
+    const tryAppend = mode === 'append' || (mode === 'auto' && APPEND_PROVED.has(tool!))
     if (ctx.dryRun) {
-      // A plan shows the config edit above; the rebuild only regenerates images, and is the slow part under TCG.
-      for (const [index, kernel] of kernels.entries()) {
+      // A plan shows the config edit above; appending or rebuilding only regenerates images (and the rebuild is the slow part under TCG).
+      const how = tryAppend ? `would get ${drivers.join(', ')} appended as an extra cpio member${mode === 'auto' ? ` (or be rebuilt by ${tool} if the append form does not apply)` : ''}` : `would be rebuilt by ${tool} with ${drivers.join(', ')}`
+      for (const kernel of kernels) {
         ctx.changes.record({
           after: null,
           before: null,
-          bytes: {after: null, before: sizesBefore[index] ?? null},
+          bytes: {after: null, before: sizesBefore.get(kernel.version) ?? null},
           path: kernel.initramfs ?? `initramfs of ${kernel.version}`,
-          reason: `would be rebuilt by ${tool} with ${drivers.join(', ')} (dry run: not rebuilt, not checked)`,
+          reason: `${how} (dry run: not written, not checked)`,
           stage: STAGE,
         })
       }
       return
     }
-    await rebuildAll(ctx, session, plan, kernels)
+    let toRebuild = kernels
+    if (tryAppend) toRebuild = await appendAll(ctx, session, kernels, [...drivers, ...APPEND_EXTRA_DRIVERS], mode === 'append')
+    if (toRebuild.length === 0) return
+    await rebuildAll(ctx, session, plan, toRebuild)
 
-    const rebuilt = await rebuiltImages(session, kernels)
-    for (const [index, kernel] of kernels.entries()) {
+    const rebuilt = await rebuiltImages(session, toRebuild)
+    for (const kernel of toRebuild) {
       const {image, virtio} = rebuilt.get(kernel.version) ?? {}
       if (virtio === false) {
         throw new H2KError('H2K_FIX_FAILED', `The rebuilt initramfs of ${kernel.version} still has no virtio_blk.`, {details: {initramfs: image}})
@@ -152,11 +170,43 @@ export const initramfsFixer: PipelineStage = {
       ctx.changes.record({
         after: null,
         before: null,
-        bytes: {after: await imageSize(session, path), before: sizesBefore[index] ?? null},
+        bytes: {after: await imageSize(session, path), before: sizesBefore.get(kernel.version) ?? null},
         path: path ?? `initramfs of ${kernel.version}`,
-        reason: `rebuilt by ${tool} with ${drivers.join(', ')}${virtio ? '; virtio_blk verified inside' : ''}`,
+        reason: `rebuilt by ${tool} with ${drivers.join(', ')}${virtio ? '; virtio_blk verified inside' : ''} (method: rebuild)`,
         stage: STAGE,
       })
     }
   },
+}
+
+/**
+ * The append form for every kernel that has an image: returns the kernels it could not be used for (to be
+ * rebuilt by the guest's tool, each with a warning), or fails the stage when `required` (--initramfs-mode append).
+ */
+async function appendAll(ctx: StageContext, session: GuestSession, kernels: KernelInfo[], drivers: readonly string[], required: boolean): Promise<KernelInfo[]> {
+  const rest: KernelInfo[] = []
+  // What the other fixers changed: a copy of it inside the image is refreshed in the appended member.
+  const changed = [...new Set(ctx.changes.all.filter((c) => c.stage !== STAGE && (c.before !== null || c.after !== null) && c.path.startsWith('/')).map((c) => c.path))]
+  for (const [index, kernel] of kernels.entries()) {
+    ctx.report({message: `appending the virtio drivers to the initramfs of ${kernel.version}`, percent: (index / kernels.length) * 100})
+    const outcome = kernel.initramfs === undefined ? {kind: 'fallback' as const, reason: 'no-image'} : await appendDrivers(session, kernel.version, kernel.initramfs, drivers, changed)
+    if (outcome.kind === 'appended') {
+      ctx.changes.record({
+        after: null,
+        before: null,
+        bytes: {after: outcome.bytesAfter, before: outcome.bytesBefore},
+        path: kernel.initramfs!,
+        reason: `virtio drivers appended as an extra cpio member (method: append): ${outcome.modules.join(', ')}; module index regenerated by the guest's depmod; original archive kept byte for byte; virtio_blk verified inside`,
+        stage: STAGE,
+      })
+    } else if (outcome.kind === 'none') {
+      ctx.report({message: `the initramfs of ${kernel.version} already holds every driver: left as is (method: append)`})
+    } else {
+      const why = describeFallback(outcome.reason)
+      if (required) throw new H2KError('H2K_FIX_FAILED', `The virtio drivers cannot be appended to the initramfs of ${kernel.version}: ${why} (--initramfs-mode append; auto would rebuild it with the guest's tool).`, {details: {initramfs: kernel.initramfs, reason: outcome.reason}})
+      ctx.warn('INITRAMFS_APPEND_FELL_BACK', `The initramfs of ${kernel.version} is rebuilt with the guest's tool instead of appended to: ${why} (${outcome.reason}).`)
+      rest.push(kernel)
+    }
+  }
+  return rest
 }

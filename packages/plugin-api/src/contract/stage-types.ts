@@ -144,6 +144,7 @@ export interface ChangeRecorder {
 }
 
 export type FstabMode = 'stabilize-all' | 'bypath-only' | 'noop'
+export type InitramfsMode = 'auto' | 'append' | 'rebuild'
 export type AccelPreference = 'auto' | 'kvm' | 'tcg'
 
 /** What the guest fixers may do (all on a qcow2 overlay; the source is never written). */
@@ -155,6 +156,13 @@ export interface FixSettings {
   initramfs: boolean
   /** Drivers made part of the guest's initramfs (default: virtio family + ahci, nvme, sd_mod, dm_mod). */
   initramfsDrivers?: string[]
+  /**
+   * How fixer:initramfs gives each kernel's image the drivers (--initramfs-mode, `initramfs_mode:`): `append`
+   * adds them as an extra cpio member (fails where that cannot be done and verified), `rebuild` runs the
+   * guest's own tool, `auto` (default) appends where proved and falls back to the tool (warning
+   * INITRAMFS_APPEND_FELL_BACK).
+   */
+  initramfsMode?: InitramfsMode
   /** A failing fixer becomes a warning instead of failing the job. */
   continueOnError: boolean
   /** Leave VMware Tools' services and modprobe settings as they are (--keep-vmware-tools): fixer:vmware-tools is skipped. */
