@@ -150,7 +150,7 @@ for (const shape of SHAPES) {
       for (const path of shape.unchanged) assert.ok(!changes.has(path), `${path} must be left as it is`)
       // The boot below is the proof of the append form (--initramfs-mode auto): a silent fallback to the
       // guest's tool must not pass as that proof.
-      const images = json.changes.filter((c: {stage: string}) => c.stage === 'fixer:initramfs' && c.before === null && c.after === null) as Array<{path: string; reason: string}>
+      const images = json.changes.filter((c: {stage: string; before?: string | null; after?: string | null}) => c.stage === 'fixer:initramfs' && c.before === null && c.after === null) as Array<{path: string; reason: string}>
       assert.ok(images.length > 0, 'an initramfs image changed')
       for (const image of images) assert.match(image.reason, /\(method: append\).*virtio_blk verified inside/, image.path)
       assert.ok(!json.warnings.some((w: {code: string}) => w.code === 'INITRAMFS_APPEND_FELL_BACK'), JSON.stringify(json.warnings))
