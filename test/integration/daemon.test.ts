@@ -37,6 +37,8 @@ describe('daemon: watch layout, job store, ctl', function () {
     assert.ok(sameContent(join(out, today(), 'alpha', 'alpha.qcow2'), 'qcow2', raw, 'raw'))
     assert.ok(sameContent(join(out, today(), 'beta', 'beta.qcow2'), 'qcow2', raw, 'raw'))
     assert.equal(beta.output_path, join(out, today(), 'beta'))
+    // Settled a moment after the store says succeeded.
+    await until('both settled into .processed/', () => existsSync(join(watch, '.processed', today(), 'beta.qcow2')), 30_000, d)
     assert.deepEqual(readdirSync(join(watch, '.processed', today())).sort(), ['alpha.raw', 'beta.qcow2'])
     assert.deepEqual(readdirSync(watch).filter((n) => !n.startsWith('.')), [])
     assert.deepEqual(history(out, beta.id), ['queued', 'running', 'succeeded'])
@@ -271,7 +273,10 @@ describe('daemon: watch layout, job store, ctl', function () {
     assert.equal(jobs(out).length, 1)
     assert.deepEqual(history(out, done.id), ['queued', 'running', 'queued', 'running', 'succeeded'])
     assert.deepEqual(readdirSync(done.output_path).sort(), ['big.qcow2', 'big.report.json'])
-    assert.ok(sameContent(join(done.output_path, 'big.qcow2'), 'qcow2', join(watch, '.processed', today(), 'big.raw'), 'raw'))
+    // The store says succeeded before the claim is settled: the input reaches .processed/ a moment later.
+    const processed = join(watch, '.processed', today(), 'big.raw')
+    await until('big.raw settled into .processed/', () => existsSync(processed), 30_000, second)
+    assert.ok(sameContent(join(done.output_path, 'big.qcow2'), 'qcow2', processed, 'raw'), 'the output holds the input')
     assert.match(second.stderr(), /WARN job:recovered file=big\.raw/)
     second.child.kill('SIGTERM')
     assert.equal(await second.exited, 0)

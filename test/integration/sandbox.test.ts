@@ -191,7 +191,8 @@ describe('sandbox: qemu sees only what it was given', function () {
       writeFileSync(config, `watch_dir: ${inbox}\noutput_dir: ${out}\nfix: false\nsandbox: false\n`)
       const d = await startDaemon(['--config', config], out)
       daemons.push(d)
-      assert.match(d.stderr(), /WARN daemon:no-sandbox/)
+      // Logged right after daemon:start, which is what startDaemon waits for: it may arrive in the next chunk.
+      await until('the no-sandbox warning', () => /WARN daemon:no-sandbox/.test(d.stderr()), 5000, d)
       makePatternedRaw(join(root, 'plain.raw'))
       renameSync(join(root, 'plain.raw'), join(inbox, 'plain.raw'))
       await until('the job settled', settledOne(out), 60_000, d)
