@@ -203,9 +203,25 @@ describe('daemon notifications: webhooks (Slack, signed generic), email, outbox,
     const d = await startDaemon(['--config', t.config], t.out)
     daemons.push(d)
     execFileSync('mv', [big, join(t.watch, 'big.raw')])
-    // Freeze the job's qemu process (whichever runs first) as soon as it exists: no progress any more.
-    const frozen = await until('a qemu child', () => descendants(d.child.pid!).find((p) => p.leaf && /qemu-img/.test(p.command)), 30_000, d, 5)
-    process.kill(frozen.pid, 'SIGSTOP')
+    // Freeze the job's copy (qemu-img convert: seconds long) as soon as it exists: no progress any more. A
+    // short-lived qemu-img (info, check) may be gone between the listing and the signal: then look again.
+    const frozen = await until(
+      'a qemu-img convert, frozen',
+      () => {
+        const copy = descendants(d.child.pid!).find((p) => p.leaf && /qemu-img\b.*\bconvert\b/.test(p.command))
+        if (!copy) return undefined
+        try {
+          process.kill(copy.pid, 'SIGSTOP')
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'ESRCH') return undefined
+          throw error
+        }
+        return copy
+      },
+      30_000,
+      d,
+      5,
+    )
     let stalls: Array<{json: any}>
     let logged: number
     try {
