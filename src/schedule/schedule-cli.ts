@@ -62,6 +62,11 @@ export function scheduleDetail(s: ApiSchedule, runs: readonly ApiScheduleRun[]):
 }
 
 /** The `schedule create` flags that make a schedule's keys. */
+/** What `schedule enable`/`disable` print: the schedule's id and whether (and when next) it runs. */
+export function enabledLine(s: ApiSchedule): string {
+  return `${s.id} ${s.enabled ? `enabled, next run ${s.next_run ?? 'never'}` : 'disabled'}`
+}
+
 export interface CreateFlags {
   file?: string
   id?: string

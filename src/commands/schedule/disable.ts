@@ -3,7 +3,7 @@ import {Args} from '@oclif/core'
 import {apiClient} from '../../api-client/api-client.js'
 import {apiFlags} from '../../api-client/api-flags.js'
 import {BaseCommand} from '../../base-command.js'
-import type {ApiSchedule} from '../../schedule/schedule-cli.js'
+import {type ApiSchedule, enabledLine} from '../../schedule/schedule-cli.js'
 
 export default class ScheduleDisable extends BaseCommand<typeof ScheduleDisable> {
   static override args = {id: Args.string({description: 'Schedule id', required: true})}
@@ -15,7 +15,7 @@ export default class ScheduleDisable extends BaseCommand<typeof ScheduleDisable>
   public async run(): Promise<{schedule: ApiSchedule}> {
     const {apiRequest} = await apiClient(this.flags, this.abort.signal)
     const reply = (await apiRequest('PATCH', `/api/v1/schedules/${encodeURIComponent(this.args.id)}`, {enabled: false})) as {schedule: ApiSchedule}
-    if (!this.jsonEnabled()) this.log(`${reply.schedule.id} ${reply.schedule.enabled ? `enabled, next run ${reply.schedule.next_run ?? 'never'}` : 'disabled'}`)
+    if (!this.jsonEnabled()) this.log(enabledLine(reply.schedule))
     return reply
   }
 }
