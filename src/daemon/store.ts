@@ -145,6 +145,11 @@ export class JobStore {
     })
   }
 
+  /** The job (any status, finished ones included) other than `exceptId` whose output directory is `path`: an output directory belongs to one job. */
+  outputPathOwner(path: string, exceptId?: string): string | undefined {
+    return this.guard('Cannot read a job', () => (this.db.prepare('SELECT id FROM jobs WHERE output_path = ? AND id IS NOT ? LIMIT 1').get(path, exceptId ?? null) as {id: string} | undefined)?.id)
+  }
+
   findJob(idOrPrefix: string): JobRow | undefined {
     return this.guard('Cannot read a job', () => {
       const rows = this.db.prepare('SELECT * FROM jobs WHERE id = ? OR id LIKE ? LIMIT 2').all(idOrPrefix, `${idOrPrefix.replace(/[%_]/g, '')}%`) as JobRow[]
