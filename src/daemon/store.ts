@@ -1,8 +1,6 @@
 import {existsSync, mkdirSync, statSync} from 'node:fs'
 import {join} from 'node:path'
 
-import Database from 'better-sqlite3'
-
 import {H2KError} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import {applyMigrations, appliedMigrations} from './migrations/apply-migrations.js'
@@ -10,6 +8,8 @@ import {decodeCursor, encodeCursor} from './job-cursor.js'
 import type {AttemptRow, HistoryRow, JobPage, JobRow, JobStatus, NewJobRow, ProcessedFileRow, ProcessedStats} from './job-row.js'
 import {MIGRATIONS} from './migrations/index.js'
 import {stateDir} from './state-paths.js'
+import type {SqlDb, SqlValue} from '../store/sql-db.js'
+import {SqliteDb} from '../store/sqlite-db.js'
 
 export * from './job-row.js'
 
@@ -23,9 +23,9 @@ export const storePath = (outputDir: string): string => join(stateDir(outputDir)
  */
 export class JobStore {
   readonly path: string
-  private readonly db: Database.Database
+  private readonly db: SqlDb
 
-  private constructor(path: string, db: Database.Database) {
+  private constructor(path: string, db: SqlDb) {
     this.path = path
     this.db = db
   }
@@ -34,15 +34,10 @@ export class JobStore {
     const path = storePath(outputDir)
     try {
       if (!options.readonly) mkdirSync(stateDir(outputDir), {mode: 0o700, recursive: true})
-      const db = new Database(path, {fileMustExist: options.readonly === true, readonly: options.readonly === true})
-      db.pragma('busy_timeout = 5000')
-      if (!options.readonly) {
-        db.pragma('journal_mode = WAL')
-        db.pragma('synchronous = NORMAL')
-        // Numbered migrations (migrations/index.ts): a store of an earlier build is adopted and brought up to date.
-        applyMigrations(db, MIGRATIONS)
-      }
-      db.pragma('foreign_keys = ON')
+      const db = SqliteDb.open(path, {readonly: options.readonly === true})
+      // Numbered migrations (migrations/index.ts): a store of an earlier build is adopted and brought up to date.
+      if (!options.readonly) applyMigrations(db, MIGRATIONS)
+      db.raw.pragma('foreign_keys = ON')
       return new JobStore(path, db)
     } catch (error) {
       // Read-only, a missing store is no daemon: SQLite's CANTOPEN, or better-sqlite3's own check that .daemon/ exists.
@@ -66,15 +61,15 @@ export class JobStore {
 
   /** A write that changes nothing, in a transaction: throws when the store cannot take writes (readiness). */
   ping(): void {
-    this.guard('The job store does not take writes', () => this.db.transaction(() => this.db.prepare('UPDATE jobs SET id = id WHERE 0').run())())
+    this.guard('The job store does not take writes', () => this.db.transaction(() => this.db.run('UPDATE jobs SET id = id WHERE 1 = 0')))
   }
 
   get journalMode(): string {
-    return String(this.db.pragma('journal_mode', {simple: true}))
+    return this.db.engine === 'sqlite' ? String((this.db as SqliteDb).raw.pragma('journal_mode', {simple: true})) : 'postgres'
   }
 
   get foreignKeys(): boolean {
-    return Number(this.db.pragma('foreign_keys', {simple: true})) === 1
+    return this.db.engine === 'sqlite' ? Number((this.db as SqliteDb).raw.pragma('foreign_keys', {simple: true})) === 1 : true
   }
 
   close(): void {
@@ -82,8 +77,14 @@ export class JobStore {
   }
 
   /** The connection, for the small store classes of other parts on the same database (their own tables, their own migration). */
-  get database(): Database.Database {
+  get sql(): SqlDb {
     return this.db
+  }
+
+  /** The better-sqlite3 handle (SQLite only) — for store classes not yet on SqlDb. */
+  get database(): import('better-sqlite3').Database {
+    if (this.db.engine !== 'sqlite') throw new H2KError('H2K_INTERNAL', 'The raw SQLite handle of a PostgreSQL store was asked for.')
+    return (this.db as SqliteDb).raw
   }
 
   /** The highest migration applied to this store (0: a store of a build older than migrations, opened read-only). */
@@ -93,25 +94,23 @@ export class JobStore {
 
   /** Run `fn` in one transaction (nested calls become savepoints): several writes that stand or fall together. */
   transaction<T>(fn: () => T): T {
-    return this.guard('Cannot update the job store', () => this.db.transaction(fn)())
+    return this.guard('Cannot update the job store', () => this.db.transaction(fn))
   }
 
   insertJob(job: NewJobRow): JobRow {
     return this.guard('Cannot add a job', () =>
       this.db.transaction(() => {
         const status = job.status ?? 'queued'
-        this.db
-          .prepare('INSERT INTO jobs (id, name, vm_path, source_path, output_path, status, created_at, definition_json, intake_id, origin, schedule_id, request_id, not_before, wait_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-          .run(job.id, job.name, job.vm_path, job.source_path, job.output_path, status, new Date().toISOString(), job.definition_json, job.intake_id === undefined ? job.id : job.intake_id, job.origin ?? 'drop', job.schedule_id ?? null, job.request_id ?? null, job.not_before ?? null, job.wait_reason ?? null)
-        for (const parent of job.depends_on ?? []) this.db.prepare('INSERT OR IGNORE INTO job_dependencies (job_id, depends_on) VALUES (?, ?)').run(job.id, parent)
+        this.db.run('INSERT INTO jobs (id, name, vm_path, source_path, output_path, status, created_at, definition_json, intake_id, origin, schedule_id, request_id, not_before, wait_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', [job.id, job.name, job.vm_path, job.source_path, job.output_path, status, new Date().toISOString(), job.definition_json, job.intake_id === undefined ? job.id : job.intake_id, job.origin ?? 'drop', job.schedule_id ?? null, job.request_id ?? null, job.not_before ?? null, job.wait_reason ?? null])
+        for (const parent of job.depends_on ?? []) this.db.run('INSERT INTO job_dependencies (job_id, depends_on) VALUES (?, ?) ON CONFLICT DO NOTHING', [job.id, parent])
         this.history(job.id, null, status, job.detail ?? `claimed ${job.source_path}`)
         return this.job(job.id)!
-      })(),
+      }),
     )
   }
 
   private history(jobId: string, from: string | null, to: string, detail?: string): void {
-    this.db.prepare('INSERT INTO job_history (job_id, at, from_status, to_status, detail) VALUES (?, ?, ?, ?, ?)').run(jobId, new Date().toISOString(), from, to, detail ?? null)
+    this.db.run('INSERT INTO job_history (job_id, at, from_status, to_status, detail) VALUES (?, ?, ?, ?, ?)', [jobId, new Date().toISOString(), from, to, detail ?? null])
   }
 
   /** Move a job to `to`, with a history row; `fields` are other columns to set at the same time. */
@@ -121,54 +120,54 @@ export class JobStore {
         const current = this.job(id)
         if (!current) throw new H2KError('H2K_INTERNAL', `No job ${id} in the store.`)
         const sets = ['status = ?', ...Object.keys(fields).map((k) => `${k} = ?`)]
-        this.db.prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ?`).run(to, ...Object.values(fields), id)
+        this.db.run(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ?`, [to, ...Object.values(fields), id])
         this.history(id, current.status, to, detail)
         return this.job(id)!
-      })(),
+      }),
     )
   }
 
   setProgress(id: string, progress: unknown): void {
-    this.guard('Cannot record progress', () => this.db.prepare('UPDATE jobs SET progress_json = ? WHERE id = ?').run(JSON.stringify(progress), id))
+    this.guard('Cannot record progress', () => this.db.run('UPDATE jobs SET progress_json = ? WHERE id = ?', [JSON.stringify(progress), id]))
   }
 
   job(id: string): JobRow | undefined {
-    return this.guard('Cannot read a job', () => this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined)
+    return this.guard('Cannot read a job', () => this.db.get('SELECT * FROM jobs WHERE id = ?', [id]) as JobRow | undefined)
   }
 
   /** Jobs, newest first; a prefix of an id is enough for `job()` lookups through `findJob`. */
   jobs(filter: {status?: string; limit?: number} = {}): JobRow[] {
     return this.guard('Cannot list jobs', () => {
       const where = filter.status ? 'WHERE status = ?' : ''
-      const params: unknown[] = filter.status ? [filter.status] : []
-      return this.db.prepare(`SELECT * FROM jobs ${where} ORDER BY created_at DESC, rowid DESC LIMIT ?`).all(...params, filter.limit ?? -1) as JobRow[]
+      const params: SqlValue[] = filter.status ? [filter.status] : []
+      return this.db.all(`SELECT * FROM jobs ${where} ORDER BY created_at DESC, rowid DESC LIMIT ?`, [...params, filter.limit ?? -1]) as JobRow[]
     })
   }
 
   /** The job (any status, finished ones included) other than `exceptId` whose output directory is `path`: an output directory belongs to one job. */
   outputPathOwner(path: string, exceptId?: string): string | undefined {
-    return this.guard('Cannot read a job', () => (this.db.prepare('SELECT id FROM jobs WHERE output_path = ? AND id IS NOT ? LIMIT 1').get(path, exceptId ?? null) as {id: string} | undefined)?.id)
+    return this.guard('Cannot read a job', () => (this.db.get('SELECT id FROM jobs WHERE output_path = ? AND id IS DISTINCT FROM ? LIMIT 1', [path, exceptId ?? null]) as {id: string} | undefined)?.id)
   }
 
   findJob(idOrPrefix: string): JobRow | undefined {
     return this.guard('Cannot read a job', () => {
-      const rows = this.db.prepare('SELECT * FROM jobs WHERE id = ? OR id LIKE ? LIMIT 2').all(idOrPrefix, `${idOrPrefix.replace(/[%_]/g, '')}%`) as JobRow[]
+      const rows = this.db.all('SELECT * FROM jobs WHERE id = ? OR id LIKE ? LIMIT 2', [idOrPrefix, `${idOrPrefix.replace(/[%_]/g, '')}%`]) as JobRow[]
       return rows.find((r) => r.id === idOrPrefix) ?? (rows.length === 1 ? rows[0] : undefined)
     })
   }
 
   historyOf(id: string): HistoryRow[] {
-    return this.guard('Cannot read job history', () => this.db.prepare('SELECT * FROM job_history WHERE job_id = ? ORDER BY id').all(id) as HistoryRow[])
+    return this.guard('Cannot read job history', () => this.db.all('SELECT * FROM job_history WHERE job_id = ? ORDER BY id', [id]) as HistoryRow[])
   }
 
   /** Every job of one claim. */
   jobsOfIntake(intakeId: string): JobRow[] {
-    return this.guard('Cannot list jobs', () => this.db.prepare('SELECT * FROM jobs WHERE intake_id = ? ORDER BY created_at, rowid').all(intakeId) as JobRow[])
+    return this.guard('Cannot list jobs', () => this.db.all('SELECT * FROM jobs WHERE intake_id = ? ORDER BY created_at, rowid', [intakeId]) as JobRow[])
   }
 
   /** Jobs not finished: queued, running (after a crash) and waiting for a retry (oldest first: the order the pump starts them). */
   unfinished(): JobRow[] {
-    return this.guard('Cannot list jobs', () => this.db.prepare("SELECT * FROM jobs WHERE status IN ('queued','running','retry_wait') ORDER BY created_at, rowid").all() as JobRow[])
+    return this.guard('Cannot list jobs', () => this.db.all("SELECT * FROM jobs WHERE status IN ('queued','running','retry_wait') ORDER BY created_at, rowid") as JobRow[])
   }
 
   /**
@@ -180,7 +179,7 @@ export class JobStore {
     const after = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor)
     return this.guard('Cannot list jobs', () => {
       const where: string[] = []
-      const params: unknown[] = []
+      const params: SqlValue[] = []
       if (filter.status) {
         where.push('status = ?')
         params.push(filter.status)
@@ -189,7 +188,7 @@ export class JobStore {
         where.push('(created_at < ? OR (created_at = ? AND rowid < ?))')
         params.push(after.createdAt, after.createdAt, after.rowid)
       }
-      const rows = this.db.prepare(`SELECT rowid AS row_key, * FROM jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, rowid DESC LIMIT ?`).all(...params, filter.limit + 1) as Array<JobRow & {row_key: number}>
+      const rows = this.db.all(`SELECT rowid AS row_key, * FROM jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, rowid DESC LIMIT ?`, [...params, filter.limit + 1]) as Array<JobRow & {row_key: number}>
       const page = rows.slice(0, filter.limit)
       const last = page.at(-1)
       const nextCursor = rows.length > filter.limit && last ? encodeCursor({createdAt: last.created_at, rowid: last.row_key}) : null
@@ -200,19 +199,19 @@ export class JobStore {
   /** The ids this job waits for (job_dependencies). */
   dependenciesOf(id: string): string[] {
     if (!this.hasJobService()) return []
-    return this.guard('Cannot read job dependencies', () => (this.db.prepare('SELECT depends_on FROM job_dependencies WHERE job_id = ? ORDER BY depends_on').all(id) as Array<{depends_on: string}>).map((r) => r.depends_on))
+    return this.guard('Cannot read job dependencies', () => (this.db.all('SELECT depends_on FROM job_dependencies WHERE job_id = ? ORDER BY depends_on', [id]) as Array<{depends_on: string}>).map((r) => r.depends_on))
   }
 
   /** The ids of the jobs that wait for this one. */
   dependentsOf(id: string): string[] {
     if (!this.hasJobService()) return []
-    return this.guard('Cannot read job dependencies', () => (this.db.prepare('SELECT job_id FROM job_dependencies WHERE depends_on = ? ORDER BY job_id').all(id) as Array<{job_id: string}>).map((r) => r.job_id))
+    return this.guard('Cannot read job dependencies', () => (this.db.all('SELECT job_id FROM job_dependencies WHERE depends_on = ? ORDER BY job_id', [id]) as Array<{job_id: string}>).map((r) => r.job_id))
   }
 
   /** Every run of a job, first first. */
   attemptsOf(id: string): AttemptRow[] {
     if (!this.hasJobService()) return []
-    return this.guard('Cannot read job attempts', () => this.db.prepare('SELECT * FROM job_attempts WHERE job_id = ? ORDER BY attempt').all(id) as AttemptRow[])
+    return this.guard('Cannot read job attempts', () => this.db.all('SELECT * FROM job_attempts WHERE job_id = ? ORDER BY attempt', [id]) as AttemptRow[])
   }
 
   /**
@@ -222,43 +221,43 @@ export class JobStore {
   startAttempt(id: string): number {
     return this.guard('Cannot record an attempt', () =>
       this.db.transaction(() => {
-        const {next} = this.db.prepare('SELECT COALESCE(MAX(attempt), 0) + 1 AS next FROM job_attempts WHERE job_id = ?').get(id) as {next: number}
-        this.db.prepare('INSERT INTO job_attempts (job_id, attempt, started_at) VALUES (?, ?, ?)').run(id, next, new Date().toISOString())
+        const {next} = this.db.get('SELECT COALESCE(MAX(attempt), 0) + 1 AS next FROM job_attempts WHERE job_id = ?', [id]) as {next: number}
+        this.db.run('INSERT INTO job_attempts (job_id, attempt, started_at) VALUES (?, ?, ?)', [id, next, new Date().toISOString()])
         return next
-      })(),
+      }),
     )
   }
 
   /** A run ended: its outcome and, for a failure, the error as stored. */
   endAttempt(id: string, attempt: number, outcome: string, error?: unknown): void {
     this.guard('Cannot record an attempt', () =>
-      this.db.prepare('UPDATE job_attempts SET ended_at = ?, outcome = ?, error_json = ? WHERE job_id = ? AND attempt = ?').run(new Date().toISOString(), outcome, error === undefined ? null : JSON.stringify(error), id, attempt),
+      this.db.run('UPDATE job_attempts SET ended_at = ?, outcome = ?, error_json = ? WHERE job_id = ? AND attempt = ?', [new Date().toISOString(), outcome, error === undefined ? null : JSON.stringify(error), id, attempt]),
     )
   }
 
   /** Runs left open by a daemon that died (recovery): they end with `outcome`. */
   endOpenAttempts(id: string, outcome: string): void {
     if (!this.hasJobService()) return
-    this.guard('Cannot record an attempt', () => this.db.prepare('UPDATE job_attempts SET ended_at = ?, outcome = ? WHERE job_id = ? AND ended_at IS NULL').run(new Date().toISOString(), outcome, id))
+    this.guard('Cannot record an attempt', () => this.db.run('UPDATE job_attempts SET ended_at = ?, outcome = ? WHERE job_id = ? AND ended_at IS NULL', [new Date().toISOString(), outcome, id]))
   }
 
   /** Why a queued job waits (and until when), or null/null once it is due. Written only when it changed. */
   setWait(id: string, notBefore: number | null, reason: string | null): void {
-    this.guard('Cannot update a job', () => this.db.prepare('UPDATE jobs SET not_before = ?, wait_reason = ? WHERE id = ? AND (not_before IS NOT ? OR wait_reason IS NOT ?)').run(notBefore, reason, id, notBefore, reason))
+    this.guard('Cannot update a job', () => this.db.run('UPDATE jobs SET not_before = ?, wait_reason = ? WHERE id = ? AND (not_before IS DISTINCT FROM ? OR wait_reason IS DISTINCT FROM ?)', [notBefore, reason, id, notBefore, reason]))
   }
 
   /** Delete jobs (their history, attempts and dependency edges go with them; processed_files keep the file, without the job). */
   deleteJobs(ids: readonly string[]): number {
-    return this.guard('Cannot delete jobs', () => this.db.transaction(() => ids.reduce((n, id) => n + this.db.prepare('DELETE FROM jobs WHERE id = ?').run(id).changes, 0))())
+    return this.guard('Cannot delete jobs', () => this.db.transaction(() => ids.reduce((n, id) => n + this.db.run('DELETE FROM jobs WHERE id = ?', [id]).changes, 0)))
   }
 
   private hasJobService(): boolean {
-    return this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'job_dependencies'").get() !== undefined
+    return this.db.get("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'job_dependencies'") !== undefined
   }
 
   recordProcessed(row: Omit<ProcessedFileRow, 'id' | 'processed_at'>): void {
     this.guard('Cannot record a processed file', () =>
-      this.db.prepare('INSERT INTO processed_files (filename, file_size, file_hash, processed_at, job_id, output_path) VALUES (?, ?, ?, ?, ?, ?)').run(row.filename, row.file_size, row.file_hash, new Date().toISOString(), row.job_id, row.output_path),
+      this.db.run('INSERT INTO processed_files (filename, file_size, file_hash, processed_at, job_id, output_path) VALUES (?, ?, ?, ?, ?, ?)', [row.filename, row.file_size, row.file_hash, new Date().toISOString(), row.job_id, row.output_path]),
     )
   }
 
@@ -266,18 +265,18 @@ export class JobStore {
   findProcessed(filename: string, size: number, hash?: string): ProcessedFileRow | undefined {
     return this.guard('Cannot read processed files', () =>
       hash === undefined
-        ? (this.db.prepare('SELECT * FROM processed_files WHERE filename = ? AND file_size = ? ORDER BY id DESC LIMIT 1').get(filename, size) as ProcessedFileRow | undefined)
-        : (this.db.prepare('SELECT * FROM processed_files WHERE file_size = ? AND file_hash = ? ORDER BY id DESC LIMIT 1').get(size, hash) as ProcessedFileRow | undefined),
+        ? (this.db.get('SELECT * FROM processed_files WHERE filename = ? AND file_size = ? ORDER BY id DESC LIMIT 1', [filename, size]) as ProcessedFileRow | undefined)
+        : (this.db.get('SELECT * FROM processed_files WHERE file_size = ? AND file_hash = ? ORDER BY id DESC LIMIT 1', [size, hash]) as ProcessedFileRow | undefined),
     )
   }
 
   processedFiles(): ProcessedFileRow[] {
-    return this.guard('Cannot read processed files', () => this.db.prepare('SELECT * FROM processed_files ORDER BY id DESC').all() as ProcessedFileRow[])
+    return this.guard('Cannot read processed files', () => this.db.all('SELECT * FROM processed_files ORDER BY id DESC') as ProcessedFileRow[])
   }
 
   /** Forget a file (every size and hash of that name): it will be converted again when dropped. */
   forgetProcessed(filename: string): number {
-    return this.guard('Cannot forget a processed file', () => this.db.prepare('DELETE FROM processed_files WHERE filename = ?').run(filename).changes)
+    return this.guard('Cannot forget a processed file', () => this.db.run('DELETE FROM processed_files WHERE filename = ?', [filename]).changes)
   }
 
   /**
@@ -291,23 +290,19 @@ export class JobStore {
 
   /** Processed-file records older than `before` (an ISO instant), oldest first: what `purgeProcessed` removes. */
   processedBefore(before: string): ProcessedFileRow[] {
-    return this.guard('Cannot read processed files', () => this.db.prepare('SELECT * FROM processed_files WHERE processed_at < ? ORDER BY processed_at, id').all(before) as ProcessedFileRow[])
+    return this.guard('Cannot read processed files', () => this.db.all('SELECT * FROM processed_files WHERE processed_at < ? ORDER BY processed_at, id', [before]) as ProcessedFileRow[])
   }
 
   /** Delete processed-file records older than `before` (an ISO instant): those files are converted again when dropped. */
   purgeProcessed(before: string): number {
-    return this.guard('Cannot purge processed files', () => this.db.prepare('DELETE FROM processed_files WHERE processed_at < ?').run(before).changes)
+    return this.guard('Cannot purge processed files', () => this.db.run('DELETE FROM processed_files WHERE processed_at < ?', [before]).changes)
   }
 
   /** Totals of processed_files; the key type follows from the stored hash (32 hex digits MD5, 64 SHA-256, none name+size). */
   processedStats(): ProcessedStats {
     return this.guard('Cannot read processed files', () => {
-      const totals = this.db
-        .prepare('SELECT COUNT(*) AS rows, COUNT(DISTINCT filename) AS files, COALESCE(SUM(file_size), 0) AS bytes, MIN(processed_at) AS oldest, MAX(processed_at) AS newest FROM processed_files')
-        .get() as Omit<ProcessedStats, 'byKey'>
-      const byKey = this.db
-        .prepare("SELECT CASE WHEN file_hash IS NULL THEN 'name-size' WHEN length(file_hash) = 32 THEN 'md5' WHEN length(file_hash) = 64 THEN 'sha256' ELSE 'other' END AS key, COUNT(*) AS n FROM processed_files GROUP BY key ORDER BY key")
-        .all() as Array<{key: string; n: number}>
+      const totals = this.db.get('SELECT COUNT(*) AS rows, COUNT(DISTINCT filename) AS files, COALESCE(SUM(file_size), 0) AS bytes, MIN(processed_at) AS oldest, MAX(processed_at) AS newest FROM processed_files') as Omit<ProcessedStats, 'byKey'>
+      const byKey = this.db.all("SELECT CASE WHEN file_hash IS NULL THEN 'name-size' WHEN length(file_hash) = 32 THEN 'md5' WHEN length(file_hash) = 64 THEN 'sha256' ELSE 'other' END AS key, COUNT(*) AS n FROM processed_files GROUP BY key ORDER BY key") as Array<{key: string; n: number}>
       return {...totals, byKey: Object.fromEntries(byKey.map((r) => [r.key, r.n]))}
     })
   }
@@ -315,9 +310,10 @@ export class JobStore {
   /** Fold the WAL into the database and truncate it, then rebuild the file without free pages. Waits up to busy_timeout for a running daemon's transactions. */
   vacuum(): {checkpoint: {busy: number; log: number; checkpointed: number}} {
     return this.guard('Cannot vacuum the job store', () => {
-      const [checkpoint] = this.db.pragma('wal_checkpoint(TRUNCATE)') as Array<{busy: number; log: number; checkpointed: number}>
-      this.db.exec('VACUUM')
-      this.db.pragma('wal_checkpoint(TRUNCATE)')
+      const raw = this.database
+      const [checkpoint] = raw.pragma('wal_checkpoint(TRUNCATE)') as Array<{busy: number; log: number; checkpointed: number}>
+      raw.exec('VACUUM')
+      raw.pragma('wal_checkpoint(TRUNCATE)')
       return {checkpoint: checkpoint ?? {busy: 0, checkpointed: 0, log: 0}}
     })
   }
@@ -328,7 +324,7 @@ export class JobStore {
    */
   async backup(dest: string): Promise<void> {
     try {
-      await this.db.backup(dest)
+      await this.database.backup(dest)
     } catch (error) {
       throw mapForeignError(error, {operation: 'Cannot back up the job store', path: this.path})
     }

@@ -10,6 +10,7 @@ import {jobLogMigration} from '../../src/daemon/migrations/004-job-log.js'
 import {RateLimiter} from '../../src/http/rate-limit.js'
 import type {StreamSink} from '../../src/http/routes.js'
 import {lifecycleEvent} from '../../src/webhooks/lifecycle-events.js'
+import {SqliteDb} from '../../src/store/sqlite-db.js'
 
 const job: JobInfo = {fileType: 'raw', filename: 'a.raw', id: 'j1', intakeId: 'j1', name: 'vm', origin: 'api', sizeBytes: 1}
 const error = {code: 'H2K_TOOL_FAILED', message: 'boom', permanent: false}
@@ -89,9 +90,10 @@ describe('REST API parts: rate limit, event stream, lifecycle events, job log', 
   })
 
   it('job log: numbered per job, followed with `after`, bounded to the newest lines', () => {
-    const db = new Database(':memory:')
+    const sql = SqliteDb.open(':memory:')
+    const db = sql.raw
     db.exec('CREATE TABLE jobs (id TEXT PRIMARY KEY)')
-    jobLogMigration.up(db)
+    jobLogMigration.up(sql)
     db.exec("INSERT INTO jobs VALUES ('a'), ('b')")
     const store = new JobLogStore(db)
     const line = (n: number) => ({at: 't', event: 'job:x', fields: {n}, level: 'info', message: `line ${n}`})

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3'
 import {appliedMigrations, applyMigrations} from '../../src/daemon/migrations/apply-migrations.js'
 import {MIGRATIONS} from '../../src/daemon/migrations/index.js'
 import {JobStore, storePath} from '../../src/daemon/store.js'
+import {SqliteDb} from '../../src/store/sqlite-db.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
 /** The schema stores were written with before migrations existed (src/daemon/store.ts, SCHEMA, before #13). */
@@ -61,8 +62,8 @@ describe('job store migrations', () => {
     const store = JobStore.open(out)
     try {
       // Every migration of index.ts (1 baseline, 2 job service, then the other parts' own).
-      assert.deepEqual(appliedMigrations(store.database).map((m) => [m.version, m.name]), MIGRATIONS.map((m) => [m.version, m.name]))
-      assert.deepEqual(appliedMigrations(store.database).slice(0, 2).map((m) => [m.version, m.name]), [[1, 'baseline'], [2, 'job service']])
+      assert.deepEqual(appliedMigrations(store.sql).map((m) => [m.version, m.name]), MIGRATIONS.map((m) => [m.version, m.name]))
+      assert.deepEqual(appliedMigrations(store.sql).slice(0, 2).map((m) => [m.version, m.name]), [[1, 'baseline'], [2, 'job service']])
       assert.equal(store.schemaVersion, MIGRATIONS.at(-1)!.version)
       const rows = store.jobs({})
       assert.deepEqual(rows.map((r) => [r.id, r.status, r.origin, r.intake_id]).sort(), [['old0', 'succeeded', 'drop', 'old0'], ['old1', 'failed', 'drop', 'old1'], ['old2', 'succeeded', 'drop', 'old2'], ['old3', 'failed', 'drop', 'old3']])
@@ -96,13 +97,13 @@ describe('job store migrations', () => {
     const out = join(temp.dir, 'out')
     JobStore.open(out).close()
     const before = JobStore.open(out)
-    const applied = appliedMigrations(before.database)
+    const applied = appliedMigrations(before.sql)
     before.close()
-    const db = new Database(storePath(out))
+    const db = SqliteDb.open(storePath(out))
     try {
       assert.deepEqual(applyMigrations(db, MIGRATIONS), [])
       assert.deepEqual(appliedMigrations(db), applied)
-      assert.equal((db.prepare('SELECT COUNT(*) AS n FROM schema_migrations').get() as {n: number}).n, MIGRATIONS.length)
+      assert.equal(db.get<{n: number}>('SELECT COUNT(*) AS n FROM schema_migrations')?.n, MIGRATIONS.length)
     } finally {
       db.close()
     }

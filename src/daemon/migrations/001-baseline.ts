@@ -51,7 +51,7 @@ CREATE INDEX IF NOT EXISTS processed_files_key ON processed_files(filename, file
 export const baseline: Migration = {
   name: 'baseline',
   up(db) {
-    const columns = (db.prepare("SELECT name FROM pragma_table_info('jobs')").all() as Array<{name: string}>).map((c) => c.name)
+    const columns = db.all<{name: string}>("SELECT name FROM pragma_table_info('jobs')").map((c) => c.name)
     if (columns.length > 0 && !columns.includes('intake_id')) db.exec('ALTER TABLE jobs ADD COLUMN intake_id TEXT; UPDATE jobs SET intake_id = id')
     db.exec(BASELINE_SCHEMA)
   },

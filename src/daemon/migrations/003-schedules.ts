@@ -1,4 +1,4 @@
-import type Database from 'better-sqlite3'
+import type {SqlDb} from '../../store/sql-db.js'
 
 import type {Migration} from './migration.js'
 
@@ -10,7 +10,7 @@ import type {Migration} from './migration.js'
  */
 export const schedules: Migration = {
   name: 'schedules',
-  up(db: Database.Database): void {
+  up(db: SqlDb): void {
     db.exec(`
 CREATE TABLE schedules (
   id TEXT PRIMARY KEY,

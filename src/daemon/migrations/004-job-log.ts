@@ -1,4 +1,4 @@
-import type Database from 'better-sqlite3'
+import type {SqlDb} from '../../store/sql-db.js'
 
 /**
  * Migration 4: `job_log`, each job's own log lines (the daemon log's lines that carry its `job` field),
@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3'
  */
 export const jobLogMigration = {
   name: 'job log',
-  up(db: Database.Database): void {
+  up(db: SqlDb): void {
     db.exec(`
 CREATE TABLE job_log (
   job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,

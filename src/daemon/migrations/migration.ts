@@ -1,4 +1,4 @@
-import type Database from 'better-sqlite3'
+import type {SqlDb} from '../../store/sql-db.js'
 
 /**
  * One numbered change of the job store's schema (`src/daemon/migrations/NNN-name.ts`, listed in index.ts).
@@ -8,5 +8,5 @@ import type Database from 'better-sqlite3'
 export interface Migration {
   version: number
   name: string
-  up(db: Database.Database): void
+  up(db: SqlDb): void
 }
