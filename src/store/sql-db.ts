@@ -36,5 +36,14 @@ export interface SqlDb {
    * savepoints. `fn` must be synchronous (every statement inside goes through this same connection).
    */
   transaction<T>(fn: () => T): T
+  /**
+   * Wake-ups between processes sharing the store: `listener` runs (asynchronously, on the event loop) after
+   * any connection — this process's or another's — calls `notify(channel)`. PostgreSQL: LISTEN/NOTIFY.
+   * SQLite has no such thing across processes; there only this process's own notifications arrive.
+   * Returns the function that stops listening.
+   */
+  listen(channel: string, listener: () => void): () => void
+  /** Wake every listener of `channel` (inside a transaction: delivered when it commits). */
+  notify(channel: string): void
   close(): void
 }

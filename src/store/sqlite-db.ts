@@ -1,3 +1,5 @@
+import {EventEmitter} from 'node:events'
+
 import Database from 'better-sqlite3'
 
 import type {RunResult, SqlDb, SqlValue} from './sql-db.js'
@@ -6,6 +8,8 @@ import type {RunResult, SqlDb, SqlValue} from './sql-db.js'
 export class SqliteDb implements SqlDb {
   readonly engine = 'sqlite' as const
   private readonly statements = new Map<string, Database.Statement>()
+  /** In-process wake-ups only: one SQLite store has one daemon. */
+  private readonly wakeups = new EventEmitter()
 
   private constructor(
     readonly location: string,
@@ -58,7 +62,18 @@ export class SqliteDb implements SqlDb {
     return this.raw.transaction(fn)()
   }
 
+  listen(channel: string, listener: () => void): () => void {
+    this.wakeups.on(channel, listener)
+    return () => this.wakeups.off(channel, listener)
+  }
+
+  notify(channel: string): void {
+    // Asynchronously, like a notification from the database: a listener never runs inside the notifier's transaction.
+    setImmediate(() => this.wakeups.emit(channel))
+  }
+
   close(): void {
+    this.wakeups.removeAllListeners()
     this.statements.clear()
     this.raw.close()
   }
