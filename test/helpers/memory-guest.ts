@@ -140,6 +140,13 @@ export class MemoryGuest implements GuestSession {
         if (!ids) throw new Error(`${command}: ${path}: no file system`)
         return `${(command === 'vfs-uuid' ? ids.uuid : ids.label) ?? ''}\n`
       }
+      case 'list-filesystems':
+        return [...this.filesystems.keys()].map((device) => `${device}: ext4\n`).join('')
+      case 'blkid': {
+        const ids = this.filesystems.get(path)
+        if (!ids) throw new Error(`blkid: ${path}: no file system`)
+        return `${ids.uuid ? `UUID: ${ids.uuid}\n` : ''}${ids.label ? `LABEL: ${ids.label}\n` : ''}`
+      }
       case 'mkdir-p':
         this.mkdirP(path)
         return ''
@@ -221,7 +228,9 @@ export class MemoryGuest implements GuestSession {
     this.writes.push(at)
   }
 
-  async sh(): Promise<string> {
+  /** A guest shell is the one thing a memory guest cannot run: the script is recorded (`sh …` in calls), then refused. */
+  async sh(script: string): Promise<string> {
+    this.calls.push(`sh ${script}`)
     throw new Error('the memory guest runs no shell')
   }
 }
