@@ -28,7 +28,7 @@ function vmwareGuest(root: string): MemoryGuest {
     .plantFilesystem('/dev/sda2', {uuid: SWAP_UUID})
 }
 
-const inspection = {bootloader: 'grub2', bootloaderConfig: ['/boot/grub/grub.cfg'], fstab: [{device: '/dev/sda1', mountpoint: '/'}], mountpoints: {'/': '/dev/sda1'}}
+const inspection = {bootloader: 'grub2', bootloaderConfig: ['/boot/grub/grub.cfg'], fstab: [{device: '/dev/sda1', fstype: 'ext4', line: 1, mountpoint: '/', unstable: true}], mountpoints: {'/': '/dev/sda1'}}
 
 describe('fixer:grub on an in-memory guest', () => {
   it('a changed /etc/default/grub: grub.cfg gets root=/resume= by UUID in place, and the guest\'s grub-mkconfig is not run', async () => {
@@ -44,7 +44,7 @@ describe('fixer:grub on an in-memory guest', () => {
     assert.equal(cfg.replace(`root=UUID=${ROOT_UUID}`, 'root=/dev/sda1').replace(`resume=UUID=${SWAP_UUID}`, 'resume=/dev/sda2'), grubCfg('/dev/sda1'))
     const change = changes.find((c) => c.path === '/boot/grub/grub.cfg')
     assert.ok(change, 'grub.cfg is in the report')
-    assert.match(change.reason, /rewritten in place/)
+    assert.match(change.reason ?? '', /rewritten in place/)
   })
 
   it('a root= that cannot be rewritten in place (no such device in the guest): the guest\'s own tool regenerates the config', async () => {
@@ -54,6 +54,6 @@ describe('fixer:grub on an in-memory guest', () => {
     await assert.rejects(grubFixer.run(ctx), (error: H2KError) => error.code === 'H2K_FIX_FAILED' && /Regenerating the GRUB config failed/.test(error.message))
     const shells = guest.calls.filter((c) => c.startsWith('sh '))
     assert.equal(shells.length, 1)
-    assert.match(shells[0]!, /update-grub/)
+    assert.match(shells[0] ?? '', /update-grub/)
   })
 })
