@@ -1,0 +1,218 @@
+import {execFile, execFileSync} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
+import {appendFileSync, chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
+import {createServer} from 'node:net'
+import {tmpdir, userInfo} from 'node:os'
+import {join} from 'node:path'
+import {promisify} from 'node:util'
+
+const run = promisify(execFile)
+
+/** The role and database every throwaway cluster creates for the code under test (a password role, not a superuser). */
+const ROLE = 'h2k'
+const DATABASE = 'h2k'
+
+/**
+ * The PostgreSQL binaries of the installed Debian package. Not PATH: Debian keeps initdb/pg_ctl/postgres in
+ * /usr/lib/postgresql/<major>/bin and links only the client tools into /usr/bin.
+ */
+function binDir(): string {
+  let majors: string[]
+  try {
+    majors = readdirSync('/usr/lib/postgresql').filter((name) => /^\d+$/.test(name))
+  } catch (error) {
+    throw new Error(`PostgreSQL is not installed (no /usr/lib/postgresql): run scripts/setup.sh (${(error as Error).message})`)
+  }
+  if (majors.length === 0) throw new Error('PostgreSQL is not installed (no /usr/lib/postgresql/<major>/bin): run scripts/setup.sh')
+  const newest = majors.map(Number).sort((a, b) => b - a)[0]
+  return `/usr/lib/postgresql/${newest}/bin`
+}
+
+/** A free loopback TCP port (the kernel picks it; released before the server binds it). */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      const port = typeof address === 'object' && address ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/**
+ * A throwaway PostgreSQL cluster for one test file: initdb into a temporary directory, listening on a Unix
+ * socket in that directory and on a free loopback port; a database `h2k` owned by a password role `h2k`.
+ * The OS user `postgres` owns the files and runs the server (initdb and postgres refuse root). Local socket
+ * connections as `postgres` are trusted (for `psql()`, the test's administrator); everyone else — the code
+ * under test — must give the role's password (scram-sha-256), on the socket and on TCP.
+ */
+export class PgCluster {
+  private stopped = false
+
+  private constructor(
+    /** The temporary directory holding the data directory, the server log and the Unix socket. */
+    readonly dir: string,
+    readonly port: number,
+    /** The `h2k` role's password. */
+    readonly password: string,
+    private readonly bin: string,
+  ) {}
+
+  /** Create, configure and start a cluster (a few seconds: initdb dominates). */
+  static async start(): Promise<PgCluster> {
+    const bin = binDir()
+    const dir = mkdtempSync(join(tmpdir(), 'h2k-pg-'))
+    const cluster = new PgCluster(dir, await freePort(), randomBytes(12).toString('hex'), bin)
+    try {
+      await cluster.create()
+    } catch (error) {
+      await cluster.stop().catch(() => undefined)
+      throw error
+    }
+    return cluster
+  }
+
+  private get dataDir(): string {
+    return join(this.dir, 'data')
+  }
+
+  /** The directory of the Unix socket (`.s.PGSQL.<port>`); also what `?host=` names in a socket URL. */
+  get socketDir(): string {
+    return this.dir
+  }
+
+  /** `postgres://h2k@127.0.0.1:<port>/h2k` — over TCP, WITHOUT the password (give `password` separately). */
+  get url(): string {
+    return `postgres://${ROLE}@127.0.0.1:${this.port}/${DATABASE}`
+  }
+
+  /** The same over the Unix socket: `postgres://h2k@localhost:<port>/h2k?host=<socketDir>`. */
+  get socketUrl(): string {
+    return `postgres://${ROLE}@localhost:${this.port}/${DATABASE}?host=${encodeURIComponent(this.socketDir)}`
+  }
+
+  /** The TCP URL WITH the password in it (tests that check it never leaks into messages). */
+  get urlWithPassword(): string {
+    return `postgres://${ROLE}:${this.password}@127.0.0.1:${this.port}/${DATABASE}`
+  }
+
+  get role(): string {
+    return ROLE
+  }
+
+  get database(): string {
+    return DATABASE
+  }
+
+  private async asPostgres(command: string, args: readonly string[]): Promise<string> {
+    const {stdout} = await run('runuser', ['-u', 'postgres', '--', join(this.bin, command), ...args], {
+      env: {...process.env, LC_ALL: 'C'},
+    })
+    return stdout
+  }
+
+  private async create(): Promise<void> {
+    if (userInfo().uid !== 0) throw new Error('pg-cluster needs root (it runs initdb and postgres as the postgres user through runuser)')
+    chownSync(this.dir, ...postgresIds())
+    await this.asPostgres('initdb', ['-D', this.dataDir, '-U', 'postgres', '--auth-local=trust', '--auth-host=scram-sha-256', '--no-sync', '-E', 'UTF8', '--locale=C'])
+    writeFileSync(
+      join(this.dataDir, 'pg_hba.conf'),
+      [
+        '# TYPE DATABASE USER ADDRESS METHOD',
+        'local all postgres trust',
+        'local all all scram-sha-256',
+        'host all all 127.0.0.1/32 scram-sha-256',
+        '',
+      ].join('\n'),
+    )
+    appendFileSync(
+      join(this.dataDir, 'postgresql.conf'),
+      [
+        '',
+        '# pg-cluster (throwaway test cluster)',
+        `port = ${this.port}`,
+        "listen_addresses = '127.0.0.1'",
+        `unix_socket_directories = '${this.socketDir}'`,
+        // A test cluster needs no durability: its directory is deleted afterwards.
+        'fsync = off',
+        'synchronous_commit = off',
+        'full_page_writes = off',
+        'max_connections = 100',
+        "shared_buffers = '16MB'",
+        "log_min_messages = 'warning'",
+        '',
+      ].join('\n'),
+    )
+    await this.startServer()
+    await this.psql(`CREATE ROLE ${ROLE} LOGIN PASSWORD '${this.password}'`, 'postgres')
+    await this.psql(`CREATE DATABASE ${DATABASE} OWNER ${ROLE}`, 'postgres')
+  }
+
+  /** Start the server (after `stopServer()`); waits until it accepts connections. */
+  async startServer(): Promise<void> {
+    await this.asPostgres('pg_ctl', ['-D', this.dataDir, '-l', join(this.dir, 'server.log'), '-w', '-t', '60', 'start'])
+  }
+
+  /** Stop the server (fast: clients are disconnected, open transactions roll back); the cluster stays. */
+  async stopServer(): Promise<void> {
+    await this.asPostgres('pg_ctl', ['-D', this.dataDir, '-w', '-t', '60', '-m', 'fast', 'stop'])
+  }
+
+  /** `pg_ctl restart -m fast`: every client connection is terminated, the server comes back on the same port and socket. */
+  async restart(): Promise<void> {
+    await this.asPostgres('pg_ctl', ['-D', this.dataDir, '-l', join(this.dir, 'server.log'), '-w', '-t', '60', '-m', 'fast', 'restart'])
+  }
+
+  /**
+   * Run SQL as the superuser `postgres` over the socket (the test's administrator: inspect rows, terminate
+   * backends). Returns psql's unaligned, tuples-only output (`|` between columns, one row a line).
+   */
+  async psql(sql: string, database = DATABASE): Promise<string> {
+    const {stdout} = await run(
+      'runuser',
+      ['-u', 'postgres', '--', join(this.bin, 'psql'), '-h', this.socketDir, '-p', String(this.port), '-d', database, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-c', sql],
+      {env: {...process.env, LC_ALL: 'C'}},
+    )
+    return stdout.trim()
+  }
+
+  /** Stop the server (immediately: a test cluster needs no clean shutdown) and remove every file of the cluster. */
+  async stop(): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    try {
+      await this.asPostgres('pg_ctl', ['-D', this.dataDir, '-w', '-t', '60', '-m', 'immediate', 'stop'])
+    } catch {
+      // Already stopped (a fault test stopped it), or never started: nothing runs; the directory goes anyway.
+    } finally {
+      rmSync(this.dir, {force: true, recursive: true})
+    }
+  }
+}
+
+/** uid/gid of the `postgres` OS user (the Debian package creates it). */
+function postgresIds(): [number, number] {
+  const passwd = execFileSync('getent', ['passwd', 'postgres'], {encoding: 'utf8'})
+  const fields = passwd.split(':')
+  if (fields.length < 4) throw new Error('no postgres user (install the postgresql package: scripts/setup.sh)')
+  return [Number(fields[2]), Number(fields[3])]
+}
+
+/** One cluster per test file: `const pg = usePgCluster()` in a describe, then `pg().url` inside the tests. */
+export function usePgCluster(): () => PgCluster {
+  let cluster: PgCluster | undefined
+  before(async function () {
+    this.timeout(120_000)
+    cluster = await PgCluster.start()
+  })
+  after(async function () {
+    this.timeout(60_000)
+    await cluster?.stop()
+  })
+  return () => {
+    if (!cluster) throw new Error('the PostgreSQL test cluster is not started (usePgCluster() inside a describe, used in a test)')
+    return cluster
+  }
+}
