@@ -35,6 +35,11 @@ export interface StoreTarget {
   postgres?: PostgresSettings
 }
 
+/** The target of a daemon: its SQLite file, unless the configuration names a PostgreSQL store. */
+export function storeTarget(sqlitePath: string, postgres: PostgresSettings | undefined): StoreTarget {
+  return postgres === undefined ? {sqlitePath} : {postgres, sqlitePath}
+}
+
 /** Open the store's connection (the caller maps foreign errors); PostgreSQL errors are already H2KErrors or `PostgresError`s. */
 export function openSqlDb(target: StoreTarget, options: {readonly?: boolean} = {}): SqlDb {
   return target.postgres === undefined ? SqliteDb.open(target.sqlitePath, options) : PostgresDb.open(target.postgres)
