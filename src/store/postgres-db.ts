@@ -58,6 +58,8 @@ export class PostgresDb implements SqlDb {
     worker.on('message', (message: ThreadWakeup) => {
       if (typeof message.wake === 'string') this.wakeups.emit(message.wake)
     })
+    // The thread failed outside a request (its own handler marked it DEAD): the next call reports it.
+    worker.on('error', () => Atomics.store(signal, 0, SIGNAL.DEAD))
   }
 
   /** The URL of a store without its password (for messages before it is opened). */
@@ -99,7 +101,12 @@ export class PostgresDb implements SqlDb {
 
   private call(request: ThreadRequest): {rows: unknown[]; changes: number} {
     if (this.closed) throw new H2KError('H2K_STORE_FAILED', `The job store connection (${this.location}) is closed.`, {details: {location: this.location}})
-    Atomics.store(this.signal, 0, SIGNAL.IDLE)
+    // The previous answer taken, ready for the next; a thread that died stays DEAD (nobody would answer).
+    Atomics.compareExchange(this.signal, 0, SIGNAL.ANSWERED, SIGNAL.IDLE)
+    if (Atomics.load(this.signal, 0) === SIGNAL.DEAD) {
+      const last = receiveMessageOnPort(this.port)?.message as ThreadAnswer | undefined
+      throw this.failure(last !== undefined && !last.ok ? last.error : {kind: 'unavailable', message: 'the PostgreSQL driver thread has ended'})
+    }
     this.port.postMessage(request)
     // The thread answers every request (its own waits are bounded by connect_timeout), or marks itself DEAD.
     while (Atomics.load(this.signal, 0) === SIGNAL.IDLE) Atomics.wait(this.signal, 0, SIGNAL.IDLE)

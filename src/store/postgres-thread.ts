@@ -47,6 +47,8 @@ const connectionConfig = {
 const pool = new pg.Pool({...connectionConfig, idleTimeoutMillis: 30_000, max: options.poolSize})
 // An idle client whose server went away: the pool drops it and the next statement connects anew; nothing to do here.
 pool.on('error', () => undefined)
+// A checked-out client (a pinned transaction) whose server went away emits 'error' too: its next query fails, and that is where it is reported.
+pool.on('connect', (client) => client.on('error', () => undefined))
 
 let pinned: pg.PoolClient | undefined
 let closing = false

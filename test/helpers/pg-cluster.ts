@@ -1,10 +1,12 @@
-import {execFile, execFileSync} from 'node:child_process'
+import {type ChildProcess, execFile, execFileSync, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {appendFileSync, chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {tmpdir, userInfo} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
+
+import type {PostgresSettings} from '../../src/store/store-target.js'
 
 const run = promisify(execFile)
 
@@ -153,6 +155,36 @@ export class PgCluster {
   /** Start the server (after `stopServer()`); waits until it accepts connections. */
   async startServer(): Promise<void> {
     await this.asPostgres('pg_ctl', ['-D', this.dataDir, '-l', join(this.dir, 'server.log'), '-w', '-t', '60', 'start'])
+  }
+
+  /**
+   * The same, synchronously: for a test stopping the server INSIDE a store transaction (whose function is
+   * synchronous, and whose process is blocked while a statement waits).
+   */
+  stopServerSync(): void {
+    execFileSync('runuser', ['-u', 'postgres', '--', join(this.bin, 'pg_ctl'), '-D', this.dataDir, '-w', '-t', '60', '-m', 'fast', 'stop'], {stdio: 'ignore'})
+  }
+
+  /**
+   * Start the server after `ms` from ANOTHER process (a shell sleeping, then pg_ctl start): this process may
+   * be blocked meanwhile (a PostgresDb statement waiting for the server). Resolves once pg_ctl is done.
+   */
+  startServerAfter(ms: number): {child: ChildProcess; done: Promise<number | null>} {
+    const pgCtl = join(this.bin, 'pg_ctl')
+    const child = spawn('sh', ['-c', `sleep ${ms / 1000}; exec runuser -u postgres -- "$0" -D "$1" -l "$2" -w -t 60 start`, pgCtl, this.dataDir, join(this.dir, 'server.log')], {stdio: 'ignore'})
+    return {child, done: new Promise((resolve) => child.on('exit', resolve))}
+  }
+
+  /** A new empty database owned by the `h2k` role (a fresh store per test); returns its name. */
+  async createDatabase(): Promise<string> {
+    const name = `h2k_${randomBytes(6).toString('hex')}`
+    await this.psql(`CREATE DATABASE ${name} OWNER ${ROLE}`, 'postgres')
+    return name
+  }
+
+  /** PostgresSettings for the `h2k` role on `database` (default h2k) over TCP, password given separately. */
+  settings(database = DATABASE, overrides: Partial<PostgresSettings> = {}): PostgresSettings {
+    return {connectTimeoutMs: 10_000, password: this.password, poolSize: 4, ssl: {mode: 'disable'}, url: `postgres://${ROLE}@127.0.0.1:${this.port}/${database}`, ...overrides}
   }
 
   /** Stop the server (fast: clients are disconnected, open transactions roll back); the cluster stays. */
