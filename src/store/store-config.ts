@@ -3,7 +3,10 @@ import {resolve} from 'node:path'
 import {H2KError} from '@hyper2kvm/plugin-api'
 import {resolveSecret} from '../secrets/resolve-secret.js'
 import {parsePostgresUrl} from './postgres-url.js'
-import {POSTGRES_DEFAULTS, type PostgresSettings, type PostgresTlsSettings} from './store-target.js'
+import type {PostgresSettings, PostgresTlsSettings} from './store-target.js'
+
+/** pool_size and connect_timeout when not set. */
+export const POSTGRES_DEFAULTS = {connectTimeoutMs: 30_000, poolSize: 4} as const
 
 /** `store:` (or its alias `database:`) as written in the daemon configuration (schemas/daemon.schema.json checked its shape). */
 export interface StoreKeys {

@@ -24,8 +24,6 @@ export interface PostgresSettings {
   connectTimeoutMs: number
 }
 
-export const POSTGRES_DEFAULTS = {connectTimeoutMs: 30_000, poolSize: 4} as const
-
 /**
  * Where the job store is: SQLite at `sqlitePath` (the embedded default: `<state_dir>/jobs.db`), unless
  * `postgres` is set (several daemons sharing one queue); `sqlitePath` is then not used for the store.

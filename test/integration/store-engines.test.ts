@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import {execFile} from 'node:child_process'
 import {randomUUID} from 'node:crypto'
+import {mkdirSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 
@@ -15,6 +16,7 @@ import type {ScheduleSpec} from '../../src/schedule/schedule.js'
 import {PostgresDb} from '../../src/store/postgres-db.js'
 import type {StoreTarget} from '../../src/store/store-target.js'
 import {usePgCluster} from '../helpers/pg-cluster.js'
+import {runCli} from '../helpers/run-cli.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
 const run = promisify(execFile)
@@ -374,6 +376,33 @@ describe('the job store on both engines (SQLite and PostgreSQL: one suite)', fun
       const started = Date.now()
       assert.equal(await storeChild('idle', pg().settings()), 'closed')
       assert.ok(Date.now() - started < 30_000)
+    })
+
+    it('the CLI reads a PostgreSQL store named by --config (ctl jobs, dedup list); backup and vacuum refuse it, naming pg_dump / VACUUM', async () => {
+      const database = await pg().createDatabase()
+      const store = JobStore.open({postgres: pg().settings(database), sqlitePath: join(temp.dir, 'unused.db')})
+      opened.push(store)
+      store.insertJob(newJob('on-postgres'))
+      store.recordProcessed({file_hash: null, file_size: 3, filename: 'seen.raw', job_id: 'on-postgres', output_path: '/out/on-postgres'})
+      const dir = join(temp.dir, `cli-${database}`)
+      mkdirSync(dir)
+      writeFileSync(join(dir, 'password'), `${pg().password}\n`, {mode: 0o600})
+      const config = join(dir, 'daemon.yaml')
+      writeFileSync(config, [`watch_dir: ${join(dir, 'in')}`, `output_dir: ${join(dir, 'out')}`, 'store:', `  url: postgres://h2k@127.0.0.1:${pg().port}/${database}`, '  password_file: password', ''].join('\n'))
+      const env = {HYPER2KVM_STORE_PASSWORD: ''}
+      const jobs = await runCli(['ctl', 'jobs', '--config', config, '--json'], {env})
+      assert.equal(jobs.code, 0, jobs.stderr)
+      assert.deepEqual(jobs.json.jobs.map((j: {id: string}) => j.id), ['on-postgres'])
+      const list = await runCli(['dedup', 'list', '--config', config, '--json'], {env})
+      assert.equal(list.code, 0, list.stderr)
+      assert.match(list.stdout, /seen\.raw/)
+      const vacuum = await runCli(['dedup', 'vacuum', '--config', config], {env})
+      assert.equal(vacuum.code, 2, vacuum.stderr)
+      assert.match(vacuum.stderr, /H2K_USAGE[\s\S]*VACUUM/)
+      const backup = await runCli(['ctl', 'backup', '--config', config, '--to', join(dir, 'backups')], {env})
+      assert.equal(backup.code, 2, backup.stderr)
+      assert.match(backup.stderr, /pg_dump/)
+      for (const result of [jobs, list, vacuum, backup]) assert.ok(!`${result.stdout}${result.stderr}`.includes(pg().password), 'the password is never printed')
     })
 
     it('a closed connection refuses statements (H2K_STORE_FAILED), never hangs', async () => {
