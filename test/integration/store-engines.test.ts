@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {execFile} from 'node:child_process'
 import {randomUUID} from 'node:crypto'
-import {mkdirSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, renameSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 
@@ -17,6 +17,8 @@ import {PostgresDb} from '../../src/store/postgres-db.js'
 import type {StoreTarget} from '../../src/store/store-target.js'
 import {usePgCluster} from '../helpers/pg-cluster.js'
 import {runCli} from '../helpers/run-cli.js'
+import {killAll, type RunningDaemon, startDaemon, until} from '../helpers/daemon-process.js'
+import {makePatternedRaw} from '../helpers/patterned-image.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
 
 const run = promisify(execFile)
@@ -403,6 +405,32 @@ describe('the job store on both engines (SQLite and PostgreSQL: one suite)', fun
       assert.equal(backup.code, 2, backup.stderr)
       assert.match(backup.stderr, /pg_dump/)
       for (const result of [jobs, list, vacuum, backup]) assert.ok(!`${result.stdout}${result.stderr}`.includes(pg().password), 'the password is never printed')
+    })
+
+    it('a daemon whose configuration names a PostgreSQL store keeps its jobs, history and job log there (no jobs.db)', async () => {
+      const database = await pg().createDatabase()
+      const dir = join(temp.dir, `daemon-${database}`)
+      const [inbox, out] = [join(dir, 'in'), join(dir, 'out')]
+      mkdirSync(inbox, {recursive: true})
+      const config = join(dir, 'daemon.yaml')
+      writeFileSync(config, [`watch_dir: ${inbox}`, `output_dir: ${out}`, 'store:', `  url: postgres://h2k@127.0.0.1:${pg().port}/${database}`, '  connect_timeout: 5', ''].join('\n'))
+      const daemons: RunningDaemon[] = []
+      try {
+        const daemon = await startDaemon(['--config', config], out, undefined, {env: {HYPER2KVM_STORE_PASSWORD: pg().password}})
+        daemons.push(daemon)
+        assert.match(daemon.stderr(), new RegExp(`daemon:start .*store=postgres://h2k@127\\.0\\.0\\.1:${pg().port}/${database}`))
+        makePatternedRaw(join(dir, 'disk.raw'), 1024 * 1024, [{length: 4096, offset: 0, pattern: 0x5a}])
+        renameSync(join(dir, 'disk.raw'), join(inbox, 'disk.raw'))
+        const store = JobStore.open({postgres: pg().settings(database), sqlitePath: join(dir, 'unused.db')}, {readonly: true})
+        opened.push(store)
+        const job = await until('the job succeeded in PostgreSQL', () => store.jobs({}).find((j) => j.source_path === 'disk.raw' && j.status === 'succeeded'), 60_000, daemon)
+        assert.deepEqual(store.historyOf(job.id).map((h) => h.to_status), ['queued', 'running', 'succeeded'])
+        assert.ok(new JobLogStore(store.sql).lines(job.id).length > 0, 'its log lines are in the store')
+        assert.equal(existsSync(join(out, '.daemon', 'jobs.db')), false, 'no SQLite store beside it')
+        assert.ok(!daemon.stderr().includes(pg().password))
+      } finally {
+        await killAll(daemons)
+      }
     })
 
     it('a closed connection refuses statements (H2K_STORE_FAILED), never hangs', async () => {
