@@ -3,6 +3,8 @@ import type {SqlDb} from '../store/sql-db.js'
 
 /** Lines kept per job: the newest ones (a job retried many times keeps its latest attempts). */
 export const JOB_LOG_LINES = 2000
+/** How long lines are dropped after the store server could not be reached (each try may wait connect_timeout). */
+export const UNAVAILABLE_PAUSE_MS = 10_000
 /** Lines returned by one read at most. */
 export const JOB_LOG_PAGE = 1000
 
@@ -23,11 +25,19 @@ export interface JobLogLine {
  * (its lease moved), and a number both took is taken again.
  */
 export class JobLogStore {
-  constructor(private readonly db: SqlDb) {}
+  /** Until when lines are not even tried (ms epoch): a store server that could not be reached is not waited for again at every log line. */
+  private unavailableUntil = 0
+
+  constructor(
+    private readonly db: SqlDb,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   append(jobId: string, line: Omit<JobLogLine, 'seq'>): void {
     // The store closes last when the daemon stops: a line after that is in the daemon log only.
     if (!this.db.open) return
+    // The server was unreachable a moment ago: the line is in the daemon log (the tap said once that the job's log misses lines).
+    if (this.now() < this.unavailableUntil) return
     try {
       for (let attempt = 0; attempt < 3; attempt++) {
         // A line about a job the store does not hold (just purged, or refused before it was recorded) has no log to go to.
@@ -42,7 +52,9 @@ export class JobLogStore {
         if (this.db.get('SELECT 1 FROM jobs WHERE id = ?', [jobId]) === undefined) return
       }
     } catch (error) {
-      throw mapForeignError(error, {operation: 'Cannot record a job log line'})
+      const mapped = mapForeignError(error, {operation: 'Cannot record a job log line'})
+      if (mapped.code === 'H2K_STORE_UNAVAILABLE') this.unavailableUntil = this.now() + UNAVAILABLE_PAUSE_MS
+      throw mapped
     }
   }
 

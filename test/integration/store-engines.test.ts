@@ -330,6 +330,31 @@ describe('the job store on both engines (SQLite and PostgreSQL: one suite)', fun
       assert.deepEqual(db.all<{n: number}>('SELECT n FROM t').map((r) => r.n), [3])
     })
 
+    it('job log lines while the server is down: the first waits connect_timeout and fails, the next ones are dropped at once for a while, then written again', async () => {
+      const database = await pg().createDatabase()
+      const store = JobStore.open({postgres: pg().settings(database, {connectTimeoutMs: 600}), sqlitePath: join(temp.dir, 'unused.db')})
+      opened.push(store)
+      store.insertJob(newJob('a'))
+      let now = 1_000_000
+      const log = new JobLogStore(store.sql, () => now)
+      const line = (message: string) => ({at: 't', event: 'job:x', fields: {}, level: 'info', message})
+      log.append('a', line('before'))
+      await pg().stopServer()
+      try {
+        let started = Date.now()
+        assert.throws(() => log.append('a', line('lost')), isCode('H2K_STORE_UNAVAILABLE'))
+        assert.ok(Date.now() - started >= 500, 'the first line waited for the server')
+        started = Date.now()
+        log.append('a', line('dropped'))
+        assert.ok(Date.now() - started < 100, 'the next line is not waited for')
+      } finally {
+        await pg().startServer()
+      }
+      now += 60_000
+      log.append('a', line('after'))
+      assert.deepEqual(log.lines('a').map((l) => l.message), ['before', 'after'])
+    })
+
     it('an unreachable server: H2K_STORE_UNAVAILABLE after connect_timeout; the password is never in the location or a message', async () => {
       const password = pg().password
       const withPassword = PostgresDb.open({...pg().settings(), password: undefined, url: pg().urlWithPassword})
