@@ -29,6 +29,8 @@ PACKAGES+=(xfsprogs btrfs-progs)
 # The tests run their own throwaway clusters from /usr/lib/postgresql/<major>/bin (test/helpers/pg-cluster.ts:
 # initdb in a temp dir, a free loopback port); the package's own cluster on 5432 is not used by them.
 PACKAGES+=(postgresql)
+# openssl: tests only — a throwaway CA and server certificate for the PostgreSQL store's TLS modes.
+PACKAGES+=(openssl)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -74,7 +74,7 @@ export class PostgresDb implements SqlDb {
     if (password !== undefined) registerSecret(password)
     const options: ThreadOptions = {
       applicationName: 'hyper2kvm',
-      connection: {database: address.database, host: address.host, port: address.port, ssl: tlsOptions(settings.ssl, address.host), user: address.user, ...(password === undefined ? {} : {password})},
+      connection: {database: address.database, host: address.host, port: address.port, ssl: tlsOptions(settings.ssl), user: address.user, ...(password === undefined ? {} : {password})},
       connectTimeoutMs: settings.connectTimeoutMs,
       poolSize: settings.poolSize,
     }
@@ -239,8 +239,11 @@ function settled<T>(result: T): T {
   return result
 }
 
-/** node:tls options for `pg`, the files read now (a missing one is a configuration error naming its key). */
-function tlsOptions(ssl: PostgresTlsSettings, host: string): false | ThreadTls {
+/**
+ * node:tls options for `pg`, the files read now (a missing one is a configuration error naming its key).
+ * verify-full: `pg` checks the certificate's name against the URL's host (SNI only for a host name).
+ */
+function tlsOptions(ssl: PostgresTlsSettings): false | ThreadTls {
   if (ssl.mode === 'disable') return false
   const read = (key: string, path: string | undefined): string | undefined => {
     if (path === undefined) return undefined
@@ -259,6 +262,5 @@ function tlsOptions(ssl: PostgresTlsSettings, host: string): false | ThreadTls {
     ...(ca === undefined ? {} : {ca}),
     ...(cert === undefined ? {} : {cert}),
     ...(key === undefined ? {} : {key}),
-    ...(verify && !host.startsWith('/') ? {servername: host} : {}),
   }
 }

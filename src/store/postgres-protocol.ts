@@ -15,7 +15,6 @@ export interface ThreadTls {
   ca?: string
   cert?: string
   key?: string
-  servername?: string
 }
 
 export interface ThreadConnection {

@@ -1,6 +1,6 @@
 import {type ChildProcess, execFile, execFileSync, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {appendFileSync, chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
+import {appendFileSync, chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {tmpdir, userInfo} from 'node:os'
 import {join} from 'node:path'
@@ -62,13 +62,16 @@ export class PgCluster {
     private readonly bin: string,
   ) {}
 
-  /** Create, configure and start a cluster (a few seconds: initdb dominates). */
-  static async start(): Promise<PgCluster> {
+  /**
+   * Create, configure and start a cluster (about a second: initdb dominates). `tls`: the server has a
+   * certificate for 127.0.0.1/localhost signed by a throwaway CA (`caFile`), and TCP clients must use TLS.
+   */
+  static async start(options: {tls?: boolean} = {}): Promise<PgCluster> {
     const bin = binDir()
     const dir = mkdtempSync(join(tmpdir(), 'h2k-pg-'))
     const cluster = new PgCluster(dir, await freePort(), randomBytes(12).toString('hex'), bin)
     try {
-      await cluster.create()
+      await cluster.create(options.tls === true)
     } catch (error) {
       await cluster.stop().catch(() => undefined)
       throw error
@@ -115,17 +118,38 @@ export class PgCluster {
     return stdout
   }
 
-  private async create(): Promise<void> {
+  /** The CA that signed a `tls` cluster's server certificate (PEM). */
+  get caFile(): string {
+    return join(this.dir, 'ca.crt')
+  }
+
+  /** A CA and a server certificate for 127.0.0.1 and localhost (EC keys: fast), the key owned by postgres, 0600. */
+  private async makeCertificates(ids: [number, number]): Promise<string[]> {
+    const at = (name: string): string => join(this.dir, name)
+    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+    await run('openssl', ['req', '-x509', ...ec, '-keyout', at('ca.key'), '-out', at('ca.crt'), '-days', '2', '-subj', '/CN=h2k-test-ca'])
+    await run('openssl', ['req', ...ec, '-keyout', at('server.key'), '-out', at('server.csr'), '-subj', '/CN=localhost'])
+    writeFileSync(at('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n')
+    await run('openssl', ['x509', '-req', '-in', at('server.csr'), '-CA', at('ca.crt'), '-CAkey', at('ca.key'), '-CAcreateserial', '-out', at('server.crt'), '-days', '2', '-extfile', at('server.ext')])
+    chownSync(at('server.key'), ...ids)
+    chmodSync(at('server.key'), 0o600)
+    return ['ssl = on', `ssl_cert_file = '${at('server.crt')}'`, `ssl_key_file = '${at('server.key')}'`]
+  }
+
+  private async create(tls: boolean): Promise<void> {
     if (userInfo().uid !== 0) throw new Error('pg-cluster needs root (it runs initdb and postgres as the postgres user through runuser)')
-    chownSync(this.dir, ...postgresIds())
+    const ids = postgresIds()
+    chownSync(this.dir, ...ids)
     await this.asPostgres('initdb', ['-D', this.dataDir, '-U', 'postgres', '--auth-local=trust', '--auth-host=scram-sha-256', '--no-sync', '-E', 'UTF8', '--locale=C'])
+    const tlsSettings = tls ? await this.makeCertificates(ids) : []
     writeFileSync(
       join(this.dataDir, 'pg_hba.conf'),
       [
         '# TYPE DATABASE USER ADDRESS METHOD',
         'local all postgres trust',
         'local all all scram-sha-256',
-        'host all all 127.0.0.1/32 scram-sha-256',
+        // With TLS, a TCP client without it finds no line that lets it in.
+        `${tls ? 'hostssl' : 'host'} all all 127.0.0.1/32 scram-sha-256`,
         '',
       ].join('\n'),
     )
@@ -144,6 +168,7 @@ export class PgCluster {
         'max_connections = 100',
         "shared_buffers = '16MB'",
         "log_min_messages = 'warning'",
+        ...tlsSettings,
         '',
       ].join('\n'),
     )

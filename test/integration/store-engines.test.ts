@@ -15,7 +15,7 @@ import {ScheduleStore} from '../../src/schedule/schedule-store.js'
 import type {ScheduleSpec} from '../../src/schedule/schedule.js'
 import {PostgresDb} from '../../src/store/postgres-db.js'
 import type {StoreTarget} from '../../src/store/store-target.js'
-import {usePgCluster} from '../helpers/pg-cluster.js'
+import {PgCluster, usePgCluster} from '../helpers/pg-cluster.js'
 import {runCli} from '../helpers/run-cli.js'
 import {killAll, type RunningDaemon, startDaemon, until} from '../helpers/daemon-process.js'
 import {makePatternedRaw} from '../helpers/patterned-image.js'
@@ -382,6 +382,28 @@ describe('the job store on both engines (SQLite and PostgreSQL: one suite)', fun
       assert.ok(Date.now() - started >= 700, 'it retried until connect_timeout')
       assert.match((closedPort as Error).message, /postgres:\/\/h2k@127\.0\.0\.1:1\/h2k/)
       assert.ok(!(closedPort as Error).message.includes(wrong))
+    })
+
+    it('TLS: require encrypts, verify-full checks the certificate against ca_file; without TLS or without the CA the server is refused at once', async () => {
+      const tls = await PgCluster.start({tls: true})
+      try {
+        const encrypted = (db: PostgresDb): boolean => db.get<{ssl: number}>('SELECT CASE WHEN ssl THEN 1 ELSE 0 END AS ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')!.ssl === 1
+        for (const ssl of [{mode: 'require' as const}, {caFile: tls.caFile, mode: 'verify-full' as const}]) {
+          const db = PostgresDb.open(tls.settings('h2k', {ssl}))
+          opened.push(db)
+          assert.ok(encrypted(db), ssl.mode)
+        }
+        for (const ssl of [{mode: 'disable' as const}, {mode: 'verify-full' as const}]) {
+          const started = Date.now()
+          const refused = catching(() => PostgresDb.open(tls.settings('h2k', {connectTimeoutMs: 20_000, ssl})))
+          assert.ok(isCode('H2K_STORE_UNAVAILABLE')(refused), `${ssl.mode}: ${String(refused)}`)
+          assert.ok(Date.now() - started < 10_000, `${ssl.mode}: refused, not waited for`)
+          assert.ok(!(refused as Error).message.includes(tls.password))
+        }
+      } finally {
+        for (const handle of opened.splice(0)) handle.close()
+        await tls.stop()
+      }
     })
 
     it('the Unix socket URL (?host=) works', async () => {
