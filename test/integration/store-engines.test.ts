@@ -261,6 +261,23 @@ describe('the job store on both engines (SQLite and PostgreSQL: one suite)', fun
       return db
     }
 
+    it('the PostgreSQL schema has the tables and columns of the SQLite one (plus seq standing in for rowid), and the same indexes', async () => {
+      const sqlite = JobStore.open({sqlitePath: join(temp.dir, `${randomUUID()}.db`)})
+      const postgres = JobStore.open({postgres: pg().settings(await pg().createDatabase()), sqlitePath: join(temp.dir, 'unused.db')})
+      opened.push(sqlite, postgres)
+      const sqliteTables = sqlite.sql.all<{name: string}>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").map((t) => t.name)
+      const postgresTables = postgres.sql.all<{name: string}>("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name").map((t) => t.name)
+      assert.deepEqual(postgresTables, sqliteTables)
+      for (const table of sqliteTables) {
+        const sqliteColumns = sqlite.sql.all<{name: string}>('SELECT name FROM pragma_table_info(?) ORDER BY name', [table]).map((c) => c.name)
+        const postgresColumns = postgres.sql.all<{name: string}>("SELECT column_name AS name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = ? ORDER BY column_name", [table]).map((c) => c.name).filter((c) => !(c === 'seq' && ['jobs', 'notification_outbox'].includes(table)))
+        assert.deepEqual(postgresColumns, sqliteColumns, table)
+      }
+      const sqliteIndexes = sqlite.sql.all<{name: string}>("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name").map((i) => i.name)
+      const postgresIndexes = new Set(postgres.sql.all<{name: string}>("SELECT indexname AS name FROM pg_indexes WHERE schemaname = 'public'").map((i) => i.name))
+      assert.deepEqual(sqliteIndexes.filter((name) => !postgresIndexes.has(name)), [])
+    })
+
     it('listen/notify reaches another connection (another daemon)', async () => {
       const name = await pg().createDatabase()
       const listener = PostgresDb.open(pg().settings(name))
