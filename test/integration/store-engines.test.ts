@@ -329,6 +329,25 @@ describe('the job store on both engines (SQLite and PostgreSQL: one suite)', fun
       })
     })
 
+    it('its connections terminated by the server (pg_terminate_backend): the next statements run on new ones, listening goes on', async () => {
+      const db = await freshDb()
+      db.exec('CREATE TABLE t (n INTEGER)')
+      let woken = 0
+      db.listen('h2k_terminated', () => woken++)
+      const database = db.location.split('/').at(-1)!
+      assert.ok(Number(await pg().psql(`SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '${database}' AND usename = 'h2k'`, 'postgres')) >= 2)
+      db.run('INSERT INTO t (n) VALUES (?)', [1])
+      db.transaction(() => db.run('INSERT INTO t (n) VALUES (?)', [2]))
+      assert.deepEqual(db.all<{n: number}>('SELECT n FROM t ORDER BY n').map((r) => r.n), [1, 2])
+      // A wake-up after the LISTEN connection came back (a NOTIFY may have been missed meanwhile), then real ones again.
+      await waitFor(() => woken > 0)
+      const before = woken
+      await waitFor(() => {
+        db.notify('h2k_terminated')
+        return woken > before
+      })
+    })
+
     it('the server stopped inside a transaction: H2K_STORE_UNAVAILABLE, nothing of it written, the connection usable again', async () => {
       const db = await freshDb({connectTimeoutMs: 20_000})
       db.exec('CREATE TABLE t (n INTEGER)')
