@@ -52,6 +52,8 @@ async function freePort(): Promise<number> {
  */
 export class PgCluster {
   private stopped = false
+  /** The shell that removes the cluster should this process die without stop() (a killed or timed-out test run). */
+  private guardian?: ChildProcess
 
   private constructor(
     /** The temporary directory holding the data directory, the server log and the Unix socket. */
@@ -71,12 +73,23 @@ export class PgCluster {
     const dir = mkdtempSync(join(tmpdir(), 'h2k-pg-'))
     const cluster = new PgCluster(dir, await freePort(), randomBytes(12).toString('hex'), bin)
     try {
+      cluster.guard()
       await cluster.create(options.tls === true)
     } catch (error) {
       await cluster.stop().catch(() => undefined)
       throw error
     }
     return cluster
+  }
+
+  /**
+   * A detached shell polling this process: when it is gone (mocha killed, a timeout) and stop() never ran, it
+   * stops the server and removes the directory, so no cluster outlives its test run.
+   */
+  private guard(): void {
+    const script = 'while kill -0 "$0" 2>/dev/null; do sleep 2; done; runuser -u postgres -- "$1" -D "$2" -m immediate stop >/dev/null 2>&1; rm -rf "$3"'
+    this.guardian = spawn('sh', ['-c', script, String(process.pid), join(this.bin, 'pg_ctl'), this.dataDir, this.dir], {detached: true, stdio: 'ignore'})
+    this.guardian.unref()
   }
 
   private get dataDir(): string {
@@ -239,6 +252,7 @@ export class PgCluster {
   async stop(): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    this.guardian?.kill()
     try {
       await this.asPostgres('pg_ctl', ['-D', this.dataDir, '-w', '-t', '60', '-m', 'immediate', 'stop'])
     } catch {
