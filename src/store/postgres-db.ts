@@ -183,12 +183,21 @@ export class PostgresDb implements SqlDb {
       result = settled(fn())
     } catch (error) {
       this.depth--
-      this.exec(`ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}`)
+      this.undo(savepoint, error)
       throw error
     }
     this.depth--
     this.exec(`RELEASE SAVEPOINT ${savepoint}`)
     return result
+  }
+
+  /**
+   * Back to the savepoint after a nested `fn` threw (the outer transaction goes on). Not when the connection
+   * is gone: the whole transaction is over, and the error of `fn` says so.
+   */
+  private undo(savepoint: string, error: unknown): void {
+    if (error instanceof H2KError && error.code === 'H2K_STORE_UNAVAILABLE') return
+    this.exec(`ROLLBACK TO SAVEPOINT ${savepoint}; RELEASE SAVEPOINT ${savepoint}`)
   }
 
   /** ROLLBACK after `fn` threw; the error of `fn` is the one reported (a failed ROLLBACK means the connection is gone, and the server has rolled back). */

@@ -51,6 +51,8 @@ pool.on('error', () => undefined)
 pool.on('connect', (client) => client.on('error', () => undefined))
 
 let pinned: pg.PoolClient | undefined
+/** The open transaction's connection was lost: its statements fail until the main thread ends it (never run outside it). */
+let lost = false
 let closing = false
 
 const codeOf = (error: unknown): string | undefined => {
@@ -130,6 +132,7 @@ async function autocommit(sql: string, params: readonly unknown[]): Promise<pg.Q
 
 async function begin(): Promise<void> {
   if (pinned) throw refused(new Error('a transaction is already open on this connection'))
+  lost = false
   const deadline = Date.now() + options.connectTimeoutMs
   for (let attempt = 0; ; attempt++) {
     const client = await acquire(deadline)
@@ -154,17 +157,25 @@ async function inTransaction(client: pg.PoolClient, sql: string, params: readonl
   } catch (error) {
     if (!isConnectionError(error)) throw refused(error)
     pinned = undefined
+    lost = true
     client.release(error instanceof Error ? error : true)
     throw unavailable(error, true)
   }
 }
 
+/** A statement of a transaction whose connection is gone: refused, never run on another connection. */
+function lostTransaction(): ThreadFailure {
+  return unavailable(new Error('the connection of this transaction was lost'), true)
+}
+
 async function finish(command: 'COMMIT' | 'ROLLBACK'): Promise<void> {
   const client = pinned
-  // ROLLBACK after the connection was lost: the server has rolled it back already.
   if (!client) {
+    const wasLost = lost
+    lost = false
+    // ROLLBACK after the connection was lost: the server has rolled it back already.
     if (command === 'ROLLBACK') return
-    throw refused(new Error('COMMIT without an open transaction'))
+    throw wasLost ? lostTransaction() : refused(new Error('COMMIT without an open transaction'))
   }
   pinned = undefined
   try {
@@ -286,6 +297,7 @@ async function handle(request: ThreadRequest): Promise<ThreadAnswer> {
       return {changes: 0, ok: true, rows: []}
     }
     case 'query': {
+      if (lost) throw lostTransaction()
       const result = pinned ? await inTransaction(pinned, request.sql, request.params) : await autocommit(request.sql, request.params)
       return {changes: result.rowCount ?? 0, ok: true, rows: request.rows ? result.rows : []}
     }

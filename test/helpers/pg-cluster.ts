@@ -203,6 +203,11 @@ export class PgCluster {
     execFileSync('runuser', ['-u', 'postgres', '--', join(this.bin, 'pg_ctl'), '-D', this.dataDir, '-w', '-t', '60', '-m', 'fast', 'stop'], {stdio: 'ignore'})
   }
 
+  /** Start the server synchronously (inside a store transaction's function, like stopServerSync). */
+  startServerSync(): void {
+    execFileSync('runuser', ['-u', 'postgres', '--', join(this.bin, 'pg_ctl'), '-D', this.dataDir, '-l', join(this.dir, 'server.log'), '-w', '-t', '60', 'start'], {stdio: 'ignore'})
+  }
+
   /**
    * Start the server after `ms` from ANOTHER process (a shell sleeping, then pg_ctl start): this process may
    * be blocked meanwhile (a PostgresDb statement waiting for the server). Resolves once pg_ctl is done.

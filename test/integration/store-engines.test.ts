@@ -366,6 +366,33 @@ describe('the job store on both engines (SQLite and PostgreSQL: one suite)', fun
       assert.deepEqual(db.all<{n: number}>('SELECT n FROM t').map((r) => r.n), [3])
     })
 
+    it('the connection lost inside a nested transaction: the outer one cannot go on outside it, even once the server is back; nothing is written', async () => {
+      const db = await freshDb({connectTimeoutMs: 20_000})
+      db.exec('CREATE TABLE t (n INTEGER)')
+      const unavailable = isCode('H2K_STORE_UNAVAILABLE')
+      try {
+        assert.throws(() =>
+          db.transaction(() => {
+            db.run('INSERT INTO t (n) VALUES (?)', [1])
+            const inner = catching(() =>
+              db.transaction(() => {
+                db.run('INSERT INTO t (n) VALUES (?)', [2])
+                pg().stopServerSync()
+                db.run('INSERT INTO t (n) VALUES (?)', [3])
+              }))
+            assert.ok(unavailable(inner), String(inner))
+            pg().startServerSync()
+            // The caller goes on regardless: refused, never run on a new connection outside the transaction.
+            assert.throws(() => db.run('INSERT INTO t (n) VALUES (?)', [4]), unavailable)
+          }), unavailable)
+      } finally {
+        if (Number(await pg().psql('SELECT 1').catch(() => '0')) !== 1) await pg().startServer()
+      }
+      assert.deepEqual(db.all('SELECT n FROM t'), [])
+      db.run('INSERT INTO t (n) VALUES (?)', [5])
+      assert.deepEqual(db.all<{n: number}>('SELECT n FROM t').map((r) => r.n), [5])
+    })
+
     it('job log lines while the server is down: the first waits connect_timeout and fails, the next ones are dropped at once for a while, then written again', async () => {
       const database = await pg().createDatabase()
       const store = JobStore.open({postgres: pg().settings(database, {connectTimeoutMs: 600}), sqlitePath: join(temp.dir, 'unused.db')})
