@@ -25,6 +25,12 @@ PACKAGES+=(logrotate)
 PACKAGES+=(libvirt-clients libxml2-utils)
 # xfsprogs, btrfs-progs: the bare-filesystem tests make real XFS and btrfs images (mkfs.xfs -p, mkfs.btrfs --rootdir).
 PACKAGES+=(xfsprogs btrfs-progs)
+# postgresql: the second job-store engine (several daemons sharing one queue, `store: {url: postgres://…}`).
+# The tests run their own throwaway clusters from /usr/lib/postgresql/<major>/bin (test/helpers/pg-cluster.ts:
+# initdb in a temp dir, a free loopback port); the package's own cluster on 5432 is not used by them.
+PACKAGES+=(postgresql)
+# openssl: tests only — a throwaway CA and server certificate for the PostgreSQL store's TLS modes.
+PACKAGES+=(openssl)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

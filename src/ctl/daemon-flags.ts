@@ -1,8 +1,10 @@
-import {resolve} from 'node:path'
+import {join, resolve} from 'node:path'
 
 import {Flags} from '@oclif/core'
 
 import {type Layout, layoutOf} from '../daemon/layout.js'
+import {stateDir} from '../daemon/state-paths.js'
+import type {StoreTarget} from '../store/store-target.js'
 
 /**
  * The flags the commands about a daemon share (ctl, dedup, errors): which daemon, from a flag or its
@@ -23,6 +25,18 @@ const loadDaemonConfig: typeof import('../daemon/config.js').loadDaemonConfig = 
 export async function daemonOutputDir(flags: {'output-dir'?: string; config?: string}): Promise<string> {
   if (flags['output-dir'] !== undefined) return resolve(flags['output-dir'])
   return (await loadDaemonConfig({config: flags.config})).outputDir
+}
+
+/**
+ * The job store of the daemon named by the flags: with --config, the configuration's (its PostgreSQL
+ * store when it has store:/database:, else jobs.db under its output_dir, --output-dir overriding that);
+ * with --output-dir alone, `<dir>/.daemon/jobs.db` as before.
+ */
+export async function daemonStoreTarget(flags: {'output-dir'?: string; config?: string}): Promise<StoreTarget> {
+  const sqliteIn = (outputDir: string): string => join(stateDir(outputDir), 'jobs.db')
+  if (flags.config === undefined && flags['output-dir'] !== undefined) return {sqlitePath: sqliteIn(resolve(flags['output-dir']))}
+  const config = await loadDaemonConfig({config: flags.config, ...(flags['output-dir'] === undefined ? {} : {'output-dir': flags['output-dir']})})
+  return config.store === undefined ? {sqlitePath: sqliteIn(config.outputDir)} : {postgres: config.store, sqlitePath: sqliteIn(config.outputDir)}
 }
 
 /** `--watch-dir`: the errors commands' override for a watch layout (default: the layout of --config). */

@@ -7,6 +7,8 @@ import {type EffectiveConfig, loadConfig} from '../jobs/config.js'
 import {SourceDocument} from '../jobs/document.js'
 import type {FlagValues} from '../jobs/job-plan.js'
 import {resolveSecret} from '../secrets/resolve-secret.js'
+import {parseStoreSettings, type StoreKeys} from '../store/store-config.js'
+import type {PostgresSettings} from '../store/store-target.js'
 import type {ScheduleSpec} from '../schedule/schedule.js'
 import {parseSchedule} from '../schedule/schedule-keys.js'
 import {type LifecycleHookSettings, parseWebhooks, type WebhookKeys} from '../webhooks/webhook-settings.js'
@@ -126,13 +128,15 @@ export interface DaemonConfig {
   vsphere?: VsphereSettings
   /** `schedules:` (src/schedule/): synced into the store at start and on SIGHUP; the file owns them. */
   schedules: ScheduleSpec[]
+  /** `store:` (or `database:` with a url): the PostgreSQL job store shared by several daemons; absent: SQLite in the state directory. Read at start. */
+  store?: PostgresSettings
   /** Logged once when the daemon starts (not on reload): keys accepted but not used yet, secrets in plain text. */
   notices: ConfigNotice[]
 }
 
 /** Keys of the seeds' configurations that validate but have no feature behind them yet, and why. */
 const NOT_USED_YET: Record<string, string> = {
-  database: 'the job store is always output_dir/.daemon/jobs.db',
+  database: 'database.path is HyperSDK\'s SQLite file; the embedded store is output_dir/.daemon/jobs.db (database.url or store.url names a PostgreSQL store)',
   vsphere: 'sources cannot be pulled from vSphere yet',
 }
 
@@ -182,6 +186,8 @@ interface DaemonKeys {
   metrics?: {enabled?: boolean; port?: number; address?: string; token?: string; token_file?: string}
   schedules?: unknown[]
   api?: {enabled?: boolean; port?: number; address?: string; token?: string; token_file?: string; max_body_bytes?: number; rate_limit?: {requests_per_minute?: number; burst?: number}; max_event_streams?: number}
+  store?: StoreKeys
+  database?: StoreKeys
 }
 
 /**
@@ -228,9 +234,10 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
   const retry = keys.retry_policy ?? {}
   const notices: ConfigNotice[] = []
   for (const [key, why] of Object.entries(NOT_USED_YET)) {
-    if ((keys as Record<string, unknown>)[key] !== undefined) notices.push({event: 'config:not-used-yet', fields: {key}, level: 'warn', message: `${key}: accepted but not used yet: ${why}`})
+    if ((keys as Record<string, unknown>)[key] !== undefined && !(key === 'database' && keys.database?.url !== undefined)) notices.push({event: 'config:not-used-yet', fields: {key}, level: 'warn', message: `${key}: accepted but not used yet: ${why}`})
   }
   const vsphere = keys.vsphere === undefined ? undefined : await vsphereSettings(keys.vsphere, baseDir, notices)
+  const store = await parseStoreSettings(keys, baseDir, where, (message) => notices.push({event: 'config:plain-secret', fields: {key: 'store.password'}, level: 'warn', message}))
   const schedules = await configSchedules(keys.schedules ?? [], baseDir, effective.file ?? 'the configuration', notices)
   const webhooks = await parseWebhooks(keys.webhooks, baseDir, (message) =>
     notices.push({event: message.startsWith('SECRET_IN_CONFIG') ? 'config:plain-secret' : 'config:webhooks', fields: {key: 'webhooks'}, level: 'warn', message}),
@@ -289,6 +296,7 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
     umask: Number.parseInt(keys.umask ?? '0027', 8),
     verbose: keys.verbose ?? 1,
     ...(vsphere === undefined ? {} : {vsphere}),
+    ...(store === undefined ? {} : {store}),
     webhooks,
     workDir: path(keys.work_dir),
   }

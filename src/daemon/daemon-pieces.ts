@@ -1,4 +1,4 @@
-import type Database from 'better-sqlite3'
+import type {SqlDb} from '../store/sql-db.js'
 
 import {startApiPiece} from '../api/api-piece.js'
 import {startHttpPiece} from '../http/http-piece.js'
@@ -18,7 +18,6 @@ import {NotifyProducer} from '../notify/notify-producer.js'
 import {WebhookProducer} from '../webhooks/webhook-producer.js'
 import {StallDetector} from './stall-detector.js'
 import {startWindowPiece} from '../schedule/window-piece.js'
-import {storePath} from './store.js'
 import {startSystemdPiece} from './systemd-piece.js'
 
 export type DaemonLogLevel = 'error' | 'warn' | 'info' | 'debug'
@@ -51,7 +50,9 @@ export interface PieceContext {
   /** Register one more dispatch gate (e.g. time windows): asked about every queued job before it starts. */
   addGate: (gate: DispatchGate) => void
   /** The job store's connection, for pieces with tables of their own (their own store class, their own migration). */
-  database: Database.Database
+  sql: SqlDb
+  /** This daemon's node id (the notification outbox rows it writes and delivers). */
+  nodeId: string
   /** Each job's own log lines (job_log): the API serves them. */
   jobLog: JobLogStore
   /** Routes other pieces add to the REST API (schedules): push before the API piece starts (it starts last). */
@@ -83,7 +84,7 @@ export async function startPieces(ctx: PieceContext): Promise<DaemonPiece[]> {
     // Stalls are logged (and reach every piece) whether or not anyone is notified of them.
     pieces.push(new StallDetector(notifications.stallCheckInterval, ctx.snapshot, ctx.emit, ctx.log))
     // One delivery engine for notifications and lifecycle webhooks (either may be configured alone).
-    const delivery = DeliveryPiece.start(producersOf(ctx), storePath(ctx.config.outputDir), ctx.log, notifications.delivery)
+    const delivery = DeliveryPiece.start(producersOf(ctx), ctx, ctx.log, notifications.delivery)
     if (delivery) pieces.push(delivery)
     const systemd = startSystemdPiece(ctx)
     if (systemd) pieces.push(systemd)

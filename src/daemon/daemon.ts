@@ -1,5 +1,7 @@
+import {randomBytes} from 'node:crypto'
 import {type FSWatcher, watch} from 'node:fs'
 import {mkdir, rm} from 'node:fs/promises'
+import {hostname} from 'node:os'
 import {dirname, join} from 'node:path'
 
 import {H2KError} from '@hyper2kvm/plugin-api'
@@ -29,7 +31,8 @@ import {planReload} from './reload-config.js'
 import {ClaimSettler} from './settle-claim.js'
 import {StabilityTracker, type Tracked} from './stability.js'
 import {controlSocketPath} from './state-paths.js'
-import {type JobRow, JobStore, stateDir} from './store.js'
+import {type JobRow, JobStore, stateDir, storePath} from './store.js'
+import {storeTarget} from '../store/store-target.js'
 import {WorkerPool} from './worker-pool.js'
 
 export type {DaemonState} from './daemon-events.js'
@@ -55,6 +58,11 @@ export interface DaemonOptions {
 export class Daemon {
   private config: DaemonConfig
   private readonly registry: StageRegistry
+  /**
+   * This daemon among those sharing a store: the notification outbox rows it writes and delivers. Until the
+   * cluster part resolves a kept node id, one per process (a SQLite outbox adopts its earlier runs' rows).
+   */
+  private readonly nodeId = `${hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 55) || 'node'}-${randomBytes(4).toString('hex')}`
   private store!: JobStore
   private state: DaemonState = 'RUNNING'
   private watcher?: FSWatcher
@@ -176,9 +184,9 @@ export class Daemon {
     if (this.config.sandbox) await sandboxRunner()
     const log = this.log.bind(this)
     this.control = await ControlServer.listen(controlSocketPath(outputDir), {handle: (command) => this.controlReply(command), log})
-    this.store = JobStore.open(outputDir)
+    this.store = JobStore.open(storeTarget(storePath(outputDir), this.config.store))
     // Each job's own log lines (GET /api/v1/jobs/{id}/log): a copy of the lines naming it, from the one log writer.
-    const jobLog = new JobLogStore(this.store.database)
+    const jobLog = new JobLogStore(this.store.sql)
     this.logger.addTap(jobLogTap(jobLog))
     const config = () => this.config
     const emit = (event: DaemonEvent) => this.emit(event)
@@ -197,7 +205,7 @@ export class Daemon {
     // A parent that ended badly just before a crash: its dependents are skipped now.
     for (const row of sweepSkipped({emit, log, store: this.store})) await settleJob(row)
     try {
-      this.pieces = await startPieces({addGate: (gate) => this.addGate(gate), apiRoutes: [], clock: this.clock, config: this.config, database: this.store.database, emit, jobLog, jobPolicy: (id) => this.pool.policyOf(id), jobs: this.pool.jobService, log, readiness: () => this.readiness(), snapshot: () => this.snapshot()})
+      this.pieces = await startPieces({addGate: (gate) => this.addGate(gate), apiRoutes: [], clock: this.clock, config: this.config, emit, jobLog, jobPolicy: (id) => this.pool.policyOf(id), jobs: this.pool.jobService, log, nodeId: this.nodeId, readiness: () => this.readiness(), snapshot: () => this.snapshot(), sql: this.store.sql})
     } catch (error) {
       // A listener that cannot listen, a token missing: nothing of this start is left behind (socket, store).
       await this.control.close()

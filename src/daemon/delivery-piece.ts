@@ -2,15 +2,16 @@ import type {Channel} from '../delivery/channel.js'
 import {DeliveryEngine, type DeliveryOptions} from '../delivery/delivery-engine.js'
 import {Outbox} from '../delivery/outbox.js'
 import {redactSecrets} from '../secrets/resolve-secret.js'
+import type {SqlDb} from '../store/sql-db.js'
 import type {DaemonEvent} from './daemon-events.js'
 import type {DaemonLogFn, DaemonPiece} from './daemon-pieces.js'
 import type {DeliveryProducer} from './delivery-producer.js'
 
 /**
- * The daemon's one delivery engine and outbox (table notification_outbox in output_dir/.daemon/jobs.db)
- * for everything it sends out — notifications and lifecycle webhooks alike: each producer turns daemon
+ * The daemon's one delivery engine and outbox (table notification_outbox in the job store, this node's
+ * rows) for everything it sends out — notifications and lifecycle webhooks alike: each producer turns daemon
  * events into messages for its own channels; the engine persists them, then delivers in the background
- * with retries. Listening costs one SQLite insert per channel; a conversion never waits for a receiver.
+ * with retries. Listening costs one store insert per channel; a conversion never waits for a receiver.
  */
 export class DeliveryPiece implements DaemonPiece {
   readonly name = 'delivery'
@@ -23,10 +24,10 @@ export class DeliveryPiece implements DaemonPiece {
   ) {}
 
   /** undefined when no producer has a channel. */
-  static start(producers: readonly DeliveryProducer[], storePath: string, log: DaemonLogFn, options: Partial<DeliveryOptions> = {}): DeliveryPiece | undefined {
+  static start(producers: readonly DeliveryProducer[], store: {sql: SqlDb; nodeId: string}, log: DaemonLogFn, options: Partial<DeliveryOptions> = {}): DeliveryPiece | undefined {
     const channels = producers.flatMap((p) => p.channels)
     if (channels.length === 0) return undefined
-    const outbox = Outbox.open(storePath)
+    const outbox = Outbox.on(store.sql, store.nodeId)
     // Delivery logs go through the redaction of registered secrets, whatever a server answered.
     const engine = new DeliveryEngine(outbox, channels, (level, event, fields, message) => log(level, event, fields, redactSecrets(message ?? '')), options)
     log('info', 'notify:start', {channels: channels.map((c) => c.label).join(', '), pending: outbox.counts().pending})

@@ -1,5 +1,5 @@
 import {existsSync, mkdirSync, statSync} from 'node:fs'
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
 
 import {H2KError} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../errors/map-foreign-error.js'
@@ -9,7 +9,8 @@ import type {AttemptRow, HistoryRow, JobPage, JobRow, JobStatus, NewJobRow, Proc
 import {MIGRATIONS} from './migrations/index.js'
 import {stateDir} from './state-paths.js'
 import type {SqlDb, SqlValue} from '../store/sql-db.js'
-import {SqliteDb} from '../store/sqlite-db.js'
+import type {SqliteDb} from '../store/sqlite-db.js'
+import {openSqlDb, type StoreTarget, targetLocation} from '../store/store-target.js'
 
 export * from './job-row.js'
 
@@ -18,30 +19,56 @@ export const storePath = (outputDir: string): string => join(stateDir(outputDir)
 
 
 /**
- * The durable job store (better-sqlite3, WAL, foreign keys on): `jobs`, `job_history` (one row per status
- * transition) and `processed_files` (deduplication). Every write is one transaction.
+ * The durable job store on one SqlDb (SQLite: WAL, foreign keys on; or PostgreSQL, shared by several
+ * daemons): `jobs`, `job_history` (one row per status transition) and `processed_files` (deduplication).
+ * Every write is one transaction. PostgreSQL's `jobs.seq` stands in for SQLite's rowid (insertion order)
+ * and is never part of a returned row.
  */
 export class JobStore {
+  /** Where the data lives: the SQLite file, or the PostgreSQL URL without its password. */
   readonly path: string
   private readonly db: SqlDb
+  /** Whether migration 2 (dependencies, attempts) is in: an old store opened read-only may predate it. */
+  private jobService: boolean | undefined
 
-  private constructor(path: string, db: SqlDb) {
+  private constructor(
+    path: string,
+    db: SqlDb,
+    /** What was opened (maintenance commands open it again, read-write). */
+    readonly target: StoreTarget,
+  ) {
     this.path = path
     this.db = db
   }
 
-  static open(outputDir: string, options: {readonly?: boolean} = {}): JobStore {
-    const path = storePath(outputDir)
+  /** The engine holding the store. */
+  get engine(): SqlDb['engine'] {
+    return this.db.engine
+  }
+
+  /**
+   * Open the store at `target` (or, given an output directory, its SQLite store `<dir>/.daemon/jobs.db`):
+   * migrations are applied unless read-only. Read-only, a missing SQLite store is H2K_DAEMON_NOT_RUNNING; a
+   * PostgreSQL server that cannot be reached is H2K_STORE_UNAVAILABLE (after connect_timeout).
+   */
+  static open(target: StoreTarget | string, options: {readonly?: boolean} = {}): JobStore {
+    const resolved = typeof target === 'string' ? {sqlitePath: storePath(target)} : target
+    const path = targetLocation(resolved)
     try {
-      if (!options.readonly) mkdirSync(stateDir(outputDir), {mode: 0o700, recursive: true})
-      const db = SqliteDb.open(path, {readonly: options.readonly === true})
-      // Numbered migrations (migrations/index.ts): a store of an earlier build is adopted and brought up to date.
-      if (!options.readonly) applyMigrations(db, MIGRATIONS)
-      db.raw.pragma('foreign_keys = ON')
-      return new JobStore(path, db)
+      if (!options.readonly && resolved.postgres === undefined) mkdirSync(dirname(resolved.sqlitePath), {mode: 0o700, recursive: true})
+      const db = openSqlDb(resolved, options)
+      try {
+        // Numbered migrations (migrations/index.ts): a store of an earlier build is adopted and brought up to date.
+        if (!options.readonly) applyMigrations(db, MIGRATIONS)
+        if (db.engine === 'sqlite') (db as SqliteDb).raw.pragma('foreign_keys = ON')
+      } catch (error) {
+        db.close()
+        throw error
+      }
+      return new JobStore(path, db, resolved)
     } catch (error) {
       // Read-only, a missing store is no daemon: SQLite's CANTOPEN, or better-sqlite3's own check that .daemon/ exists.
-      if (options.readonly && ((error as {code?: string}).code === 'SQLITE_CANTOPEN' || !existsSync(path))) {
+      if (resolved.postgres === undefined && options.readonly && ((error as {code?: string}).code === 'SQLITE_CANTOPEN' || !existsSync(path))) {
         throw new H2KError('H2K_DAEMON_NOT_RUNNING', `No job store at ${path}: no daemon ever ran with this output directory.`, {
           details: {path},
           suggestions: ['Pass the daemon\'s --output-dir (or the --config it was started with).'],
@@ -79,12 +106,6 @@ export class JobStore {
   /** The connection, for the small store classes of other parts on the same database (their own tables, their own migration). */
   get sql(): SqlDb {
     return this.db
-  }
-
-  /** The better-sqlite3 handle (SQLite only) — for store classes not yet on SqlDb. */
-  get database(): import('better-sqlite3').Database {
-    if (this.db.engine !== 'sqlite') throw new H2KError('H2K_INTERNAL', 'The raw SQLite handle of a PostgreSQL store was asked for.')
-    return (this.db as SqliteDb).raw
   }
 
   /** The highest migration applied to this store (0: a store of a build older than migrations, opened read-only). */
@@ -132,7 +153,7 @@ export class JobStore {
   }
 
   job(id: string): JobRow | undefined {
-    return this.guard('Cannot read a job', () => this.db.get('SELECT * FROM jobs WHERE id = ?', [id]) as JobRow | undefined)
+    return this.guard('Cannot read a job', () => jobRow(this.db.get<JobRow>('SELECT * FROM jobs WHERE id = ?', [id])))
   }
 
   /** Jobs, newest first; a prefix of an id is enough for `job()` lookups through `findJob`. */
@@ -140,7 +161,9 @@ export class JobStore {
     return this.guard('Cannot list jobs', () => {
       const where = filter.status ? 'WHERE status = ?' : ''
       const params: SqlValue[] = filter.status ? [filter.status] : []
-      return this.db.all(`SELECT * FROM jobs ${where} ORDER BY created_at DESC, rowid DESC LIMIT ?`, [...params, filter.limit ?? -1]) as JobRow[]
+      const limit = filter.limit === undefined ? '' : ' LIMIT ?'
+      if (filter.limit !== undefined) params.push(filter.limit)
+      return jobRows(this.db.all<JobRow>(`SELECT * FROM jobs ${where} ORDER BY created_at DESC, ${this.insertion} DESC${limit}`, params))
     })
   }
 
@@ -151,7 +174,7 @@ export class JobStore {
 
   findJob(idOrPrefix: string): JobRow | undefined {
     return this.guard('Cannot read a job', () => {
-      const rows = this.db.all('SELECT * FROM jobs WHERE id = ? OR id LIKE ? LIMIT 2', [idOrPrefix, `${idOrPrefix.replace(/[%_]/g, '')}%`]) as JobRow[]
+      const rows = jobRows(this.db.all<JobRow>('SELECT * FROM jobs WHERE id = ? OR id LIKE ? LIMIT 2', [idOrPrefix, `${idOrPrefix.replace(/[%_]/g, '')}%`]))
       return rows.find((r) => r.id === idOrPrefix) ?? (rows.length === 1 ? rows[0] : undefined)
     })
   }
@@ -162,16 +185,16 @@ export class JobStore {
 
   /** Every job of one claim. */
   jobsOfIntake(intakeId: string): JobRow[] {
-    return this.guard('Cannot list jobs', () => this.db.all('SELECT * FROM jobs WHERE intake_id = ? ORDER BY created_at, rowid', [intakeId]) as JobRow[])
+    return this.guard('Cannot list jobs', () => jobRows(this.db.all<JobRow>(`SELECT * FROM jobs WHERE intake_id = ? ORDER BY created_at, ${this.insertion}`, [intakeId])))
   }
 
   /** Jobs not finished: queued, running (after a crash) and waiting for a retry (oldest first: the order the pump starts them). */
   unfinished(): JobRow[] {
-    return this.guard('Cannot list jobs', () => this.db.all("SELECT * FROM jobs WHERE status IN ('queued','running','retry_wait') ORDER BY created_at, rowid") as JobRow[])
+    return this.guard('Cannot list jobs', () => jobRows(this.db.all<JobRow>(`SELECT * FROM jobs WHERE status IN ('queued','running','retry_wait') ORDER BY created_at, ${this.insertion}`)))
   }
 
   /**
-   * Jobs newest first, one page at a time (keyset on created_at, rowid: stable while jobs are added). The
+   * Jobs newest first, one page at a time (keyset on created_at, insertion order: stable while jobs are added). The
    * cursor is opaque (base64url); a malformed one is H2K_USAGE.
    */
   jobsPage(filter: {status?: JobStatus; limit: number; cursor?: string}): JobPage {
@@ -185,14 +208,14 @@ export class JobStore {
         params.push(filter.status)
       }
       if (after) {
-        where.push('(created_at < ? OR (created_at = ? AND rowid < ?))')
+        where.push(`(created_at < ? OR (created_at = ? AND ${this.insertion} < ?))`)
         params.push(after.createdAt, after.createdAt, after.rowid)
       }
-      const rows = this.db.all(`SELECT rowid AS row_key, * FROM jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, rowid DESC LIMIT ?`, [...params, filter.limit + 1]) as Array<JobRow & {row_key: number}>
+      const rows = this.db.all<JobRow & {row_key: number}>(`SELECT ${this.insertion} AS row_key, * FROM jobs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, ${this.insertion} DESC LIMIT ?`, [...params, filter.limit + 1])
       const page = rows.slice(0, filter.limit)
       const last = page.at(-1)
       const nextCursor = rows.length > filter.limit && last ? encodeCursor({createdAt: last.created_at, rowid: last.row_key}) : null
-      return {jobs: page.map(({row_key: _k, ...row}) => row as JobRow), nextCursor}
+      return {jobs: jobRows(page.map(({row_key: _k, ...row}) => row as JobRow)), nextCursor}
     })
   }
 
@@ -251,8 +274,15 @@ export class JobStore {
     return this.guard('Cannot delete jobs', () => this.db.transaction(() => ids.reduce((n, id) => n + this.db.run('DELETE FROM jobs WHERE id = ?', [id]).changes, 0)))
   }
 
+  /** Migration 2 is in (a store of an older build opened read-only may predate it); remembered once true. */
   private hasJobService(): boolean {
-    return this.db.get("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'job_dependencies'") !== undefined
+    this.jobService ||= this.schemaVersion >= 2
+    return this.jobService
+  }
+
+  /** The column that orders jobs by insertion: SQLite's rowid, PostgreSQL's `seq`. */
+  private get insertion(): string {
+    return this.db.engine === 'sqlite' ? 'rowid' : 'seq'
   }
 
   recordProcessed(row: Omit<ProcessedFileRow, 'id' | 'processed_at'>): void {
@@ -283,9 +313,9 @@ export class JobStore {
    * Open read-write a store that must already exist (maintenance commands): a wrong --output-dir gives
    * H2K_DAEMON_NOT_RUNNING instead of creating an empty store there.
    */
-  static openExisting(outputDir: string): JobStore {
-    JobStore.open(outputDir, {readonly: true}).close()
-    return JobStore.open(outputDir)
+  static openExisting(target: StoreTarget | string): JobStore {
+    if (typeof target === 'string' || target.postgres === undefined) JobStore.open(target, {readonly: true}).close()
+    return JobStore.open(target)
   }
 
   /** Processed-file records older than `before` (an ISO instant), oldest first: what `purgeProcessed` removes. */
@@ -309,8 +339,8 @@ export class JobStore {
 
   /** Fold the WAL into the database and truncate it, then rebuild the file without free pages. Waits up to busy_timeout for a running daemon's transactions. */
   vacuum(): {checkpoint: {busy: number; log: number; checkpointed: number}} {
+    const raw = this.sqliteOnly('vacuum', 'run VACUUM (ANALYZE) on the server, or let autovacuum do it')
     return this.guard('Cannot vacuum the job store', () => {
-      const raw = this.database
       const [checkpoint] = raw.pragma('wal_checkpoint(TRUNCATE)') as Array<{busy: number; log: number; checkpointed: number}>
       raw.exec('VACUUM')
       raw.pragma('wal_checkpoint(TRUNCATE)')
@@ -323,15 +353,28 @@ export class JobStore {
    * the committed pages may still be in jobs.db-wal); a daemon may keep writing meanwhile.
    */
   async backup(dest: string): Promise<void> {
+    const raw = this.sqliteOnly('backup', 'back it up on the server with pg_dump (or your PostgreSQL backups)')
     try {
-      await this.database.backup(dest)
+      await raw.backup(dest)
     } catch (error) {
       throw mapForeignError(error, {operation: 'Cannot back up the job store', path: this.path})
     }
   }
 
-  /** Bytes on disk: the database file, its write-ahead log, and both together. */
+  /** SQLite's handle for what only SQLite does here (VACUUM, the online backup); on PostgreSQL a clear H2K_USAGE saying what to use instead. */
+  private sqliteOnly(what: string, instead: string): import('better-sqlite3').Database {
+    if (this.db.engine !== 'sqlite') {
+      throw new H2KError('H2K_USAGE', `The job store is on PostgreSQL (${this.path}): hyper2kvm does not ${what} it; ${instead}.`, {details: {location: this.path}})
+    }
+    return (this.db as SqliteDb).raw
+  }
+
+  /** Bytes on disk: the database file, its write-ahead log, and both together (PostgreSQL: the database's size, no WAL of its own). */
   diskUsage(): {db: number; wal: number; total: number} {
+    if (this.db.engine !== 'sqlite') {
+      const db = this.guard('Cannot read the job store', () => this.db.get<{size: number}>('SELECT pg_database_size(current_database()) AS size')?.size ?? 0)
+      return {db, total: db, wal: 0}
+    }
     const size = (path: string): number => {
       try {
         return statSync(path).size
@@ -343,4 +386,15 @@ export class JobStore {
     const wal = size(`${this.path}-wal`)
     return {db, total: db + wal, wal}
   }
+}
+
+/** A jobs row as the store classes know it: PostgreSQL's `seq` (insertion order) is the store's own business. */
+function jobRow(row: JobRow | undefined): JobRow | undefined {
+  if (row !== undefined && 'seq' in row) delete (row as {seq?: unknown}).seq
+  return row
+}
+
+function jobRows(rows: JobRow[]): JobRow[] {
+  for (const row of rows) jobRow(row)
+  return rows
 }

@@ -1,8 +1,7 @@
 import {randomUUID} from 'node:crypto'
 
-import Database from 'better-sqlite3'
-
 import {mapForeignError} from '../errors/map-foreign-error.js'
+import type {SqlDb} from '../store/sql-db.js'
 
 export type OutboxStatus = 'pending' | 'delivered' | 'failed'
 
@@ -19,105 +18,114 @@ export interface OutboxRow {
   updated_at: number
 }
 
-/** Its own table in the daemon's store (never the job tables): a message is written before it is sent. */
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS notification_outbox (
-  id TEXT PRIMARY KEY,
-  channel TEXT NOT NULL,
-  event TEXT NOT NULL,
-  payload_json TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  next_attempt_at INTEGER NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('pending','delivered','failed')),
-  last_error TEXT,
-  updated_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS notification_outbox_due ON notification_outbox(status, next_attempt_at);
-`
-
 /** ` AND channel NOT IN (?, ?…)` for `n` channels (none: nothing). */
 const notIn = (n: number): string => (n === 0 ? '' : ` AND channel NOT IN (${Array.from({length: n}, () => '?').join(', ')})`)
 
-/** Delivered and given-up rows are kept this long (for `sqlite3` forensics), then purged at open. */
+/** Delivered and given-up rows are kept this long (for forensics), then purged at open. */
 const KEEP_MS = 7 * 86_400_000
 
-/** The persistent outbox: one row per message and channel (SQLite, WAL, its own connection). */
+/**
+ * The persistent outbox (table notification_outbox, migration 6): one row per message and channel, on the
+ * job store's connection. Each daemon delivers only the rows it wrote (`node_id`): several daemons share
+ * one PostgreSQL store. A SQLite store has one daemon: at open it adopts every pending row (those of its
+ * earlier runs, whatever their node id).
+ */
 export class Outbox {
-  private constructor(private readonly db: Database.Database) {}
+  private constructor(
+    private readonly db: SqlDb,
+    /** This daemon's node id: the rows it writes and delivers. */
+    readonly nodeId: string,
+    /** Whether close() closes the connection (an outbox opened on its own file). */
+    private readonly ownsConnection: boolean,
+  ) {}
 
-  static open(path: string, now = Date.now()): Outbox {
+  /**
+   * The outbox on the job store's connection for node `nodeId`; the table comes from the store's migrations.
+   * `closeConnection`: close() closes the connection too (an outbox on a file of its own: tests, tools).
+   */
+  static on(db: SqlDb, nodeId: string, options: {now?: number; closeConnection?: boolean} = {}): Outbox {
     try {
-      const db = new Database(path)
-      db.pragma('busy_timeout = 5000')
-      db.pragma('journal_mode = WAL')
-      db.pragma('synchronous = NORMAL')
-      db.exec(SCHEMA)
-      db.prepare("DELETE FROM notification_outbox WHERE status != 'pending' AND updated_at < ?").run(now - KEEP_MS)
-      return new Outbox(db)
+      const outbox = new Outbox(db, nodeId, options.closeConnection === true)
+      outbox.prepare(options.now ?? Date.now())
+      return outbox
     } catch (error) {
-      throw mapForeignError(error, {operation: 'Cannot open the notification outbox', path})
+      throw mapForeignError(error, {operation: 'Cannot open the notification outbox', path: db.location})
     }
+  }
+
+  /** Purge old finished rows; on SQLite (one daemon per store) adopt the pending rows of earlier runs. */
+  private prepare(now: number): void {
+    this.db.run("DELETE FROM notification_outbox WHERE status <> 'pending' AND updated_at < ?", [now - KEEP_MS])
+    if (this.db.engine === 'sqlite') this.db.run("UPDATE notification_outbox SET node_id = ? WHERE status = 'pending' AND node_id IS DISTINCT FROM ?", [this.nodeId, this.nodeId])
+    // PostgreSQL: rows of a store older than node ids have none; the first daemon to start delivers them.
+    else this.db.run("UPDATE notification_outbox SET node_id = ? WHERE status = 'pending' AND node_id IS NULL", [this.nodeId])
+  }
+
+  /** The column that orders rows by insertion: SQLite's rowid, PostgreSQL's `seq`. */
+  private get insertion(): string {
+    return this.db.engine === 'sqlite' ? 'rowid' : 'seq'
   }
 
   add(channel: string, event: string, payload: unknown, now = Date.now()): string {
     const id = randomUUID()
-    this.db
-      .prepare("INSERT INTO notification_outbox (id, channel, event, payload_json, created_at, attempts, next_attempt_at, status, updated_at) VALUES (?, ?, ?, ?, ?, 0, ?, 'pending', ?)")
-      .run(id, channel, event, JSON.stringify(payload), now, now, now)
+    this.db.run("INSERT INTO notification_outbox (id, channel, event, payload_json, created_at, attempts, next_attempt_at, status, updated_at, node_id) VALUES (?, ?, ?, ?, ?, 0, ?, 'pending', ?, ?)", [id, channel, event, JSON.stringify(payload), now, now, now, this.nodeId])
     return id
   }
 
-  /** Pending rows due at `now`, oldest first (queue order among equals), none of the `busy` channels. */
+  /** Pending rows of this node due at `now`, oldest first (queue order among equals), none of the `busy` channels. */
   due(now: number, limit: number, skip: ReadonlySet<string>, busy: ReadonlySet<string> = new Set()): OutboxRow[] {
-    const rows = this.db
-      .prepare(`SELECT * FROM notification_outbox WHERE status = 'pending' AND next_attempt_at <= ?${notIn(busy.size)} ORDER BY next_attempt_at, created_at, rowid LIMIT ?`)
-      .all(now, ...busy, limit + skip.size) as OutboxRow[]
-    return rows.filter((r) => !skip.has(r.id)).slice(0, limit)
+    const rows = this.db.all<OutboxRow & {seq?: number; node_id?: string}>(
+      `SELECT * FROM notification_outbox WHERE node_id = ? AND status = 'pending' AND next_attempt_at <= ?${notIn(busy.size)} ORDER BY next_attempt_at, created_at, ${this.insertion} LIMIT ?`,
+      [this.nodeId, now, ...busy, limit + skip.size],
+    )
+    return rows
+      .filter((r) => !skip.has(r.id))
+      .slice(0, limit)
+      .map(({seq: _seq, node_id: _node, ...row}) => row)
   }
 
-  /** When the next pending row is due (undefined: none pending), not counting the `busy` channels' rows. */
+  /** When this node's next pending row is due (undefined: none pending), not counting the `busy` channels' rows. */
   nextDue(skip: ReadonlySet<string>, busy: ReadonlySet<string> = new Set()): number | undefined {
-    const rows = this.db
-      .prepare(`SELECT id, next_attempt_at FROM notification_outbox WHERE status = 'pending'${notIn(busy.size)} ORDER BY next_attempt_at LIMIT ?`)
-      .all(...busy, skip.size + 1) as Array<{id: string; next_attempt_at: number}>
+    const rows = this.db.all<{id: string; next_attempt_at: number}>(`SELECT id, next_attempt_at FROM notification_outbox WHERE node_id = ? AND status = 'pending'${notIn(busy.size)} ORDER BY next_attempt_at LIMIT ?`, [this.nodeId, ...busy, skip.size + 1])
     return rows.find((r) => !skip.has(r.id))?.next_attempt_at
   }
 
   /** Whether the row is still waiting for delivery. */
   isPending(id: string): boolean {
-    return this.db.prepare("SELECT 1 FROM notification_outbox WHERE id = ? AND status = 'pending'").get(id) !== undefined
+    return this.db.get("SELECT 1 FROM notification_outbox WHERE id = ? AND status = 'pending'", [id]) !== undefined
   }
 
   /** A newer message in place of a pending one (same id and place in the queue); false when it is no longer pending. */
   replace(id: string, event: string, payload: unknown, now = Date.now()): boolean {
-    return this.db.prepare("UPDATE notification_outbox SET event = ?, payload_json = ?, updated_at = ? WHERE id = ? AND status = 'pending'").run(event, JSON.stringify(payload), now, id).changes === 1
+    return this.db.run("UPDATE notification_outbox SET event = ?, payload_json = ?, updated_at = ? WHERE id = ? AND status = 'pending'", [event, JSON.stringify(payload), now, id]).changes === 1
   }
 
   delivered(id: string, attempts: number, now = Date.now()): void {
-    this.db.prepare("UPDATE notification_outbox SET status = 'delivered', attempts = ?, last_error = NULL, updated_at = ? WHERE id = ?").run(attempts, now, id)
+    this.db.run("UPDATE notification_outbox SET status = 'delivered', attempts = ?, last_error = NULL, updated_at = ? WHERE id = ?", [attempts, now, id])
   }
 
   failed(id: string, attempts: number, reason: string, now = Date.now()): void {
-    this.db.prepare("UPDATE notification_outbox SET status = 'failed', attempts = ?, last_error = ?, updated_at = ? WHERE id = ?").run(attempts, reason, now, id)
+    this.db.run("UPDATE notification_outbox SET status = 'failed', attempts = ?, last_error = ?, updated_at = ? WHERE id = ?", [attempts, reason, now, id])
   }
 
   retryAt(id: string, attempts: number, at: number, reason: string, now = Date.now()): void {
-    this.db.prepare('UPDATE notification_outbox SET attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?').run(attempts, at, reason, now, id)
+    this.db.run('UPDATE notification_outbox SET attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?', [attempts, at, reason, now, id])
   }
 
-  /** Messages still waiting for delivery. */
+  /** This node's messages still waiting for delivery. */
   pendingCount(): number {
-    return (this.db.prepare("SELECT COUNT(*) AS n FROM notification_outbox WHERE status = 'pending'").get() as {n: number}).n
+    return this.db.get<{n: number}>("SELECT COUNT(*) AS n FROM notification_outbox WHERE node_id = ? AND status = 'pending'", [this.nodeId])?.n ?? 0
   }
 
+  /** This node's rows by status. */
   counts(): Record<OutboxStatus, number> {
     const out: Record<OutboxStatus, number> = {delivered: 0, failed: 0, pending: 0}
-    for (const r of this.db.prepare('SELECT status, COUNT(*) AS n FROM notification_outbox GROUP BY status').all() as Array<{status: OutboxStatus; n: number}>) out[r.status] = r.n
+    for (const r of this.db.all<{status: OutboxStatus; n: number}>('SELECT status, COUNT(*) AS n FROM notification_outbox WHERE node_id = ? GROUP BY status', [this.nodeId])) out[r.status] = r.n
     return out
   }
 
+  /** Closes the connection only when the outbox opened it (on the job store's, the store closes it). */
   close(): void {
-    this.db.close()
+    if (this.ownsConnection) this.db.close()
   }
 }

@@ -119,6 +119,22 @@ function mapSqliteError(error: unknown, context: ForeignErrorContext): H2KError 
   })
 }
 
+/**
+ * The PostgreSQL engine's PostgresError (src/store/postgres-db.ts, recognised by its name): SQL the server
+ * refused. A server that cannot be reached is already an H2KError (H2K_STORE_UNAVAILABLE) there.
+ */
+function mapPostgresError(error: unknown, context: ForeignErrorContext): H2KError | undefined {
+  if (!(error instanceof Error) || error.name !== 'PostgresError') return undefined
+  const code = (error as {code?: unknown}).code
+  const where = context.path ?? 'the job store'
+  return new H2KError('H2K_STORE_FAILED', `${context.operation ?? 'The job store failed'} (${where}): ${error.message}`, {
+    cause: error,
+    details: {path: where, ...(typeof code === 'string' ? {sqlState: code} : {})},
+    phase: context.phase,
+    stage: context.stage,
+  })
+}
+
 // The errors of execa, yaml and ajv are recognised by their shape, not with instanceof: importing their classes
 // here loaded all three libraries (~240 modules) into every command through BaseCommand, `--help` included.
 
@@ -186,6 +202,8 @@ export function mapForeignError(error: unknown, context: ForeignErrorContext = {
   if (documentError) return documentError
   const sqliteError = mapSqliteError(error, context)
   if (sqliteError) return sqliteError
+  const postgresError = mapPostgresError(error, context)
+  if (postgresError) return postgresError
   if (error instanceof Error && error.name === 'AbortError') {
     return new H2KError('H2K_CANCELLED', 'The job was cancelled.', {cause: error, phase: context.phase, stage: context.stage})
   }

@@ -11,14 +11,14 @@ import {Scheduler} from './scheduler.js'
  * due time. Its routes join the REST API (ctx.apiRoutes). Always started: schedules may be created over
  * the API even when the file has none.
  */
-export async function startSchedulePiece(ctx: Pick<PieceContext, 'config' | 'log' | 'emit' | 'jobs' | 'database' | 'apiRoutes'>, clock: Clock = systemClock): Promise<DaemonPiece> {
+export async function startSchedulePiece(ctx: Pick<PieceContext, 'config' | 'log' | 'emit' | 'jobs' | 'sql' | 'apiRoutes'>, clock: Clock = systemClock): Promise<DaemonPiece> {
   let config: DaemonConfig = ctx.config
   const scheduler = new Scheduler({
     allowedInputDirs: () => config.allowedInputDirs,
     clock,
     emit: ctx.emit,
     log: ctx.log,
-    store: new ScheduleStore(ctx.database),
+    store: new ScheduleStore(ctx.sql),
     submit: (document, options) => ctx.jobs.submit(document, options),
   })
   scheduler.sync(config.schedules)

@@ -1,6 +1,5 @@
-import type Database from 'better-sqlite3'
-
 import {mapForeignError} from '../errors/map-foreign-error.js'
+import type {SqlDb, SqlValue} from '../store/sql-db.js'
 import type {RunOutcome, Schedule, ScheduleRun, ScheduleSpec} from './schedule.js'
 
 interface ScheduleDbRow {
@@ -39,6 +38,9 @@ interface RunDbRow {
 /** Runs kept per schedule (the newest); older ones are pruned as new ones are recorded. */
 const RUNS_KEPT = 500
 
+/** Ids per IN list. */
+const IN_CHUNK = 500
+
 /** Job statuses that are not finished (queued, running, waiting for a retry). */
 const UNFINISHED = "('queued','running','retry_wait')"
 
@@ -47,7 +49,7 @@ const UNFINISHED = "('queued','running','retry_wait')"
  * statement about them (the store stays simple SQL, ready for a second engine).
  */
 export class ScheduleStore {
-  constructor(private readonly db: Database.Database) {}
+  constructor(private readonly db: SqlDb) {}
 
   private guard<T>(what: string, fn: () => T): T {
     try {
@@ -58,12 +60,12 @@ export class ScheduleStore {
   }
 
   all(): Schedule[] {
-    return this.guard('Cannot list schedules', () => (this.db.prepare('SELECT * FROM schedules ORDER BY id').all() as ScheduleDbRow[]).map(fromRow))
+    return this.guard('Cannot list schedules', () => this.db.all<ScheduleDbRow>('SELECT * FROM schedules ORDER BY id').map(fromRow))
   }
 
   get(id: string): Schedule | undefined {
     return this.guard('Cannot read a schedule', () => {
-      const row = this.db.prepare('SELECT * FROM schedules WHERE id = ?').get(id) as ScheduleDbRow | undefined
+      const row = this.db.get<ScheduleDbRow>('SELECT * FROM schedules WHERE id = ?', [id])
       return row ? fromRow(row) : undefined
     })
   }
@@ -91,54 +93,63 @@ export class ScheduleStore {
           window_json: spec.window === undefined ? null : JSON.stringify(spec.window),
         }
         const columns = Object.keys(values)
+        const bound: SqlValue[] = Object.values(values)
         if (this.get(spec.id)) {
-          this.db.prepare(`UPDATE schedules SET ${columns.map((c) => `${c} = @${c}`).join(', ')}, updated_at = @at WHERE id = @id`).run({...values, at})
+          this.db.run(`UPDATE schedules SET ${columns.map((c) => `${c} = ?`).join(', ')}, updated_at = ? WHERE id = ?`, [...bound, at, spec.id])
         } else {
-          this.db.prepare(`INSERT INTO schedules (${columns.join(', ')}, created_at, updated_at) VALUES (${columns.map((c) => `@${c}`).join(', ')}, @at, @at)`).run({...values, at})
+          this.db.run(`INSERT INTO schedules (${columns.join(', ')}, created_at, updated_at) VALUES (${columns.map(() => '?').join(', ')}, ?, ?)`, [...bound, at, at])
         }
         return this.get(spec.id)!
-      })(),
+      }),
     )
   }
 
   setNextRun(id: string, nextRun: number | null): void {
-    this.guard('Cannot update a schedule', () => this.db.prepare('UPDATE schedules SET next_run = ? WHERE id = ?').run(nextRun, id))
+    this.guard('Cannot update a schedule', () => this.db.run('UPDATE schedules SET next_run = ? WHERE id = ?', [nextRun, id]))
   }
 
   delete(id: string): boolean {
-    return this.guard('Cannot delete a schedule', () => this.db.prepare('DELETE FROM schedules WHERE id = ?').run(id).changes > 0)
+    return this.guard('Cannot delete a schedule', () => this.db.run('DELETE FROM schedules WHERE id = ?', [id]).changes > 0)
   }
 
   /** Record one due time's outcome; a run that submitted jobs counts (last_run, run_count). */
   recordRun(run: {scheduleId: string; scheduledFor: number; firedAt: number; outcome: RunOutcome; jobIds?: string[]; overrideWindow?: boolean; detail?: string}): ScheduleRun {
     return this.guard('Cannot record a schedule run', () =>
       this.db.transaction(() => {
-        const info = this.db
-          .prepare('INSERT INTO schedule_runs (schedule_id, scheduled_for, fired_at, outcome, job_ids_json, override_window, detail) VALUES (?, ?, ?, ?, ?, ?, ?)')
-          .run(run.scheduleId, run.scheduledFor, run.firedAt, run.outcome, JSON.stringify(run.jobIds ?? []), run.overrideWindow ? 1 : 0, run.detail ?? null)
+        const row = this.db.get<RunDbRow>(
+          'INSERT INTO schedule_runs (schedule_id, scheduled_for, fired_at, outcome, job_ids_json, override_window, detail) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *',
+          [run.scheduleId, run.scheduledFor, run.firedAt, run.outcome, JSON.stringify(run.jobIds ?? []), run.overrideWindow ? 1 : 0, run.detail ?? null],
+        )!
         if (run.outcome === 'fired' || run.outcome === 'queued') {
-          this.db.prepare('UPDATE schedules SET last_run = ?, run_count = run_count + 1 WHERE id = ?').run(run.firedAt, run.scheduleId)
+          this.db.run('UPDATE schedules SET last_run = ?, run_count = run_count + 1 WHERE id = ?', [run.firedAt, run.scheduleId])
         }
-        this.db.prepare('DELETE FROM schedule_runs WHERE schedule_id = ? AND id <= (SELECT id FROM schedule_runs WHERE schedule_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)').run(run.scheduleId, run.scheduleId, RUNS_KEPT)
-        return runOf(this.db.prepare('SELECT * FROM schedule_runs WHERE id = ?').get(info.lastInsertRowid) as RunDbRow)
-      })(),
+        this.db.run('DELETE FROM schedule_runs WHERE schedule_id = ? AND id <= (SELECT id FROM schedule_runs WHERE schedule_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)', [run.scheduleId, run.scheduleId, RUNS_KEPT])
+        return runOf(row)
+      }),
     )
   }
 
   /** The newest runs of a schedule, newest first. */
   runs(id: string, limit = 20): ScheduleRun[] {
-    return this.guard('Cannot read schedule runs', () => (this.db.prepare('SELECT * FROM schedule_runs WHERE schedule_id = ? ORDER BY id DESC LIMIT ?').all(id, limit) as RunDbRow[]).map(runOf))
+    return this.guard('Cannot read schedule runs', () => this.db.all<RunDbRow>('SELECT * FROM schedule_runs WHERE schedule_id = ? ORDER BY id DESC LIMIT ?', [id, limit]).map(runOf))
   }
 
   /** Jobs this schedule submitted that have not finished yet (overlap). */
   unfinishedJobs(id: string): string[] {
     return this.guard('Cannot read the jobs of a schedule', () => {
       const ids = new Set<string>()
-      for (const run of this.db.prepare("SELECT job_ids_json FROM schedule_runs WHERE schedule_id = ? AND outcome IN ('fired','queued') ORDER BY id DESC LIMIT 50").all(id) as Array<{job_ids_json: string}>) {
+      for (const run of this.db.all<{job_ids_json: string}>("SELECT job_ids_json FROM schedule_runs WHERE schedule_id = ? AND outcome IN ('fired','queued') ORDER BY id DESC LIMIT 50", [id])) {
         for (const jobId of JSON.parse(run.job_ids_json) as string[]) ids.add(jobId)
       }
       if (ids.size === 0) return []
-      return (this.db.prepare(`SELECT id FROM jobs WHERE status IN ${UNFINISHED} AND id IN (SELECT value FROM json_each(?))`).all(JSON.stringify([...ids])) as Array<{id: string}>).map((r) => r.id)
+      // IN lists of at most IN_CHUNK ids (no json_each: PostgreSQL has none; both engines bound the parameters of one statement).
+      const all = [...ids]
+      const unfinished: string[] = []
+      for (let i = 0; i < all.length; i += IN_CHUNK) {
+        const chunk = all.slice(i, i + IN_CHUNK)
+        unfinished.push(...this.db.all<{id: string}>(`SELECT id FROM jobs WHERE status IN ${UNFINISHED} AND id IN (${chunk.map(() => '?').join(', ')})`, chunk).map((r) => r.id))
+      }
+      return unfinished
     })
   }
 }

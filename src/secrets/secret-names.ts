@@ -6,7 +6,7 @@
 import {H2KError} from '@hyper2kvm/plugin-api'
 
 /** Every secret the configuration schema knows (`secrets list` shows these). */
-export const SECRET_NAMES = ['notifications.smtp_password', 'notifications.webhook_secret', 'metrics.token', 'api.token', 'vsphere.password'] as const
+export const SECRET_NAMES = ['notifications.smtp_password', 'notifications.webhook_secret', 'metrics.token', 'api.token', 'vsphere.password', 'store.password'] as const
 export type SecretName = (typeof SECRET_NAMES)[number]
 
 /** The keychain service every entry is stored under. */

@@ -42,7 +42,7 @@ export class ScheduleHarness {
     const emit = (event: DaemonEvent): void => void this.events.push(event)
     const log = (level: string, event: string, fields: Record<string, unknown> = {}, message = ''): void => void this.logs.push(`${level} ${event} ${JSON.stringify(fields)} ${message}`)
     const jobs = new DaemonJobService({abortRunning: () => false, config: () => this.config, emit, log, settle: async () => {}, store: this.store, wake: () => {}})
-    this.schedules = new ScheduleStore(this.store.database)
+    this.schedules = new ScheduleStore(this.store.sql)
     this.scheduler = new Scheduler({allowedInputDirs: () => this.config.allowedInputDirs, clock: this.clock, emit, log, store: this.schedules, submit: (document, options) => jobs.submit(document, options)})
   }
 

@@ -18,7 +18,7 @@ import {JobStore} from '../../src/daemon/store.js'
 import type {Channel} from '../../src/delivery/channel.js'
 import {DeliveryEngine} from '../../src/delivery/delivery-engine.js'
 import {postJson} from '../../src/delivery/http-post.js'
-import {Outbox} from '../../src/delivery/outbox.js'
+import {openOutbox} from '../helpers/outbox-file.js'
 import type {H2KError} from '@hyper2kvm/plugin-api'
 import {runTool} from '../../src/exec/run-tool.js'
 import {parseNotificationSettings} from '../../src/notify/settings.js'
@@ -165,7 +165,7 @@ describe('secret exposure: webhook URLs and headers', function () {
     registerSecret(secret)
     const echoing: Channel = {id: 'echo:1', label: 'echo', send: async () => ({ok: false, permanent: true, reason: `server said: bad key ${secret}`})}
     const path = join(dir, 'jobs.db')
-    const outbox = Outbox.open(path)
+    const outbox = openOutbox(path)
     const logged: string[] = []
     const engine = new DeliveryEngine(outbox, [echoing], (_l, event, _f, message = '') => logged.push(`${event} ${message}`), {baseDelayMs: 10, timeoutMs: 2000})
     try {
@@ -342,7 +342,7 @@ describe('notification outbox under a flood', function () {
   it('stops storing new messages at maxPending while a receiver is down (logged once per spell)', async () => {
     const {cleanup, dir} = makeTempDir('h2k-flood-')
     const down: Channel = {id: 'down:1', label: 'down', send: async () => ({ok: false, permanent: false, reason: 'HTTP 503', retryAfterMs: 3_600_000})}
-    const outbox = Outbox.open(join(dir, 'jobs.db'))
+    const outbox = openOutbox(join(dir, 'jobs.db'))
     const logged: string[] = []
     const engine = new DeliveryEngine(outbox, [down], (_l, event) => logged.push(event), {maxPending: 5, timeoutMs: 2000})
     try {

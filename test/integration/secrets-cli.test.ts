@@ -124,6 +124,7 @@ describe('secrets through the real CLI (no keychain: no session bus)', function 
         ['metrics.token', 'env'],
         ['api.token', 'none'],
         ['vsphere.password', 'credential'],
+        ['store.password', 'none'],
       ],
     )
   })
@@ -135,7 +136,7 @@ describe('secrets through the real CLI (no keychain: no session bus)', function 
     assert.match(list.json.keychain_unavailable, /no D-Bus session bus/)
     assert.deepEqual(
       list.json.secrets.map((s: {name: string; source: string}) => `${s.name}=${s.source}`),
-      ['notifications.smtp_password=config', 'notifications.webhook_secret=file', 'metrics.token=env', 'api.token=none', 'vsphere.password=credential'],
+      ['notifications.smtp_password=config', 'notifications.webhook_secret=file', 'metrics.token=env', 'api.token=none', 'vsphere.password=credential', 'store.password=none'],
     )
     const bare = await runCli(['secrets', 'list', '--config', config], {env: {...env, HYPER2KVM_METRICS_TOKEN: ''}})
     assert.match(bare.stdout, /^metrics\.token +not set$/m)

@@ -95,7 +95,7 @@ describe('REST API parts: rate limit, event stream, lifecycle events, job log', 
     db.exec('CREATE TABLE jobs (id TEXT PRIMARY KEY)')
     jobLogMigration.up(sql)
     db.exec("INSERT INTO jobs VALUES ('a'), ('b')")
-    const store = new JobLogStore(db)
+    const store = new JobLogStore(sql)
     const line = (n: number) => ({at: 't', event: 'job:x', fields: {n}, level: 'info', message: `line ${n}`})
     for (let n = 1; n <= JOB_LOG_LINES + 150; n++) store.append('a', line(n))
     store.append('b', line(1))
@@ -107,7 +107,7 @@ describe('REST API parts: rate limit, event stream, lifecycle events, job log', 
     assert.equal((db.prepare("SELECT COUNT(*) AS n FROM job_log WHERE job_id = 'a'").get() as {n: number}).n, JOB_LOG_LINES + 50)
     assert.deepEqual(store.lines('a', JOB_LOG_LINES + 148).map((l) => [l.seq, l.fields.n]), [[JOB_LOG_LINES + 149, JOB_LOG_LINES + 149], [JOB_LOG_LINES + 150, JOB_LOG_LINES + 150]])
     // A new store on the same database continues the numbering.
-    new JobLogStore(db).append('a', line(0))
+    new JobLogStore(sql).append('a', line(0))
     assert.equal(store.lines('a', JOB_LOG_LINES + 150)[0]!.seq, JOB_LOG_LINES + 151)
     db.close()
   })

@@ -4,7 +4,8 @@ import {join} from 'node:path'
 import Database from 'better-sqlite3'
 
 import {backoffMs, DeliveryEngine, type DeliveryLog} from '../../src/delivery/delivery-engine.js'
-import {Outbox} from '../../src/delivery/outbox.js'
+import type {Outbox} from '../../src/delivery/outbox.js'
+import {openOutbox} from '../helpers/outbox-file.js'
 import {retryAfterMs} from '../../src/delivery/http-post.js'
 import {testNotice} from '../../src/notify/notice.js'
 import {WebhookChannel} from '../../src/notify/webhook-channel.js'
@@ -72,7 +73,7 @@ describe('notification delivery: outbox, retries, backoff', function () {
   it('503 twice then 200: delivered on the third attempt, same delivery id, signed every time', async () => {
     receiver.reply = ({index}) => ({status: index < 2 ? 503 : 200})
     const path = join(dir, 'jobs.db')
-    const outbox = Outbox.open(path)
+    const outbox = openOutbox(path)
     const [id] = engine(outbox).enqueue('test', testNotice())
     await until('delivered', () => rows(path)[0]?.status === 'delivered', 10_000)
     assert.equal(receiver.requests.length, 3)
@@ -85,7 +86,7 @@ describe('notification delivery: outbox, retries, backoff', function () {
   it('a permanent 4xx is tried once and given up (logged); 408 and 429 are retried, 429 after its Retry-After', async () => {
     receiver.reply = () => ({status: 400})
     const path = join(dir, 'jobs.db')
-    const outbox = Outbox.open(path)
+    const outbox = openOutbox(path)
     const e = engine(outbox)
     e.enqueue('test', testNotice())
     await until('failed', () => rows(path)[0]?.status === 'failed', 10_000)
@@ -106,7 +107,7 @@ describe('notification delivery: outbox, retries, backoff', function () {
   it('a redirect is not followed; an unanswered request times out and is retried until max attempts', async () => {
     receiver.reply = ({path}) => (path === '/hook' ? {headers: {Location: receiver.url('/elsewhere')}, status: 302} : {status: 200})
     const path = join(dir, 'jobs.db')
-    const outbox = Outbox.open(path)
+    const outbox = openOutbox(path)
     engine(outbox).enqueue('test', testNotice())
     await until('failed', () => rows(path)[0]?.status === 'failed', 10_000)
     assert.deepEqual(receiver.requests.map((r) => r.path), ['/hook'])
@@ -115,7 +116,7 @@ describe('notification delivery: outbox, retries, backoff', function () {
     receiver.requests.length = 0
     receiver.reply = () => ({hang: true, status: 200})
     const path2 = join(dir, 'other.db')
-    engine(Outbox.open(path2), {maxAttempts: 3, timeoutMs: 200}).enqueue('test', testNotice())
+    engine(openOutbox(path2), {maxAttempts: 3, timeoutMs: 200}).enqueue('test', testNotice())
     await until('given up', () => rows(path2)[0]?.status === 'failed', 10_000)
     assert.equal(receiver.requests.length, 3)
     assert.equal(rows(path2)[0]!.last_error, 'timed out')
@@ -125,7 +126,7 @@ describe('notification delivery: outbox, retries, backoff', function () {
   it('close() aborts an attempt in flight without counting it; a new engine on the same outbox delivers it', async () => {
     receiver.reply = () => ({hang: true, status: 200})
     const path = join(dir, 'jobs.db')
-    const first = new DeliveryEngine(Outbox.open(path), [channel()], log, {timeoutMs: 10_000})
+    const first = new DeliveryEngine(openOutbox(path), [channel()], log, {timeoutMs: 10_000})
     first.start()
     const [id] = first.enqueue('test', testNotice())
     await until('request in flight', () => receiver.requests.length === 1, 5000)
@@ -134,14 +135,14 @@ describe('notification delivery: outbox, retries, backoff', function () {
     assert.ok(Date.now() - closing < 2000, 'close does not wait for the timeout')
     assert.deepEqual(rows(path).map((r) => [r.status, r.attempts]), [['pending', 0]])
     receiver.reply = () => ({status: 200})
-    engine(Outbox.open(path))
+    engine(openOutbox(path))
     await until('delivered after restart', () => rows(path)[0]?.status === 'delivered', 10_000)
     assert.equal(receiver.requests.at(-1)!.headers['x-hyper2kvm-delivery'], id)
   })
 
   it('a message older than the max age is given up without being sent', async () => {
     const path = join(dir, 'jobs.db')
-    const outbox = Outbox.open(path)
+    const outbox = openOutbox(path)
     outbox.add('generic:test', 'test', testNotice(), Date.now() - 7_200_000)
     engine(outbox, {maxAgeMs: 3_600_000})
     await until('expired', () => rows(path)[0]?.status === 'failed', 5000)

@@ -75,7 +75,7 @@ describe('job store migrations', () => {
       assert.equal(store.deleteJobs(['old1']), 1)
       assert.deepEqual(store.historyOf('old1'), [])
       assert.equal(store.processedFiles().find((p) => p.filename === 'vm1.raw')!.job_id, null)
-      assert.deepEqual(store.database.pragma('foreign_key_check'), [])
+      assert.deepEqual((store.sql as SqliteDb).raw.pragma('foreign_key_check'), [])
       assert.equal(store.foreignKeys, true)
     } finally {
       store.close()

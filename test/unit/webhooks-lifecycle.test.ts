@@ -10,7 +10,7 @@ import {parse} from 'yaml'
 import type {DaemonEvent, ErrorInfo, JobInfo} from '../../src/daemon/daemon-events.js'
 import {DeliveryEngine} from '../../src/delivery/delivery-engine.js'
 import {schemaValidator} from '../../src/jobs/schemas.js'
-import {Outbox} from '../../src/delivery/outbox.js'
+import {openOutbox} from '../helpers/outbox-file.js'
 import {signedPost} from '../../src/delivery/signed-post.js'
 import {testNotice} from '../../src/notify/notice.js'
 import {WebhookChannel} from '../../src/notify/webhook-channel.js'
@@ -197,7 +197,7 @@ describe('job.progress throttle and coalescing', function () {
       receiver.reply = () => ({headers: {'Retry-After': '3600'}, status: 503})
       const path = join(dir, 'jobs.db')
       const channel = new LifecycleWebhookChannel(hook('h', 0, receiver.url('/h')))
-      const e = new DeliveryEngine(Outbox.open(path), [channel], () => {})
+      const e = new DeliveryEngine(openOutbox(path), [channel], () => {})
       engines.push(e)
       e.start()
       const [first] = e.enqueue('job.progress', {n: 1}, {coalesce: 'progress:job-1'})
@@ -213,7 +213,7 @@ describe('job.progress throttle and coalescing', function () {
       // In flight: the newer one is dropped, nothing more is queued.
       receiver.reply = () => ({hang: true, status: 200})
       const hanging = join(dir, 'hang.db')
-      const h = new DeliveryEngine(Outbox.open(hanging), [channel], () => {})
+      const h = new DeliveryEngine(openOutbox(hanging), [channel], () => {})
       engines.push(h)
       h.start()
       h.enqueue('job.progress', {n: 1}, {coalesce: 'progress:job-1'})
@@ -245,7 +245,7 @@ describe('job.progress throttle and coalescing', function () {
       await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r))
       try {
         const slowChannel = new LifecycleWebhookChannel({...hook('s', 0, `http://127.0.0.1:${(slow.address() as AddressInfo).port}/s`), maxAttempts: 1})
-        const ordered = new DeliveryEngine(Outbox.open(join(dir, 'ordered.db')), [slowChannel], () => {})
+        const ordered = new DeliveryEngine(openOutbox(join(dir, 'ordered.db')), [slowChannel], () => {})
         engines.push(ordered)
         for (let i = 0; i < 5; i++) ordered.enqueue('job.started', {i})
         await until('five received', () => got.length === 5 && inFlight === 0, 10_000)
@@ -259,7 +259,7 @@ describe('job.progress throttle and coalescing', function () {
       receiver.reply = () => ({status: 200})
       const path = join(dir, 'jobs.db')
       const channel = new LifecycleWebhookChannel({...hook('h', 0, receiver.url('/h')), maxAttempts: 2, timeoutMs: 300})
-      const e = new DeliveryEngine(Outbox.open(path), [channel], () => {}, {baseDelayMs: 10, maxDelayMs: 20})
+      const e = new DeliveryEngine(openOutbox(path), [channel], () => {}, {baseDelayMs: 10, maxDelayMs: 20})
       engines.push(e)
 
       // Its own limits: a 300 ms timeout and 2 attempts (the engine's defaults are 10 s and 8).

@@ -10,6 +10,7 @@ import {outputDirFlag} from '../../ctl/daemon-flags.js'
 import {stateDir} from '../../daemon/store.js'
 import {H2KError} from '@hyper2kvm/plugin-api'
 import {escapeControl} from '../../render/escape-control.js'
+import {PostgresDb} from '../../store/postgres-db.js'
 
 export default class CtlBackup extends BaseCommand<typeof CtlBackup> {
   static override description =
@@ -30,6 +31,11 @@ export default class CtlBackup extends BaseCommand<typeof CtlBackup> {
     // --config, or (without --output-dir) the configuration found where every command looks for one.
     if (flags.config !== undefined || outputDir === undefined) {
       const config = await loadDaemonConfig({config: flags.config})
+      if (config.store !== undefined) {
+        throw new H2KError('H2K_USAGE', `The job store of this daemon is on PostgreSQL (${PostgresDb.locationOf(config.store)}): ctl backup copies the embedded SQLite store only.`, {
+          suggestions: ['Back it up on the server: pg_dump (or your PostgreSQL backups); keep a copy of the configuration file beside it.'],
+        })
+      }
       outputDir ??= config.outputDir
       configFile = config.configFile
       inbox = config.layout.inbox

@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
-import {daemonOutputDir, outputDirFlag} from '../../ctl/daemon-flags.js'
+import {daemonStoreTarget, outputDirFlag} from '../../ctl/daemon-flags.js'
 import {type HistoryRow, JobStore} from '../../daemon/store.js'
 import {H2KError} from '@hyper2kvm/plugin-api'
 import {snakeCaseKeys} from '@hyper2kvm/plugin-api/host'
@@ -16,7 +16,7 @@ export default class CtlJob extends BaseCommand<typeof CtlJob> {
   static override summary = 'Show one daemon job with its history.'
 
   public async run(): Promise<Record<string, unknown>> {
-    const store = JobStore.open(await daemonOutputDir(this.flags), {readonly: true})
+    const store = JobStore.open(await daemonStoreTarget(this.flags), {readonly: true})
     try {
       const row = store.findJob(this.args.id)
       if (!row) throw new H2KError('H2K_USAGE', `No job "${this.args.id}" in ${store.path}.`, {suggestions: ['`hyper2kvm ctl jobs` lists the job ids.']})

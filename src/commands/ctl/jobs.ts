@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
-import {daemonOutputDir, outputDirFlag} from '../../ctl/daemon-flags.js'
+import {daemonStoreTarget, outputDirFlag} from '../../ctl/daemon-flags.js'
 import {JOB_STATUSES, type JobRow, JobStore} from '../../daemon/store.js'
 import {errorCodeOf, tableLines, waitOf} from '../../ctl/job-table.js'
 
@@ -17,7 +17,7 @@ export default class CtlJobs extends BaseCommand<typeof CtlJobs> {
   static override summary = 'List the daemon jobs from its job store.'
 
   public async run(): Promise<{jobs: Array<Omit<JobRow, 'definition_json' | 'result_json' | 'progress_json'>>}> {
-    const store = JobStore.open(await daemonOutputDir(this.flags), {readonly: true})
+    const store = JobStore.open(await daemonStoreTarget(this.flags), {readonly: true})
     try {
       const jobs = store.jobs({limit: this.flags.limit, status: this.flags.status}).map(({definition_json: _d, progress_json: _p, result_json: _r, ...row}) => row)
       if (!this.jsonEnabled()) {

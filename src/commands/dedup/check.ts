@@ -5,7 +5,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
 import {type DaemonConfig, type DedupKey, loadDaemonConfig} from '../../daemon/config.js'
-import {outputDirFlag} from '../../ctl/daemon-flags.js'
+import {daemonStoreTarget, outputDirFlag} from '../../ctl/daemon-flags.js'
 import {fileKey} from '../../daemon/file-key.js'
 import {JobStore, type ProcessedFileRow} from '../../daemon/store.js'
 import {H2KError} from '@hyper2kvm/plugin-api'
@@ -49,11 +49,12 @@ export default class DedupCheck extends BaseCommand<typeof DedupCheck> {
     if (!info.isFile()) throw new H2KError('H2K_USAGE', `${path} is not a regular file.`, {suggestions: ['Pass the file you would drop into the inbox.']})
     // The configuration gives the output directory, the key and whether dedup is on; without --config, --output-dir is enough.
     const config: DaemonConfig | undefined = this.flags.config !== undefined || this.flags['output-dir'] === undefined ? await loadDaemonConfig({config: this.flags.config}) : undefined
-    const outputDir = this.flags['output-dir'] === undefined ? config!.outputDir : resolve(this.flags['output-dir'])
+    // The store: the configuration's PostgreSQL store, else jobs.db in its state_dir (output_dir/.daemon unless moved).
+    const target = await daemonStoreTarget(this.flags)
     const key: DedupKey = this.flags.hash ?? config?.dedupKey ?? 'sha256'
     const filename = basename(path)
     const hash = await fileKey(path, key, this.abort.signal)
-    const store = JobStore.open(outputDir, {readonly: true})
+    const store = JobStore.open(target, {readonly: true})
     let match: CheckResult['match'] = null
     try {
       const row = store.findProcessed(filename, info.size, hash)

@@ -3,7 +3,7 @@ import {basename} from 'node:path'
 import {Args} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
-import {daemonOutputDir, outputDirFlag} from '../../ctl/daemon-flags.js'
+import {daemonStoreTarget, outputDirFlag} from '../../ctl/daemon-flags.js'
 import {JobStore} from '../../daemon/store.js'
 
 export default class DedupForget extends BaseCommand<typeof DedupForget> {
@@ -14,7 +14,7 @@ export default class DedupForget extends BaseCommand<typeof DedupForget> {
   static override summary = 'Forget a processed file, so it is converted again when dropped.'
 
   public async run(): Promise<{file: string; forgotten: number}> {
-    const store = JobStore.openExisting(await daemonOutputDir(this.flags))
+    const store = JobStore.openExisting(await daemonStoreTarget(this.flags))
     try {
       const file = basename(this.args.file)
       const forgotten = store.forgetProcessed(file)

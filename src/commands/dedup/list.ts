@@ -1,5 +1,5 @@
 import {BaseCommand} from '../../base-command.js'
-import {daemonOutputDir, outputDirFlag} from '../../ctl/daemon-flags.js'
+import {daemonStoreTarget, outputDirFlag} from '../../ctl/daemon-flags.js'
 import {JobStore, type ProcessedFileRow} from '../../daemon/store.js'
 
 /** The key a record was stored with: its hash length tells MD5 (32 hex digits) from SHA-256 (64). */
@@ -12,7 +12,7 @@ export default class DedupList extends BaseCommand<typeof DedupList> {
   static override summary = 'List the files the daemon counts as already processed.'
 
   public async run(): Promise<{files: ProcessedFileRow[]}> {
-    const store = JobStore.open(await daemonOutputDir(this.flags), {readonly: true})
+    const store = JobStore.open(await daemonStoreTarget(this.flags), {readonly: true})
     try {
       const files = store.processedFiles()
       if (!this.jsonEnabled()) {

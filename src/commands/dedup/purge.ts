@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
-import {daemonOutputDir, outputDirFlag} from '../../ctl/daemon-flags.js'
+import {daemonStoreTarget, outputDirFlag} from '../../ctl/daemon-flags.js'
 import {cutoffBefore, parseDuration} from '../../daemon/duration.js'
 import {JobStore, type ProcessedFileRow} from '../../daemon/store.js'
 
@@ -21,8 +21,8 @@ export default class DedupPurge extends BaseCommand<typeof DedupPurge> {
   public async run(): Promise<{dry_run: boolean; older_than: string; cutoff: string; purged: number; files: ProcessedFileRow[]}> {
     const cutoff = cutoffBefore(parseDuration(this.flags['older-than'], '--older-than')).toISOString()
     const dryRun = this.flags['dry-run']
-    const outputDir = await daemonOutputDir(this.flags)
-    const store = dryRun ? JobStore.open(outputDir, {readonly: true}) : JobStore.openExisting(outputDir)
+    const target = await daemonStoreTarget(this.flags)
+    const store = dryRun ? JobStore.open(target, {readonly: true}) : JobStore.openExisting(target)
     try {
       const files = store.processedBefore(cutoff)
       const purged = dryRun ? 0 : store.purgeProcessed(cutoff)

@@ -1,5 +1,5 @@
 import {BaseCommand} from '../../base-command.js'
-import {daemonOutputDir, outputDirFlag} from '../../ctl/daemon-flags.js'
+import {daemonStoreTarget, outputDirFlag} from '../../ctl/daemon-flags.js'
 import {JobStore} from '../../daemon/store.js'
 import {formatBytes} from '../../render/progress-meter.js'
 
@@ -22,7 +22,7 @@ export default class DedupStats extends BaseCommand<typeof DedupStats> {
   static override summary = 'Show how many files the daemon remembers as converted, and the job store size.'
 
   public async run(): Promise<StatsResult> {
-    const store = JobStore.open(await daemonOutputDir(this.flags), {readonly: true})
+    const store = JobStore.open(await daemonStoreTarget(this.flags), {readonly: true})
     try {
       const s = store.processedStats()
       const result: StatsResult = {

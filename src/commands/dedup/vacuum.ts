@@ -1,5 +1,5 @@
 import {BaseCommand} from '../../base-command.js'
-import {daemonOutputDir, outputDirFlag} from '../../ctl/daemon-flags.js'
+import {daemonStoreTarget, outputDirFlag} from '../../ctl/daemon-flags.js'
 import {JobStore} from '../../daemon/store.js'
 import {formatBytes} from '../../render/progress-meter.js'
 
@@ -16,8 +16,8 @@ export default class DedupVacuum extends BaseCommand<typeof DedupVacuum> {
   static override summary = 'Compact the daemon job store (jobs.db) and report its size before and after.'
 
   public async run(): Promise<{path: string; before: Sizes; after: Sizes; reclaimed: number; checkpoint: {busy: number; log: number; checkpointed: number}}> {
-    const outputDir = await daemonOutputDir(this.flags)
-    const store = JobStore.openExisting(outputDir)
+    const target = await daemonStoreTarget(this.flags)
+    const store = JobStore.openExisting(target)
     try {
       const before = store.diskUsage()
       const {checkpoint} = store.vacuum()

@@ -15,7 +15,7 @@ export const jobService: Migration = {
   name: 'job service',
   up(db) {
     const statuses = JOB_STATUSES_V2.map((s) => `'${s}'`).join(',')
-    db.exec(`
+    db.exec(db.engine === 'postgres' ? jobServicePostgres(statuses) : `
 CREATE TABLE jobs_v2 (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL,
@@ -64,4 +64,35 @@ CREATE TABLE job_attempts (
 `)
   },
   version: 2,
+}
+
+/** PostgreSQL alters the CHECK constraint and adds the columns in place (no table rebuild: `seq` and the references stay). */
+function jobServicePostgres(statuses: string): string {
+  return `
+ALTER TABLE jobs DROP CONSTRAINT jobs_status_check;
+ALTER TABLE jobs ADD CONSTRAINT jobs_status_check CHECK (status IN (${statuses}));
+ALTER TABLE jobs
+  ADD COLUMN not_before BIGINT,
+  ADD COLUMN wait_reason TEXT,
+  ADD COLUMN origin TEXT NOT NULL DEFAULT 'drop' CONSTRAINT jobs_origin_check CHECK (origin IN ('drop','api','schedule')),
+  ADD COLUMN schedule_id TEXT,
+  ADD COLUMN request_id TEXT;
+CREATE INDEX jobs_created ON jobs(created_at, id);
+CREATE INDEX jobs_created_seq ON jobs(created_at, seq);
+CREATE TABLE job_dependencies (
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  depends_on TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  PRIMARY KEY (job_id, depends_on)
+);
+CREATE INDEX job_dependencies_parent ON job_dependencies(depends_on);
+CREATE TABLE job_attempts (
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  attempt INTEGER NOT NULL,
+  started_at TEXT NOT NULL,
+  ended_at TEXT,
+  outcome TEXT,
+  error_json TEXT,
+  PRIMARY KEY (job_id, attempt)
+);
+`
 }

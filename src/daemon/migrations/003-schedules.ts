@@ -1,5 +1,6 @@
 import type {SqlDb} from '../../store/sql-db.js'
 
+import {columnTypes} from './column-types.js'
 import type {Migration} from './migration.js'
 
 /**
@@ -11,6 +12,7 @@ import type {Migration} from './migration.js'
 export const schedules: Migration = {
   name: 'schedules',
   up(db: SqlDb): void {
+    const {bigint, serialKey} = columnTypes(db)
     db.exec(`
 CREATE TABLE schedules (
   id TEXT PRIMARY KEY,
@@ -26,18 +28,18 @@ CREATE TABLE schedules (
   catch_up TEXT NOT NULL DEFAULT 'one' CHECK (catch_up IN ('none','one','all')),
   retry_json TEXT,
   source TEXT NOT NULL CHECK (source IN ('config','api')),
-  next_run INTEGER,
-  last_run INTEGER,
+  next_run ${bigint},
+  last_run ${bigint},
   run_count INTEGER NOT NULL DEFAULT 0,
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL,
   tags TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE schedule_runs (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  id ${serialKey},
   schedule_id TEXT NOT NULL REFERENCES schedules(id) ON DELETE CASCADE,
-  scheduled_for INTEGER NOT NULL,
-  fired_at INTEGER NOT NULL,
+  scheduled_for ${bigint} NOT NULL,
+  fired_at ${bigint} NOT NULL,
   outcome TEXT NOT NULL CHECK (outcome IN ('fired','skipped-overlap','missed','queued')),
   job_ids_json TEXT NOT NULL DEFAULT '[]',
   override_window INTEGER NOT NULL DEFAULT 0,

@@ -1,0 +1,49 @@
+import {PostgresDb} from './postgres-db.js'
+import type {SqlDb} from './sql-db.js'
+import {SqliteDb} from './sqlite-db.js'
+
+/** TLS to the PostgreSQL server (`store.ssl`). */
+export interface PostgresTlsSettings {
+  /** disable: plain TCP; require: encrypted, the certificate not checked (libpq's require); verify-full: encrypted, the certificate checked against ca_file (or the system CAs) and the host name. */
+  mode: 'disable' | 'require' | 'verify-full'
+  caFile?: string
+  certFile?: string
+  keyFile?: string
+}
+
+/** A PostgreSQL job store (`store:` / `database:` in the daemon configuration), secrets resolved. */
+export interface PostgresSettings {
+  /** postgres://user@host:port/db or postgres://user@/db?host=/socket/dir — a password written in it is used when `password` is not set. */
+  url: string
+  /** From the secret store (`store.password`: keychain, credential, password_file, env, config); never logged. */
+  password?: string
+  ssl: PostgresTlsSettings
+  /** Connections of the pool (default 4). */
+  poolSize: number
+  /** How long a statement (or the open) waits for an unreachable or restarting server, ms (default 30 s). */
+  connectTimeoutMs: number
+}
+
+/**
+ * Where the job store is: SQLite at `sqlitePath` (the embedded default: `<state_dir>/jobs.db`), unless
+ * `postgres` is set (several daemons sharing one queue); `sqlitePath` is then not used for the store.
+ */
+export interface StoreTarget {
+  sqlitePath: string
+  postgres?: PostgresSettings
+}
+
+/** The target of a daemon: its SQLite file, unless the configuration names a PostgreSQL store. */
+export function storeTarget(sqlitePath: string, postgres: PostgresSettings | undefined): StoreTarget {
+  return postgres === undefined ? {sqlitePath} : {postgres, sqlitePath}
+}
+
+/** Open the store's connection (the caller maps foreign errors); PostgreSQL errors are already H2KErrors or `PostgresError`s. */
+export function openSqlDb(target: StoreTarget, options: {readonly?: boolean} = {}): SqlDb {
+  return target.postgres === undefined ? SqliteDb.open(target.sqlitePath, options) : PostgresDb.open(target.postgres)
+}
+
+/** Where a target's data lives, for messages (the URL without its password, or the file). */
+export function targetLocation(target: StoreTarget): string {
+  return target.postgres === undefined ? target.sqlitePath : PostgresDb.locationOf(target.postgres)
+}
