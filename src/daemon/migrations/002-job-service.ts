@@ -3,6 +3,23 @@ import type {Migration} from './migration.js'
 /** The job statuses from migration 2 on (the CHECK constraint of `jobs.status`). */
 export const JOB_STATUSES_V2 = ['queued', 'running', 'retry_wait', 'succeeded', 'failed', 'duplicate', 'cancelled', 'dead', 'skipped'] as const
 
+/** The DAG and the attempts: the same DDL on both engines. */
+const JOB_SERVICE_TABLES = `CREATE TABLE job_dependencies (
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  depends_on TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  PRIMARY KEY (job_id, depends_on)
+);
+CREATE INDEX job_dependencies_parent ON job_dependencies(depends_on);
+CREATE TABLE job_attempts (
+  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+  attempt INTEGER NOT NULL,
+  started_at TEXT NOT NULL,
+  ended_at TEXT,
+  outcome TEXT,
+  error_json TEXT,
+  PRIMARY KEY (job_id, attempt)
+);`
+
 /**
  * 2 job service: the statuses cancelled, dead (retries exhausted: the dead-letter queue) and skipped (a
  * dependency did not succeed) — SQLite cannot alter a CHECK constraint, so `jobs` is rebuilt (new table,
@@ -46,21 +63,7 @@ ALTER TABLE jobs_v2 RENAME TO jobs;
 CREATE INDEX jobs_status ON jobs(status);
 CREATE INDEX jobs_intake ON jobs(intake_id);
 CREATE INDEX jobs_created ON jobs(created_at, id);
-CREATE TABLE job_dependencies (
-  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-  depends_on TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-  PRIMARY KEY (job_id, depends_on)
-);
-CREATE INDEX job_dependencies_parent ON job_dependencies(depends_on);
-CREATE TABLE job_attempts (
-  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-  attempt INTEGER NOT NULL,
-  started_at TEXT NOT NULL,
-  ended_at TEXT,
-  outcome TEXT,
-  error_json TEXT,
-  PRIMARY KEY (job_id, attempt)
-);
+${JOB_SERVICE_TABLES}
 `)
   },
   version: 2,
@@ -79,20 +82,6 @@ ALTER TABLE jobs
   ADD COLUMN request_id TEXT;
 CREATE INDEX jobs_created ON jobs(created_at, id);
 CREATE INDEX jobs_created_seq ON jobs(created_at, seq);
-CREATE TABLE job_dependencies (
-  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-  depends_on TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-  PRIMARY KEY (job_id, depends_on)
-);
-CREATE INDEX job_dependencies_parent ON job_dependencies(depends_on);
-CREATE TABLE job_attempts (
-  job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-  attempt INTEGER NOT NULL,
-  started_at TEXT NOT NULL,
-  ended_at TEXT,
-  outcome TEXT,
-  error_json TEXT,
-  PRIMARY KEY (job_id, attempt)
-);
+${JOB_SERVICE_TABLES}
 `
 }
