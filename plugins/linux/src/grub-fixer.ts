@@ -102,8 +102,7 @@ export const grubFixer: PipelineStage = {
     // leave every kernel line with a root= that virtio finds. The defaults file is fixed either way, so the
     // guest's next update-grub writes the same lines.
     const wantsRegeneration = await fixFiles(ctx, session, resolve, texts)
-    const inPlace = new Map([...configTexts].filter(([, text]) => !isStub(text)).map(([config, text]) => [config, rewriteGrubCfg(text, resolve)]))
-    const regenerating = wantsRegeneration && [...inPlace.values()].some((result) => findUnstableRoots(result.text).length > 0)
+    const regenerating = wantsRegeneration && [...configTexts.values()].some((text) => !isStub(text) && findUnstableRoots(rewriteGrubCfg(text, resolve).text).length > 0)
     if (regenerating) {
       ctx.report({message: 'regenerating grub.cfg with the guest\'s own tool'})
       try {
@@ -117,7 +116,7 @@ export const grubFixer: PipelineStage = {
     // Whatever generated grub.cfg, the kernel must get a root= that exists on virtio.
     for (const [config, original] of configTexts) {
       const current = regenerating ? ((await session.readFile(config)) ?? '') : original
-      const result = !regenerating && inPlace.has(config) ? inPlace.get(config)! : rewriteGrubCfg(current, resolve)
+      const result = rewriteGrubCfg(current, resolve)
       for (const warning of result.warnings) ctx.warn('FIX_WARNING', `${config}: ${warning}`)
       if (result.text !== current) await session.writeFile(config, result.text)
       if (result.text !== original) {
