@@ -1,7 +1,12 @@
+import {H2KError} from '@hyper2kvm/plugin-api'
+
 /**
  * The store's SQL is written once with `?` placeholders (SQLite's); PostgreSQL numbers them: `$1`, `$2`…
  * A `?` inside a string literal ('…', E'…'), a quoted identifier ("…"), a dollar-quoted string ($tag$…$tag$)
  * or a comment (-- to the end of the line, nested /* … *\/) is text, not a placeholder, and stays as it is.
+ * PostgreSQL's JSON operators `?|` and `?&` (and a doubled `??`) cannot be told from placeholders: such SQL
+ * is refused (H2K_INTERNAL: the store's own SQL must use jsonb_exists_any/jsonb_exists_all instead) rather
+ * than sent with its parameters miscounted. `?||` is a placeholder followed by the concatenation operator.
  */
 export function toPositional(sql: string): string {
   let out = ''
@@ -11,6 +16,9 @@ export function toPositional(sql: string): string {
     const c = sql[i]!
     const next = sql[i + 1]
     if (c === '?') {
+      if (next === '?' || next === '&' || (next === '|' && sql[i + 2] !== '|')) {
+        throw new H2KError('H2K_INTERNAL', `A store statement uses the operator ?${next} at offset ${i}, which cannot be told from a ? placeholder; write it with jsonb_exists_any/jsonb_exists_all.`, {details: {offset: i, operator: `?${next}`}})
+      }
       out += `$${++n}`
       i++
     } else if (c === "'") {

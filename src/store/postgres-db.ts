@@ -1,21 +1,22 @@
 import {EventEmitter} from 'node:events'
-import {readFileSync} from 'node:fs'
-import {MessageChannel, type MessagePort, receiveMessageOnPort, Worker} from 'node:worker_threads'
 
 import {H2KError} from '@hyper2kvm/plugin-api'
 import {registerSecret} from '../secrets/redact.js'
 import {toPositional} from './placeholders.js'
-import {SIGNAL, type ThreadAnswer, type ThreadError, type ThreadOptions, type ThreadRequest, type ThreadTls, type ThreadWakeup} from './postgres-protocol.js'
+import {DriverThread, type ThreadReply} from './postgres-driver-thread.js'
+import type {ThreadError, ThreadOptions, ThreadRequest} from './postgres-protocol.js'
+import {readTls} from './postgres-tls.js'
 import {parsePostgresUrl} from './postgres-url.js'
 import type {RunResult, SqlDb, SqlValue} from './sql-db.js'
-import type {PostgresSettings, PostgresTlsSettings} from './store-target.js'
-
-/** Run from source (tests, under tsx): the driver thread needs the same TypeScript loader. */
-const FROM_SOURCE = import.meta.url.endsWith('.ts')
-const THREAD_URL = new URL(`postgres-thread${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url)
+import {POSTGRES_DEFAULTS} from './store-config.js'
+import type {PostgresSettings} from './store-target.js'
 
 /** LISTEN channel names: plain identifiers (they are quoted into LISTEN statements). */
 const CHANNEL = /^[a-z_][a-z0-9_]{0,62}$/
+/** The main thread's backstop beyond the thread's own bound: the thread answers within its bound unless it hangs or died. */
+const BACKSTOP_MARGIN_MS = 2000
+/** close() waits this long for a polite shutdown, then stops the thread. */
+const CLOSE_BACKSTOP_MS = 3000
 
 /** SQL the server refused (a constraint, a syntax error): mapped to H2K_STORE_FAILED by mapForeignError. */
 export class PostgresError extends Error {
@@ -32,12 +33,14 @@ export class PostgresError extends Error {
 /**
  * The PostgreSQL engine: the `pg` driver runs on its own thread (postgres-thread.ts) and every call here
  * blocks until that thread answers (Atomics.wait), which keeps SqlDb synchronous like better-sqlite3.
- * A loopback round trip blocks the event loop for a fraction of a millisecond; while the server is down
- * or restarting, a statement outside a transaction (or a BEGIN) blocks the event loop until the server is
- * back or connect_timeout has passed (then H2K_STORE_UNAVAILABLE): nothing else of the process runs
- * meanwhile — the store is the daemon's source of truth, and there is nothing useful to do without it.
- * A connection lost inside a transaction is never replayed: the transaction is over (rolled back by the
- * server, or of unknown outcome for a lost COMMIT) and H2K_STORE_UNAVAILABLE is thrown.
+ * A loopback round trip blocks the event loop for a fraction of a millisecond. Every call is bounded by B
+ * (`store.statement_timeout`, default 5 s: a pool connection, the statement, any retries while the server
+ * restarts); the open by connect_timeout. A call that failed because the server did not answer opens a
+ * breaker: the next calls fail at once with H2K_STORE_UNAVAILABLE until a background probe gets through,
+ * so a daemon cut off from its store keeps running its timers and signals. A connection lost inside a
+ * transaction is never replayed: the transaction is over (rolled back by the server, or of unknown outcome
+ * for a lost COMMIT) and H2K_STORE_UNAVAILABLE is thrown. A driver thread that hangs past its backstop or
+ * dies is stopped, and the next call starts a new one (listening again on the same channels).
  */
 export class PostgresDb implements SqlDb {
   readonly engine = 'postgres' as const
@@ -46,21 +49,16 @@ export class PostgresDb implements SqlDb {
   /** Open transaction levels: 0 none, 1 the transaction, 2+ savepoints inside it. */
   private depth = 0
   private closed = false
+  private thread: DriverThread | undefined
+  /** The thread the open transaction began on: a new thread knows nothing of it (the transaction is lost). */
+  private transactionThread: DriverThread | undefined
 
   private constructor(
     readonly location: string,
-    private readonly worker: Worker,
-    private readonly port: MessagePort,
-    private readonly signal: Int32Array,
+    private readonly options: ThreadOptions,
     /** Scrubbed from every message this class builds (the driver's own messages never carry it, but belt and braces). */
     private readonly password: string | undefined,
-  ) {
-    worker.on('message', (message: ThreadWakeup) => {
-      if (typeof message.wake === 'string') this.wakeups.emit(message.wake)
-    })
-    // The thread failed outside a request (its own handler marked it DEAD): the next call reports it.
-    worker.on('error', () => Atomics.store(signal, 0, SIGNAL.DEAD))
-  }
+  ) {}
 
   /** The URL of a store without its password (for messages before it is opened). */
   static locationOf(settings: PostgresSettings): string {
@@ -74,20 +72,15 @@ export class PostgresDb implements SqlDb {
     if (password !== undefined) registerSecret(password)
     const options: ThreadOptions = {
       applicationName: 'hyper2kvm',
-      connection: {database: address.database, host: address.host, port: address.port, ssl: tlsOptions(settings.ssl), user: address.user, ...(password === undefined ? {} : {password})},
+      channels: [],
+      connection: {database: address.database, host: address.host, port: address.port, ssl: readTls(settings.ssl), user: address.user, ...(password === undefined ? {} : {password})},
       connectTimeoutMs: settings.connectTimeoutMs,
       poolSize: settings.poolSize,
+      statementTimeoutMs: settings.statementTimeoutMs ?? POSTGRES_DEFAULTS.statementTimeoutMs,
     }
-    const {port1, port2} = new MessageChannel()
-    const signal = new SharedArrayBuffer(4)
-    // From source, the thread first registers tsx's loader, then imports the TypeScript entry.
-    const entry = FROM_SOURCE ? `import('tsx/esm/api').then((tsx) => tsx.register()).then(() => import(${JSON.stringify(THREAD_URL.href)}))` : THREAD_URL
-    const worker = new Worker(entry, {eval: FROM_SOURCE, transferList: [port2], workerData: {options, port: port2, signal}})
-    // The thread never keeps the process alive by itself (a CLI command that forgot close() still exits).
-    worker.unref()
-    const db = new PostgresDb(address.location, worker, port1, new Int32Array(signal), password)
+    const db = new PostgresDb(address.location, options, password)
     try {
-      db.call({op: 'connect'})
+      db.call({op: 'connect'}, settings.connectTimeoutMs)
     } catch (error) {
       db.close()
       throw error
@@ -99,20 +92,29 @@ export class PostgresDb implements SqlDb {
     return !this.closed
   }
 
-  private call(request: ThreadRequest): {rows: unknown[]; changes: number} {
+  /** The driver thread, a new one if there is none (or the last one died): it listens again on the channels listened on. */
+  private driver(): DriverThread {
+    if (this.thread?.usable) return this.thread
+    this.thread?.terminate()
+    const channels = this.wakeups.eventNames().filter((name): name is string => typeof name === 'string' && this.wakeups.listenerCount(name) > 0)
+    this.thread = DriverThread.start({...this.options, channels}, (channel) => this.wakeups.emit(channel))
+    return this.thread
+  }
+
+  private call(request: ThreadRequest, boundMs = this.options.statementTimeoutMs): {rows: unknown[]; changes: number} {
     if (this.closed) throw new H2KError('H2K_STORE_FAILED', `The job store connection (${this.location}) is closed.`, {details: {location: this.location}})
-    // The previous answer taken, ready for the next; a thread that died stays DEAD (nobody would answer).
-    Atomics.compareExchange(this.signal, 0, SIGNAL.ANSWERED, SIGNAL.IDLE)
-    if (Atomics.load(this.signal, 0) === SIGNAL.DEAD) {
-      const last = receiveMessageOnPort(this.port)?.message as ThreadAnswer | undefined
-      throw this.failure(last !== undefined && !last.ok ? last.error : {kind: 'unavailable', message: 'the PostgreSQL driver thread has ended'})
+    const ending = request.op === 'commit' || request.op === 'rollback'
+    const began = this.transactionThread
+    if (ending) this.transactionThread = undefined
+    if (began !== undefined && !(began === this.thread && began.usable)) {
+      // The thread of this transaction died or was stopped: the transaction is over (rolled back by the server when its connection closed).
+      if (request.op === 'rollback') return {changes: 0, rows: []}
+      throw this.failure({kind: 'unavailable', message: 'the driver thread of this transaction was stopped', unknownOutcome: true})
     }
-    this.port.postMessage(request)
-    // The thread answers every request (its own waits are bounded by connect_timeout), or marks itself DEAD.
-    while (Atomics.load(this.signal, 0) === SIGNAL.IDLE) Atomics.wait(this.signal, 0, SIGNAL.IDLE)
-    const answer = receiveMessageOnPort(this.port)?.message as ThreadAnswer | undefined
-    if (answer === undefined) throw new H2KError('H2K_INTERNAL', `The PostgreSQL driver thread of ${this.location} gave no answer.`)
+    const thread = this.driver()
+    const answer: ThreadReply = thread.call(request, boundMs + BACKSTOP_MARGIN_MS)
     if (!answer.ok) throw this.failure(answer.error)
+    if (request.op === 'begin') this.transactionThread = thread
     return answer
   }
 
@@ -202,17 +204,15 @@ export class PostgresDb implements SqlDb {
 
   /** ROLLBACK after `fn` threw; the error of `fn` is the one reported (a failed ROLLBACK means the connection is gone, and the server has rolled back). */
   private rollbackAfter(error: unknown): void {
-    if (error instanceof H2KError && error.code === 'H2K_STORE_UNAVAILABLE') {
-      this.call({op: 'rollback'})
-      return
-    }
     try {
       this.call({op: 'rollback'})
     } catch (rollbackError) {
-      // Reported with the original error: the caller sees what went wrong first.
-      if (error instanceof Error) (error as Error & {rollbackError?: unknown}).rollbackError = rollbackError
+      // Reported with the original error: the caller sees what went wrong first (a lost connection needs no other word).
+      const lost = error instanceof H2KError && error.code === 'H2K_STORE_UNAVAILABLE'
+      if (!lost && error instanceof Error) (error as Error & {rollbackError?: unknown}).rollbackError = rollbackError
     }
   }
+
 
   listen(channel: string, listener: () => void): () => void {
     if (!CHANNEL.test(channel)) throw new H2KError('H2K_INTERNAL', `"${channel}" is not a notification channel name (lower-case letters, digits, _).`)
@@ -220,7 +220,13 @@ export class PostgresDb implements SqlDb {
     this.wakeups.on(channel, listener)
     return () => {
       this.wakeups.off(channel, listener)
-      if (this.wakeups.listenerCount(channel) === 0 && !this.closed) this.call({channel, op: 'unlisten'})
+      if (this.wakeups.listenerCount(channel) === 0 && !this.closed) {
+        try {
+          this.call({channel, op: 'unlisten'})
+        } catch {
+          // The thread is gone (a new one will not listen on it) or the store cannot be reached: nothing listens any more either way.
+        }
+      }
     }
   }
 
@@ -229,16 +235,15 @@ export class PostgresDb implements SqlDb {
     this.run('SELECT pg_notify(?, ?)', [channel, ''])
   }
 
+  /** Bounded (a few seconds), never throws, leaves no thread or connection behind. */
   close(): void {
     if (this.closed) return
-    try {
-      this.call({op: 'close'})
-    } finally {
-      this.closed = true
-      this.wakeups.removeAllListeners()
-      this.port.close()
-      void this.worker.terminate()
-    }
+    this.closed = true
+    this.wakeups.removeAllListeners()
+    const thread = this.thread
+    this.thread = undefined
+    if (thread?.usable) thread.call({op: 'close'}, CLOSE_BACKSTOP_MS)
+    thread?.terminate()
   }
 }
 
@@ -246,30 +251,4 @@ export class PostgresDb implements SqlDb {
 function settled<T>(result: T): T {
   if (typeof (result as {then?: unknown} | undefined)?.then === 'function') throw new H2KError('H2K_INTERNAL', 'A store transaction function returned a promise; it must be synchronous.')
   return result
-}
-
-/**
- * node:tls options for `pg`, the files read now (a missing one is a configuration error naming its key).
- * verify-full: `pg` checks the certificate's name against the URL's host (SNI only for a host name).
- */
-function tlsOptions(ssl: PostgresTlsSettings): false | ThreadTls {
-  if (ssl.mode === 'disable') return false
-  const read = (key: string, path: string | undefined): string | undefined => {
-    if (path === undefined) return undefined
-    try {
-      return readFileSync(path, 'utf8')
-    } catch (error) {
-      throw new H2KError('H2K_USAGE', `store.ssl.${key}: ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`, {cause: error, details: {key: `store.ssl.${key}`, path}})
-    }
-  }
-  const ca = read('ca_file', ssl.caFile)
-  const cert = read('cert_file', ssl.certFile)
-  const key = read('key_file', ssl.keyFile)
-  const verify = ssl.mode === 'verify-full'
-  return {
-    rejectUnauthorized: verify,
-    ...(ca === undefined ? {} : {ca}),
-    ...(cert === undefined ? {} : {cert}),
-    ...(key === undefined ? {} : {key}),
-  }
 }

@@ -9,9 +9,12 @@ import type {SqlValue} from './sql-db.js'
 /** `signal[0]`: the thread's answer is waiting (ANSWERED) or the thread died (DEAD); the main thread resets it to IDLE. */
 export const SIGNAL = {ANSWERED: 1, DEAD: 2, IDLE: 0} as const
 
-/** TLS for `pg` (node:tls options), already read from the configured files. */
+/** TLS for `pg`, the files already read (the thread turns it into node:tls options: postgres-tls.ts). */
 export interface ThreadTls {
-  rejectUnauthorized: boolean
+  /** The certificate chain is checked (against `ca`, else the system CAs). */
+  verifyChain: boolean
+  /** The certificate's name is checked against the host too (verify-full). */
+  verifyHost: boolean
   ca?: string
   cert?: string
   key?: string
@@ -29,9 +32,13 @@ export interface ThreadConnection {
 export interface ThreadOptions {
   connection: ThreadConnection
   poolSize: number
-  /** How long a statement outside a transaction (or a BEGIN) waits for an unreachable server to come back. */
+  /** The bound of the open (the first `connect` request): how long it waits for a server that is starting. */
   connectTimeoutMs: number
+  /** B, the bound of every later request (a pool connection + the statement, with any retries), ms. */
+  statementTimeoutMs: number
   applicationName: string
+  /** Channels to LISTEN on from the start (a driver thread replacing one that died): woken once listening. */
+  channels: string[]
 }
 
 export type ThreadRequest =

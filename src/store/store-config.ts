@@ -2,11 +2,12 @@ import {resolve} from 'node:path'
 
 import {H2KError} from '@hyper2kvm/plugin-api'
 import {resolveSecret} from '../secrets/resolve-secret.js'
+import {TLS_MODES} from './postgres-tls.js'
 import {parsePostgresUrl} from './postgres-url.js'
 import type {PostgresSettings, PostgresTlsSettings} from './store-target.js'
 
-/** pool_size and connect_timeout when not set. */
-export const POSTGRES_DEFAULTS = {connectTimeoutMs: 30_000, poolSize: 4} as const
+/** pool_size, connect_timeout and statement_timeout when not set. */
+export const POSTGRES_DEFAULTS = {connectTimeoutMs: 30_000, poolSize: 4, statementTimeoutMs: 5000} as const
 
 /** `store:` (or its alias `database:`) as written in the daemon configuration (schemas/daemon.schema.json checked its shape). */
 export interface StoreKeys {
@@ -15,8 +16,10 @@ export interface StoreKeys {
   password_file?: string
   ssl?: {mode?: PostgresTlsSettings['mode']; ca_file?: string; cert_file?: string; key_file?: string}
   pool_size?: number
-  /** Seconds. */
+  /** Seconds: how long the open waits for the server. */
   connect_timeout?: number
+  /** Seconds: the bound of one store call of a running daemon (B). */
+  statement_timeout?: number
   /** HyperSDK's `database: {path}` (a SQLite file of its own): accepted, not used. */
   path?: string
 }
@@ -55,14 +58,18 @@ export async function parseStoreSettings(
   if (!Number.isFinite(connectTimeoutMs) || connectTimeoutMs < 100 || connectTimeoutMs > 3_600_000) {
     throw new H2KError('H2K_USAGE', `${key('connect_timeout')}${where} must be a number of seconds from 0.1 to 3600.`, {details: {key: key('connect_timeout')}})
   }
+  const statementTimeoutMs = store.statement_timeout === undefined ? POSTGRES_DEFAULTS.statementTimeoutMs : Math.round(store.statement_timeout * 1000)
+  if (!Number.isFinite(statementTimeoutMs) || statementTimeoutMs < 100 || statementTimeoutMs > 600_000) {
+    throw new H2KError('H2K_USAGE', `${key('statement_timeout')}${where} must be a number of seconds from 0.1 to 600.`, {details: {key: key('statement_timeout')}})
+  }
   const file = (value: string | undefined): string | undefined => (value === undefined ? undefined : resolve(baseDir, value))
   const ssl: PostgresTlsSettings = {mode: store.ssl?.mode ?? 'disable'}
-  if (!['disable', 'require', 'verify-full'].includes(ssl.mode)) throw new H2KError('H2K_USAGE', `${key('ssl.mode')}${where} must be disable, require or verify-full.`, {details: {key: key('ssl.mode')}})
+  if (!(TLS_MODES as readonly string[]).includes(ssl.mode)) throw new H2KError('H2K_USAGE', `${key('ssl.mode')}${where} must be disable, require, verify-ca or verify-full.`, {details: {key: key('ssl.mode')}})
   if (store.ssl?.ca_file !== undefined) ssl.caFile = file(store.ssl.ca_file)
   if (store.ssl?.cert_file !== undefined) ssl.certFile = file(store.ssl.cert_file)
   if (store.ssl?.key_file !== undefined) ssl.keyFile = file(store.ssl.key_file)
   if ((ssl.caFile ?? ssl.certFile ?? ssl.keyFile) !== undefined && ssl.mode === 'disable') {
-    throw new H2KError('H2K_USAGE', `${key('ssl')}${where} names certificate files with mode disable: set mode: require or verify-full.`, {details: {key: key('ssl.mode')}})
+    throw new H2KError('H2K_USAGE', `${key('ssl')}${where} names certificate files with mode disable: set mode: require, verify-ca or verify-full.`, {details: {key: key('ssl.mode')}})
   }
   if ((ssl.certFile === undefined) !== (ssl.keyFile === undefined)) {
     throw new H2KError('H2K_USAGE', `${key('ssl')}${where}: a client certificate needs both cert_file and key_file.`, {details: {key: key('ssl')}})
@@ -76,6 +83,7 @@ export async function parseStoreSettings(
     connectTimeoutMs,
     poolSize,
     ssl,
+    statementTimeoutMs,
     // Without the password (it is in `password`): the settings may be shown.
     url: address.location,
     ...(secret === undefined ? {} : {password: secret.value}),

@@ -4,8 +4,12 @@ import {SqliteDb} from './sqlite-db.js'
 
 /** TLS to the PostgreSQL server (`store.ssl`). */
 export interface PostgresTlsSettings {
-  /** disable: plain TCP; require: encrypted, the certificate not checked (libpq's require); verify-full: encrypted, the certificate checked against ca_file (or the system CAs) and the host name. */
-  mode: 'disable' | 'require' | 'verify-full'
+  /**
+   * disable: plain TCP; require: encrypted, the server NOT authenticated (libpq's require; with ca_file the
+   * chain is checked, as libpq does); verify-ca: encrypted, the chain checked against ca_file (or the system
+   * CAs), not the host name; verify-full: the chain and the host name checked.
+   */
+  mode: 'disable' | 'require' | 'verify-ca' | 'verify-full'
   caFile?: string
   certFile?: string
   keyFile?: string
@@ -20,8 +24,13 @@ export interface PostgresSettings {
   ssl: PostgresTlsSettings
   /** Connections of the pool (default 4). */
   poolSize: number
-  /** How long a statement (or the open) waits for an unreachable or restarting server, ms (default 30 s). */
+  /** How long the open waits for an unreachable or starting server, ms (default 30 s). */
   connectTimeoutMs: number
+  /**
+   * B, the bound of one store call of a running daemon (a pool connection + the statement, with any retries
+   * while the server restarts), ms; also the server's statement_timeout and lock_timeout. Default 5 s.
+   */
+  statementTimeoutMs?: number
 }
 
 /**

@@ -1,5 +1,6 @@
 import {strict as assert} from 'node:assert'
 
+import {H2KError} from '@hyper2kvm/plugin-api'
 import {toPositional} from '../../src/store/placeholders.js'
 
 /** Each case: the SQL as the store writes it (SQLite's `?`), and what PostgreSQL must receive. */
@@ -14,6 +15,8 @@ const CASES: Array<{name: string; sql: string; want: string}> = [
   {name: 'leaves a ? inside nested block comments', sql: 'SELECT /* a /* b? */ c? */ ?', want: 'SELECT /* a /* b? */ c? */ $1'},
   {name: 'leaves a ? inside a dollar-quoted string', sql: 'SELECT $$a?$$, $tag$b?$tag$, ?', want: 'SELECT $$a?$$, $tag$b?$tag$, $1'},
   {name: 'an unterminated literal swallows the rest (the server reports the syntax error)', sql: "SELECT 'open ?", want: "SELECT 'open ?"},
+  {name: 'a placeholder before the concatenation operator ||', sql: "SELECT ?||'x', ? || 'y'", want: "SELECT $1||'x', $2 || 'y'"},
+  {name: 'JSON operators inside a literal or comment stay text', sql: "SELECT 'a ?| b ?& c ??' -- ?|\n, ?", want: "SELECT 'a ?| b ?& c ??' -- ?|\n, $1"},
   {name: 'no placeholders: unchanged', sql: "UPDATE jobs SET id = id WHERE 1 = 0", want: 'UPDATE jobs SET id = id WHERE 1 = 0'},
 ]
 
@@ -21,6 +24,13 @@ describe('placeholder translation (? → $n for PostgreSQL)', () => {
   for (const c of CASES) {
     it(c.name, () => {
       assert.equal(toPositional(c.sql), c.want)
+    })
+  }
+
+  /** The JSON operators that look like placeholders: refused, never sent with miscounted parameters. */
+  for (const sql of ["SELECT * FROM t WHERE tags ?| ARRAY['a'] AND id = ?", "SELECT * FROM t WHERE tags ?& ARRAY['a']", 'SELECT ?? FROM t', "SELECT data ?|array['x'] FROM t"]) {
+    it(`refuses ${sql}`, () => {
+      assert.throws(() => toPositional(sql), (error: unknown) => error instanceof H2KError && error.code === 'H2K_INTERNAL' && /cannot be told from a \? placeholder/.test(error.message))
     })
   }
 })

@@ -41,10 +41,10 @@ describe('store: configuration (PostgreSQL URL and settings)', () => {
     })
   }
 
-  it('defaults: pool 4, connect_timeout 30 s, TLS off; the settings keep the URL without its password, the password apart (warned about)', async () => {
+  it('defaults: pool 4, connect_timeout 30 s, statement_timeout 5 s, TLS off; the settings keep the URL without its password, the password apart (warned about)', async () => {
     const warnings: string[] = []
     const parsed = await parseStoreSettings({store: {url: `postgres://h2k:${SECRET}@db/jobs`}}, '/etc', '', (m) => warnings.push(m))
-    assert.deepEqual(parsed, {connectTimeoutMs: 30_000, password: SECRET, poolSize: 4, ssl: {mode: 'disable'}, url: 'postgres://h2k@db:5432/jobs'})
+    assert.deepEqual(parsed, {connectTimeoutMs: 30_000, password: SECRET, poolSize: 4, ssl: {mode: 'disable'}, statementTimeoutMs: 5000, url: 'postgres://h2k@db:5432/jobs'})
     assert.equal(warnings.length, 1)
     assert.match(warnings[0]!, /SECRET_IN_CONFIG: store\.password/)
     assert.ok(!warnings[0]!.includes(SECRET))
@@ -54,6 +54,11 @@ describe('store: configuration (PostgreSQL URL and settings)', () => {
     assert.equal((await settings({database: {url: 'postgres://h2k@db/jobs'}}))?.url, 'postgres://h2k@db:5432/jobs')
     assert.equal(await settings({database: {path: '/var/lib/hypersdk/jobs.db'}}), undefined)
     assert.equal(await settings({}), undefined)
+  })
+
+  it('statement_timeout and connect_timeout in seconds; ssl.mode verify-ca', async () => {
+    const parsed = await settings({store: {connect_timeout: 2.5, ssl: {ca_file: 'ca.pem', mode: 'verify-ca'}, statement_timeout: 0.5, url: 'postgres://h2k@db/jobs'}})
+    assert.deepEqual([parsed?.connectTimeoutMs, parsed?.statementTimeoutMs, parsed?.ssl.mode], [2500, 500, 'verify-ca'])
   })
 
   it('TLS files are resolved against the configuration directory', async () => {
@@ -67,6 +72,10 @@ describe('store: configuration (PostgreSQL URL and settings)', () => {
     {key: 'store', keys: {database: {url: 'postgres://h2k@db/jobs'}, store: {url: 'postgres://h2k@db/jobs'}}},
     {key: 'store.pool_size', keys: {store: {pool_size: 0, url: 'postgres://h2k@db/jobs'}}},
     {key: 'store.connect_timeout', keys: {store: {connect_timeout: 0.01, url: 'postgres://h2k@db/jobs'}}},
+    {key: 'store.statement_timeout', keys: {store: {statement_timeout: 0.05, url: 'postgres://h2k@db/jobs'}}},
+    {key: 'store.statement_timeout', keys: {store: {statement_timeout: 601, url: 'postgres://h2k@db/jobs'}}},
+    {key: 'store.statement_timeout', keys: {store: {statement_timeout: Number.NaN, url: 'postgres://h2k@db/jobs'}}},
+    {key: 'store.ssl.mode', keys: {store: {ssl: {mode: 'verify-everything' as never}, url: 'postgres://h2k@db/jobs'}}},
     {key: 'store.ssl', keys: {store: {ssl: {ca_file: 'ca.pem'}, url: 'postgres://h2k@db/jobs'}}},
     {key: 'store.ssl', keys: {store: {ssl: {cert_file: 'c.pem', mode: 'require'}, url: 'postgres://h2k@db/jobs'}}},
     {key: 'store.url', keys: {store: {password: SECRET, url: `postgres://h2k:${SECRET}@db/jobs`}}},
