@@ -13,6 +13,8 @@ import {JobStore, stateDir} from './store.js'
 
 export interface BackupRequest {
   outputDir: string
+  /** The daemon's state_dir (its jobs.db and stats.json); default output_dir/.daemon. */
+  stateDir?: string
   /** The directory that receives `hyper2kvm-backup-<timestamp>/` (created 0700 when missing). */
   to: string
   /** The daemon configuration file, copied as it is (it may hold secrets: the backup is 0700/0600). */
@@ -127,7 +129,8 @@ export async function backupDaemonState(request: BackupRequest): Promise<BackupR
   const files: BackupFile[] = []
   const skipped: BackupResult['skipped'] = []
 
-  const store = JobStore.open(request.outputDir, {readonly: true})
+  const state = request.stateDir ?? stateDir(request.outputDir)
+  const store = JobStore.open({sqlitePath: join(state, 'jobs.db')}, {readonly: true})
   const dbCopy = join(dir, 'jobs.db')
   try {
     // Created 0600 first: SQLite would create it with the process umask.
@@ -149,7 +152,7 @@ export async function backupDaemonState(request: BackupRequest): Promise<BackupR
   }
   files.push({name: 'jobs.db', source: store.path, ...(await sha256(dbCopy))})
 
-  const stats = join(stateDir(request.outputDir), 'stats.json')
+  const stats = join(state, 'stats.json')
   if (existsSync(stats)) {
     await copySmall(stats, join(dir, 'stats.json'))
     files.push({name: 'stats.json', source: stats, ...(await sha256(join(dir, 'stats.json')))})

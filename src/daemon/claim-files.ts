@@ -17,6 +17,8 @@ export interface ClaimRecord {
   claimed_at: string
   /** An item refused before its claim (a symlink, a companion that may not travel): the error it fails with, so the file is never read to find it again. */
   refused?: {code: string; message: string; suggestions: readonly string[]; details: Record<string, unknown>}
+  /** The dropped file's identity (file-identity.ts) as its intake claim row has it: recovery finds or re-creates the row by it. */
+  identity?: string
   /** Set when the claim is being settled: where its files go (so a settle resumed after a crash goes to the same place). */
   target?: string
 }
@@ -59,7 +61,9 @@ async function move(from: string, to: string): Promise<void> {
  * symlinks (inbox-paths.ts), so what moves is what was checked.
  */
 export async function claimFiles(inbox: string, dir: string, record: ClaimRecord): Promise<boolean> {
-  await mkdir(dir, {mode: 0o750, recursive: true})
+  await mkdir(dirname(dir), {mode: 0o750, recursive: true})
+  // Exclusive: on a processing/ shared by several nodes, a claim directory is never another's (EEXIST throws).
+  await mkdir(dir, {mode: 0o750})
   await writeClaim(dir, record)
   for (const rel of record.files.slice(1)) {
     try {

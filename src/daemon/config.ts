@@ -1,4 +1,4 @@
-import {resolve} from 'node:path'
+import {join, resolve} from 'node:path'
 
 import {H2KError} from '@hyper2kvm/plugin-api'
 import {relativeInside} from '@hyper2kvm/plugin-api/host'
@@ -9,6 +9,7 @@ import type {FlagValues} from '../jobs/job-plan.js'
 import {resolveSecret} from '../secrets/resolve-secret.js'
 import {parseStoreSettings, type StoreKeys} from '../store/store-config.js'
 import type {PostgresSettings} from '../store/store-target.js'
+import {statementBoundMs} from '../cluster/fence-rule.js'
 import type {ScheduleSpec} from '../schedule/schedule.js'
 import {parseSchedule} from '../schedule/schedule-keys.js'
 import {type LifecycleHookSettings, parseWebhooks, type WebhookKeys} from '../webhooks/webhook-settings.js'
@@ -130,6 +131,18 @@ export interface DaemonConfig {
   schedules: ScheduleSpec[]
   /** `store:` (or `database:` with a url): the PostgreSQL job store shared by several daemons; absent: SQLite in the state directory. Read at start. */
   store?: PostgresSettings
+  /**
+   * state_dir: this daemon's own state (lock, control socket, children records, stats, node_id file, the
+   * SQLite store). Default `output_dir/.daemon`. Several daemons sharing one output_dir (a PostgreSQL store)
+   * each need their own: it must never be shared, nor lie inside the drop directory.
+   */
+  stateDir: string
+  /** node_id: this daemon's name in a cluster sharing one store; absent: generated once and kept in state_dir/node_id. */
+  nodeId?: string
+  /** heartbeat_interval (seconds, default 5): how often the daemon records that it is alive and renews its job leases. */
+  heartbeatInterval: number
+  /** lease_ttl (seconds, default 30): a running job whose lease is not renewed for this long is taken over by another node. */
+  leaseTtl: number
   /** Logged once when the daemon starts (not on reload): keys accepted but not used yet, secrets in plain text. */
   notices: ConfigNotice[]
 }
@@ -188,6 +201,10 @@ interface DaemonKeys {
   api?: {enabled?: boolean; port?: number; address?: string; token?: string; token_file?: string; max_body_bytes?: number; rate_limit?: {requests_per_minute?: number; burst?: number}; max_event_streams?: number}
   store?: StoreKeys
   database?: StoreKeys
+  state_dir?: string
+  node_id?: string
+  heartbeat_interval?: number
+  lease_ttl?: number
 }
 
 /**
@@ -242,6 +259,7 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
   const webhooks = await parseWebhooks(keys.webhooks, baseDir, (message) =>
     notices.push({event: message.startsWith('SECRET_IN_CONFIG') ? 'config:plain-secret' : 'config:webhooks', fields: {key: 'webhooks'}, level: 'warn', message}),
   )
+  const cluster = clusterSettings(keys, outputDir!, path(keys.state_dir), layout, where, store)
   const {'output-dir': _outputDir, ...jobDefaults} = effective.flags
   return {
     allowedInputDirs: (keys.allowed_input_dirs ?? []).map((d) => resolve(baseDir, d)),
@@ -297,9 +315,44 @@ export async function loadDaemonConfig(flags: DaemonFlagValues): Promise<DaemonC
     verbose: keys.verbose ?? 1,
     ...(vsphere === undefined ? {} : {vsphere}),
     ...(store === undefined ? {} : {store}),
+    ...cluster,
     webhooks,
     workDir: path(keys.work_dir),
   }
+}
+
+/** A node_id as it may appear in logs, ctl output and file names: letters, digits, `.`, `_`, `-`, at most 64. */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+
+/** state_dir, node_id, heartbeat_interval and lease_ttl, checked. */
+function clusterSettings(keys: DaemonKeys, outputDir: string, configured: string | undefined, layout: Layout, where: string, store: PostgresSettings | undefined): Pick<DaemonConfig, 'heartbeatInterval' | 'leaseTtl' | 'nodeId' | 'stateDir'> {
+  const stateDir = configured ?? join(outputDir, '.daemon')
+  if (configured !== undefined && (relativeInside(layout.inbox, stateDir) !== undefined || relativeInside(stateDir, layout.inbox) !== undefined)) {
+    throw new H2KError('H2K_USAGE', `state_dir ${stateDir} overlaps the drop directory ${layout.inbox}${where}.`, {
+      suggestions: ['Put state_dir where only the daemon\'s user can write, e.g. /var/lib/hyper2kvm/<node> (the unit\'s StateDirectory=).'],
+    })
+  }
+  if (keys.node_id !== undefined && !NODE_ID_PATTERN.test(keys.node_id)) {
+    throw new H2KError('H2K_USAGE', `node_id must be 1-64 letters, digits, '.', '_' or '-' (starting with a letter or digit)${where}.`, {suggestions: ['Use the host name, e.g. node_id: conv-01.']})
+  }
+  const heartbeatInterval = keys.heartbeat_interval ?? 5
+  const leaseTtl = keys.lease_ttl ?? 30
+  for (const [key, value] of [['heartbeat_interval', heartbeatInterval], ['lease_ttl', leaseTtl]] as const) {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new H2KError('H2K_USAGE', `${key} must be a positive number of seconds${where}.`, {suggestions: ['The defaults: heartbeat_interval: 5, lease_ttl: 30.']})
+  }
+  if (leaseTtl < 3 * heartbeatInterval) {
+    throw new H2KError('H2K_USAGE', `lease_ttl (${leaseTtl} s) must be at least 3 × heartbeat_interval (${heartbeatInterval} s)${where}: a node must be able to miss a heartbeat without losing its jobs.`, {suggestions: ['The defaults: heartbeat_interval: 5, lease_ttl: 30.']})
+  }
+  if (store !== undefined) {
+    // Self-fencing (src/cluster/fence-rule.ts) needs lease_ttl − 2 × heartbeat − B > heartbeat, B being one store call's bound.
+    const boundS = statementBoundMs(store) / 1000
+    if (leaseTtl < 3 * heartbeatInterval + boundS) {
+      throw new H2KError('H2K_USAGE', `lease_ttl (${leaseTtl} s) must be at least 3 × heartbeat_interval (${heartbeatInterval} s) + store.statement_timeout (${boundS} s)${where} with a PostgreSQL store: a node that loses the store must stop its jobs before another node may take them over.`, {
+        suggestions: ['Raise lease_ttl, or lower heartbeat_interval (the defaults: heartbeat_interval: 5, lease_ttl: 30, statement_timeout: 5).'],
+      })
+    }
+  }
+  return {heartbeatInterval, leaseTtl, stateDir, ...(keys.node_id === undefined ? {} : {nodeId: keys.node_id})}
 }
 
 /** `schedules:` checked (cron, zone, window, template; relative paths against the file's directory), ids unique. */

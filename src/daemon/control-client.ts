@@ -2,7 +2,7 @@ import {lstatSync} from 'node:fs'
 import {connect} from 'node:net'
 
 import {H2KError} from '@hyper2kvm/plugin-api'
-import {controlSocketPath} from './state-paths.js'
+import {controlSocketIn} from './state-paths.js'
 
 /** Permission errors: the socket (0600) or its directory (0700) belongs to the daemon's user. */
 const DENIED = new Set(['EACCES', 'EPERM'])
@@ -24,9 +24,9 @@ function socketPresence(path: string): 'present' | 'absent' | 'denied' {
   }
 }
 
-/** Send one request to the daemon's control socket and wait for its one-line JSON reply. */
-export function controlRequest(outputDir: string, command: string, timeoutMs = 10_000): Promise<Record<string, unknown>> {
-  const path = controlSocketPath(outputDir)
+/** Send one request to the control socket in the daemon's state directory (state_dir) and wait for its one-line JSON reply. */
+export function controlRequest(stateDirectory: string, command: string, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+  const path = controlSocketIn(stateDirectory)
   const presence = socketPresence(path)
   if (presence === 'denied') return Promise.reject(accessDenied(path))
   if (presence === 'absent') {

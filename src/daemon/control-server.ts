@@ -80,7 +80,12 @@ export class ControlServer {
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject)
-        server.listen(path, () => resolve())
+        server.listen(path, () => {
+          server.off('error', reject)
+          // Listening: a later error (an accept failing for want of descriptors) is logged; unheard, it would end the daemon.
+          server.on('error', (error) => handler.log('warn', 'control:error', {}, error.message))
+          resolve()
+        })
       })
     } finally {
       process.umask(umask)

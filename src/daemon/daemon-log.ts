@@ -63,6 +63,20 @@ export interface TappedLine {
 /** Something that wants a copy of lines (each job's own log in the store): called synchronously, must not log. */
 export type LogTap = (line: TappedLine) => void
 
+/** The reader of process.stderr went away (EPIPE): its lines are dropped from then on (log_file, when set, still has them). */
+let stderrGone = false
+let stderrGuarded = false
+
+/**
+ * `daemon 2>&1 | logger` whose reader exits: a write fails with EPIPE, emitted as an 'error' event that,
+ * with no listener, would end the daemon. With this one listener it goes on working; only stderr is gone.
+ */
+function guardStderr(): void {
+  if (stderrGuarded) return
+  stderrGuarded = true
+  process.stderr.on('error', () => (stderrGone = true))
+}
+
 /**
  * The daemon's log: one writer for every line, in text or JSON, at one level. Every value is redacted
  * (registered secrets anywhere, the values of secret-named keys: redact.ts) and bounded before it is
@@ -92,6 +106,7 @@ export class DaemonLog {
     this.level = settings.level
     this.style = settings.format
     this.journal = settings.journal ?? stderrIsJournal()
+    if (stderr === process.stderr) guardStderr()
     if (settings.file) this.file = new LogFile(settings.file)
     if (this.style === 'json') {
       this.json = pino(
@@ -165,6 +180,7 @@ export class DaemonLog {
   }
 
   private toStderr(level: LogLevel, line: string): void {
+    if (this.stderr === process.stderr && stderrGone) return
     this.stderr.write(this.journal ? `<${PRIORITY[level]}>${line}` : line)
   }
 

@@ -1,10 +1,10 @@
-import {randomBytes} from 'node:crypto'
-import {type FSWatcher, watch} from 'node:fs'
-import {mkdir, rm} from 'node:fs/promises'
-import {hostname} from 'node:os'
+import {mkdir} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
 
 import {H2KError} from '@hyper2kvm/plugin-api'
+import {ClusterNode} from '../cluster/cluster-node.js'
+import {resolveNodeId} from '../cluster/node-id.js'
+import {StoreOutage} from '../cluster/store-outage.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import {sandboxRunner} from '../sandbox/sandbox-probe.js'
 import type {StageRegistry} from '../stages/stage-registry.js'
@@ -12,12 +12,16 @@ import {BookkeepingDirs} from './bookkeeping.js'
 import {ClaimGate} from './claim-gate.js'
 import {ClaimPlanner} from './claim-planner.js'
 import type {DaemonConfig} from './config.js'
-import {type ControlCommand, type ControlReply, ControlServer} from './control-server.js'
+import {type ControlCommand, type ControlReply} from './control-server.js'
+import {ControlSockets} from './control-sockets.js'
 import type {DaemonEvent, DaemonSnapshot, DaemonState} from './daemon-events.js'
 import {type DaemonPiece, dispatch, type ReadinessCheck, startPieces} from './daemon-pieces.js'
 import {currentJobs} from './current-jobs.js'
 import {DaemonStats} from './daemon-stats.js'
-import {ignoredName, IntakeScanner} from './intake-items.js'
+import {ClusterCommandListener} from './cluster-command-listener.js'
+import {IntakeClaims} from './intake-claims.js'
+import {IntakeScanner} from './intake-items.js'
+import {IntakeLoop} from './intake-loop.js'
 import type {DispatchGate} from './dispatch-gate.js'
 import {sweepSkipped} from './dependency-skip.js'
 import type {JobService} from '../service/job-service.js'
@@ -29,16 +33,17 @@ import {readinessChecks} from './readiness.js'
 import {recoverClaims} from './recover-claims.js'
 import {planReload} from './reload-config.js'
 import {ClaimSettler} from './settle-claim.js'
-import {StabilityTracker, type Tracked} from './stability.js'
+import {StabilityTracker} from './stability.js'
 import {controlSocketPath} from './state-paths.js'
-import {type JobRow, JobStore, stateDir, storePath} from './store.js'
+import {type JobRow, JobStore} from './store.js'
 import {storeTarget} from '../store/store-target.js'
 import {WorkerPool} from './worker-pool.js'
 
 export type {DaemonState} from './daemon-events.js'
 
 export {controlSocketPath}
-export const statsPath = (outputDir: string): string => join(stateDir(outputDir), 'stats.json')
+/** stats.json in a state directory (the daemon's state_dir; by default output_dir/.daemon). */
+export const statsPath = (stateDirectory: string): string => join(stateDirectory, 'stats.json')
 
 export interface DaemonOptions {
   /** The one clock of the pump, its gates, retry timers, windows and schedules (default the system's); tests pass a fake one. */
@@ -58,17 +63,21 @@ export interface DaemonOptions {
 export class Daemon {
   private config: DaemonConfig
   private readonly registry: StageRegistry
-  /**
-   * This daemon among those sharing a store: the notification outbox rows it writes and delivers. Until the
-   * cluster part resolves a kept node id, one per process (a SQLite outbox adopts its earlier runs' rows).
-   */
-  private readonly nodeId = `${hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 55) || 'node'}-${randomBytes(4).toString('hex')}`
+  /** This daemon among those sharing a store (node_id, else kept in state_dir/node_id): its leases, its outbox rows. */
+  private nodeId!: string
+  /** Its registry row, job leases and lease keeper (src/cluster/). */
+  private node!: ClusterNode
+  /** Store outages, logged once each; every timer path reports them here instead of throwing. */
+  private readonly outage: StoreOutage
   private store!: JobStore
+  /** The intake claim rows of this node (intake-claims.ts). */
+  private claims!: IntakeClaims
+  /** `ctl … --all` through the store (a PostgreSQL store only: SQLite has one daemon, reached on its socket). */
+  private clusterCommands?: ClusterCommandListener
   private state: DaemonState = 'RUNNING'
-  private watcher?: FSWatcher
-  private control?: ControlServer
-  private timer?: NodeJS.Timeout
-  private soon?: NodeJS.Timeout
+  private control?: ControlSockets
+  /** The inbox scans and claims (intake-loop.ts). */
+  private intake?: IntakeLoop
   private readonly scanner: IntakeScanner
   private readonly stability: StabilityTracker
   /** The layout's own directories, held open and checked (never followed through a symlink). */
@@ -80,10 +89,9 @@ export class Daemon {
   private readonly clock: Clock
   private readonly stopping = new AbortController()
   private statsTimer?: NodeJS.Timeout
-  private ticking = false
-  /** When the last intake scan ended (the sd_notify watchdog pings only while intake is alive). */
-  private lastTickAt?: Date
   private readonly startedAt = new Date()
+  /** Set once the store, the pool and the pieces exist: control commands are answered from then on. */
+  private started = false
   private readonly statistics: DaemonStats
   /** Notifications, the HTTP listener, sd_notify … (daemon-pieces.ts): they hear every job and state event. */
   private pieces: DaemonPiece[] = []
@@ -103,6 +111,7 @@ export class Daemon {
     const gate = new ClaimGate(() => ({inbox: this.config.layout.inbox, intervalMs: this.config.stabilityIntervalMs, timeoutS: this.config.fileStableTimeout}), log)
     this.stability = new StabilityTracker(() => ({checks: this.config.fileStableChecks, inbox: this.config.layout.inbox, intervalMs: this.config.stabilityIntervalMs, timeoutS: this.config.fileStableTimeout}), gate, log)
     this.bookkeeping = new BookkeepingDirs(config.layout.bookkeeping)
+    this.outage = new StoreOutage(this.log.bind(this))
     this.statistics = new DaemonStats({currentJobs: () => currentJobs(this.pool.running.values(), this.pool.waiting()), snapshot: () => this.snapshot()}, log)
   }
 
@@ -153,7 +162,7 @@ export class Daemon {
       startedAt: this.startedAt,
       state: this.state,
       intakeIntervalMs: this.config.stabilityIntervalMs,
-      ...(this.lastTickAt ? {intakeTickAt: this.lastTickAt} : {}),
+      ...(this.intake?.lastTickAt ? {intakeTickAt: this.intake.lastTickAt} : {}),
     }
   }
 
@@ -178,56 +187,76 @@ export class Daemon {
     process.umask(this.config.umask)
     await mkdir(inbox, {recursive: true})
     this.checkBookkeeping()
-    await mkdir(stateDir(outputDir), {mode: 0o700, recursive: true})
+    const state = this.config.stateDir
+    await mkdir(state, {mode: 0o700, recursive: true})
     if (this.config.logFile) await mkdir(dirname(this.config.logFile), {recursive: true})
     // A daemon that would fail every job (no bwrap, no user namespaces) refuses to start instead.
     if (this.config.sandbox) await sandboxRunner()
     const log = this.log.bind(this)
-    this.control = await ControlServer.listen(controlSocketPath(outputDir), {handle: (command) => this.controlReply(command), log})
-    this.store = JobStore.open(storeTarget(storePath(outputDir), this.config.store))
+    this.nodeId = await resolveNodeId(state, this.config.nodeId)
+    this.control = await ControlSockets.listen({outputDir, sqlite: this.config.store === undefined, stateDir: state}, {handle: (command: ControlCommand) => this.controlReply(command), log})
+    this.store = JobStore.open(storeTarget(join(state, 'jobs.db'), this.config.store))
+    this.node = new ClusterNode(this.store, this.nodeId, () => this.config, this.outage, log)
+    try {
+      this.node.register()
+    } catch (error) {
+      await this.control?.close()
+      this.store.close()
+      throw error
+    }
     // Each job's own log lines (GET /api/v1/jobs/{id}/log): a copy of the lines naming it, from the one log writer.
     const jobLog = new JobLogStore(this.store.sql)
     this.logger.addTap(jobLogTap(jobLog))
     const config = () => this.config
     const emit = (event: DaemonEvent) => this.emit(event)
-    this.settler = new ClaimSettler(this.store, config, (real) => this.safe(real), log)
+    this.claims = new IntakeClaims(this.store.sql, this.nodeId, () => this.config.leaseTtl * 1000)
+    this.settler = new ClaimSettler(this.store, this.claims, config, (real) => this.safe(real), log)
     const settle = (intakeId: string) => this.settler.maybeSettle(intakeId)
-    this.planner = new ClaimPlanner({config, emit, log, planned: () => this.pool.pump(), safe: (real) => this.safe(real), settle, stopping: this.stopping.signal, store: this.store})
+    this.planner = new ClaimPlanner({claims: this.claims, config, emit, log, planned: () => this.pool.pump(), safe: (real) => this.safe(real), settle, stopping: this.stopping.signal, store: this.store})
     const settleJob = (row: JobRow) => this.settler.settleJob(row)
     const jobEnded = () => {
       void this.writeStats()
       if (this.state === 'DRAINING') void this.maybeDrained()
       else this.pool.pump()
     }
-    this.pool = new WorkerPool({clock: this.clock, config, emit, jobEnded, log, registry: this.registry, settle: settleJob, state: () => this.state, store: this.store})
-    await reapLeftoverChildren(outputDir, log)
-    await recoverClaims({layout: this.config.layout, log, planner: this.planner, safe: (real) => this.safe(real), settler: this.settler, store: this.store})
+    this.pool = new WorkerPool({canClaim: () => this.node.canClaim(), clock: this.clock, config, emit, jobEnded, leases: this.node.leases, log, outage: this.outage, registry: this.registry, settle: settleJob, state: () => this.state, store: this.store})
+    await reapLeftoverChildren(state, log)
+    await recoverClaims({claims: this.claims, layout: this.config.layout, leases: this.node.leases, log, planner: this.planner, safe: (real) => this.safe(real), settler: this.settler, store: this.store})
     // A parent that ended badly just before a crash: its dependents are skipped now.
     for (const row of sweepSkipped({emit, log, store: this.store})) await settleJob(row)
     try {
       this.pieces = await startPieces({addGate: (gate) => this.addGate(gate), apiRoutes: [], clock: this.clock, config: this.config, emit, jobLog, jobPolicy: (id) => this.pool.policyOf(id), jobs: this.pool.jobService, log, nodeId: this.nodeId, readiness: () => this.readiness(), snapshot: () => this.snapshot(), sql: this.store.sql})
     } catch (error) {
       // A listener that cannot listen, a token missing: nothing of this start is left behind (socket, store).
-      await this.control.close()
-      await rm(controlSocketPath(outputDir), {force: true})
+      this.node.stop()
+      await this.control?.close()
       this.store.close()
       this.bookkeeping.close()
       throw error
     }
-    this.log('info', 'daemon:start', {max_concurrent_jobs: this.config.maxConcurrentJobs, output_dir: outputDir, pid: process.pid, store: this.store.path, inbox, layout: this.config.layout.kind, sandbox: this.config.sandbox ? 'bwrap' : 'none'})
+    if (this.store.engine === 'postgres') {
+      this.clusterCommands = ClusterCommandListener.start({apply: (command) => this.controlReply(command), log, nodeId: this.nodeId, pollMs: this.config.heartbeatInterval * 1000, sql: this.store.sql})
+    }
+    this.node.start({abort: (id, error) => this.pool.abandon(id, error), pump: () => this.pool.pump(), running: () => [...this.pool.running.keys()], state: () => this.state})
+    this.started = true
+    this.log('info', 'daemon:start', {node: this.nodeId, state_dir: state, max_concurrent_jobs: this.config.maxConcurrentJobs, output_dir: outputDir, pid: process.pid, store: this.store.path, inbox, layout: this.config.layout.kind, sandbox: this.config.sandbox ? 'bwrap' : 'none'})
     if (!this.config.sandbox) this.log('warn', 'daemon:no-sandbox', {}, 'sandbox: false: qemu reads dropped inputs WITHOUT the bubblewrap sandbox')
-    // fs events only bring the next scan forward; the periodic scan is the safety net (and counts the checks).
-    this.watcher = watch(inbox, (_event, name) => {
-      if (!name || ignoredName(name) || this.soon) return
-      this.soon = setTimeout(() => {
-        this.soon = undefined
-        void this.tick()
-      }, 50)
-    })
-    this.watcher.on('error', (error) => this.log('warn', 'watch:error', {}, error.message))
-    this.timer = setInterval(() => void this.tick(), this.config.stabilityIntervalMs)
     this.statsTimer = setInterval(() => void this.writeStats(), 5000)
-    await this.tick()
+    this.intake = new IntakeLoop({
+      claimable: () => this.checkBookkeeping() && this.claiming(),
+      claims: this.claims,
+      inbox,
+      intervalMs: this.config.stabilityIntervalMs,
+      log,
+      outage: this.outage,
+      planner: this.planner,
+      pump: () => this.pool.pumpIfFree(),
+      scanner: this.scanner,
+      settler: this.settler,
+      stability: this.stability,
+      stopping: () => this.state === 'STOPPING',
+    })
+    await this.intake.start()
   }
 
   /** Resolves when the daemon has stopped or drained. */
@@ -262,17 +291,16 @@ export class Daemon {
   private async shutdown(): Promise<void> {
     this.stopping.abort(new H2KError('H2K_CANCELLED', 'Daemon stopping.'))
     await this.planner?.idle()
-    clearInterval(this.timer)
-    clearTimeout(this.soon)
+    this.intake?.close()
     clearInterval(this.statsTimer)
+    this.clusterCommands?.close()
     this.pool?.close()
-    this.watcher?.close()
     await this.writeStats()
     for (const piece of this.pieces) {
       await piece.close?.().catch((error: unknown) => this.log('warn', 'piece:close-failed', {piece: piece.name}, mapForeignError(error).message))
     }
+    this.node?.stop()
     await this.control?.close()
-    await rm(controlSocketPath(this.config.outputDir), {force: true})
     this.store.close()
     this.bookkeeping.close()
     this.log('info', 'daemon:stopped', {processed: this.statistics.processed, failed: this.statistics.failed})
@@ -311,34 +339,13 @@ export class Daemon {
 
   // ---- intake ---------------------------------------------------------------------------------------
 
-  private async tick(): Promise<void> {
-    if (this.ticking || this.state === 'STOPPING') return
-    this.ticking = true
-    try {
-      const names = await this.scanner.topLevelFiles()
-      const seen = new Map<string, Tracked>()
-      for (const name of names) {
-        const t = await this.stability.observe(name)
-        if (t) seen.set(name, t)
-      }
-      const items = await this.scanner.scan(seen)
-      this.stability.retain(new Set([...seen.keys(), ...items.flatMap((i) => [...i.required, ...i.optional])]))
-      // Nothing is claimed while a bookkeeping directory is refused (a symlink, foreign-owned): nowhere safe to put it.
-      const claimable = this.checkBookkeeping()
-      for (const item of claimable ? items : []) {
-        if ((this.state as DaemonState) === 'STOPPING') break
-        const main = seen.get(item.main)
-        if (main && (await this.stability.ready(item, main))) {
-          for (const rel of await this.planner.claim(item)) this.stability.forget(rel)
-        }
-      }
-      this.pool.pump()
-    } catch (error) {
-      this.log('error', 'intake:error', {}, mapForeignError(error).message)
-    } finally {
-      this.ticking = false
-      this.lastTickAt = new Date()
-    }
+  /**
+   * Whether new items may be claimed now. On a shared store (PostgreSQL) a paused or draining node claims
+   * nothing: another node may take the files. On SQLite the one daemon still claims while paused (its jobs
+   * wait queued), as it always did.
+   */
+  private claiming(): boolean {
+    return this.state === 'RUNNING' || this.store.engine === 'sqlite'
   }
 
   // ---- the worker pool ------------------------------------------------------------------------------
@@ -360,12 +367,13 @@ export class Daemon {
   }
 
   private writeStats(): Promise<void> {
-    return this.statistics.write(statsPath(this.config.outputDir))
+    return this.statistics.write(statsPath(this.config.stateDir))
   }
 
   status(): Record<string, unknown> {
     return {
       pid: process.pid,
+      node_id: this.nodeId,
       state: this.state,
       running: this.running.size,
       queued: this.waiting().length,
@@ -382,6 +390,8 @@ export class Daemon {
 
   /** The answer to one control-socket command (control-server.ts parses, bounds and types the requests). */
   private controlReply(command: ControlCommand): ControlReply {
+    // The socket listens from the start's first step (it guards output_dir); the store, the pool and the pieces come after.
+    if (!this.started) throw new H2KError('H2K_DAEMON_NOT_RUNNING', 'The daemon is still starting (opening its store, recovering claims): ask again in a moment.')
     switch (command) {
       case 'status':
         return {reply: this.status()}

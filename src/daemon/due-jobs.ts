@@ -1,9 +1,12 @@
 import {type SkipContext, failedParent, skipForParent} from './dependency-skip.js'
 import type {GateSet} from './gate-set.js'
+import type {PumpDependencies} from './pump-dependencies.js'
 import type {JobRow} from './store.js'
 
 export interface DueContext extends SkipContext {
   gates: GateSet
+  /** Where this pump's dependency questions are answered (the gates' dependency gate reads it too). */
+  dependencies: PumpDependencies
   /** Settle the claim of a job that ended (skipped here). */
   settle: (row: JobRow) => Promise<void>
 }
@@ -23,11 +26,16 @@ export const MAX_ASKED_PER_PUMP = 1000
  * while another parent has not succeeded) is skipped.
  */
 export function dueJobs(ctx: DueContext, isRunning: (id: string) => boolean, slots: number, now: number): JobRow[] {
-  const {gates, store} = ctx
+  const rows = ctx.store.unfinished()
+  return ctx.dependencies.during(rows, () => dueAmong(ctx, rows, isRunning, slots, now))
+}
+
+function dueAmong(ctx: DueContext, rows: readonly JobRow[], isRunning: (id: string) => boolean, slots: number, now: number): JobRow[] {
+  const {dependencies, gates, store} = ctx
   const due: JobRow[] = []
   let wakeAt = Number.POSITIVE_INFINITY
   let asked = 0
-  for (const row of store.unfinished()) {
+  for (const row of rows) {
     if (due.length >= slots && asked >= MAX_ASKED_PER_PUMP) break
     if (isRunning(row.id) || row.status === 'running') continue
     if (row.status === 'retry_wait' && (row.next_attempt_at ?? 0) > now) continue
@@ -38,7 +46,7 @@ export function dueJobs(ctx: DueContext, isRunning: (id: string) => boolean, slo
       continue
     }
     asked += 1
-    const parent = failedParent(store, row.id)
+    const parent = failedParent(dependencies, row.id)
     if (parent) {
       for (const skipped of skipForParent(ctx, row, parent)) void ctx.settle(skipped)
       continue

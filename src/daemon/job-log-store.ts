@@ -3,7 +3,7 @@ import type {SqlDb} from '../store/sql-db.js'
 
 /** Lines kept per job: the newest ones (a job retried many times keeps its latest attempts). */
 export const JOB_LOG_LINES = 2000
-/** How long lines are dropped after the store server could not be reached (each try may wait connect_timeout). */
+/** How long lines are dropped after the store server could not be reached (each try may wait statement_timeout). */
 export const UNAVAILABLE_PAUSE_MS = 10_000
 /** Lines returned by one read at most. */
 export const JOB_LOG_PAGE = 1000

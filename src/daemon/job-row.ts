@@ -37,6 +37,10 @@ export interface JobRow {
   origin: JobOrigin
   schedule_id: string | null
   request_id: string | null
+  /** The node whose lease lets it run this job (running only; migration 5). */
+  leased_by?: string | null
+  /** Until when that lease holds (ms epoch of the store's clock). */
+  lease_until?: number | null
 }
 
 /** One run of a job (`job_attempts`). */

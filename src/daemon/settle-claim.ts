@@ -2,6 +2,7 @@ import {existsSync} from 'node:fs'
 import {mkdir, rm} from 'node:fs/promises'
 import {basename, extname, join} from 'node:path'
 
+import {isStoreUnavailable} from '../cluster/store-outage.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import {writeNewFileAtomic} from '../fs/write-new-file.js'
 import {manifestReport} from '../jobs/manifest-report.js'
@@ -12,6 +13,7 @@ import type {DaemonLogFn} from './daemon-pieces.js'
 import {today} from './layout.js'
 import {ENDED_BADLY, errorRecord, storedError} from './error-record.js'
 import {readClaimRecord} from './claim-record.js'
+import type {IntakeClaims} from './intake-claims.js'
 import {definitionOf} from './job-definition.js'
 import type {JobRow, JobStore} from './store.js'
 
@@ -60,14 +62,18 @@ function metaRecord(record: ClaimRecord, jobs: JobRow[], outcome: string, layout
 
 /**
  * Settling a claim once every job of it has finished: its files move to processed/, failed/ (with the
- * error file) or duplicates/, with their sidecars; idempotent and resumable after a crash. Every look and
+ * error file) or duplicates/, with their sidecars; idempotent and resumable after a crash, and done by one
+ * node of a cluster (its intake claim row is taken for settling first). Every look and
  * move goes through the held bookkeeping descriptors (`safe`).
  */
 export class ClaimSettler {
   private readonly settling = new Set<string>()
+  /** Claims whose settling met a store outage: settled again by retryDeferred(). */
+  private readonly deferred = new Set<string>()
 
   constructor(
     private readonly store: JobStore,
+    private readonly claims: IntakeClaims,
     private readonly config: () => DaemonConfig,
     private readonly safe: (real: string) => string,
     private readonly log: DaemonLogFn,
@@ -79,11 +85,47 @@ export class ClaimSettler {
    */
   async settleJob(row: JobRow): Promise<void> {
     if ((row.origin ?? 'drop') !== 'drop') return
-    await this.maybeSettle(row.intake_id ?? row.id)
+    // Never thrown: callers fire this and go on (a rejection nobody awaits would end the daemon).
+    await this.maybeSettle(row.intake_id ?? row.id).catch((error: unknown) => {
+      this.log('error', 'file:settle-failed', {file: row.source_path, intake: row.intake_id ?? row.id}, mapForeignError(error).message)
+    })
   }
 
-  /** Settle the claim if all its jobs have finished (any terminal status: succeeded, failed, duplicate, cancelled, dead, skipped). */
+  /**
+   * Settle the claim if all its jobs have finished (any terminal status: succeeded, failed, duplicate,
+   * cancelled, dead, skipped). A store outage defers it to retryDeferred(), not to the next start.
+   */
   async maybeSettle(intakeId: string): Promise<void> {
+    try {
+      await this.settleIfDone(intakeId)
+    } catch (error) {
+      const mapped = mapForeignError(error)
+      if (!isStoreUnavailable(mapped)) throw mapped
+      this.defer(intakeId, mapped.message)
+    }
+  }
+
+  /** Settle again the claims whose settling met a store outage (the intake loop asks once the store answers). */
+  async retryDeferred(): Promise<void> {
+    for (const id of [...this.deferred]) {
+      try {
+        await this.settleIfDone(id)
+      } catch (error) {
+        const mapped = mapForeignError(error)
+        // The store went away again: kept, the next tick asks again.
+        if (isStoreUnavailable(mapped)) return
+        this.log('error', 'file:settle-failed', {intake: id}, mapped.message)
+      }
+      this.deferred.delete(id)
+    }
+  }
+
+  private defer(intakeId: string, why: string): void {
+    if (!this.deferred.has(intakeId)) this.log('warn', 'file:settle-deferred', {intake: intakeId}, `${why} (settled once the store answers)`)
+    this.deferred.add(intakeId)
+  }
+
+  private async settleIfDone(intakeId: string): Promise<void> {
     if (this.settling.has(intakeId)) return
     const jobs = this.store.jobsOfIntake(intakeId)
     if (jobs.length === 0 || jobs.some((j) => j.status === 'queued' || j.status === 'running' || j.status === 'retry_wait')) return
@@ -98,14 +140,17 @@ export class ClaimSettler {
     if (!present) return
     this.settling.add(intakeId)
     try {
+      // One node settles a claim (on a shared store, whichever node ran its last job asks too).
+      if (!this.claims.takeForSettling(intakeId)) return
       const record = await readClaimRecord(this.safe(dir), intakeId)
-      if (!record) {
-        await rm(this.safe(dir), {force: true, recursive: true})
-        return
-      }
-      await this.settle(dir, record, jobs)
+      if (record) await this.settle(dir, record, jobs)
+      else await rm(this.safe(dir), {force: true, recursive: true})
+      this.claims.settled(intakeId)
     } catch (error) {
-      this.log('error', 'file:settle-failed', {file: jobs[0]!.source_path, intake: intakeId}, mapForeignError(error).message)
+      const mapped = mapForeignError(error)
+      // Perhaps taken for settling by this node and not yet recorded as settled: the caller defers it (takeForSettling lets this node resume).
+      if (isStoreUnavailable(mapped)) throw mapped
+      this.log('error', 'file:settle-failed', {file: jobs[0]!.source_path, intake: intakeId}, mapped.message)
     } finally {
       this.settling.delete(intakeId)
     }

@@ -5,8 +5,11 @@ import {join} from 'node:path'
  * the socket's path without importing the daemon, its job store (better-sqlite3) and its pieces.
  */
 
-/** The daemon's state directory: `output_dir/.daemon/`. */
+/** The default state directory (state_dir): `output_dir/.daemon/`. */
 export const stateDir = (outputDir: string): string => join(outputDir, '.daemon')
 
-/** The control socket the ctl commands talk to. */
-export const controlSocketPath = (outputDir: string): string => join(stateDir(outputDir), 'control.sock')
+/** The control socket the ctl commands talk to, in a state directory (the daemon's state_dir). */
+export const controlSocketIn = (stateDirectory: string): string => join(stateDirectory, 'control.sock')
+
+/** The control socket under an output_dir's default state directory (`output_dir/.daemon/control.sock`). */
+export const controlSocketPath = (outputDir: string): string => controlSocketIn(stateDir(outputDir))

@@ -49,7 +49,7 @@ export class JobStore {
   /**
    * Open the store at `target` (or, given an output directory, its SQLite store `<dir>/.daemon/jobs.db`):
    * migrations are applied unless read-only. Read-only, a missing SQLite store is H2K_DAEMON_NOT_RUNNING; a
-   * PostgreSQL server that cannot be reached is H2K_STORE_UNAVAILABLE (after connect_timeout).
+   * PostgreSQL server that cannot be reached is H2K_STORE_UNAVAILABLE (after connect_timeout; a later call after statement_timeout).
    */
   static open(target: StoreTarget | string, options: {readonly?: boolean} = {}): JobStore {
     const resolved = typeof target === 'string' ? {sqlitePath: storePath(target)} : target
@@ -174,10 +174,16 @@ export class JobStore {
 
   findJob(idOrPrefix: string): JobRow | undefined {
     return this.guard('Cannot read a job', () => {
-      const rows = jobRows(this.db.all<JobRow>('SELECT * FROM jobs WHERE id = ? OR id LIKE ? LIMIT 2', [idOrPrefix, `${idOrPrefix.replace(/[%_]/g, '')}%`]))
-      return rows.find((r) => r.id === idOrPrefix) ?? (rows.length === 1 ? rows[0] : undefined)
+      const exact = jobRow(this.db.get<JobRow>('SELECT * FROM jobs WHERE id = ?', [idOrPrefix]))
+      if (exact) return exact
+      // The same on both engines: a prefix matches whatever the case (SQLite's LIKE ignores ASCII case, PostgreSQL's
+      // does not: both compare LOWER()), and % _ ! in it are literal characters, not wildcards.
+      const prefix = `${idOrPrefix.toLowerCase().replace(/[!%_]/g, '!$&')}%`
+      const rows = jobRows(this.db.all<JobRow>("SELECT * FROM jobs WHERE LOWER(id) LIKE ? ESCAPE '!' LIMIT 2", [prefix]))
+      return rows.length === 1 ? rows[0] : undefined
     })
   }
+
 
   historyOf(id: string): HistoryRow[] {
     return this.guard('Cannot read job history', () => this.db.all('SELECT * FROM job_history WHERE job_id = ? ORDER BY id', [id]) as HistoryRow[])
@@ -223,6 +229,21 @@ export class JobStore {
   dependenciesOf(id: string): string[] {
     if (!this.hasJobService()) return []
     return this.guard('Cannot read job dependencies', () => (this.db.all('SELECT depends_on FROM job_dependencies WHERE job_id = ? ORDER BY depends_on', [id]) as Array<{depends_on: string}>).map((r) => r.depends_on))
+  }
+
+  /** The dependencies of every job not finished (queued, running, waiting for a retry), by job id: one statement for a whole pump. */
+  dependenciesOfUnfinished(): Map<string, string[]> {
+    const byJob = new Map<string, string[]>()
+    if (!this.hasJobService()) return byJob
+    const rows = this.guard('Cannot read job dependencies', () =>
+      this.db.all<{job_id: string; depends_on: string}>("SELECT d.job_id, d.depends_on FROM job_dependencies d JOIN jobs j ON j.id = d.job_id WHERE j.status IN ('queued','running','retry_wait') ORDER BY d.job_id, d.depends_on"),
+    )
+    for (const {depends_on, job_id} of rows) {
+      const list = byJob.get(job_id)
+      if (list) list.push(depends_on)
+      else byJob.set(job_id, [depends_on])
+    }
+    return byJob
   }
 
   /** The ids of the jobs that wait for this one. */

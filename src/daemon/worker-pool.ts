@@ -1,4 +1,6 @@
 import {H2KError} from '@hyper2kvm/plugin-api'
+import type {JobLeases} from '../cluster/job-leases.js'
+import type {StoreOutage} from '../cluster/store-outage.js'
 import {mapForeignError} from '../errors/map-foreign-error.js'
 import {DaemonJobService, type JobService} from '../service/job-service.js'
 import type {StageRegistry} from '../stages/stage-registry.js'
@@ -12,6 +14,7 @@ import {GateSet} from './gate-set.js'
 import {definitionOf} from './job-definition.js'
 import type {JobPolicy} from './job-policy.js'
 import {JobRunner, type RunningJob} from './job-runner.js'
+import {PumpDependencies} from './pump-dependencies.js'
 import type {JobRow, JobStore} from './store.js'
 
 /** What the pool needs from the daemon. */
@@ -27,6 +30,12 @@ export interface WorkerPoolContext {
   settle: (row: JobRow) => Promise<void>
   /** A job left the pool (whatever its end): the daemon writes its stats and pumps again, or finishes a drain. */
   jobEnded: () => void
+  /** This node's job leases (claims and conditional outcome writes). */
+  leases: JobLeases
+  /** Store outages: the pump and the claims report them and try again on the next pump. */
+  outage: StoreOutage
+  /** Whether this node may claim jobs (false while it is fenced: its leases could not be renewed). */
+  canClaim: () => boolean
 }
 
 /**
@@ -40,13 +49,16 @@ export class WorkerPool {
   private readonly jobs: DaemonJobService
   /** Asked about every queued job before it starts (dispatch-gate.ts). */
   private readonly gates: GateSet
+  /** The dependencies of the jobs a pump looks at, read once per pump (pump-dependencies.ts). */
+  private readonly dependencies: PumpDependencies
 
   constructor(private readonly ctx: WorkerPoolContext) {
     const {clock, config, emit, log, settle, store} = ctx
     const pump = () => this.pump()
-    this.runner = new JobRunner({clock, config, emit, log, pump, registry: ctx.registry, settle, stopping: () => ctx.state() === 'STOPPING', store})
+    this.runner = new JobRunner({clock, config, emit, leaseMayHold: ctx.canClaim, leases: ctx.leases, log, outage: ctx.outage, pump, registry: ctx.registry, settle, stopping: () => ctx.state() === 'STOPPING', store})
     this.jobs = new DaemonJobService({abortRunning: (id, reason) => this.abortRunning(id, reason), config, emit, log, settle, store, wake: pump})
-    this.gates = new GateSet([notBeforeGate, dependencyGate(store)], pump, clock)
+    this.dependencies = new PumpDependencies(store)
+    this.gates = new GateSet([notBeforeGate, dependencyGate(this.dependencies)], pump, clock)
   }
 
   /** The jobs of this daemon as the API and schedules act on them. */
@@ -66,9 +78,14 @@ export class WorkerPool {
     this.pump()
   }
 
-  /** Jobs recorded but not running: queued, or waiting for a retry. */
+  /** The last answer of `waiting()` (what status and stats show while the store does not answer). */
+  private lastWaiting: JobRow[] = []
+
+  /** Jobs recorded but not running here: queued, waiting for a retry (or running on another node); during a store outage, the last answer. */
   waiting(): JobRow[] {
-    return this.ctx.store.unfinished().filter((r) => !this.running.has(r.id))
+    const rows = this.ctx.outage.run('jobs', () => this.ctx.store.unfinished().filter((r) => !this.running.has(r.id)))
+    if (rows !== undefined) this.lastWaiting = rows
+    return this.lastWaiting
   }
 
   /**
@@ -80,9 +97,34 @@ export class WorkerPool {
   pump(): void {
     const state = this.ctx.state()
     if (state === 'STOPPING') return
-    const slots = state === 'RUNNING' ? Math.max(0, this.ctx.config().maxConcurrentJobs - this.running.size) : 0
+    const slots = this.freeSlots()
     const {emit, log, settle, store} = this.ctx
-    for (const row of dueJobs({emit, gates: this.gates, log, settle, store}, (id) => this.running.has(id), slots, this.ctx.clock.now())) this.launch(row)
+    // Never throws: a store outage is logged once and the next pump (a tick, a job's end) tries again.
+    const due = this.ctx.outage.run('pump', () => dueJobs({dependencies: this.dependencies, emit, gates: this.gates, log, settle, store}, (id) => this.running.has(id), slots, this.ctx.clock.now())) ?? []
+    for (const row of due) this.launch(row)
+  }
+
+  /**
+   * The periodic look for work (the intake tick): a pump only when a job could start. Jobs queued here wake
+   * the pump themselves (a claim, the API, a job's end); what only the tick finds, a job queued by another
+   * node or a retry whose delay is over, can wait for a free slot. A full pool is not asked again and again
+   * about every waiting job, which a burst of thousands on a PostgreSQL store pays for in round trips.
+   */
+  pumpIfFree(): void {
+    if (this.freeSlots() > 0) this.pump()
+  }
+
+  /** How many more jobs may start now (0 while paused, draining, stopping or fenced). */
+  private freeSlots(): number {
+    return this.ctx.state() === 'RUNNING' && this.ctx.canClaim() ? Math.max(0, this.ctx.config().maxConcurrentJobs - this.running.size) : 0
+  }
+
+  /** This node lost the lease of a running job (or fenced itself): the job is aborted and nothing of it is written. */
+  abandon(id: string, error: H2KError): void {
+    const entry = this.running.get(id)
+    if (!entry || entry.leaseLost !== undefined) return
+    entry.leaseLost = error
+    entry.controller.abort(error)
   }
 
   /** Daemon stopping: every running job is aborted (and re-queued by the runner); resolves once all ended. */
@@ -104,9 +146,13 @@ export class WorkerPool {
     return true
   }
 
-  private launch(row: JobRow): void {
+  /** Start a due job if this node wins its claim (another node may have been first: then nothing happens). */
+  private launch(due: JobRow): void {
+    const claimed = this.ctx.outage.run('claim', () => this.runner.claim(due))
+    if (claimed === undefined) return
+    const {row, attemptNo} = claimed
     const definition = definitionOf(row)
-    const entry: RunningJob = {controller: new AbortController(), done: Promise.resolve(), row, size: definition.size, startedAt: Date.now()}
+    const entry: RunningJob = {attemptNo, controller: new AbortController(), done: Promise.resolve(), row, size: definition.size, startedAt: Date.now()}
     this.running.set(row.id, entry)
     entry.done = this.runner
       .execute(entry, definition)

@@ -25,6 +25,8 @@ export const DELIVERY_DEFAULTS: DeliveryOptions = {baseDelayMs: 2000, concurrenc
 
 const RETRY_AFTER_CAP_MS = 3_600_000
 
+/** How long the outbox waits before it is read again after the store failed to answer. */
+const OUTBOX_RETRY_MS = 5000
 /** Exponential backoff with full jitter: uniform in [0, min(max, base * 2^(attempt-1))]. */
 export function backoffMs(attempt: number, options: Pick<DeliveryOptions, 'baseDelayMs' | 'maxDelayMs'>, random = Math.random): number {
   const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** Math.max(0, attempt - 1))
@@ -128,8 +130,24 @@ export class DeliveryEngine {
     return new Set([...counts].filter(([id, n]) => n >= (this.channels.get(id)?.limits?.concurrency ?? Number.POSITIVE_INFINITY)).map(([id]) => id))
   }
 
-  /** Start what is due (up to `concurrency`, and each channel's own), then sleep until the next row is due. */
+  /**
+   * Start what is due, never throwing: a store that does not answer (H2K_STORE_UNAVAILABLE) or fails is
+   * logged and the outbox is tried again a few seconds later (kick runs from timers and promise callbacks).
+   */
   private kick(): void {
+    try {
+      this.kickNow()
+    } catch (error) {
+      if (this.closed) return
+      this.log('warn', 'notify:outbox-error', {}, `${(error as Error).message} (tried again in ${OUTBOX_RETRY_MS / 1000} s)`)
+      clearTimeout(this.timer)
+      this.timer = setTimeout(() => this.kick(), OUTBOX_RETRY_MS)
+      this.timer.unref()
+    }
+  }
+
+  /** Start what is due (up to `concurrency`, and each channel's own), then sleep until the next row is due. */
+  private kickNow(): void {
     if (this.closed) return
     clearTimeout(this.timer)
     this.timer = undefined

@@ -10,6 +10,9 @@ import type {RunOutcome, Schedule, ScheduleRun, ScheduleSpec} from './schedule.j
 import type {ScheduleStore} from './schedule-store.js'
 import {checkScheduleCount} from './schedule-limits.js'
 
+/** How long the scheduler waits before it reads its schedules again after the store failed to answer. */
+const ARM_RETRY_MS = 5000
+
 /** What a schedule submits through (the daemon's JobService.submit, origin 'schedule'). */
 export type SubmitJobs = (document: Record<string, unknown>, options: {origin: 'schedule'; scheduleId: string}) => Promise<Array<{id: string}>>
 
@@ -184,14 +187,24 @@ export class Scheduler {
     })
   }
 
-  /** Wake at the earliest next_run (re-armed after every change and tick). */
+  /**
+   * Wake at the earliest next_run (re-armed after every change and tick). A store that does not answer
+   * (an outage) is asked again ARM_RETRY_MS later: the schedules never stop, the daemon never crashes.
+   */
   private arm(): void {
     this.timer?.cancel()
     this.timer = undefined
     if (this.stopped) return
-    const next = Math.min(...this.deps.store.all().filter((s) => s.enabled && s.nextRun !== null).map((s) => s.nextRun!))
+    let next: number
+    try {
+      next = Math.min(...this.deps.store.all().filter((s) => s.enabled && s.nextRun !== null).map((s) => s.nextRun!))
+    } catch (error) {
+      this.deps.log('warn', 'schedule:error', {}, `${mapForeignError(error).message} (asked again in ${ARM_RETRY_MS / 1000} s)`)
+      next = this.deps.clock.now() + ARM_RETRY_MS
+    }
     if (!Number.isFinite(next)) return
-    this.timer = this.deps.clock.setTimer(() => void this.tick(), Math.max(0, next - this.deps.clock.now()))
+    // tick() logs its own failures (serialize); the promise is never left to reject unhandled.
+    this.timer = this.deps.clock.setTimer(() => void this.tick().catch(() => undefined), Math.max(0, next - this.deps.clock.now()))
   }
 
   /** Every due time of one schedule up to now: on-time ones fire; late ones follow catch_up. */

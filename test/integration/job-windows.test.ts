@@ -10,6 +10,7 @@ import {policyFromDocument} from '../../src/daemon/job-policy.js'
 import {type JobRow, JobStore} from '../../src/daemon/store.js'
 import {dependencyGate, notBeforeGate} from '../../src/daemon/dispatch-gate.js'
 import {dueJobs} from '../../src/daemon/due-jobs.js'
+import {PumpDependencies} from '../../src/daemon/pump-dependencies.js'
 import {GateSet} from '../../src/daemon/gate-set.js'
 import {windowGate} from '../../src/schedule/window-gate.js'
 import {WindowEndPiece} from '../../src/schedule/window-piece.js'
@@ -148,8 +149,9 @@ describe('time windows: policy, gate and window_end on a real store', () => {
     const [held] = await service.submit({input: join(allowed, 'db.raw'), name: 'held', window: {hours: '01:00-02:00', timezone: 'UTC'}}, {origin: 'api'})
     const [free] = await service.submit({input: join(allowed, 'web.raw'), name: 'free'}, {origin: 'api'})
     const clock = new FakeClock(at('2026-12-03T12:00:00Z'))
-    const gates = new GateSet([notBeforeGate, dependencyGate(store), windowGate()], () => {}, clock)
-    const ctx = {emit: () => {}, gates, log: () => {}, settle: async () => {}, store}
+    const dependencies = new PumpDependencies(store)
+    const gates = new GateSet([notBeforeGate, dependencyGate(dependencies), windowGate()], () => {}, clock)
+    const ctx = {dependencies, emit: () => {}, gates, log: () => {}, settle: async () => {}, store}
     const reason = `outside window 01:00-02:00 UTC, opens ${new Date(at('2026-12-04T01:00:00Z')).toISOString()}`
     try {
       // One slot: `first` starts; `held` behind it is asked anyway and says why; `free` is due but waits for a slot.
@@ -175,7 +177,7 @@ describe('time windows: policy, gate and window_end on a real store', () => {
     let calls = 0
     const window = windowGate()
     const gates = new GateSet([(row, def, now) => (calls++, window(row, def, now))], () => {}, clock)
-    const ctx = {emit: () => {}, gates, log: () => {}, settle: async () => {}, store}
+    const ctx = {dependencies: new PumpDependencies(store), emit: () => {}, gates, log: () => {}, settle: async () => {}, store}
     const held = () => rows.filter((r) => store.job(r.id)!.wait_reason !== null).length
     try {
       assert.deepEqual(dueJobs(ctx, () => false, 0, clock.now()), [])
@@ -185,6 +187,38 @@ describe('time windows: policy, gate and window_end on a real store', () => {
       assert.deepEqual([calls, held()], [MAX_ASKED_PER_PUMP + 5, MAX_ASKED_PER_PUMP + 5])
       assert.deepEqual(dueJobs(ctx, () => false, 0, clock.now()), [])
       assert.equal(calls, MAX_ASKED_PER_PUMP + 5, 'nothing is asked again before the window opens')
+    } finally {
+      gates.close()
+    }
+  })
+
+  it('a pump reads the dependencies of all its waiting jobs in one statement, and still holds a child of a queued parent and skips one of a failed parent', () => {
+    const definition = JSON.stringify({filename: 'x.raw', settings: {}, size: 1})
+    const job = (id: string, dependsOn?: string[]) => store.insertJob({definition_json: definition, id, name: id, output_path: join(temp.dir, 'out', id), source_path: 'x.raw', vm_path: join(allowed, 'db.raw'), ...(dependsOn ? {depends_on: dependsOn} : {})})
+    const parent = job('parent')
+    const child = job('child', [parent.id])
+    for (let i = 0; i < 30; i++) job(`free${String(i).padStart(2, '0')}`)
+    const reads = {bulk: 0, single: 0}
+    const counting = Object.assign(Object.create(store) as JobStore, {
+      dependenciesOf: (id: string) => (reads.single++, store.dependenciesOf(id)),
+      dependenciesOfUnfinished: () => (reads.bulk++, store.dependenciesOfUnfinished()),
+    })
+    const dependencies = new PumpDependencies(counting)
+    const clock = new FakeClock(at('2026-12-03T12:00:00Z'))
+    const gates = new GateSet([notBeforeGate, dependencyGate(dependencies)], () => {}, clock)
+    const ctx = {dependencies, emit: () => {}, gates, log: () => {}, settle: async () => {}, store: counting}
+    try {
+      assert.deepEqual(dueJobs(ctx, () => false, 2, clock.now()).map((r) => r.id), ['parent', 'free00'])
+      assert.deepEqual(reads, {bulk: 1, single: 0}, 'one read for 32 waiting jobs, none per job')
+      assert.equal(store.job(child.id)!.wait_reason, 'waiting for parent (queued)')
+      store.transition(parent.id, 'running', 'started')
+      store.transition(parent.id, 'failed', 'broken', {completed_at: new Date().toISOString()})
+      assert.deepEqual(dueJobs(ctx, () => false, 1, clock.now()).map((r) => r.id), ['free00'])
+      assert.equal(store.job(child.id)!.status, 'skipped')
+      assert.deepEqual(reads, {bulk: 2, single: 0})
+      // Outside a pump (the JobService explaining a job), the store is read.
+      assert.deepEqual(dependencies.dependenciesOf(child.id), [parent.id])
+      assert.equal(reads.single, 1)
     } finally {
       gates.close()
     }
