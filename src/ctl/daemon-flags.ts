@@ -13,7 +13,7 @@ import type {StoreTarget} from '../store/store-target.js'
 
 /** `ctl …`: which daemon (its output_dir), from --output-dir or the output_dir of --config. */
 export const outputDirFlag = {
-  'output-dir': Flags.string({description: "The daemon's output_dir (its socket is output_dir/.daemon/control.sock; default: output_dir of --config)."}),
+  'output-dir': Flags.string({description: "The daemon's output_dir (its socket is output_dir/.daemon/control.sock; default: the state_dir of --config)."}),
 }
 
 /**
@@ -28,15 +28,25 @@ export async function daemonOutputDir(flags: {'output-dir'?: string; config?: st
 }
 
 /**
+ * The state directory (state_dir) of the daemon named by the flags, where its control socket is: with
+ * --output-dir alone, `<dir>/.daemon`; else the state_dir of --config (default output_dir/.daemon).
+ */
+export async function daemonStateDir(flags: {'output-dir'?: string; config?: string}): Promise<string> {
+  if (flags['output-dir'] !== undefined) return stateDir(resolve(flags['output-dir']))
+  return (await loadDaemonConfig({config: flags.config})).stateDir
+}
+
+/**
  * The job store of the daemon named by the flags: with --config, the configuration's (its PostgreSQL
- * store when it has store:/database:, else jobs.db under its output_dir, --output-dir overriding that);
+ * store when it has store:/database:, else jobs.db in its state_dir, --output-dir overriding output_dir);
  * with --output-dir alone, `<dir>/.daemon/jobs.db` as before.
  */
 export async function daemonStoreTarget(flags: {'output-dir'?: string; config?: string}): Promise<StoreTarget> {
   const sqliteIn = (outputDir: string): string => join(stateDir(outputDir), 'jobs.db')
   if (flags.config === undefined && flags['output-dir'] !== undefined) return {sqlitePath: sqliteIn(resolve(flags['output-dir']))}
   const config = await loadDaemonConfig({config: flags.config, ...(flags['output-dir'] === undefined ? {} : {'output-dir': flags['output-dir']})})
-  return config.store === undefined ? {sqlitePath: sqliteIn(config.outputDir)} : {postgres: config.store, sqlitePath: sqliteIn(config.outputDir)}
+  const sqlitePath = join(config.stateDir, 'jobs.db')
+  return config.store === undefined ? {sqlitePath} : {postgres: config.store, sqlitePath}
 }
 
 /** `--watch-dir`: the errors commands' override for a watch layout (default: the layout of --config). */
@@ -48,4 +58,19 @@ export const watchDirFlag = {
 export async function errorsLayout(flags: {'watch-dir'?: string; config?: string}): Promise<Layout> {
   if (flags['watch-dir'] !== undefined) return layoutOf('watch', resolve(flags['watch-dir']))
   return (await loadDaemonConfig({config: flags.config})).layout
+}
+
+/** A cluster's store: the PostgreSQL store of --config (none with --output-dir alone, or a SQLite store). */
+export interface ClusterStore {
+  target: StoreTarget
+  /** lease_ttl of the configuration, in ms: a node silent for longer is shown dead. */
+  leaseTtlMs: number
+}
+
+/** The cluster store named by --config, when its store is PostgreSQL; undefined otherwise (one daemon, its socket). */
+export async function clusterStoreOf(flags: {'output-dir'?: string; config?: string}): Promise<ClusterStore | undefined> {
+  if (flags.config === undefined) return undefined
+  const config = await loadDaemonConfig({config: flags.config, ...(flags['output-dir'] === undefined ? {} : {'output-dir': flags['output-dir']})})
+  if (config.store === undefined) return undefined
+  return {leaseTtlMs: config.leaseTtl * 1000, target: {postgres: config.store, sqlitePath: join(stateDir(config.outputDir), 'jobs.db')}}
 }

@@ -28,6 +28,7 @@ export default class CtlBackup extends BaseCommand<typeof CtlBackup> {
     let outputDir = flags['output-dir'] === undefined ? undefined : resolve(flags['output-dir'])
     let configFile: string | undefined
     let inbox: string | undefined
+    let stateDirectory: string | undefined
     // --config, or (without --output-dir) the configuration found where every command looks for one.
     if (flags.config !== undefined || outputDir === undefined) {
       const config = await loadDaemonConfig({config: flags.config})
@@ -36,13 +37,14 @@ export default class CtlBackup extends BaseCommand<typeof CtlBackup> {
           suggestions: ['Back it up on the server: pg_dump (or your PostgreSQL backups); keep a copy of the configuration file beside it.'],
         })
       }
+      if (outputDir === undefined) stateDirectory = config.stateDir
       outputDir ??= config.outputDir
       configFile = config.configFile
       inbox = config.layout.inbox
     }
     if (inbox === undefined && outputDir !== undefined) {
       // Only --output-dir: a running daemon says where its drop directory and configuration are.
-      const status = await controlRequest(outputDir, 'status', 3000).catch((error: unknown) => {
+      const status = await controlRequest(stateDir(outputDir), 'status', 3000).catch((error: unknown) => {
         if (error instanceof H2KError && (error.code === 'H2K_DAEMON_NOT_RUNNING' || error.code === 'H2K_DAEMON_TIMEOUT')) return undefined
         throw error
       })
@@ -50,9 +52,10 @@ export default class CtlBackup extends BaseCommand<typeof CtlBackup> {
       if (typeof status?.config === 'string') configFile = status.config
     }
     if (outputDir === undefined) throw new H2KError('H2K_USAGE', 'Which daemon? Pass --config FILE (its output_dir) or --output-dir DIR.')
-    const forbidden = [{dir: stateDir(outputDir), why: "the daemon's own state directory"}]
+    stateDirectory ??= stateDir(outputDir)
+    const forbidden = [{dir: stateDirectory, why: "the daemon's own state directory"}]
     if (inbox !== undefined) forbidden.push({dir: inbox, why: 'the drop directory: whoever drops files could read the backup, and the daemon would claim it'})
-    const result = await backupDaemonState({configFile, forbidden, outputDir, to: flags.to})
+    const result = await backupDaemonState({configFile, forbidden, outputDir, stateDir: stateDirectory, to: flags.to})
     if (!this.jsonEnabled()) {
       this.log(`Backup: ${escapeControl(result.dir)}`)
       for (const f of result.files) this.log(`  ${f.name.padEnd(14)} ${String(f.bytes).padStart(10)} bytes  sha256 ${f.sha256}`)

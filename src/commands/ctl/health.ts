@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
 import {controlRequest} from '../../daemon/control-client.js'
-import {daemonOutputDir, outputDirFlag} from '../../ctl/daemon-flags.js'
+import {daemonStateDir, outputDirFlag} from '../../ctl/daemon-flags.js'
 import {healthVerdict, type HealthVerdict, unreachableVerdict} from '../../ctl/health-verdict.js'
 import {H2KError} from '@hyper2kvm/plugin-api'
 import {mapForeignError} from '../../errors/map-foreign-error.js'
@@ -35,10 +35,10 @@ export default class CtlHealth extends BaseCommand<typeof CtlHealth> {
   private async check(): Promise<HealthVerdict> {
     const thresholds = {criticalBelow: this.flags['critical-below'], warningBelow: Math.max(this.flags['warning-below'], this.flags['critical-below'])}
     try {
-      const outputDir = await daemonOutputDir(this.flags)
+      const stateDirectory = await daemonStateDir(this.flags)
       const timeoutMs = this.flags.timeout * 1000
-      const status = await controlRequest(outputDir, 'status', timeoutMs)
-      const stats = await controlRequest(outputDir, 'stats', timeoutMs)
+      const status = await controlRequest(stateDirectory, 'status', timeoutMs)
+      const stats = await controlRequest(stateDirectory, 'stats', timeoutMs)
       if (status.ok !== true || stats.ok !== true) return unreachableVerdict('other', 'the daemon refused the status or stats request')
       return healthVerdict(status, (stats.stats ?? {}) as Record<string, unknown>, thresholds)
     } catch (error) {
