@@ -185,7 +185,9 @@ function walk(dir: string, visit: (path: string, info: Stats) => void): void {
   if (!existsSync(dir)) return
   for (const name of readdirSync(dir)) {
     const path = join(dir, name)
-    const info = lstatSync(path)
+    // Gone since readdir: a file the daemon replaces atomically (state_dir/stats.json's temporary file, every 5 s).
+    const info = lstatSync(path, {throwIfNoEntry: false})
+    if (info === undefined) continue
     visit(path, info)
     if (info.isDirectory()) walk(path, visit)
   }
