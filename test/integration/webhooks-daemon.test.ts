@@ -181,6 +181,8 @@ describe('daemon lifecycle webhooks: events, payload, signature, filters, retrie
     execFileSync('cp', ['--sparse=always', raw, join(t.watch, 'eps.raw')])
     await until('eps dead', () => hooks.on('/dead').length > 0, 30_000, d)
     await until('eps failed twice', () => failedOf('eps.raw').length === 2, 10_000, d)
+    // Each channel delivers on its own: /dead may hear of the death before /all does.
+    await until('job.dead on /all', () => events('/all').includes('job.dead'), 10_000, d)
     const [retrying, exhausted] = failedOf('eps.raw')
     assert.deepEqual([retrying.data.retrying, retrying.data.exhausted, retrying.data.error_code, retrying.job.status], [true, false, 'H2K_OUTPUT_FAILED', 'retry_wait'])
     assert.ok(Date.parse(retrying.data.next_retry_at) > 0)
