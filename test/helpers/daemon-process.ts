@@ -31,7 +31,9 @@ export interface RunningDaemon {
 export const today = (): string => new Date().toISOString().slice(0, 10)
 
 /** Start a real daemon process (as `as.uid`/`as.gid` through setpriv when given); resolves once its control socket exists. */
-export async function startDaemon(args: string[], out = args[args.indexOf('--output-dir') + 1]!, as?: {uid: number; gid: number}, options: {bare?: boolean; env?: NodeJS.ProcessEnv} = {}): Promise<RunningDaemon> {
+export async function startDaemon(args: string[], out = args[args.indexOf('--output-dir') + 1]!, as?: {uid: number; gid: number}, options: {bare?: boolean; env?: NodeJS.ProcessEnv; socket?: string} = {}): Promise<RunningDaemon> {
+  // A daemon with a state_dir of its own listens there (options.socket), not in output_dir/.daemon/.
+  const socket = options.socket ?? join(out, '.daemon', 'control.sock')
   // bare: `hyper2kvm --config FILE …` (no command: routed to the daemon by the file's `command: daemon`).
   const command = options.bare ? [process.execPath, CLI, ...args, '--stability-interval', '100'] : [process.execPath, CLI, 'daemon', '--stability-interval', '100', ...args]
   const [file, ...rest] = as ? ['setpriv', `--reuid=${as.uid}`, `--regid=${as.gid}`, '--clear-groups', '--', ...command] : command
@@ -41,11 +43,11 @@ export async function startDaemon(args: string[], out = args[args.indexOf('--out
   child.stdout!.resume()
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   // The socket exists once the daemon owns the output directory; `daemon:start` once its store is open.
-  for (let i = 0; i < 400 && !(existsSync(join(out, '.daemon', 'control.sock')) && stderr.includes('daemon:start')); i++) {
+  for (let i = 0; i < 400 && !(existsSync(socket) && stderr.includes('daemon:start')); i++) {
     if (child.exitCode !== null) break
     await sleep(50)
   }
-  assert.ok(existsSync(join(out, '.daemon', 'control.sock')), `daemon did not start:\n${stderr}`)
+  assert.ok(existsSync(socket), `daemon did not start:\n${stderr}`)
   const log = () => {
     const file = /daemon:start\b.*?log_file[=":]+([^\s",]+)/.exec(stderr)?.[1]
     return file !== undefined && existsSync(file) ? `${stderr}${readFileSync(file, 'utf8')}` : stderr

@@ -177,7 +177,15 @@ describe('job files through the CLI: batch, validate, convert --job, manifests',
     while (!existsSync(join(out, 'big.qcow2.part')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
     assert.ok(existsSync(join(out, 'big.qcow2.part')), 'conversion started')
     process.kill(pid, 'SIGINT')
-    const result = await running
+    // A cancel that hangs fails here with what still runs, not at the test's time limit.
+    let hung: NodeJS.Timeout | undefined
+    const result = await Promise.race([running, new Promise<never>((_, reject) => {
+      hung = setTimeout(() => {
+        const tree = execFileSync('ps', ['-eo', 'pid,ppid,stat,etime,args'], {encoding: 'utf8'}).split('\n').filter((line) => /bwrap|qemu|run\.js batch/.test(line))
+        process.kill(pid, 'SIGKILL')
+        reject(new Error(`batch did not exit within 90 s of SIGINT; still running:\n${tree.join('\n')}`))
+      }, 90_000)
+    })]).finally(() => clearTimeout(hung))
     assert.equal(result.code, 130, result.stderr)
     assert.deepEqual(result.json.jobs.map((j: {status: string}) => j.status), ['cancelled', 'cancelled'])
     assert.equal(result.json.jobs[0].error.code, 'H2K_CANCELLED')

@@ -55,7 +55,8 @@ describe('daemon: job dependencies and the dead-letter queue', function () {
     assert.ok(historyDetails(out, first.d!.id).includes(`skipped: dependency failed: ${first.b!.id}`), historyDetails(out, first.d!.id).join('\n'))
     assert.ok(historyDetails(out, first.e!.id).includes(`skipped: dependency failed: ${first.d!.id}`), historyDetails(out, first.e!.id).join('\n'))
     assert.match(first.e!.error!, /H2K_DEPENDENCY_FAILED/)
-    assert.match(d.stderr(), new RegExp(`job:skipped .*job=${first.d!.id}.*parent=${first.b!.id}`))
+    const skippedLine = new RegExp(`job:skipped .*job=${first.d!.id}.*parent=${first.b!.id}`)
+    await until('job:skipped logged', () => skippedLine.test(d.stderr()), 15_000, d)
     // Skipped jobs never ran; every job that ran started after each job it depends on had ended.
     const runs = attemptRows(out)
     assert.deepEqual(runs.filter((r) => r.job_id === first.d!.id || r.job_id === first.e!.id), [])
@@ -111,7 +112,8 @@ describe('daemon: job dependencies and the dead-letter queue', function () {
     assert.equal(job.attempts, 3)
     const runs = attemptRows(out).filter((r) => r.job_id === job.id)
     assert.deepEqual(runs.map((r) => [r.attempt, r.outcome, JSON.parse(r.error_json!).code]), [[1, 'retry', 'H2K_INPUT_UNRECOGNIZED'], [2, 'retry', 'H2K_INPUT_UNRECOGNIZED'], [3, 'dead', 'H2K_INPUT_UNRECOGNIZED']])
-    assert.match(d.stderr(), /ERROR job:dead /)
+    // The line follows the store's write, and reaches this process through a pipe: waited for, not assumed.
+    await until('ERROR job:dead logged', () => /ERROR job:dead /.test(d.stderr()), 15_000, d)
     const record = await until('error file', () => existsSync(join(root, 'failed', today(), 'junk.vmdk.error.json')) && JSON.parse(readFileSync(join(root, 'failed', today(), 'junk.vmdk.error.json'), 'utf8')), 15_000, d)
     assert.equal(record.retry_info.reason_not_retried, 'max_retries reached')
 

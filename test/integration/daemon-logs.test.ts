@@ -178,6 +178,21 @@ describe('daemon: logs (log_format, --log-level, log_file as the one sink, SIGUS
     assert.equal(await d.exited, 0)
   })
 
+  it('a reader of stderr that goes away (`daemon 2>&1 | logger` restarted: EPIPE) does not end the daemon; it goes on working', async () => {
+    const {config, inbox, out} = configIn(join(suite.dir, 'epipe'), '')
+    const d = await startDaemon(['--config', config], out)
+    daemons.push(d)
+    // The read end of its stderr closed: every later line it writes there fails with EPIPE.
+    d.child.stderr!.destroy()
+    dropBad(inbox, 'after-epipe.vmdk')
+    await until('the drop after the EPIPE is handled', () => jobs(out).find((j) => j.source_path === 'after-epipe.vmdk' && j.status === 'failed'), 20_000)
+    const status = await runCli(['ctl', 'status', '--output-dir', out, '--json'])
+    assert.equal(status.code, 0, status.stderr)
+    assert.equal(status.json.state, 'RUNNING')
+    assert.equal((await runCli(['ctl', 'stop', '--output-dir', out])).code, 0)
+    assert.equal(await d.exited, 0)
+  })
+
   it('under journald (stderr is the stream JOURNAL_STREAM names) each line starts with its syslog priority, so journalctl -p err works', async () => {
     const {config, inbox, out} = configIn(join(suite.dir, 'journal'), '')
     const stream = join(suite.dir, 'journal', 'stream')

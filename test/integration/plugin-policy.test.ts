@@ -121,7 +121,12 @@ describe('plugin policy and stage options (real CLI, linked third-party plugins)
       d.child.kill('SIGTERM')
       assert.equal(await d.exited, 0)
     } finally {
-      process.env = saved
+      // Put the keys back on the real environment: replacing process.env with a copy would leave them in it
+      // (a Worker clones the real one) and detach every later assignment from child threads.
+      for (const key of Object.keys(good)) {
+        if (saved[key] === undefined) delete process.env[key]
+        else process.env[key] = saved[key]
+      }
     }
     writeFileSync(config, 'command: daemon\nwatch_dir: queue\noutput_dir: out2\nstage_options:\n  verifier:options-echo:\n    label: [1]\n')
     const refused = await runCli(['daemon', '--config', config, '--json'], {env: good})

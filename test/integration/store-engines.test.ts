@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {execFile} from 'node:child_process'
 import {randomUUID} from 'node:crypto'
-import {existsSync, mkdirSync, renameSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, mkdirSync, renameSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 
@@ -14,8 +14,9 @@ import {Outbox} from '../../src/delivery/outbox.js'
 import {ScheduleStore} from '../../src/schedule/schedule-store.js'
 import type {ScheduleSpec} from '../../src/schedule/schedule.js'
 import {PostgresDb} from '../../src/store/postgres-db.js'
-import type {StoreTarget} from '../../src/store/store-target.js'
+import type {PostgresTlsSettings, StoreTarget} from '../../src/store/store-target.js'
 import {PgCluster, usePgCluster} from '../helpers/pg-cluster.js'
+import {RemoteTcpProxy} from '../helpers/remote-tcp-proxy.js'
 import {runCli} from '../helpers/run-cli.js'
 import {killAll, type RunningDaemon, startDaemon, until} from '../helpers/daemon-process.js'
 import {makePatternedRaw} from '../helpers/patterned-image.js'
@@ -45,11 +46,15 @@ describe('the job store on both engines (SQLite and PostgreSQL: one suite)', fun
   let temp: ReturnType<typeof makeTempDir>
   /** Everything a test opened: closed after it, whatever happened. */
   let opened: Array<{close(): void}> = []
+  /** Proxies a test started: closed after it. */
+  let proxies: RemoteTcpProxy[] = []
   before(() => (temp = makeTempDir('h2k-engines-')))
   after(() => temp.cleanup())
-  afterEach(() => {
+  afterEach(async () => {
     for (const handle of opened.reverse()) handle.close()
     opened = []
+    for (const proxy of proxies) await proxy.close()
+    proxies = []
   })
 
   const engines: Array<{name: 'sqlite' | 'postgres'; fresh: () => Promise<StoreTarget>}> = [
@@ -102,6 +107,20 @@ describe('the job store on both engines (SQLite and PostgreSQL: one suite)', fun
         assert.equal(store.deleteJobs(['parent']), 1)
         assert.deepEqual([store.historyOf('parent'), store.attemptsOf('parent'), store.dependenciesOf('child')], [[], [], []])
         assert.equal(store.schemaVersion, MIGRATIONS.at(-1)!.version)
+      })
+
+      it('findJob: an exact id first, else a unique prefix whatever its case; % _ ! in a prefix are characters, not wildcards', async () => {
+        const store = await openStore()
+        for (const id of ['Job_A1', 'job%b2', 'jobxc3', 'other!1', 'other!2']) store.insertJob(newJob(id))
+        assert.equal(store.findJob('Job_A1')!.id, 'Job_A1')
+        assert.equal(store.findJob('job_a')!.id, 'Job_A1', 'a prefix matches whatever the case; _ is not a wildcard')
+        assert.equal(store.findJob('JOB%')!.id, 'job%b2', '% is not a wildcard')
+        assert.equal(store.findJob('job'), undefined, 'ambiguous')
+        assert.equal(store.findJob('jobx')!.id, 'jobxc3')
+        assert.equal(store.findJob('other!'), undefined, 'ambiguous')
+        assert.equal(store.findJob('other!2')!.id, 'other!2')
+        assert.equal(store.findJob('j_b'), undefined)
+        assert.equal(store.findJob('%'), undefined)
       })
 
       it('jobsPage: newest first, cursor paging stable among jobs created in the same millisecond', async () => {
@@ -300,8 +319,8 @@ describe('the job store on both engines (SQLite and PostgreSQL: one suite)', fun
       assert.equal(db.get<{n: number}>('SELECT COUNT(*) AS n FROM schema_migrations')!.n, MIGRATIONS.length)
     })
 
-    it('the server restarted between two statements: the second waits for it and succeeds', async () => {
-      const db = await freshDb({connectTimeoutMs: 30_000})
+    it('the server restarted between two statements (down for less than statement_timeout): the second waits for it and succeeds', async () => {
+      const db = await freshDb({connectTimeoutMs: 30_000, statementTimeoutMs: 30_000})
       db.exec('CREATE TABLE t (n INTEGER)')
       db.run('INSERT INTO t (n) VALUES (?)', [1])
       await pg().restart()
@@ -348,8 +367,8 @@ describe('the job store on both engines (SQLite and PostgreSQL: one suite)', fun
       })
     })
 
-    it('the server stopped inside a transaction: H2K_STORE_UNAVAILABLE, nothing of it written, the connection usable again', async () => {
-      const db = await freshDb({connectTimeoutMs: 20_000})
+    it('the server stopped inside a transaction: H2K_STORE_UNAVAILABLE, nothing of it written, the connection usable again once the server is back', async () => {
+      const db = await freshDb({connectTimeoutMs: 20_000, statementTimeoutMs: 20_000})
       db.exec('CREATE TABLE t (n INTEGER)')
       try {
         assert.throws(() =>
@@ -361,13 +380,14 @@ describe('the job store on both engines (SQLite and PostgreSQL: one suite)', fun
       } finally {
         await pg().startServer()
       }
+      await reachable(db)
       assert.deepEqual(db.all('SELECT n FROM t'), [], 'the first insert was rolled back with its transaction')
       db.transaction(() => db.run('INSERT INTO t (n) VALUES (?)', [3]))
       assert.deepEqual(db.all<{n: number}>('SELECT n FROM t').map((r) => r.n), [3])
     })
 
     it('the connection lost inside a nested transaction: the outer one cannot go on outside it, even once the server is back; nothing is written', async () => {
-      const db = await freshDb({connectTimeoutMs: 20_000})
+      const db = await freshDb({connectTimeoutMs: 20_000, statementTimeoutMs: 20_000})
       db.exec('CREATE TABLE t (n INTEGER)')
       const unavailable = isCode('H2K_STORE_UNAVAILABLE')
       try {
@@ -388,14 +408,15 @@ describe('the job store on both engines (SQLite and PostgreSQL: one suite)', fun
       } finally {
         if (Number(await pg().psql('SELECT 1').catch(() => '0')) !== 1) await pg().startServer()
       }
+      await reachable(db)
       assert.deepEqual(db.all('SELECT n FROM t'), [])
       db.run('INSERT INTO t (n) VALUES (?)', [5])
       assert.deepEqual(db.all<{n: number}>('SELECT n FROM t').map((r) => r.n), [5])
     })
 
-    it('job log lines while the server is down: the first waits connect_timeout and fails, the next ones are dropped at once for a while, then written again', async () => {
+    it('job log lines while the server is down: the first waits statement_timeout and fails, the next ones are dropped at once for a while, then written again', async () => {
       const database = await pg().createDatabase()
-      const store = JobStore.open({postgres: pg().settings(database, {connectTimeoutMs: 600}), sqlitePath: join(temp.dir, 'unused.db')})
+      const store = JobStore.open({postgres: pg().settings(database, {statementTimeoutMs: 600}), sqlitePath: join(temp.dir, 'unused.db')})
       opened.push(store)
       store.insertJob(newJob('a'))
       let now = 1_000_000
@@ -413,6 +434,7 @@ describe('the job store on both engines (SQLite and PostgreSQL: one suite)', fun
       } finally {
         await pg().startServer()
       }
+      await reachable(store.sql)
       now += 60_000
       log.append('a', line('after'))
       assert.deepEqual(log.lines('a').map((l) => l.message), ['before', 'after'])
@@ -443,26 +465,51 @@ describe('the job store on both engines (SQLite and PostgreSQL: one suite)', fun
       const closedPort = catching(() => PostgresDb.open({...pg().settings(), connectTimeoutMs: 800, url: `postgres://h2k:${wrong}@127.0.0.1:1/h2k`}))
       assert.ok(isCode('H2K_STORE_UNAVAILABLE')(closedPort), String(closedPort))
       assert.ok(Date.now() - started >= 700, 'it retried until connect_timeout')
+      assert.ok(Date.now() - started < 800 + 6000, 'and not much longer')
       assert.match((closedPort as Error).message, /postgres:\/\/h2k@127\.0\.0\.1:1\/h2k/)
       assert.ok(!(closedPort as Error).message.includes(wrong))
     })
 
-    it('TLS: require encrypts, verify-full checks the certificate against ca_file; without TLS or without the CA the server is refused at once', async () => {
+    it('TLS: require encrypts (checking the chain only given ca_file), verify-ca checks the chain not the name, verify-full both; without TLS or the CA the server is refused at once; a shared key_file is refused', async () => {
       const tls = await PgCluster.start({tls: true})
       try {
         const encrypted = (db: PostgresDb): boolean => db.get<{ssl: number}>('SELECT CASE WHEN ssl THEN 1 ELSE 0 END AS ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')!.ssl === 1
-        for (const ssl of [{mode: 'require' as const}, {caFile: tls.caFile, mode: 'verify-full' as const}]) {
-          const db = PostgresDb.open(tls.settings('h2k', {ssl}))
+        // The server's certificate names 127.0.0.1 and localhost; ::ffff:127.0.0.1 reaches the same server under another name.
+        const otherName = `postgres://h2k@[::ffff:127.0.0.1]:${tls.port}/h2k`
+        const otherCa = join(temp.dir, 'other-ca.crt')
+        await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(temp.dir, 'other-ca.key'), '-out', otherCa, '-days', '2', '-subj', '/CN=other-ca'])
+        const accepted: Array<{ssl: PostgresTlsSettings; url?: string}> = [
+          {ssl: {mode: 'require'}},
+          {ssl: {mode: 'require'}, url: otherName},
+          {ssl: {caFile: tls.caFile, mode: 'require'}, url: otherName},
+          {ssl: {caFile: tls.caFile, mode: 'verify-ca'}, url: otherName},
+          {ssl: {caFile: tls.caFile, mode: 'verify-full'}},
+        ]
+        for (const c of accepted) {
+          const db = PostgresDb.open(tls.settings('h2k', {ssl: c.ssl, ...(c.url === undefined ? {} : {url: c.url})}))
           opened.push(db)
-          assert.ok(encrypted(db), ssl.mode)
+          assert.ok(encrypted(db), `${c.ssl.mode} ${c.url ?? ''}`)
         }
-        for (const ssl of [{mode: 'disable' as const}, {mode: 'verify-full' as const}]) {
+        const refusedCases: Array<{ssl: PostgresTlsSettings; url?: string}> = [
+          {ssl: {mode: 'disable'}},
+          {ssl: {mode: 'verify-full'}},
+          {ssl: {mode: 'verify-ca'}},
+          {ssl: {caFile: otherCa, mode: 'require'}},
+          {ssl: {caFile: otherCa, mode: 'verify-ca'}},
+          {ssl: {caFile: tls.caFile, mode: 'verify-full'}, url: otherName},
+        ]
+        for (const c of refusedCases) {
           const started = Date.now()
-          const refused = catching(() => PostgresDb.open(tls.settings('h2k', {connectTimeoutMs: 20_000, ssl})))
-          assert.ok(isCode('H2K_STORE_UNAVAILABLE')(refused), `${ssl.mode}: ${String(refused)}`)
-          assert.ok(Date.now() - started < 10_000, `${ssl.mode}: refused, not waited for`)
+          const refused = catching(() => PostgresDb.open(tls.settings('h2k', {connectTimeoutMs: 20_000, ssl: c.ssl, ...(c.url === undefined ? {} : {url: c.url})})))
+          assert.ok(isCode('H2K_STORE_UNAVAILABLE')(refused), `${c.ssl.mode} ${c.url ?? ''}: ${String(refused)}`)
+          assert.ok(Date.now() - started < 10_000, `${c.ssl.mode}: refused, not waited for`)
           assert.ok(!(refused as Error).message.includes(tls.password))
         }
+        const key = join(temp.dir, 'client.key')
+        writeFileSync(key, 'not read\n', {mode: 0o640})
+        chmodSync(key, 0o640)
+        const shared = catching(() => PostgresDb.open(tls.settings('h2k', {ssl: {caFile: tls.caFile, certFile: tls.caFile, keyFile: key, mode: 'verify-full'}})))
+        assert.ok(isCode('H2K_USAGE')(shared) && /store\.ssl\.key_file/.test((shared as Error).message), String(shared))
       } finally {
         for (const handle of opened.splice(0)) handle.close()
         await tls.stop()
@@ -543,6 +590,139 @@ describe('the job store on both engines (SQLite and PostgreSQL: one suite)', fun
       }
     })
 
+    /** A store reached through a proxy in another process (this thread blocks in every call): B = statement_timeout. */
+    async function throughProxy(statementTimeoutMs: number): Promise<{db: PostgresDb; proxy: RemoteTcpProxy}> {
+      const proxy = await RemoteTcpProxy.start({host: '127.0.0.1', port: pg().port})
+      proxies.push(proxy)
+      const database = await pg().createDatabase()
+      const db = PostgresDb.open(pg().settings(database, {statementTimeoutMs, url: `postgres://h2k@127.0.0.1:${proxy.port}/${database}`}))
+      opened.push(db)
+      return {db, proxy}
+    }
+
+    for (const mode of ['blackhole', 'reset'] as const) {
+      it(`a partition (${mode}): a call fails with H2K_STORE_UNAVAILABLE within about statement_timeout, the next ones at once; healed, the store works and listeners are woken`, async () => {
+        const B = 1500
+        const {db, proxy} = await throughProxy(B)
+        db.exec('CREATE TABLE t (n INTEGER)')
+        db.run('INSERT INTO t (n) VALUES (?)', [0])
+        let woken = 0
+        db.listen('h2k_partition', () => woken++)
+        await proxy.sever(mode)
+        woken = 0
+        const unavailable = isCode('H2K_STORE_UNAVAILABLE')
+        let started = Date.now()
+        const first = catching(() => db.run('INSERT INTO t (n) VALUES (?)', [1]))
+        const waited = Date.now() - started
+        assert.ok(unavailable(first), String(first))
+        assert.ok(waited < B + 5000, `bounded by statement_timeout: ${waited} ms`)
+        for (const call of [() => db.get('SELECT n FROM t'), () => db.run('INSERT INTO t (n) VALUES (?)', [2]), () => db.transaction(() => db.run('INSERT INTO t (n) VALUES (?)', [3]))]) {
+          started = Date.now()
+          assert.throws(call, unavailable)
+          assert.ok(Date.now() - started < B / 2, `failed at once while severed: ${Date.now() - started} ms`)
+        }
+        await proxy.heal()
+        await reachable(db)
+        db.run('INSERT INTO t (n) VALUES (?)', [4])
+        const rows = db.all<{n: number}>('SELECT n FROM t ORDER BY n').map((r) => r.n)
+        assert.deepEqual(rows.filter((n) => n !== 1), [0, 4], 'nothing refused at once was written')
+        await waitFor(() => woken > 0, 20_000)
+        const before = woken
+        await waitFor(() => {
+          db.notify('h2k_partition')
+          return woken > before
+        }, 20_000)
+      })
+    }
+
+    it('open() on a blackholed road: H2K_STORE_UNAVAILABLE within about connect_timeout (each connection attempt bounded by the time left)', async () => {
+      const proxy = await RemoteTcpProxy.start({host: '127.0.0.1', port: pg().port})
+      proxies.push(proxy)
+      await proxy.sever('blackhole')
+      const started = Date.now()
+      const failed = catching(() => PostgresDb.open(pg().settings('h2k', {connectTimeoutMs: 1500, url: `postgres://h2k@127.0.0.1:${proxy.port}/h2k`})))
+      const waited = Date.now() - started
+      assert.ok(isCode('H2K_STORE_UNAVAILABLE')(failed), String(failed))
+      assert.ok(waited >= 1400 && waited < 1500 + 6000, `bounded by connect_timeout: ${waited} ms`)
+    })
+
+    it('close() while the road to the server is blackholed: bounded, never throws, leaves nothing behind', async () => {
+      const {db, proxy} = await throughProxy(1000)
+      db.get('SELECT 1')
+      db.listen('h2k_closing', () => undefined)
+      await proxy.sever('blackhole')
+      const started = Date.now()
+      db.close()
+      assert.ok(Date.now() - started < 10_000, `close took ${Date.now() - started} ms`)
+      assert.throws(() => db.get('SELECT 1'), isCode('H2K_STORE_FAILED'))
+    })
+
+    it('the driver thread dying while it loads: open() fails with H2K_STORE_UNAVAILABLE at once, saying why, instead of hanging', async () => {
+      process.env.HYPER2KVM_TEST_PG_THREAD_FAULT = 'load'
+      const started = Date.now()
+      let failed: unknown
+      try {
+        failed = catching(() => opened.push(PostgresDb.open(pg().settings('h2k', {connectTimeoutMs: 60_000})))) // closed after, should it open
+      } finally {
+        delete process.env.HYPER2KVM_TEST_PG_THREAD_FAULT
+      }
+      assert.ok(isCode('H2K_STORE_UNAVAILABLE')(failed), String(failed))
+      assert.match((failed as Error).message, /driver thread failed: loading the driver failed/)
+      assert.ok(Date.now() - started < 30_000, `not waited for connect_timeout: ${Date.now() - started} ms`)
+      const db = PostgresDb.open(pg().settings())
+      opened.push(db)
+      assert.deepEqual(db.get('SELECT 1 AS one'), {one: 1})
+    })
+
+    /** A store whose driver thread crashes on its `n`-th request (a bug in it, an out-of-memory…). */
+    async function crashingAt(n: number): Promise<PostgresDb> {
+      const database = await pg().createDatabase()
+      process.env.HYPER2KVM_TEST_PG_THREAD_FAULT = `crash-at:${n}`
+      try {
+        const db = PostgresDb.open(pg().settings(database))
+        opened.push(db)
+        return db
+      } finally {
+        delete process.env.HYPER2KVM_TEST_PG_THREAD_FAULT
+      }
+    }
+
+    it('the driver thread dying after the open: that call fails with H2K_STORE_UNAVAILABLE, the next one runs on a new thread, which listens again and wakes the listeners', async () => {
+      // Requests: 1 connect, 2 listen, 3 create; the 4th crashes the thread.
+      const db = await crashingAt(4)
+      let woken = 0
+      db.listen('h2k_respawn', () => woken++)
+      db.exec('CREATE TABLE t (n INTEGER)')
+      const crashed = catching(() => db.get('SELECT 1'))
+      assert.ok(isCode('H2K_STORE_UNAVAILABLE')(crashed), String(crashed))
+      assert.match((crashed as Error).message, /driver thread failed: crashed on request 4/)
+      db.run('INSERT INTO t (n) VALUES (?)', [1])
+      assert.deepEqual(db.all<{n: number}>('SELECT n FROM t').map((r) => r.n), [1])
+      await waitFor(() => woken > 0, 20_000)
+      const before = woken
+      await waitFor(() => {
+        db.notify('h2k_respawn')
+        return woken > before
+      }, 20_000)
+    })
+
+    it('the driver thread dying inside a transaction: the transaction is over, its later statements are refused (never run outside it on the new thread)', async () => {
+      // Requests: 1 connect, 2 create, 3 begin, 4 the first insert (runs), 5 the second insert crashes the thread.
+      const db = await crashingAt(5)
+      db.exec('CREATE TABLE t (n INTEGER)')
+      const unavailable = isCode('H2K_STORE_UNAVAILABLE')
+      assert.throws(() =>
+        db.transaction(() => {
+          db.run('INSERT INTO t (n) VALUES (?)', [1])
+          assert.throws(() => db.run('INSERT INTO t (n) VALUES (?)', [2]), unavailable)
+          assert.throws(() => db.run('INSERT INTO t (n) VALUES (?)', [3]), (error: unknown) => unavailable(error) && /transaction was stopped/.test((error as Error).message))
+        }), unavailable)
+      await waitFor(async () => Number(await pg().psql(`SELECT COUNT(*) FROM pg_stat_activity WHERE datname = '${db.location.split('/').at(-1)!}' AND state LIKE 'idle in transaction%'`, 'postgres')) === 0, 20_000)
+      assert.deepEqual(db.all('SELECT n FROM t'), [], 'nothing of it committed')
+      db.transaction(() => db.run('INSERT INTO t (n) VALUES (?)', [4]))
+      assert.deepEqual(db.all<{n: number}>('SELECT n FROM t').map((r) => r.n), [4])
+    })
+
     it('a closed connection refuses statements (H2K_STORE_FAILED), never hangs', async () => {
       const db = PostgresDb.open(pg().settings())
       db.close()
@@ -553,6 +733,19 @@ describe('the job store on both engines (SQLite and PostgreSQL: one suite)', fun
   })
 })
 
+/** Until `db` answers again (after an outage its breaker fails calls at once until its background probe gets through). */
+async function reachable(db: {get(sql: string): unknown}, ms = 20_000): Promise<void> {
+  await waitFor(() => {
+    try {
+      db.get('SELECT 1')
+      return true
+    } catch (error) {
+      if (error instanceof H2KError && error.code === 'H2K_STORE_UNAVAILABLE') return false
+      throw error
+    }
+  }, ms)
+}
+
 function catching(fn: () => unknown): unknown {
   try {
     fn()
@@ -562,9 +755,9 @@ function catching(fn: () => unknown): unknown {
   return undefined
 }
 
-async function waitFor(condition: () => boolean, ms = 5000): Promise<void> {
+async function waitFor(condition: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
   const until = Date.now() + ms
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > until) throw new Error('timed out waiting')
     await new Promise((resolve) => setTimeout(resolve, 20))
   }

@@ -219,7 +219,9 @@ describe('daemon: the claim gate', () => {
 
   it('holds a file open for writing or incomplete, logs each wait once and warns once after file_stable_timeout, then admits it', async () => {
     const lines: string[] = []
-    const gate = new ClaimGate(() => ({inbox: dir, intervalMs: 0, timeoutS: 0.2}), (level, event, fields) => lines.push(`${level} ${event} ${JSON.stringify(fields)}`))
+    // Long while the first waits are logged (a loaded machine may take 200 ms over them), short once the warning is due.
+    let timeoutS = 60
+    const gate = new ClaimGate(() => ({inbox: dir, intervalMs: 0, timeoutS}), (level, event, fields) => lines.push(`${level} ${event} ${JSON.stringify(fields)}`))
     const file = join(dir, 'disk.vhd')
     const footer = Buffer.alloc(512)
     footer.write('conectix')
@@ -231,6 +233,7 @@ describe('daemon: the claim gate', () => {
     assert.deepEqual(lines, [`info file:open-for-writing {"file":"disk.vhd","writers":"${process.pid}"}`])
     closeSync(fd)
     assert.equal(await gate.admit(['disk.vhd'], seen), false, 'a .vhd without its footer is incomplete')
+    timeoutS = 0.2
     await new Promise((resolve) => setTimeout(resolve, 250))
     assert.equal(await gate.admit(['disk.vhd'], seen), false)
     assert.deepEqual(lines.slice(1), [
