@@ -1,5 +1,5 @@
 # hyper2kvm: `make demo` and `make test` work on a fresh Debian 12 machine (root, Node 20, npm).
-.PHONY: setup build demo test test-unit bench bench-pipeline bench-daemon bench-startup clean fuzz fuzz-ci
+.PHONY: setup build demo test test-unit bench bench-pipeline bench-daemon bench-startup bench-cluster clean fuzz fuzz-ci
 
 setup:
 	bash scripts/setup.sh
@@ -28,6 +28,9 @@ bench-daemon: setup
 
 bench-startup: setup
 	node bench/startup.mjs
+
+bench-cluster: setup
+	node bench/cluster.mjs
 
 clean:
 	rm -rf dist plugins/*/dist demo out oclif.manifest.json

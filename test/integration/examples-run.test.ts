@@ -8,6 +8,7 @@ import {parse, stringify} from 'yaml'
 import {jobs, killAll, type RunningDaemon, startDaemon, today, until} from '../helpers/daemon-process.js'
 import {request} from '../helpers/http-scrape.js'
 import {ovfText} from '../helpers/ovf-fixtures.js'
+import {usePgCluster} from '../helpers/pg-cluster.js'
 import {convertFixture, makePatternedRaw, sameContent} from '../helpers/patterned-image.js'
 import {runCli} from '../helpers/run-cli.js'
 import {makeTempDir} from '../helpers/temp-dir.js'
@@ -64,6 +65,36 @@ describe('examples/ run as shipped', function () {
     assert.equal(result.code, 0, result.stdout + result.stderr)
     const report = JSON.parse(readFileSync(join(dir, 'examples', 'manifest.report.json'), 'utf8'))
     assert.ok(JSON.stringify(report).includes('web01'))
+  })
+
+  describe('daemon-cluster.yaml, with its directories moved and its store pointed at a throwaway PostgreSQL', () => {
+    const pg = usePgCluster()
+    const daemons: RunningDaemon[] = []
+    afterEach(() => killAll(daemons))
+
+    it('runs as shipped otherwise: a dropped disk is converted, ctl status shows this node in the cluster view', async () => {
+      const values = parse(readFileSync(join(dir, 'examples', 'daemon-cluster.yaml'), 'utf8')) as Record<string, any>
+      const base = join(dir, 'cluster')
+      const [root, out] = [join(base, 'queue'), join(base, 'out')]
+      mkdirSync(root, {recursive: true})
+      Object.assign(values, {output_dir: out, state_dir: join(base, 'node', '.daemon'), watch_dir: root, work_dir: join(base, 'work')})
+      writeFileSync(join(base, 'store-password'), `${pg().password}\n`, {mode: 0o600})
+      values.store = {...values.store, password_file: join(base, 'store-password'), url: `postgres://${pg().role}@127.0.0.1:${pg().port}/${await pg().createDatabase()}`}
+      const config = join(base, 'daemon-cluster.yaml')
+      writeFileSync(config, stringify(values))
+      // startDaemon waits for <dir>/.daemon/control.sock: the state_dir above is such a directory.
+      const d = await startDaemon(['--config', config], join(base, 'node'), undefined, {env: {HYPER2KVM_STORE_PASSWORD: ''}})
+      daemons.push(d)
+      cpSync(join(dir, 'examples', 'vms', 'web01', 'web01.vmdk'), join(root, 'web01.vmdk'))
+      const output = join(out, today(), 'web01', 'web01.qcow2')
+      await until('converted', () => existsSync(output) && existsSync(join(root, '.processed', today(), 'web01.vmdk')), 60_000, d)
+      assert.ok(sameContent(output, 'qcow2', expected, 'raw'))
+      const status = await runCli(['ctl', 'status', '--config', config, '--json'], {env: {HYPER2KVM_STORE_PASSWORD: ''}})
+      assert.equal(status.code, 0, status.stderr)
+      assert.equal(status.json.cluster.nodes.length, 1)
+      assert.equal(status.json.cluster.nodes[0].alive, true)
+      assert.equal(status.json.cluster.totals.total_processed, 1)
+    })
   })
 
   describe('daemon configurations, with their directories moved into a temporary tree', () => {
