@@ -64,8 +64,8 @@ describe('cluster faults: kill -9, PostgreSQL restart, a partitioned node', func
     await victim.kill9()
 
     await h.waitFor(`${inFlight.source_path} completed elsewhere`, succeededJob(h, inFlight.id), 180_000)
-    const finisher = survivors.find((n) => succeededInLog(n.log()).includes(inFlight.id))
-    assert.ok(finisher, `a surviving node logged ${inFlight.id} succeeded`)
+    // The row is committed a moment before its node logs it: the line is waited for, not assumed.
+    await h.waitFor(`a surviving node logged ${inFlight.id} succeeded`, async () => survivors.find((n) => succeededInLog(n.log()).includes(inFlight.id)), 15_000)
     const takeOvers = survivors.flatMap((n) => logLines(n.log(), 'job:taken-over').filter((l) => l.line.includes(`job=${inFlight.id}`)).map((l) => ({...l, node: n.id})))
     assert.equal(takeOvers.length, 1, `taken over exactly once:\n${takeOvers.map((l) => l.line).join('\n')}`)
     assert.match(takeOvers[0]!.line, new RegExp(`lost_by=${victim.id}\\b`))
@@ -118,8 +118,8 @@ describe('cluster faults: kill -9, PostgreSQL restart, a partitioned node', func
       // Fenced now: its latest fence event is a fence (after the cut; on a loaded machine a slow store may have fenced it just before, and it cannot unfence while cut off).
       await h.waitFor(`${victim.id} fenced`, async () => logLines(victim.log(), 'cluster:fenced', 'cluster:unfenced').at(-1)?.event === 'cluster:fenced', 60_000)
       await h.waitFor(`${inFlight.source_path} completed by another node`, succeededJob(h, inFlight.id), 180_000)
-      const finisher = survivors.find((n) => succeededInLog(n.log()).includes(inFlight.id))
-      assert.ok(finisher, `a connected node logged ${inFlight.id} succeeded`)
+      // The row is committed a moment before its node logs it: the line is waited for, not assumed.
+      await h.waitFor(`a connected node logged ${inFlight.id} succeeded`, async () => survivors.find((n) => succeededInLog(n.log()).includes(inFlight.id)), 15_000)
       const takeOver = survivors.flatMap((n) => logLines(n.log(), 'job:taken-over').filter((l) => l.line.includes(`job=${inFlight.id}`)))
       assert.equal(takeOver.length, 1)
       assert.match(takeOver[0]!.line, new RegExp(`lost_by=${victim.id}\\b`))

@@ -90,7 +90,8 @@ describe('job leases on both engines: claims, conditional outcome writes, renewa
       })
 
       it('an outcome write is refused (H2K_LEASE_LOST) once the lease expired, and by another node; the holder writes it', async () => {
-        const {a, b, storeA} = await twoNodes(engine.fresh, 400)
+        // A 2 s lease: the writes below must land within it on a loaded machine too.
+        const {a, b, storeA} = await twoNodes(engine.fresh, 2000)
         storeA.insertJob(newJob('j2'))
         storeA.insertJob(newJob('j3'))
         assert.ok(a.claim('j2', () => 'attempt'))
@@ -101,7 +102,7 @@ describe('job leases on both engines: claims, conditional outcome writes, renewa
         const done = a.transition('j2', 'succeeded', 'done', {}, () => storeA.recordProcessed({file_hash: null, file_size: 1, filename: 'j2.raw', job_id: 'j2', output_path: '/out/j2'}))
         assert.equal(done.status, 'succeeded')
         assert.equal(done.leased_by, null, 'leaving running drops the lease')
-        await sleep(700)
+        await sleep(2300)
         assert.throws(() => a.transition('j3', 'succeeded', 'too late', {}, () => storeA.recordProcessed({file_hash: null, file_size: 1, filename: 'j3.raw', job_id: 'j3', output_path: '/out/j3'})), isCode('H2K_LEASE_LOST'))
         assert.throws(() => a.setProgress('j3', {phase: 'convert'}), isCode('H2K_LEASE_LOST'))
         assert.equal(storeA.job('j3')!.status, 'running', 'nothing of the refused write')
@@ -109,16 +110,16 @@ describe('job leases on both engines: claims, conditional outcome writes, renewa
       })
 
       it('renewal keeps a lease alive past its ttl; a lost lease is not renewed', async () => {
-        const {a, b, storeA} = await twoNodes(engine.fresh, 1500)
+        const {a, b, storeA} = await twoNodes(engine.fresh, 3000)
         storeA.insertJob(newJob('j4'))
         storeA.insertJob(newJob('j5'))
         assert.ok(a.claim('j4', () => 'attempt'))
         assert.ok(a.claim('j5', () => 'attempt'))
         for (let i = 0; i < 4; i++) {
-          await sleep(500)
+          await sleep(1000)
           assert.deepEqual(a.renew(['j4']), new Set(['j4']))
         }
-        // j4 lived 2 s on a 1.5 s lease; j5 was not renewed and expired.
+        // j4 lived 4 s on a 3 s lease (renewed every second, a 2 s margin for a stall); j5 was not renewed and expired.
         assert.deepEqual(a.expired().map((l) => l.id), ['j5'])
         assert.deepEqual(a.renew(['j4', 'j5']), new Set(['j4']), 'an expired lease is gone')
         assert.deepEqual(b.renew(['j4']), new Set(), 'another node renews nothing of it')

@@ -237,7 +237,8 @@ describe('daemon maintenance: errors and dedup commands', function () {
     // 64 KiB of a repeating text: no loader recognises it as a disk.
     writeFileSync(join(watch, 'garbage.vmdk'), Buffer.alloc(65_536, 'not a disk image '))
     await until('garbage failed', () => jobOf(out, 'garbage.vmdk', 'failed'), 30_000, d)
-    await until('its error file', () => existsSync(join(watch, '.errors', 'garbage.vmdk.error.json')), 10_000, d)
+    // The error file is written before the input is moved beside it: both are waited for.
+    await until('its error file and input', () => existsSync(join(watch, '.errors', 'garbage.vmdk.error.json')) && existsSync(join(watch, '.errors', 'garbage.vmdk')), 10_000, d)
     const record = JSON.parse(readFileSync(join(watch, '.errors', 'garbage.vmdk.error.json'), 'utf8')) as {error_code: string; phase: string}
 
     const listed = await runCli(['errors', 'list', '--config', config, '--json'])

@@ -47,7 +47,8 @@ describe('daemon: HTTP listener (Prometheus metrics, health, readiness)', functi
 
   it('scrapes counters, histograms and gauges through a retry, a success and a failure; promtool passes; health, readiness, request ids, limits', async () => {
     const base = join(suite.dir, 'scrape')
-    const {config, out, watch} = writeConfig(base, {enabled: true, port: 0}, 'retry_policy: {max_retries: 3, retry_delay: 2, backoff_multiplier: 2}\n')
+    // jitter: none: the retry comes 2 s later, not anywhere in [0, 2 s]; the scrape counts it as waiting.
+    const {config, out, watch} = writeConfig(base, {enabled: true, port: 0}, 'retry_policy: {max_retries: 3, retry_delay: 2, backoff_multiplier: 2, jitter: none}\n')
     // A file where the day's output directory should be: writing the output fails (H2K_OUTPUT_FAILED, retryable).
     execFileSync('mkdir', ['-p', out])
     const blocker = join(out, today())

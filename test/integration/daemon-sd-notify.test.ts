@@ -100,8 +100,8 @@ describe('daemon: systemd notifications (Type=notify, WatchdogSec)', function ()
 
     d.child.kill('SIGTERM')
     assert.equal(await d.exited, 0)
-    const stopping = receiver.messages.find((m) => m.STOPPING === '1')
-    assert.ok(stopping, `STOPPING=1 among ${JSON.stringify(receiver.messages.slice(-5))}`)
+    // The datagram and the exit reach this process on their own: the datagram is waited for.
+    const stopping = await until(`STOPPING=1 among ${JSON.stringify(receiver.messages.slice(-5))}`, () => receiver.messages.find((m) => m.STOPPING === '1'), 5000, d)
     assert.equal(stopping.STATUS, 'stopping')
     // Nothing after STOPPING=1 (the watchdog stops with the daemon).
     assert.equal(receiver.messages.at(-1), stopping)

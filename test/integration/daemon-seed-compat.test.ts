@@ -120,7 +120,8 @@ describe('daemon: the seeds\' files, commands and ops tools', function () {
     assert.match(healthy.stdout, /^OK: daemon RUNNING, success rate 100% \(1 processed, 0 failed\), 1 queued, 0 running \| success_rate=100%;80:;50:;0;100 /)
 
     writeFileSync(join(queue, 'bad.vmdk'), 'this is text, not a disk\n')
-    await until('bad.vmdk settled', () => existsSync(join(queue, '.errors', 'bad.vmdk.error.json')), 30_000, d)
+    // Settled: the error file, then the input moved beside it (the job leaves current_jobs once it has moved).
+    await until('bad.vmdk settled', () => existsSync(join(queue, '.errors', 'bad.vmdk.error.json')) && existsSync(join(queue, '.errors', 'bad.vmdk')), 30_000, d)
 
     // ctl stats --json: the seed's keys and shapes.
     const live = await runCli(['ctl', 'stats', '--config', config, '--json'])
@@ -261,7 +262,7 @@ describe('daemon: the seeds\' files, commands and ops tools', function () {
     mkdirSync(join(inbox, 'in'), {recursive: true})
     mkdirSync(out)
     const config = join(suite.dir, 'wf.yaml')
-    writeFileSync(config, `command: daemon\nworkflow_mode: true\nworkflow_dir: ${root}\noutput_dir: ${out}\nretry_policy:\n  max_retries: 1\n  retry_delay: 120\n`)
+    writeFileSync(config, `command: daemon\nworkflow_mode: true\nworkflow_dir: ${root}\noutput_dir: ${out}\nretry_policy:\n  max_retries: 1\n  retry_delay: 120\n  jitter: none\n`)
     // The day's output directory blocked: the batch's jobs fail retryably and wait (H2K_OUTPUT_FAILED).
     const blocker = join(out, today())
     writeFileSync(blocker, 'in the way')

@@ -184,10 +184,9 @@ describe('daemon: a file still being written or incomplete is not claimed', func
     const job = await until('abandoned upload failed', () => jobOf(out, 'gone.vmdk', 'failed'), 30_000, d)
     assert.match(job.error ?? '', /H2K_INPUT_CORRUPT/)
     assert.match(d.stderr(), /WARN file:incomplete-claimed file=gone\.vmdk /)
-    const record = await until('error file', () => {
-      const found = execFileSync('find', [watch, out, '-name', 'gone.vmdk.error.json'], {encoding: 'utf8'}).trim()
-      return found ? JSON.parse(readFileSync(found.split('\n')[0]!, 'utf8')) as {error_code: string} : undefined
-    }, 15_000, d)
+    // Not a walk of the live tree: the claim's directory is removed while it settles, under a walk's feet.
+    await until('gone.vmdk settled into .errors/', () => existsSync(join(watch, '.errors', 'gone.vmdk')), 15_000, d)
+    const record = JSON.parse(readFileSync(join(watch, '.errors', 'gone.vmdk.error.json'), 'utf8')) as {error_code: string}
     assert.equal(record.error_code, 'H2K_INPUT_CORRUPT')
   })
 })

@@ -134,7 +134,8 @@ describe('daemon: workflow and manifest-workflow layouts', function () {
     daemons.push(d)
     await until('2 jobs settled', settled(out, 2), 60_000, d)
     const processed = join(root, 'processed', today())
-    await until('report', () => existsSync(join(processed, 'web01.report.json')) && existsSync(join(root, 'failed', today(), 'old.report.json')), 10_000, d)
+    // The report is written before the files move: the disk is waited for too.
+    await until('report', () => existsSync(join(processed, 'web01.report.json')) && existsSync(join(processed, 'disks', 'web01.vmdk')) && existsSync(join(root, 'failed', today(), 'old.report.json')), 10_000, d)
 
     const report = readJson(join(processed, 'web01.report.json'))
     assert.equal(report.version, '1.0')
@@ -212,8 +213,8 @@ describe('daemon: workflow and manifest-workflow layouts', function () {
     assert.match(d.stderr(), /job:adopted .*intake=aaaa1111/)
     assert.match(d.stderr(), /file:unclaimed .*file=half\.ovf/)
     assert.ok(sameContent(join(out, today(), 'adopted', 'adopted.qcow2'), 'qcow2', raw, 'raw'))
-    await until('settled', () => existsSync(join(root, 'processed', today(), 'job.yaml.meta.json')), 10_000, d)
-    assert.ok(existsSync(join(root, 'processed', today(), 'in', 'x.raw')))
+    // Settling writes the sidecars first, then moves the files: wait for both.
+    await until('settled', () => existsSync(join(root, 'processed', today(), 'job.yaml.meta.json')) && existsSync(join(root, 'processed', today(), 'in', 'x.raw')), 10_000, d)
     assert.ok(!existsSync(undone), 'the interrupted claim is gone')
   })
 

@@ -181,9 +181,18 @@ async function runSteps(env: Env, steps: Step[]): Promise<void> {
   flush()
 }
 
+/** Undefined for what is gone: the daemon is still running while it is walked. */
+function ifPresent<T>(read: () => T): T | undefined {
+  try {
+    return read()
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
+  }
+}
+
 function walk(dir: string, visit: (path: string, info: Stats) => void): void {
-  if (!existsSync(dir)) return
-  for (const name of readdirSync(dir)) {
+  for (const name of ifPresent(() => readdirSync(dir)) ?? []) {
     const path = join(dir, name)
     // Gone since readdir: a file the daemon replaces atomically (state_dir/stats.json's temporary file, every 5 s).
     const info = lstatSync(path, {throwIfNoEntry: false})
@@ -202,7 +211,7 @@ async function assertNoLeaks(env: Env, errorRootIsSymlink = false): Promise<void
   for (const top of [env.root, env.out, join(env.base, 'log')]) {
     walk(top, (path, info) => {
       if (!info.isFile()) return
-      assert.ok(!readFileSync(path).includes(marker), `the marker leaked into ${path}`)
+      assert.ok(!(ifPresent(() => readFileSync(path)) ?? Buffer.alloc(0)).includes(marker), `the marker leaked into ${path}`)
       assert.ok(!path.endsWith('.part'), `a .part is left: ${path}`)
       if (path.endsWith('.error.json')) {
         errorFiles.push(path)

@@ -50,14 +50,21 @@ async function loadCases(): Promise<Case[]> {
 }
 
 /** Every regular file under `dir` (hidden ones included), skipping `skip`. */
+/** Tolerant of a daemon still settling: a claim directory removed or a temporary file renamed mid-walk is skipped. */
 function filesUnder(dir: string, skip: string[] = []): string[] {
-  if (!existsSync(dir)) return []
-  return readdirSync(dir).flatMap((entry) => {
+  let entries: string[]
+  try {
+    entries = readdirSync(dir)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw error
+  }
+  return entries.flatMap((entry) => {
     const path = join(dir, entry)
     if (skip.includes(path)) return []
-    const info = lstatSync(path)
-    if (info.isDirectory()) return filesUnder(path, skip)
-    return info.isFile() ? [path] : []
+    const info = lstatSync(path, {throwIfNoEntry: false})
+    if (info?.isDirectory()) return filesUnder(path, skip)
+    return info?.isFile() ? [path] : []
   })
 }
 

@@ -119,7 +119,8 @@ describe('daemon lifecycle webhooks: events, payload, signature, filters, retrie
     assert.deepEqual([completed.job.status, completed.job.output_path, completed.job.error], ['succeeded', job.output_path, null])
     assert.equal(new Set(all.map((r) => r.json.delivery_id)).size, all.length, 'one delivery id per message')
 
-    // Filters: only job.completed; the disabled hook nothing.
+    // Filters: only job.completed; the disabled hook nothing. (Each channel delivers on its own: waited for.)
+    await until('job.completed on /completed', () => events('/completed').length > 0, 10_000, d)
     assert.deepEqual(events('/completed'), ['job.completed'])
     assert.equal(hooks.on('/completed')[0]!.signatureValid, undefined)
     assert.equal(hooks.on('/completed')[0]!.headers['x-hyper2kvm-signature'], undefined, 'no secret: not signed')
