@@ -114,7 +114,8 @@ describe('daemon: job dependencies and the dead-letter queue', function () {
     assert.deepEqual(runs.map((r) => [r.attempt, r.outcome, JSON.parse(r.error_json!).code]), [[1, 'retry', 'H2K_INPUT_UNRECOGNIZED'], [2, 'retry', 'H2K_INPUT_UNRECOGNIZED'], [3, 'dead', 'H2K_INPUT_UNRECOGNIZED']])
     // The line follows the store's write, and reaches this process through a pipe: waited for, not assumed.
     await until('ERROR job:dead logged', () => /ERROR job:dead /.test(d.stderr()), 15_000, d)
-    const record = await until('error file', () => existsSync(join(root, 'failed', today(), 'junk.vmdk.error.json')) && JSON.parse(readFileSync(join(root, 'failed', today(), 'junk.vmdk.error.json'), 'utf8')), 15_000, d)
+    // The error file is written before the input moves beside it: both are waited for (the retry below needs the move).
+    const record = await until('error file and input in failed/', () => existsSync(join(root, 'failed', today(), 'junk.vmdk')) && existsSync(join(root, 'failed', today(), 'junk.vmdk.error.json')) && JSON.parse(readFileSync(join(root, 'failed', today(), 'junk.vmdk.error.json'), 'utf8')), 15_000, d)
     assert.equal(record.retry_info.reason_not_retried, 'max_retries reached')
 
     const api = ['--url', `http://127.0.0.1:${await apiPort(d)}`]
