@@ -1,5 +1,5 @@
 import {H2KError} from '@hyper2kvm/plugin-api'
-import {mapForeignError} from '../errors/map-foreign-error.js'
+import {withMappedErrors} from '../errors/map-foreign-error.js'
 import type {JobRow, JobStatus, JobStore} from '../daemon/store.js'
 import type {SqlValue} from '../store/sql-db.js'
 import {storeNowSql} from './store-clock.js'
@@ -41,12 +41,7 @@ export class JobLeases {
   }
 
   private guard<T>(what: string, fn: () => T): T {
-    try {
-      return fn()
-    } catch (error) {
-      if (error instanceof H2KError) throw error
-      throw mapForeignError(error, {operation: what, path: this.store.path})
-    }
+    return withMappedErrors({operation: what, path: this.store.path}, fn)
   }
 
   private history(id: string, from: string | null, to: string, detail: string): void {

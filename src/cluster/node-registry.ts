@@ -1,7 +1,7 @@
 import {hostname} from 'node:os'
 
 import {H2KError} from '@hyper2kvm/plugin-api'
-import {mapForeignError} from '../errors/map-foreign-error.js'
+import {withMappedErrors} from '../errors/map-foreign-error.js'
 import type {SqlDb} from '../store/sql-db.js'
 import {storeNow, storeNowSql} from './store-clock.js'
 
@@ -45,12 +45,7 @@ export class NodeRegistry {
   ) {}
 
   private guard<T>(what: string, fn: () => T): T {
-    try {
-      return fn()
-    } catch (error) {
-      if (error instanceof H2KError) throw error
-      throw mapForeignError(error, {operation: what, path: this.db.location})
-    }
+    return withMappedErrors({operation: what, path: this.db.location}, fn)
   }
 
   /**

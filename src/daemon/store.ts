@@ -2,7 +2,7 @@ import {existsSync, mkdirSync, statSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 
 import {H2KError} from '@hyper2kvm/plugin-api'
-import {mapForeignError} from '../errors/map-foreign-error.js'
+import {mapForeignError, withMappedErrors} from '../errors/map-foreign-error.js'
 import {applyMigrations, appliedMigrations} from './migrations/apply-migrations.js'
 import {decodeCursor, encodeCursor} from './job-cursor.js'
 import type {AttemptRow, HistoryRow, JobPage, JobRow, JobStatus, NewJobRow, ProcessedFileRow, ProcessedStats} from './job-row.js'
@@ -79,11 +79,7 @@ export class JobStore {
   }
 
   private guard<T>(what: string, fn: () => T): T {
-    try {
-      return fn()
-    } catch (error) {
-      throw mapForeignError(error, {operation: what, path: this.path})
-    }
+    return withMappedErrors({operation: what, path: this.path}, fn)
   }
 
   /** A write that changes nothing, in a transaction: throws when the store cannot take writes (readiness). */

@@ -191,6 +191,15 @@ function mapDocumentError(error: unknown, context: ForeignErrorContext): H2KErro
   return undefined
 }
 
+/** Runs `fn` with its foreign errors mapped at this one boundary (an H2KError passes through as it is). */
+export function withMappedErrors<T>(context: ForeignErrorContext, fn: () => T): T {
+  try {
+    return fn()
+  } catch (error) {
+    throw mapForeignError(error, context)
+  }
+}
+
 /**
  * The one boundary where errors from other libraries (execa, node:fs, better-sqlite3, AbortSignal, ...) become H2KErrors.
  * An H2KError passes through unchanged, except that a missing phase/stage is filled in.

@@ -1,4 +1,4 @@
-import {mapForeignError} from '../errors/map-foreign-error.js'
+import {withMappedErrors} from '../errors/map-foreign-error.js'
 import type {SqlDb, SqlValue} from '../store/sql-db.js'
 import type {RunOutcome, Schedule, ScheduleRun, ScheduleSpec} from './schedule.js'
 
@@ -52,11 +52,7 @@ export class ScheduleStore {
   constructor(private readonly db: SqlDb) {}
 
   private guard<T>(what: string, fn: () => T): T {
-    try {
-      return fn()
-    } catch (error) {
-      throw mapForeignError(error, {operation: what})
-    }
+    return withMappedErrors({operation: what}, fn)
   }
 
   all(): Schedule[] {
