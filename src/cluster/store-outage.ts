@@ -15,7 +15,6 @@ export const isStoreUnavailable = (error: unknown): boolean => error instanceof 
  */
 export class StoreOutage {
   private since?: number
-  private readonly listeners: Array<() => void> = []
   /** The last other error of each path, so one that repeats on every tick is logged once a minute, not ten times a second. */
   private readonly repeating = new Map<string, {loggedAt: number; message: string; repeats: number}>()
 
@@ -41,12 +40,6 @@ export class StoreOutage {
     const downMs = Date.now() - this.since
     this.since = undefined
     this.log('info', 'store:available', {down_ms: downMs})
-    for (const listener of this.listeners) listener()
-  }
-
-  /** Called when an outage ends. */
-  onAvailable(listener: () => void): void {
-    this.listeners.push(listener)
   }
 
   /**

@@ -34,14 +34,12 @@ import {recoverClaims} from './recover-claims.js'
 import {planReload} from './reload-config.js'
 import {ClaimSettler} from './settle-claim.js'
 import {StabilityTracker} from './stability.js'
-import {controlSocketPath} from './state-paths.js'
 import {type JobRow, JobStore} from './store.js'
 import {storeTarget} from '../store/store-target.js'
 import {WorkerPool} from './worker-pool.js'
 
 export type {DaemonState} from './daemon-events.js'
 
-export {controlSocketPath}
 /** stats.json in a state directory (the daemon's state_dir; by default output_dir/.daemon). */
 export const statsPath = (stateDirectory: string): string => join(stateDirectory, 'stats.json')
 
